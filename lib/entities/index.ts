@@ -1,0 +1,2 @@
+export * from './job.entity.js';
+export * from './job-kind.entity.js';

@@ -1,0 +1,19 @@
+import { Column, Entity, PrimaryGeneratedColumn } from 'typeorm';
+import { JOB_KINDS_TABLE } from '../jobs.constants.js';
+import { epochMillis } from './column-transformers.js';
+
+/** A registered kind of job (the seed's JobKind), upserted by every instance that has its handler. */
+@Entity(JOB_KINDS_TABLE)
+export class JobKindEntity {
+  @PrimaryGeneratedColumn()
+  id!: number;
+
+  @Column({ type: 'varchar', length: 200, unique: true })
+  name!: string;
+
+  @Column({ type: 'bigint', transformer: epochMillis })
+  created!: Date;
+
+  @Column({ type: 'bigint', transformer: epochMillis })
+  modified!: Date;
+}

@@ -1,0 +1,109 @@
+import { Column, Entity, Index, JoinColumn, ManyToOne, PrimaryGeneratedColumn } from 'typeorm';
+import { JOBS_TABLE } from '../jobs.constants.js';
+import type { JobStatus } from '../interfaces/job-context.interface.js';
+import { bigintNumber, epochMillis } from './column-transformers.js';
+import { JobKindEntity } from './job-kind.entity.js';
+
+/**
+ * One job: the seed's fields (kind, data, active, periodic, failed, last run, logs) and what safe
+ * execution by many instances needs (status, queue, priority, run-at, attempts, lease, errors).
+ */
+@Entity(JOBS_TABLE)
+// "Find due jobs" walks this index in claim order: status = 'pending', then priority, run_at, id.
+@Index('idx_nest_jobs_due', ['status', 'priority', 'runAt', 'id'])
+@Index('idx_nest_jobs_kind', ['kind', 'status'])
+@Index('idx_nest_jobs_finished', ['status', 'finishedAt'])
+export class JobEntity<T = unknown> {
+  // INTEGER: the only type SQLite auto-increments, and TypeORM decorators cannot vary it per
+  // database. 2^31 ids; see the README's note on id range.
+  @PrimaryGeneratedColumn('increment', { type: 'integer' })
+  id!: number;
+
+  /** The kind's name; only a handler registered under this name ever runs the job. */
+  @Column({ type: 'varchar', length: 200 })
+  kind!: string;
+
+  @ManyToOne(() => JobKindEntity, { nullable: true, onDelete: 'SET NULL', createForeignKeyConstraints: true })
+  @JoinColumn({ name: 'kind_id' })
+  kindRef?: JobKindEntity | null;
+
+  @Column({ name: 'kind_id', type: 'integer', nullable: true })
+  kindId!: number | null;
+
+  @Column({ type: 'varchar', length: 100, default: 'default' })
+  queue!: string;
+
+  @Column({ type: 'json', nullable: true })
+  data!: T;
+
+  @Column({ type: 'varchar', length: 16 })
+  status!: JobStatus;
+
+  /** True while pending or running (the seed's flag). */
+  @Column({ type: 'boolean', default: true })
+  active!: boolean;
+
+  @Column({ type: 'boolean', default: false })
+  periodic!: boolean;
+
+  /** Milliseconds between runs of a periodic job. */
+  @Column({ name: 'interval_ms', type: 'bigint', nullable: true, transformer: bigintNumber })
+  interval!: number | null;
+
+  /** The last run threw (the seed's flag); a failed job may still be retried. */
+  @Column({ type: 'boolean', default: false })
+  failed!: boolean;
+
+  /** Lower runs first. */
+  @Column({ type: 'integer', default: 0 })
+  priority!: number;
+
+  @Column({ name: 'run_at', type: 'bigint', transformer: epochMillis })
+  runAt!: Date;
+
+  /** Runs started so far (a snoozed or released run is not counted). */
+  @Column({ type: 'integer', default: 0 })
+  attempts!: number;
+
+  @Column({ name: 'max_attempts', type: 'integer' })
+  maxAttempts!: number;
+
+  @Column({ type: 'bigint', transformer: epochMillis })
+  created!: Date;
+
+  @Column({ name: 'last_run', type: 'bigint', nullable: true, transformer: epochMillis })
+  lastRun!: Date | null;
+
+  @Column({ name: 'finished_at', type: 'bigint', nullable: true, transformer: epochMillis })
+  finishedAt!: Date | null;
+
+  /** The instance that holds the job while it runs. */
+  @Column({ name: 'locked_by', type: 'varchar', length: 120, nullable: true })
+  lockedBy!: string | null;
+
+  /** The lease: another instance may claim the job again after this moment. */
+  @Column({ name: 'locked_until', type: 'bigint', nullable: true, transformer: epochMillis })
+  lockedUntil!: Date | null;
+
+  @Column({ name: 'last_error', type: 'text', nullable: true })
+  lastError!: string | null;
+
+  /** Appended lines, each with a timestamp; the newest characters are kept. */
+  @Column({ type: 'text', nullable: true })
+  logs!: string | null;
+
+  /** What the handler returned, as JSON. */
+  @Column({ type: 'json', nullable: true })
+  result!: unknown;
+
+  /** The dedupe key given at enqueue (kept for reference). */
+  @Column({ name: 'unique_key', type: 'varchar', length: 255, nullable: true })
+  uniqueKey!: string | null;
+
+  /**
+   * The dedupe key while the job is active, NULL once it is not: a plain unique index on it lets
+   * only one active job hold a key, on every backend (MariaDB has no partial indexes).
+   */
+  @Column({ name: 'active_key', type: 'varchar', length: 255, nullable: true, unique: true })
+  activeKey!: string | null;
+}

@@ -1,0 +1,18 @@
+export { JobsModule, JOBS_ENTITIES } from './jobs.module.js';
+export { JobsService } from './jobs.service.js';
+export { JobKind } from './decorators/index.js';
+export { JobEntity, JobKindEntity } from './entities/index.js';
+export * from './errors/index.js';
+export { JobSnooze, JOB_STATUSES } from './interfaces/job-context.interface.js';
+export type {
+  JobContext,
+  JobStatus,
+} from './interfaces/job-context.interface.js';
+export type {
+  BackoffOption,
+  JobsModuleOptions,
+  JobsModuleExtras,
+} from './interfaces/jobs-module-options.interface.js';
+export type { JobKindOptions } from './interfaces/job-kind-options.interface.js';
+export type { EnqueueOptions, EnqueueSpec } from './interfaces/enqueue-options.interface.js';
+export type { JobKindInfo, ListJobsFilter, RunPendingSummary } from './interfaces/jobs-service.interface.js';

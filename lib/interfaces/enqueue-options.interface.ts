@@ -1,0 +1,35 @@
+import type { EntityManager } from 'typeorm';
+
+/** Options of `JobsService.enqueue()`. */
+export interface EnqueueOptions {
+  /** Run no earlier than this many ms from now. */
+  delay?: number;
+  /** Run no earlier than this moment. */
+  runAt?: Date;
+  /** Lower runs first. Default: the kind's priority, else 0. */
+  priority?: number;
+  /** Attempts before the job stays failed. Default: the kind's, else the module's. */
+  maxAttempts?: number;
+  /** Queue name. Default: the kind's queue, else `'default'`. */
+  queue?: string;
+  /** Keep the job after each success and run it again `interval` ms later. */
+  periodic?: boolean;
+  /** Milliseconds between runs of a periodic job. Required with `periodic`. */
+  interval?: number;
+  /**
+   * While an active job has the same key, return it instead of adding another. `true` derives the
+   * key from the kind and the data; a string is the key itself (scoped to the kind).
+   */
+  unique?: boolean | string;
+  /**
+   * Enqueue through this EntityManager, e.g. the one of a running transaction: the job then exists
+   * only if that transaction commits.
+   */
+  manager?: EntityManager;
+}
+
+/** One job of `JobsService.enqueueMany()`. */
+export interface EnqueueSpec<T = unknown> extends Omit<EnqueueOptions, 'manager'> {
+  kind: string;
+  data?: T;
+}

@@ -1,0 +1,52 @@
+/** Delay before retry number `attempt` (1 for the first retry): a base delay in ms for exponential backoff, or a function. */
+export type BackoffOption = number | ((attempt: number) => number);
+
+/** Options of `JobsModule.forRoot()` / `forRootAsync()`. Every field has a default. */
+export interface JobsModuleOptions {
+  /** Start the runner in this instance. `false` makes an instance that only enqueues. Default `true`. */
+  runner?: boolean;
+  /** Milliseconds between polls for due jobs. Default 1000. */
+  pollInterval?: number;
+  /** Jobs this instance runs at once. Default 10. */
+  concurrency?: number;
+  /** Jobs claimed per statement at most. Default: `concurrency`. */
+  batchSize?: number;
+  /** Queues this instance runs. Default: every queue. */
+  queues?: string[];
+  /**
+   * Milliseconds a claimed job stays locked to this instance without a renewal. The runner renews
+   * every `lease / 3` while the handler runs; a crashed instance's jobs are claimed again after this.
+   * Default 30000.
+   */
+  lease?: number;
+  /** Milliseconds shutdown waits for running handlers before aborting and releasing them. Default 10000. */
+  shutdownTimeout?: number;
+  /** Attempts of a job before it stays failed, for kinds and enqueues that do not say. Default 5. */
+  maxAttempts?: number;
+  /** Backoff between attempts, for kinds that do not say. Default: exponential from 1000 ms. */
+  backoff?: BackoffOption;
+  /** Upper bound of any backoff delay, in ms. Default 3600000 (one hour). */
+  maxBackoff?: number;
+}
+
+/** Options that must be known when the module is declared (not from a factory). */
+export interface JobsModuleExtras {
+  /** Register the module globally, so feature modules can inject JobsService without importing it. */
+  isGlobal?: boolean;
+  /** Name of the TypeORM data source to use, as given to `TypeOrmModule.forRoot({ name })`. */
+  dataSource?: string;
+}
+
+/** The options with every default applied. */
+export interface ResolvedJobsOptions {
+  runner: boolean;
+  pollInterval: number;
+  concurrency: number;
+  batchSize: number;
+  queues: string[] | null;
+  lease: number;
+  shutdownTimeout: number;
+  maxAttempts: number;
+  backoff: BackoffOption;
+  maxBackoff: number;
+}

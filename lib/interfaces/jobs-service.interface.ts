@@ -1,0 +1,36 @@
+import type { JobStatus } from './job-context.interface.js';
+
+/** Filters of `JobsService.list()`. */
+export interface ListJobsFilter {
+  status?: JobStatus | JobStatus[];
+  kind?: string;
+  queue?: string;
+  periodic?: boolean;
+  active?: boolean;
+  failed?: boolean;
+  /** Newest first (default) or oldest first. */
+  order?: 'newest' | 'oldest';
+  /** Keyset pagination: only jobs after this id in the chosen order. */
+  after?: number;
+  /** At most this many jobs. Default 100, at most 1000. */
+  limit?: number;
+}
+
+/** What `runPending()` did. */
+export interface RunPendingSummary {
+  ran: number;
+  succeeded: number;
+  /** Runs that threw (including those that will be retried). */
+  failed: number;
+  snoozed: number;
+}
+
+/** A job kind as stored, with whether this instance has its handler. */
+export interface JobKindInfo {
+  id: number;
+  name: string;
+  created: Date;
+  modified: Date;
+  /** A handler for this kind is registered in this process. */
+  resolves: boolean;
+}

@@ -1,0 +1,22 @@
+/** Metadata key that `@JobKind()` writes on a handler method. */
+export const JOB_KIND_METADATA = 'jobs:kind';
+
+/** Injection token of the DataSource the module works through. */
+export const JOBS_DATA_SOURCE = Symbol('jobs:data-source');
+
+/** Injection token of the resolved (defaulted and validated) options. */
+export const JOBS_RESOLVED_OPTIONS = Symbol('jobs:resolved-options');
+
+/** Name under which the runner's timers are registered in @nestjs/schedule's SchedulerRegistry. */
+export const RUNNER_POLL_INTERVAL = 'nestjs-typeorm-jobs:poll';
+export const RUNNER_LEASE_INTERVAL = 'nestjs-typeorm-jobs:lease';
+
+export const JOBS_TABLE = 'nest_jobs';
+export const JOB_KINDS_TABLE = 'nest_job_kinds';
+
+/** Logs keep their newest characters up to this length (a TEXT column holds 64 KiB on MySQL). */
+export const MAX_LOG_CHARS = 16_000;
+/** An error message is cut to this length before it is stored. */
+export const MAX_ERROR_CHARS = 4_000;
+/** A stored result may take at most this many characters of JSON. */
+export const MAX_RESULT_CHARS = 1_000_000;

@@ -1,0 +1,46 @@
+import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
+import { JOB_KIND_METADATA } from './jobs.constants.js';
+import { messages } from './jobs.messages.js';
+import { JobsRegistry } from './jobs.registry.js';
+import type { JobKindMetadata } from './decorators/job-kind.decorator.js';
+import { JobStore } from './storage/job.store.js';
+
+/** Finds `@JobKind()` methods at startup, registers them and records their kinds in the database. */
+@Injectable()
+export class JobsExplorer implements OnModuleInit {
+  private readonly logger = new Logger('JobsModule');
+
+  constructor(
+    private readonly discovery: DiscoveryService,
+    private readonly scanner: MetadataScanner,
+    private readonly reflector: Reflector,
+    private readonly registry: JobsRegistry,
+    @Inject(JobStore) private readonly store: JobStore,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    this.explore();
+    await this.store.upsertKinds(this.registry.names());
+  }
+
+  private explore(): void {
+    for (const wrapper of this.discovery.getProviders()) {
+      const { instance } = wrapper;
+      if (!instance || typeof instance !== 'object') continue;
+      const prototype = Object.getPrototypeOf(instance);
+      if (!prototype) continue;
+      for (const method of this.scanner.getAllMethodNames(prototype)) {
+        const meta = this.reflector.get<JobKindMetadata | undefined>(JOB_KIND_METADATA, prototype[method]);
+        if (!meta) continue;
+        const className = instance.constructor?.name ?? String(wrapper.name);
+        if (!wrapper.isDependencyTreeStatic()) {
+          this.logger.warn(messages.requestScoped(className, method));
+          continue;
+        }
+        const handler = (prototype[method] as (...args: unknown[]) => unknown).bind(instance);
+        this.registry.register(meta.name, meta.options, handler, `${className}.${method}`);
+      }
+    }
+  }
+}

@@ -1,0 +1,47 @@
+/** Every error and warning text the module prints, in one place. */
+export const messages = {
+  duplicateKind: (name: string, first: string, second: string) =>
+    `Job kind "${name}" is declared twice: by ${first} and by ${second}. ` +
+    `Give each @JobKind() a unique name.`,
+  requestScoped: (provider: string, method: string) =>
+    `${provider}.${method} has @JobKind() but ${provider} is request-scoped; ` +
+    `job handlers must live on singleton providers, so it is skipped.`,
+  unknownKind: (name: string) =>
+    `Unknown job kind "${name}": no @JobKind('${name}') handler is registered in this app ` +
+    `and no instance sharing this database has registered it. Check the name, or add the handler.`,
+  invalidPayload: (kind: string, path: string, reason: string) =>
+    `The data for job kind "${kind}" is not JSON: ${path} ${reason}. ` +
+    `Pass plain objects, arrays, strings, finite numbers, booleans and null (Dates become ISO strings).`,
+  invalidOption: (option: string, value: unknown, expected: string) =>
+    `Invalid nestjs-typeorm-jobs option "${option}": got ${describe(value)}, expected ${expected}.`,
+  unsupportedDatabase: (type: string) =>
+    `nestjs-typeorm-jobs does not support TypeORM data sources of type "${type}". ` +
+    `Use postgres, mysql, mariadb, better-sqlite3 or sqlite.`,
+  jobNotFound: (id: number) => `Job ${id} does not exist.`,
+  notRetryable: (id: number, status: string) =>
+    `Job ${id} is ${status}; only failed or cancelled jobs (or pending ones) can be retried.`,
+  dataSourceMissing: (name: string | undefined) =>
+    `nestjs-typeorm-jobs found no TypeORM data source${name ? ` named "${name}"` : ''}. ` +
+    `Import TypeOrmModule.forRoot(${name ? `{ name: '${name}', ... }` : '...'}) in the same app.`,
+  outage: (error: string, seconds: number) =>
+    `Database unreachable (${error}); the jobs runner retries every ${seconds}s.`,
+  outageOver: (seconds: number) => `Database reachable again after ${seconds}s; the runner resumes.`,
+  leaseLost: (id: number) =>
+    `Job ${id} finished here, but its lease had moved on (it expired, or the job was cancelled); ` +
+    `the outcome is discarded.`,
+  resultNotSaved: (id: number, error: string) =>
+    `The outcome of job ${id} could not be written (${error}); it will run again after its lease expires.`,
+  resultNotJson: (error: string) => `The handler's return value is not JSON and was not kept: ${error}`,
+  resultTooLarge: (size: number, max: number) =>
+    `The handler's return value is ${size} characters of JSON, over the ${max} limit, and was not kept.`,
+  timedOut: (ms: number) => `Timed out after ${ms} ms.`,
+  shutdownAborted: (count: number, ms: number) =>
+    `${count} job(s) still running ${ms} ms after shutdown began were aborted and released for another worker.`,
+  noHandler: (kind: string) => `No handler for kind "${kind}" in this instance.`,
+};
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value);
+  return typeof value;
+}

@@ -1,0 +1,71 @@
+import { Module, type DynamicModule, type Provider } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
+import { ScheduleModule } from '@nestjs/schedule';
+import { TypeOrmModule, getDataSourceToken } from '@nestjs/typeorm';
+import type { DataSource } from 'typeorm';
+import { JobEntity } from './entities/job.entity.js';
+import { JobKindEntity } from './entities/job-kind.entity.js';
+import { JOBS_DATA_SOURCE, JOBS_RESOLVED_OPTIONS } from './jobs.constants.js';
+import { JobsExplorer } from './jobs.explorer.js';
+import {
+  ConfigurableJobsModule,
+  JOBS_ASYNC_OPTIONS_TYPE,
+  JOBS_MODULE_OPTIONS,
+  JOBS_OPTIONS_TYPE,
+  resolveJobsOptions,
+} from './jobs.module-definition.js';
+import { JobsRegistry } from './jobs.registry.js';
+import { JobsService } from './jobs.service.js';
+import type { JobsModuleOptions } from './interfaces/jobs-module-options.interface.js';
+import { JobsRunner } from './runner/jobs.runner.js';
+import { JobStore } from './storage/job.store.js';
+
+/** The entities the module stores, for apps that list entities by hand instead of `autoLoadEntities`. */
+export const JOBS_ENTITIES = [JobEntity, JobKindEntity];
+
+/**
+ * A job system in the app's own database, through its own TypeORM connection.
+ * `JobsModule.forRoot({ ... })` or `forRootAsync({ useFactory, inject })`; extras `isGlobal` and
+ * `dataSource` (the name of a TypeORM connection; the default one if omitted).
+ */
+@Module({})
+export class JobsModule extends ConfigurableJobsModule {
+  static forRoot(options: typeof JOBS_OPTIONS_TYPE = {}): DynamicModule {
+    return JobsModule.withInternals(super.forRoot(options), options.dataSource);
+  }
+
+  static forRootAsync(options: typeof JOBS_ASYNC_OPTIONS_TYPE): DynamicModule {
+    return JobsModule.withInternals(super.forRootAsync(options), options.dataSource);
+  }
+
+  private static withInternals(definition: DynamicModule, dataSource: string | undefined): DynamicModule {
+    const providers: Provider[] = [
+      {
+        provide: JOBS_RESOLVED_OPTIONS,
+        useFactory: (options: JobsModuleOptions) => resolveJobsOptions(options),
+        inject: [JOBS_MODULE_OPTIONS],
+      },
+      { provide: JOBS_DATA_SOURCE, useExisting: getDataSourceToken(dataSource) },
+      {
+        provide: JobStore,
+        useFactory: (source: DataSource) => new JobStore(source),
+        inject: [JOBS_DATA_SOURCE],
+      },
+      JobsRegistry,
+      JobsExplorer,
+      JobsRunner,
+      JobsService,
+    ];
+    return {
+      ...definition,
+      imports: [
+        ...(definition.imports ?? []),
+        DiscoveryModule,
+        ScheduleModule.forRoot(),
+        TypeOrmModule.forFeature(JOBS_ENTITIES, dataSource),
+      ],
+      providers: [...(definition.providers ?? []), ...providers],
+      exports: [JobsService, TypeOrmModule],
+    };
+  }
+}

@@ -1,0 +1,171 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { EntityManager } from 'typeorm';
+import { JobEntity } from './entities/job.entity.js';
+import { InvalidJobsOptionError, JobNotFoundError, JobNotRetryableError, UnknownJobKindError } from './errors/jobs.errors.js';
+import { JOBS_RESOLVED_OPTIONS } from './jobs.constants.js';
+import { positiveInteger } from './jobs.module-definition.js';
+import { serializePayload, uniqueKeyOf } from './jobs.payload.js';
+import { integer, JobsRegistry, queueName } from './jobs.registry.js';
+import type { EnqueueOptions, EnqueueSpec } from './interfaces/enqueue-options.interface.js';
+import type { ResolvedJobsOptions } from './interfaces/jobs-module-options.interface.js';
+import type { JobKindInfo, ListJobsFilter, RunPendingSummary } from './interfaces/jobs-service.interface.js';
+import { JobsRunner } from './runner/jobs.runner.js';
+import { JobStore } from './storage/job.store.js';
+import type { NewJobRow } from './storage/job-rows.js';
+
+/** Enqueue, inspect, cancel and retry jobs; run pending jobs on demand. */
+@Injectable()
+export class JobsService {
+  constructor(
+    @Inject(JOBS_RESOLVED_OPTIONS) private readonly options: ResolvedJobsOptions,
+    private readonly registry: JobsRegistry,
+    private readonly store: JobStore,
+    private readonly runner: JobsRunner,
+  ) {}
+
+  /**
+   * Adds a job. With `unique`, returns the active job that holds the same key instead of adding one.
+   * Throws UnknownJobKindError or InvalidJobPayloadError, having written nothing.
+   */
+  async enqueue<T = unknown>(kind: string, data?: T, options: EnqueueOptions = {}): Promise<JobEntity<T>> {
+    const row = await this.newRow({ ...options, kind, data }, options.manager);
+    let id: number;
+    if (row.uniqueKey === null) {
+      [id] = await this.store.insertMany([row], options.manager);
+    } else {
+      const found = await this.store.insertUnique(row, options.manager);
+      if (!found.inserted) {
+        const existing = await this.store.get(found.id, options.manager);
+        if (existing) return existing as JobEntity<T>;
+      }
+      id = found.id;
+    }
+    this.wakeIfDue(row, options.manager);
+    return entityOf(id, row, data) as JobEntity<T>;
+  }
+
+  /** Adds many jobs, in as few statements as it can; unique ones one by one. Returns them in order. */
+  async enqueueMany(specs: EnqueueSpec[], options: { manager?: EntityManager } = {}): Promise<JobEntity[]> {
+    const rows: NewJobRow[] = [];
+    for (const spec of specs) rows.push(await this.newRow(spec, options.manager));
+    const plain = rows.map((row, i) => ({ row, i })).filter(({ row }) => row.uniqueKey === null);
+    const ids = new Array<number>(rows.length);
+    const plainIds = await this.store.insertMany(plain.map(({ row }) => row), options.manager);
+    plain.forEach(({ i }, n) => (ids[i] = plainIds[n]));
+    const jobs = rows.map((row, i) => (ids[i] === undefined ? null : entityOf(ids[i], row, specs[i].data)));
+    for (const [i, row] of rows.entries()) {
+      if (row.uniqueKey === null) continue;
+      const found = await this.store.insertUnique(row, options.manager);
+      jobs[i] = found.inserted
+        ? entityOf(found.id, row, specs[i].data)
+        : await this.store.get(found.id, options.manager);
+    }
+    if (rows.length) this.wakeIfDue(rows[0], options.manager);
+    return jobs as JobEntity[];
+  }
+
+  get(id: number): Promise<JobEntity | null> {
+    return this.store.get(id);
+  }
+
+  list(filter?: ListJobsFilter): Promise<JobEntity[]> {
+    return this.store.list(filter);
+  }
+
+  /** Cancels a pending or running job (a running handler finishes, but its outcome is discarded). */
+  async cancel(id: number): Promise<boolean> {
+    const cancelled = await this.store.cancel(id, Date.now());
+    if (!cancelled && !(await this.store.get(id))) throw new JobNotFoundError(id);
+    return cancelled;
+  }
+
+  /** Makes a failed or cancelled job pending again, due now, with its attempts reset. */
+  async retry(id: number): Promise<JobEntity> {
+    const job = await this.store.get(id);
+    if (!job) throw new JobNotFoundError(id);
+    if (!(await this.store.retry(job, Date.now()))) throw new JobNotRetryableError(id, job.status);
+    this.runner.wake();
+    return (await this.store.get(id))!;
+  }
+
+  /** Runs every job due now, once, in this process: the seed's cron command and admin action. */
+  runPending(): Promise<RunPendingSummary> {
+    return this.runner.runPending();
+  }
+
+  /** Kinds known to the database, and whether this instance can run each. */
+  async kinds(): Promise<JobKindInfo[]> {
+    return (await this.store.kinds()).map((row) => ({ ...row, resolves: this.registry.has(row.name) }));
+  }
+
+  private async newRow(spec: EnqueueSpec, manager?: EntityManager): Promise<NewJobRow> {
+    const { kind } = spec;
+    const local = this.registry.get(kind);
+    const kindId = await this.store.kindId(kind, manager);
+    if (!local && kindId === null) throw new UnknownJobKindError(kind);
+    const data = serializePayload(kind, spec.data);
+    const now = Date.now();
+    const periodic = spec.periodic ?? false;
+    if (periodic && spec.interval === undefined) {
+      throw new InvalidJobsOptionError('interval', undefined, 'milliseconds between runs, required with periodic');
+    }
+    const interval = periodic ? positiveInteger('interval', spec.interval, 0) : null;
+    const delay = spec.delay === undefined ? 0 : positiveInteger('delay', spec.delay, 0, 0);
+    if (spec.runAt !== undefined && !(spec.runAt instanceof Date && Number.isFinite(spec.runAt.getTime()))) {
+      throw new InvalidJobsOptionError('runAt', spec.runAt, 'a valid Date');
+    }
+    const unique = spec.unique;
+    if (unique !== undefined && typeof unique !== 'boolean' && (typeof unique !== 'string' || unique === '')) {
+      throw new InvalidJobsOptionError('unique', unique, 'true, false or a non-empty key');
+    }
+    return {
+      kind,
+      kindId,
+      queue: spec.queue === undefined ? (local?.queue ?? 'default') : queueName('queue', spec.queue),
+      data,
+      periodic,
+      interval,
+      priority: integer('priority', spec.priority, local?.priority ?? 0),
+      runAt: spec.runAt ? spec.runAt.getTime() : now + delay,
+      maxAttempts: positiveInteger('maxAttempts', spec.maxAttempts, local?.maxAttempts ?? this.options.maxAttempts),
+      created: now,
+      uniqueKey: unique ? uniqueKeyOf(kind, unique, data) : null,
+    };
+  }
+
+  /** A job enqueued here and due now starts without waiting for the next poll (after commit, if in a transaction). */
+  private wakeIfDue(row: NewJobRow, manager?: EntityManager): void {
+    if (row.runAt > Date.now() || manager?.queryRunner?.isTransactionActive) return;
+    this.runner.wake();
+  }
+}
+
+/** The job as just written, without reading it back. */
+function entityOf(id: number, row: NewJobRow, data: unknown): JobEntity {
+  return Object.assign(new JobEntity(), {
+    id,
+    kind: row.kind,
+    kindId: row.kindId,
+    queue: row.queue,
+    data: data === undefined ? null : JSON.parse(row.data),
+    status: 'pending',
+    active: true,
+    periodic: row.periodic,
+    interval: row.interval,
+    failed: false,
+    priority: row.priority,
+    runAt: new Date(row.runAt),
+    attempts: 0,
+    maxAttempts: row.maxAttempts,
+    created: new Date(row.created),
+    lastRun: null,
+    finishedAt: null,
+    lockedBy: null,
+    lockedUntil: null,
+    lastError: null,
+    logs: null,
+    result: null,
+    uniqueKey: row.uniqueKey,
+    activeKey: row.uniqueKey,
+  });
+}

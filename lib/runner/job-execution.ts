@@ -1,0 +1,151 @@
+import { JobSnooze, type JobContext } from '../interfaces/job-context.interface.js';
+import { MAX_ERROR_CHARS, MAX_RESULT_CHARS } from '../jobs.constants.js';
+import { messages } from '../jobs.messages.js';
+import { serializePayload } from '../jobs.payload.js';
+import { JobTimeoutError } from '../errors/jobs.errors.js';
+import type { RegisteredKind } from '../jobs.registry.js';
+import type { ClaimedJob, JobUpdate } from '../storage/job-rows.js';
+import { backoffDelay } from './backoff.js';
+
+/** How a run ended, from the runner's point of view. */
+export type RunVerdict = 'succeeded' | 'rescheduled' | 'snoozed' | 'retrying' | 'failed';
+
+export interface RunOutcome {
+  verdict: RunVerdict;
+  update: JobUpdate;
+  error?: unknown;
+}
+
+export interface RunSettings {
+  owner: string;
+  maxBackoff: number;
+  now: () => number;
+}
+
+/** A timestamped log line, as stored. */
+export function logLine(at: number, text: string): string {
+  return `[${new Date(at).toISOString()}] ${text}\n`;
+}
+
+/**
+ * Runs one claimed job to its end and says what to write: the seed's run semantics, made safe.
+ * | handler                    | one-off job                       | periodic job                      |
+ * | returns (string: logged)   | succeeded, inactive, finished_at  | pending again after its interval  |
+ * | returns job.snooze(ms)     | pending again in ms; not an attempt, not a failure                    |
+ * | throws, attempts left      | pending again after backoff; failed = true, error logged              |
+ * | throws, no attempts left   | failed, inactive until retried by hand                                |
+ * | exceeds its timeout        | as "throws", with a JobTimeoutError; the signal is aborted            |
+ */
+export async function runJob(
+  job: ClaimedJob,
+  kind: RegisteredKind | undefined,
+  controller: AbortController,
+  settings: RunSettings,
+): Promise<RunOutcome> {
+  const lines: string[] = [];
+  const context: JobContext = {
+    id: job.id,
+    kind: job.kind,
+    queue: job.queue,
+    data: JSON.parse(job.data),
+    attempt: job.attempts,
+    maxAttempts: job.maxAttempts,
+    signal: controller.signal,
+    log: (line: string) => void lines.push(logLine(settings.now(), String(line))),
+    snooze: (delay: number, reason?: string) => new JobSnooze(delay, reason),
+  };
+  try {
+    if (!kind) throw new Error(messages.noHandler(job.kind));
+    const value = await withTimeout(Promise.resolve().then(() => kind.handler(context)), kind.timeout, controller);
+    return settle(job, value, lines, settings);
+  } catch (error) {
+    return fail(job, kind, error, lines, settings);
+  }
+}
+
+function withTimeout<T>(work: Promise<T>, timeout: number | null, controller: AbortController): Promise<T> {
+  if (timeout === null) return work;
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const error = new JobTimeoutError(timeout);
+      controller.abort(error);
+      reject(error);
+    }, timeout);
+  });
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+}
+
+function settle(job: ClaimedJob, value: unknown, lines: string[], settings: RunSettings): RunOutcome {
+  const now = settings.now();
+  const base = { id: job.id, owner: settings.owner, failed: false, lastError: null, finishedAt: null };
+  if (value instanceof JobSnooze) {
+    const delay = Math.max(1, Math.round(value.delay));
+    lines.push(logLine(now, `snoozed for ${delay} ms${value.reason ? `: ${value.reason}` : ''}`));
+    return {
+      verdict: 'snoozed',
+      update: { ...base, status: 'pending', runAt: now + delay, attempts: job.attempts - 1, appendLogs: lines.join(''), result: null },
+    };
+  }
+  if (typeof value === 'string') lines.push(logLine(now, value));
+  const result = resultJson(value, lines, now);
+  if (job.periodic) {
+    return {
+      verdict: 'rescheduled',
+      update: { ...base, status: 'pending', runAt: now + Math.max(1, job.interval ?? 0), attempts: 0, appendLogs: lines.join(''), result },
+    };
+  }
+  return {
+    verdict: 'succeeded',
+    update: { ...base, status: 'succeeded', runAt: now, attempts: job.attempts, finishedAt: now, appendLogs: lines.join(''), result },
+  };
+}
+
+function resultJson(value: unknown, lines: string[], now: number): string | null {
+  if (value === undefined) return null;
+  try {
+    const json = serializePayload('result', value);
+    if (json.length <= MAX_RESULT_CHARS) return json;
+    lines.push(logLine(now, messages.resultTooLarge(json.length, MAX_RESULT_CHARS)));
+  } catch (error) {
+    lines.push(logLine(now, messages.resultNotJson((error as Error).message)));
+  }
+  return null;
+}
+
+function fail(
+  job: ClaimedJob,
+  kind: RegisteredKind | undefined,
+  error: unknown,
+  lines: string[],
+  settings: RunSettings,
+): RunOutcome {
+  const now = settings.now();
+  const text = describeError(error);
+  const summary = error instanceof Error ? `${error.name}: ${error.message}` : text;
+  const retrying = kind !== undefined && job.attempts < job.maxAttempts;
+  const delay = retrying ? backoffDelay(kind.backoff, job.attempts, settings.maxBackoff) : 0;
+  const next = retrying ? `; retry in ${delay} ms` : '; no attempts left';
+  lines.push(logLine(now, `attempt ${job.attempts} of ${job.maxAttempts} failed: ${summary}${next}`));
+  return {
+    verdict: retrying ? 'retrying' : 'failed',
+    error,
+    update: {
+      id: job.id,
+      owner: settings.owner,
+      status: retrying ? 'pending' : 'failed',
+      failed: true,
+      runAt: now + Math.max(1, delay),
+      attempts: job.attempts,
+      finishedAt: retrying ? null : now,
+      lastError: text.slice(0, MAX_ERROR_CHARS),
+      appendLogs: lines.join(''),
+      result: null,
+    },
+  };
+}
+
+export function describeError(error: unknown): string {
+  if (error instanceof Error) return error.stack ?? `${error.name}: ${error.message}`;
+  return String(error);
+}

@@ -1,0 +1,286 @@
+import {
+  BeforeApplicationShutdown,
+  Inject,
+  Injectable,
+  Logger,
+  OnApplicationBootstrap,
+} from '@nestjs/common';
+import { SchedulerRegistry } from '@nestjs/schedule';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { JOBS_RESOLVED_OPTIONS, RUNNER_LEASE_INTERVAL, RUNNER_POLL_INTERVAL } from '../jobs.constants.js';
+import { messages } from '../jobs.messages.js';
+import { JobsRegistry } from '../jobs.registry.js';
+import type { ResolvedJobsOptions } from '../interfaces/jobs-module-options.interface.js';
+import type { RunPendingSummary } from '../interfaces/jobs-service.interface.js';
+import { JobStore } from '../storage/job.store.js';
+import type { ClaimedJob, JobUpdate } from '../storage/job-rows.js';
+import { logLine, runJob, type RunOutcome } from './job-execution.js';
+
+interface RunningJob {
+  job: ClaimedJob;
+  controller: AbortController;
+  done: Promise<RunOutcome>;
+}
+
+interface BufferedUpdate {
+  update: JobUpdate;
+  /** After this moment our lease is gone and the write would be refused anyway. */
+  deadline: number;
+}
+
+const MAX_OUTAGE_BACKOFF = 30_000;
+
+/**
+ * The scheduled runner: polls for due jobs, claims them in batches, runs them under a concurrency
+ * limit, renews their leases, writes their outcomes in batches, and drains on shutdown.
+ */
+@Injectable()
+export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  /** Names this instance in `locked_by`; unique per process start. */
+  readonly owner = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+  private readonly logger = new Logger('JobsRunner');
+  private readonly running = new Map<number, RunningJob>();
+  private buffer: BufferedUpdate[] = [];
+  private flushing: Promise<void> | null = null;
+  private flushQueued = false;
+  private polling: Promise<void> | null = null;
+  private pollAgain = false;
+  /** The last claim came back full: more jobs are probably due. */
+  private moreDue = false;
+  private started = false;
+  private stopping = false;
+  private outage: { since: number; failures: number; loggedAt: number } | null = null;
+  private resumeAt = 0;
+
+  constructor(
+    @Inject(JOBS_RESOLVED_OPTIONS) private readonly options: ResolvedJobsOptions,
+    private readonly registry: JobsRegistry,
+    private readonly store: JobStore,
+    private readonly scheduler: SchedulerRegistry,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.scheduler.addInterval(
+      RUNNER_LEASE_INTERVAL,
+      setInterval(() => void this.maintain(), Math.max(100, Math.floor(this.options.lease / 3))),
+    );
+    if (!this.options.runner) return;
+    this.started = true;
+    this.scheduler.addInterval(RUNNER_POLL_INTERVAL, setInterval(() => this.wake(), this.options.pollInterval));
+    this.wake();
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    this.stopping = true;
+    for (const name of [RUNNER_POLL_INTERVAL, RUNNER_LEASE_INTERVAL]) {
+      if (this.scheduler.doesExist('interval', name)) this.scheduler.deleteInterval(name);
+    }
+    await this.polling;
+    await this.drain();
+    await this.flush();
+  }
+
+  /** Number of jobs this instance is running now. */
+  get activeCount(): number {
+    return this.running.size;
+  }
+
+  /** Asks for a poll soon (a job was enqueued here, or a slot freed up while more are due). */
+  wake(): void {
+    if (!this.started || this.stopping) return;
+    if (this.polling) {
+      this.pollAgain = true;
+      return;
+    }
+    this.polling = this.poll().finally(() => {
+      this.polling = null;
+      if (this.pollAgain) {
+        this.pollAgain = false;
+        this.wake();
+      }
+    });
+  }
+
+  private async poll(): Promise<void> {
+    if (Date.now() < this.resumeAt) return;
+    try {
+      for (;;) {
+        const free = this.options.concurrency - this.running.size;
+        if (free <= 0 || this.stopping) return;
+        const limit = Math.min(free, this.options.batchSize);
+        const jobs = await this.claim(limit, Date.now());
+        this.databaseReachable();
+        for (const job of jobs) this.start(job);
+        this.moreDue = jobs.length === limit;
+        if (!this.moreDue) return;
+      }
+    } catch (error) {
+      this.databaseUnreachable(error);
+    }
+  }
+
+  private claim(limit: number, now: number): Promise<ClaimedJob[]> {
+    const kinds = this.registry.names();
+    if (kinds.length === 0) return Promise.resolve([]);
+    return this.store.claim({
+      owner: this.owner,
+      limit,
+      now,
+      leaseUntil: Date.now() + this.options.lease,
+      kinds,
+      queues: this.options.queues,
+    });
+  }
+
+  private start(job: ClaimedJob): RunningJob {
+    const controller = new AbortController();
+    const done = runJob(job, this.registry.get(job.kind), controller, {
+      owner: this.owner,
+      maxBackoff: this.options.maxBackoff,
+      now: Date.now,
+    });
+    const entry: RunningJob = { job, controller, done };
+    this.running.set(job.id, entry);
+    void done.then((outcome) => this.finished(entry, outcome));
+    return entry;
+  }
+
+  private finished(entry: RunningJob, outcome: RunOutcome): void {
+    // A job released at shutdown is no longer ours: its late outcome is dropped.
+    if (this.running.get(entry.job.id) !== entry) return;
+    this.running.delete(entry.job.id);
+    this.report(entry.job, outcome);
+    this.buffer.push({ update: outcome.update, deadline: Date.now() + this.options.lease });
+    this.scheduleFlush();
+    if (this.moreDue) this.wake();
+  }
+
+  private report(job: ClaimedJob, outcome: RunOutcome): void {
+    const label = `${job.kind} #${job.id} (attempt ${job.attempts}/${job.maxAttempts})`;
+    if (outcome.verdict === 'retrying' || outcome.verdict === 'failed') {
+      const reason = outcome.error instanceof Error ? outcome.error.message : String(outcome.error);
+      this.logger.warn(`${label} ${outcome.verdict === 'failed' ? 'failed for good' : 'failed, will retry'}: ${reason}`);
+    } else {
+      this.logger.debug(`${label} ${outcome.verdict}`);
+    }
+  }
+
+  /** Outcomes that end at the same moment are written in one transaction. */
+  private scheduleFlush(): void {
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    setImmediate(() => {
+      this.flushQueued = false;
+      void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    while (this.flushing) await this.flushing;
+    if (this.buffer.length === 0) return;
+    const batch = this.buffer;
+    this.buffer = [];
+    this.flushing = this.write(batch).finally(() => (this.flushing = null));
+    await this.flushing;
+  }
+
+  private async write(batch: BufferedUpdate[]): Promise<void> {
+    try {
+      const held = await this.store.finish(batch.map((entry) => entry.update));
+      held.forEach((ok, i) => ok || this.logger.warn(messages.leaseLost(batch[i].update.id)));
+    } catch (error) {
+      // Keep what can still be written; the rest will run again once its lease expires.
+      const now = Date.now();
+      for (const entry of batch) {
+        if (entry.deadline > now) this.buffer.push(entry);
+        else this.logger.warn(messages.resultNotSaved(entry.update.id, (error as Error).message));
+      }
+    }
+  }
+
+  /** Renews the leases of running jobs, retries unwritten outcomes, and frees expired leases. */
+  private async maintain(): Promise<void> {
+    try {
+      const now = Date.now();
+      if (this.running.size > 0) {
+        await this.store.renew(this.owner, [...this.running.keys()], now + this.options.lease);
+      }
+      if (this.buffer.length > 0) await this.flush();
+      if (this.started && !this.stopping) {
+        await this.store.reapExpired(now, logLine(now, 'lease expired: the instance running it stopped or lost the database'));
+      }
+    } catch (error) {
+      this.databaseUnreachable(error);
+    }
+  }
+
+  /** Waits for running handlers up to the grace period, then aborts and releases the rest. */
+  private async drain(): Promise<void> {
+    if (this.running.size === 0) return;
+    const grace = this.options.shutdownTimeout;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.running.values()].map((entry) => entry.done)),
+      new Promise((resolve) => (timer = setTimeout(resolve, grace))),
+    ]);
+    clearTimeout(timer);
+    // Let the outcomes that just arrived be recorded before deciding what is left.
+    await new Promise((resolve) => setImmediate(resolve));
+    const left = [...this.running.values()];
+    if (left.length === 0) return;
+    this.running.clear();
+    for (const entry of left) entry.controller.abort(new Error('The application is shutting down.'));
+    this.logger.warn(messages.shutdownAborted(left.length, grace));
+    const now = Date.now();
+    try {
+      await this.store.release(
+        this.owner,
+        left.map((entry) => entry.job.id),
+        now,
+        logLine(now, 'released unfinished at shutdown'),
+      );
+    } catch (error) {
+      this.logger.error(messages.resultNotSaved(left[0].job.id, (error as Error).message));
+    }
+  }
+
+  /** Runs every job due now once, in this process, and reports what happened (the seed's cron command). */
+  async runPending(): Promise<RunPendingSummary> {
+    const summary: RunPendingSummary = { ran: 0, succeeded: 0, failed: 0, snoozed: 0 };
+    const cutoff = Date.now();
+    for (;;) {
+      const jobs = await this.claim(this.options.concurrency, cutoff);
+      if (jobs.length === 0) return summary;
+      const entries = jobs.map((job) => this.start(job));
+      const outcomes = await Promise.all(entries.map((entry) => entry.done));
+      await this.flush();
+      for (const outcome of outcomes) {
+        summary.ran++;
+        if (outcome.verdict === 'retrying' || outcome.verdict === 'failed') summary.failed++;
+        else if (outcome.verdict === 'snoozed') summary.snoozed++;
+        else summary.succeeded++;
+      }
+    }
+  }
+
+  private databaseReachable(): void {
+    if (!this.outage) return;
+    this.logger.log(messages.outageOver(Math.round((Date.now() - this.outage.since) / 1000)));
+    this.outage = null;
+    this.resumeAt = 0;
+  }
+
+  /** Logs an outage once per backoff step, not once per poll, and polls less often while it lasts. */
+  private databaseUnreachable(error: unknown): void {
+    const now = Date.now();
+    const outage = (this.outage ??= { since: now, failures: 0, loggedAt: 0 });
+    outage.failures++;
+    const wait = Math.min(this.options.pollInterval * 2 ** (outage.failures - 1), MAX_OUTAGE_BACKOFF);
+    this.resumeAt = now + wait;
+    if (now - outage.loggedAt >= MAX_OUTAGE_BACKOFF || outage.loggedAt === 0) {
+      outage.loggedAt = now;
+      this.logger.warn(messages.outage((error as Error)?.message ?? String(error), Math.round(wait / 1000)));
+    }
+  }
+}

@@ -1,0 +1,165 @@
+import { JOBS_TABLE, MAX_LOG_CHARS } from '../jobs.constants.js';
+import { placeholders, type Sql, type SqlResult } from './sql.js';
+import type { ClaimRequest, ClaimedJob, JobUpdate, NewJobRow } from './job-rows.js';
+
+const T = JOBS_TABLE;
+
+/** The columns of an INSERT, in the order `insertValues` gives them. */
+export const INSERT_COLUMNS =
+  'kind, kind_id, queue, data, status, periodic, interval_ms, priority, run_at, max_attempts, created, unique_key, active_key';
+const INSERT_ROW = `(?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)`;
+
+export function insertValues(row: NewJobRow): unknown[] {
+  return [
+    row.kind,
+    row.kindId,
+    row.queue,
+    row.data,
+    row.periodic,
+    row.interval,
+    row.priority,
+    row.runAt,
+    row.maxAttempts,
+    row.created,
+    row.uniqueKey,
+    row.uniqueKey,
+  ];
+}
+
+/** The columns a claim returns (read by `claimedJob`), with the data as JSON text. */
+export function claimColumns(dataAsText: string, prefix = ''): string {
+  return ['id', 'kind', 'queue', 'attempts', 'max_attempts', 'periodic', 'interval_ms', 'unique_key']
+    .map((column) => prefix + column)
+    .concat(`${dataAsText} AS data`)
+    .join(', ');
+}
+
+/**
+ * SQL that differs between databases; everything else is written once, here. Every statement uses
+ * `?` placeholders; a dialect rewrites them if its driver wants another form.
+ */
+export abstract class JobsDialect {
+  abstract readonly name: 'postgres' | 'mysql' | 'sqlite';
+
+  /** Inserts rows (none with a unique key) and returns their ids in order. */
+  abstract insertMany(sql: Sql, rows: NewJobRow[]): Promise<number[]>;
+
+  /** Inserts a row with a unique key; null when an active job holds that key already. */
+  abstract insertUnlessDuplicate(sql: Sql, row: NewJobRow): Promise<number | null>;
+
+  /** Atomically marks up to `limit` due jobs running for `owner` and returns them. */
+  abstract claim(sql: Sql, request: ClaimRequest): Promise<ClaimedJob[]>;
+
+  /** `expression` with `text` (a placeholder) appended, keeping the newest MAX_LOG_CHARS. */
+  protected abstract appendText(expression: string): string;
+
+  /** Rewrites `?` placeholders into the driver's own. */
+  prepare(statement: string): string {
+    return statement;
+  }
+
+  run<Row = Record<string, unknown>>(sql: Sql, statement: string, params?: unknown[]): Promise<SqlResult<Row>> {
+    return sql<Row>(this.prepare(statement), params);
+  }
+
+  protected insertStatement(count: number, suffix = ''): string {
+    return `INSERT INTO ${T} (${INSERT_COLUMNS}) VALUES ${new Array(count).fill(INSERT_ROW).join(', ')}${suffix}`;
+  }
+
+  protected claimFilter(request: ClaimRequest): { where: string; params: unknown[] } {
+    let where = `status = 'pending' AND run_at <= ? AND kind IN (${placeholders(request.kinds.length)})`;
+    const params: unknown[] = [request.now, ...request.kinds];
+    if (request.queues) {
+      where += ` AND queue IN (${placeholders(request.queues.length)})`;
+      params.push(...request.queues);
+    }
+    return { where, params };
+  }
+
+  protected static readonly CLAIM_ORDER = 'ORDER BY priority, run_at, id';
+
+  async finish(sql: Sql, update: JobUpdate): Promise<boolean> {
+    const active = update.status === 'pending';
+    const result = await this.run(
+      sql,
+      `UPDATE ${T} SET status = ?, active = ?, failed = ?, run_at = ?, attempts = ?, finished_at = ?,
+         last_error = ?, result = ?, logs = ${this.appendText('logs')},
+         active_key = ${active ? 'active_key' : 'NULL'}, locked_by = NULL, locked_until = NULL
+       WHERE id = ? AND locked_by = ? AND status = 'running'`,
+      [
+        update.status,
+        active,
+        update.failed,
+        update.runAt,
+        update.attempts,
+        update.finishedAt,
+        update.lastError,
+        update.result,
+        update.appendLogs,
+        update.id,
+        update.owner,
+      ],
+    );
+    return result.affected > 0;
+  }
+
+  async renew(sql: Sql, owner: string, ids: number[], until: number): Promise<number> {
+    const result = await this.run(
+      sql,
+      `UPDATE ${T} SET locked_until = ? WHERE locked_by = ? AND status = 'running' AND id IN (${placeholders(ids.length)})`,
+      [until, owner, ...ids],
+    );
+    return result.affected;
+  }
+
+  /** Gives jobs back unrun (shutdown): due at once, the interrupted run not counted. */
+  async release(sql: Sql, owner: string, ids: number[], now: number, note: string): Promise<number> {
+    const result = await this.run(
+      sql,
+      `UPDATE ${T} SET status = 'pending', locked_by = NULL, locked_until = NULL, run_at = ?,
+         attempts = attempts - 1, logs = ${this.appendText('logs')}
+       WHERE locked_by = ? AND status = 'running' AND id IN (${placeholders(ids.length)})`,
+      [now, note, owner, ...ids],
+    );
+    return result.affected;
+  }
+
+  /**
+   * Jobs whose lease ran out (their instance died or lost the database): those with attempts left
+   * become due again at once, the others fail for good. Returns how many were touched.
+   */
+  async reapExpired(sql: Sql, now: number, note: string): Promise<number> {
+    const expired = `status = 'running' AND locked_until < ?`;
+    const dead = await this.run(
+      sql,
+      `UPDATE ${T} SET status = 'failed', active = FALSE, failed = TRUE, finished_at = ?, last_error = ?,
+         logs = ${this.appendText('logs')}, active_key = NULL, locked_by = NULL, locked_until = NULL
+       WHERE ${expired} AND attempts >= max_attempts`,
+      [now, note.trim(), note, now],
+    );
+    const retried = await this.run(
+      sql,
+      `UPDATE ${T} SET status = 'pending', failed = TRUE, last_error = ?, logs = ${this.appendText('logs')},
+         locked_by = NULL, locked_until = NULL
+       WHERE ${expired}`,
+      [note.trim(), note, now],
+    );
+    return dead.affected + retried.affected;
+  }
+
+  protected static claimedJob(row: Record<string, unknown>, attemptsOffset = 0): ClaimedJob {
+    return {
+      id: Number(row.id),
+      kind: row.kind as string,
+      queue: row.queue as string,
+      data: row.data == null ? 'null' : String(row.data),
+      attempts: Number(row.attempts) + attemptsOffset,
+      maxAttempts: Number(row.max_attempts),
+      periodic: Boolean(row.periodic),
+      interval: row.interval_ms == null ? null : Number(row.interval_ms),
+      uniqueKey: (row.unique_key as string | null) ?? null,
+    };
+  }
+
+  protected static readonly MAX_LOG_CHARS = MAX_LOG_CHARS;
+}

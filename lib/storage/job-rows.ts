@@ -1,0 +1,57 @@
+/** Shapes that cross the storage boundary: plain data, no entities, no Nest. Times are epoch ms. */
+
+export interface NewJobRow {
+  kind: string;
+  kindId: number | null;
+  queue: string;
+  /** JSON text. */
+  data: string;
+  periodic: boolean;
+  interval: number | null;
+  priority: number;
+  runAt: number;
+  maxAttempts: number;
+  created: number;
+  uniqueKey: string | null;
+}
+
+export interface ClaimRequest {
+  owner: string;
+  limit: number;
+  /** Claim jobs due at or before this moment. */
+  now: number;
+  leaseUntil: number;
+  kinds: string[];
+  queues: string[] | null;
+}
+
+/** A job as a runner holds it: what its handler and the outcome rules need, nothing more. */
+export interface ClaimedJob {
+  id: number;
+  kind: string;
+  queue: string;
+  /** JSON text. */
+  data: string;
+  /** Counting this run. */
+  attempts: number;
+  maxAttempts: number;
+  periodic: boolean;
+  interval: number | null;
+  uniqueKey: string | null;
+}
+
+/** The end of one run, written only while `owner` still holds the job. */
+export interface JobUpdate {
+  id: number;
+  owner: string;
+  status: 'pending' | 'succeeded' | 'failed';
+  failed: boolean;
+  runAt: number;
+  attempts: number;
+  finishedAt: number | null;
+  lastError: string | null;
+  /** Text appended to the logs ('' for none). */
+  appendLogs: string;
+  /** JSON text, or null. */
+  result: string | null;
+}

@@ -1,0 +1,195 @@
+import { Brackets, In, type DataSource, type EntityManager, type Repository } from 'typeorm';
+import { JobEntity } from '../entities/job.entity.js';
+import { JobKindEntity } from '../entities/job-kind.entity.js';
+import { UnsupportedDatabaseError } from '../errors/jobs.errors.js';
+import type { ListJobsFilter } from '../interfaces/jobs-service.interface.js';
+import { JobsDialect } from './dialect.js';
+import { MysqlDialect } from './mysql.dialect.js';
+import { PostgresDialect } from './postgres.dialect.js';
+import { SqliteDialect } from './sqlite.dialect.js';
+import { databaseOf, sqlOf, type Database, type Sql } from './sql.js';
+import type { ClaimRequest, ClaimedJob, JobUpdate, NewJobRow } from './job-rows.js';
+
+const MAX_LIST = 1_000;
+
+function dialectFor(dataSource: DataSource, database: Database): JobsDialect {
+  const type = String(dataSource.options.type);
+  switch (type) {
+    case 'postgres':
+      return new PostgresDialect();
+    case 'mysql':
+    case 'mariadb':
+      return new MysqlDialect(database);
+    case 'better-sqlite3':
+    case 'sqlite':
+      return new SqliteDialect();
+    default:
+      throw new UnsupportedDatabaseError(type);
+  }
+}
+
+/**
+ * Every read and write of jobs and kinds. The runner's hot path (claim, finish, renew) goes through
+ * the dialect's hand-written SQL; the rest uses TypeORM's repositories. Knows nothing of Nest.
+ */
+export class JobStore {
+  readonly dialect: JobsDialect;
+  private readonly database: Database;
+  private readonly jobs: Repository<JobEntity>;
+  private readonly kindRows: Repository<JobKindEntity>;
+  /** Kind name -> id, for kinds known to exist (they are never renamed). */
+  private readonly kindIds = new Map<string, number>();
+
+  constructor(private readonly dataSource: DataSource) {
+    this.database = databaseOf(dataSource);
+    this.dialect = dialectFor(dataSource, this.database);
+    this.jobs = dataSource.getRepository(JobEntity);
+    this.kindRows = dataSource.getRepository(JobKindEntity);
+  }
+
+  private sql(manager?: EntityManager): Sql {
+    return manager ? sqlOf(manager) : this.database.sql;
+  }
+
+  /** Records the kinds this instance handles; existing rows keep their id and creation time. */
+  async upsertKinds(names: string[]): Promise<void> {
+    if (names.length === 0) return;
+    const now = new Date();
+    await this.kindRows
+      .createQueryBuilder()
+      .insert()
+      .values(names.map((name) => ({ name, created: now, modified: now })))
+      .orIgnore()
+      .execute();
+    for (const row of await this.kindRows.findBy({ name: In(names) })) this.kindIds.set(row.name, row.id);
+  }
+
+  /** The id of a kind some instance has registered, or null if none has. */
+  async kindId(name: string, manager?: EntityManager): Promise<number | null> {
+    const known = this.kindIds.get(name);
+    if (known !== undefined) return known;
+    const repository = manager ? manager.getRepository(JobKindEntity) : this.kindRows;
+    const row = await repository.findOneBy({ name });
+    if (row) this.kindIds.set(name, row.id);
+    return row?.id ?? null;
+  }
+
+  async kinds(): Promise<JobKindEntity[]> {
+    return this.kindRows.find({ order: { name: 'ASC' } });
+  }
+
+  async insertMany(rows: NewJobRow[], manager?: EntityManager): Promise<number[]> {
+    const sql = this.sql(manager);
+    const ids: number[] = [];
+    for (let i = 0; i < rows.length; i += 1_000) {
+      ids.push(...(await this.dialect.insertMany(sql, rows.slice(i, i + 1_000))));
+    }
+    return ids;
+  }
+
+  /**
+   * Inserts a job with a unique key, or finds the active job that holds the key. Loops because the
+   * holder can finish between our failed insert and our read.
+   */
+  async insertUnique(row: NewJobRow, manager?: EntityManager): Promise<{ id: number; inserted: boolean }> {
+    const sql = this.sql(manager);
+    for (;;) {
+      const id = await this.dialect.insertUnlessDuplicate(sql, row);
+      if (id !== null) return { id, inserted: true };
+      const holder = await this.dialect.run(sql, `SELECT id FROM ${this.jobs.metadata.tableName} WHERE active_key = ?`, [
+        row.uniqueKey,
+      ]);
+      if (holder.rows.length) return { id: Number(holder.rows[0].id), inserted: false };
+    }
+  }
+
+  claim(request: ClaimRequest): Promise<ClaimedJob[]> {
+    return this.dialect.claim(this.database.sql, request);
+  }
+
+  /** Writes the ends of several runs in one transaction; returns, per update, whether it held. */
+  async finish(updates: JobUpdate[]): Promise<boolean[]> {
+    if (updates.length === 1) return [await this.dialect.finish(this.database.sql, updates[0])];
+    return this.database.transaction(async (sql) => {
+      const held: boolean[] = [];
+      for (const update of updates) held.push(await this.dialect.finish(sql, update));
+      return held;
+    });
+  }
+
+  renew(owner: string, ids: number[], until: number): Promise<number> {
+    return this.dialect.renew(this.database.sql, owner, ids, until);
+  }
+
+  release(owner: string, ids: number[], now: number, note: string): Promise<number> {
+    return this.dialect.release(this.database.sql, owner, ids, now, note);
+  }
+
+  reapExpired(now: number, note: string): Promise<number> {
+    return this.dialect.reapExpired(this.database.sql, now, note);
+  }
+
+  get(id: number, manager?: EntityManager): Promise<JobEntity | null> {
+    const repository = manager ? manager.getRepository(JobEntity) : this.jobs;
+    return repository.findOneBy({ id });
+  }
+
+  /** Jobs matching the filter, newest (or oldest) first, keyset-paginated by id. */
+  list(filter: ListJobsFilter = {}): Promise<JobEntity[]> {
+    const newest = (filter.order ?? 'newest') === 'newest';
+    const query = this.jobs.createQueryBuilder('job');
+    const where = new Brackets((qb) => {
+      qb.where('1 = 1');
+      if (filter.status !== undefined) {
+        qb.andWhere('job.status IN (:...status)', { status: [filter.status].flat() });
+      }
+      if (filter.kind !== undefined) qb.andWhere('job.kind = :kind', { kind: filter.kind });
+      if (filter.queue !== undefined) qb.andWhere('job.queue = :queue', { queue: filter.queue });
+      if (filter.periodic !== undefined) qb.andWhere('job.periodic = :periodic', { periodic: filter.periodic });
+      if (filter.active !== undefined) qb.andWhere('job.active = :active', { active: filter.active });
+      if (filter.failed !== undefined) qb.andWhere('job.failed = :failed', { failed: filter.failed });
+      if (filter.after !== undefined) {
+        qb.andWhere(newest ? 'job.id < :after' : 'job.id > :after', { after: filter.after });
+      }
+    });
+    return query
+      .where(where)
+      .orderBy('job.id', newest ? 'DESC' : 'ASC')
+      .take(Math.min(Math.max(filter.limit ?? 100, 1), MAX_LIST))
+      .getMany();
+  }
+
+  /** Cancels a pending or running job; false if it was neither. */
+  async cancel(id: number, now: number): Promise<boolean> {
+    const result = await this.jobs
+      .createQueryBuilder()
+      .update()
+      .set({ status: 'cancelled', active: false, finishedAt: new Date(now), activeKey: null, lockedBy: null, lockedUntil: null })
+      .where('id = :id AND status IN (:...open)', { id, open: ['pending', 'running'] })
+      .execute();
+    return (result.affected ?? 0) > 0;
+  }
+
+  /**
+   * Makes a failed, cancelled or pending job due now with its attempts reset. Its dedupe key comes
+   * back unless another active job holds it meanwhile.
+   */
+  async retry(job: JobEntity, now: number): Promise<boolean> {
+    const keyFree =
+      job.uniqueKey !== null && !(await this.jobs.existsBy({ activeKey: job.uniqueKey }));
+    const result = await this.jobs
+      .createQueryBuilder()
+      .update()
+      .set({
+        status: 'pending',
+        active: true,
+        attempts: 0,
+        runAt: new Date(now),
+        finishedAt: null,
+        activeKey: keyFree ? job.uniqueKey : null,
+      })
+      .where('id = :id AND status IN (:...retryable)', { id: job.id, retryable: ['failed', 'cancelled', 'pending'] })
+      .execute();
+    return (result.affected ?? 0) > 0;
+  }
+}

@@ -1,0 +1,68 @@
+import { JOBS_TABLE } from '../jobs.constants.js';
+import { JobsDialect, claimColumns, insertValues } from './dialect.js';
+import { placeholders, type Database, type Sql } from './sql.js';
+import type { ClaimRequest, ClaimedJob, NewJobRow } from './job-rows.js';
+
+interface InsertHeader {
+  insertId: number | string;
+  affectedRows: number;
+}
+
+/**
+ * MySQL and MariaDB: no UPDATE ... RETURNING, so a claim is SELECT ... FOR UPDATE SKIP LOCKED and
+ * an UPDATE of those ids in one transaction. Multi-row inserts get consecutive ids (InnoDB gives a
+ * "simple insert" one block), spaced by auto_increment_increment.
+ */
+export class MysqlDialect extends JobsDialect {
+  readonly name = 'mysql';
+  private increment: Promise<number> | undefined;
+
+  constructor(private readonly database: Database) {
+    super();
+  }
+
+  protected appendText(expression: string): string {
+    return `RIGHT(CONCAT(COALESCE(${expression}, ''), ?), ${JobsDialect.MAX_LOG_CHARS})`;
+  }
+
+  async insertMany(sql: Sql, rows: NewJobRow[]): Promise<number[]> {
+    const result = await this.run(sql, this.insertStatement(rows.length), rows.flatMap(insertValues));
+    const first = Number((result.raw as InsertHeader).insertId);
+    const step = await this.autoIncrementStep();
+    return rows.map((_, i) => first + i * step);
+  }
+
+  async insertUnlessDuplicate(sql: Sql, row: NewJobRow): Promise<number | null> {
+    const statement = this.insertStatement(1).replace(/^INSERT INTO/, 'INSERT IGNORE INTO');
+    const result = await this.run(sql, statement, insertValues(row));
+    const header = result.raw as InsertHeader;
+    return header.affectedRows > 0 ? Number(header.insertId) : null;
+  }
+
+  claim(_sql: Sql, request: ClaimRequest): Promise<ClaimedJob[]> {
+    const { where, params } = this.claimFilter(request);
+    return this.database.transaction(async (sql) => {
+      const due = await sql(
+        `SELECT ${claimColumns('CAST(data AS CHAR)')} FROM ${JOBS_TABLE} WHERE ${where}
+         ${JobsDialect.CLAIM_ORDER} LIMIT ? FOR UPDATE SKIP LOCKED`,
+        [...params, request.limit],
+      );
+      if (due.rows.length === 0) return [];
+      const ids = due.rows.map((row) => row.id);
+      await sql(
+        `UPDATE ${JOBS_TABLE} SET status = 'running', locked_by = ?, locked_until = ?, last_run = ?,
+           attempts = attempts + 1
+         WHERE id IN (${placeholders(ids.length)})`,
+        [request.owner, request.leaseUntil, request.now, ...ids],
+      );
+      return due.rows.map((row) => JobsDialect.claimedJob(row, 1));
+    });
+  }
+
+  private autoIncrementStep(): Promise<number> {
+    this.increment ??= this.database
+      .sql<{ step: number | string }>('SELECT @@auto_increment_increment AS step')
+      .then((result) => Number(result.rows[0]?.step ?? 1));
+    return this.increment;
+  }
+}

@@ -1,0 +1,47 @@
+import { JOBS_TABLE } from '../jobs.constants.js';
+import { JobsDialect, claimColumns, insertValues } from './dialect.js';
+import type { Sql } from './sql.js';
+import type { ClaimRequest, ClaimedJob, NewJobRow } from './job-rows.js';
+
+/** PostgreSQL: claims with UPDATE ... FROM (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING. */
+export class PostgresDialect extends JobsDialect {
+  readonly name = 'postgres';
+
+  override prepare(statement: string): string {
+    let n = 0;
+    return statement.replace(/\?/g, () => `$${++n}`);
+  }
+
+  protected appendText(expression: string): string {
+    return `right(coalesce(${expression}, '') || ?, ${JobsDialect.MAX_LOG_CHARS})`;
+  }
+
+  async insertMany(sql: Sql, rows: NewJobRow[]): Promise<number[]> {
+    const result = await this.run(sql, this.insertStatement(rows.length, ' RETURNING id'), rows.flatMap(insertValues));
+    return result.rows.map((row) => Number(row.id));
+  }
+
+  async insertUnlessDuplicate(sql: Sql, row: NewJobRow): Promise<number | null> {
+    const result = await this.run(
+      sql,
+      this.insertStatement(1, ' ON CONFLICT (active_key) DO NOTHING RETURNING id'),
+      insertValues(row),
+    );
+    return result.rows.length ? Number(result.rows[0].id) : null;
+  }
+
+  async claim(sql: Sql, request: ClaimRequest): Promise<ClaimedJob[]> {
+    const { where, params } = this.claimFilter(request);
+    const result = await this.run(
+      sql,
+      `UPDATE ${JOBS_TABLE} j SET status = 'running', locked_by = ?, locked_until = ?, last_run = ?,
+         attempts = j.attempts + 1
+       FROM (SELECT id FROM ${JOBS_TABLE} WHERE ${where} ${JobsDialect.CLAIM_ORDER}
+             LIMIT ? FOR UPDATE SKIP LOCKED) due
+       WHERE j.id = due.id
+       RETURNING ${claimColumns('j.data::text', 'j.')}`,
+      [request.owner, request.leaseUntil, request.now, ...params, request.limit],
+    );
+    return result.rows.map((row) => JobsDialect.claimedJob(row));
+  }
+}
