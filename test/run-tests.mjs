@@ -39,6 +39,12 @@ if (run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 
   process.exit(1);
 }
 
+console.log('> tsc -p tsconfig.build.json (dist/, which the suites that start real processes load)');
+if (run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json']).status !== 0) {
+  console.log('0 passed, 1 failed');
+  process.exit(1);
+}
+
 mkdirSync(join(root, 'test-results'), { recursive: true });
 const report = join(root, 'test-results', 'jest.json');
 const jest = run(process.execPath, [
