@@ -1,0 +1,35 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { JobsModule } from 'nestjs-typeorm-jobs';
+import { typeOrmOptions, type SampleAppOptions } from './app.options.js';
+import { FlakyModule } from './flaky/flaky.module.js';
+import { StatsModule } from './stats/stats.module.js';
+import { StatusModule } from './status/status.module.js';
+import { WebmentionModule } from './webmention/webmention.module.js';
+
+/**
+ * The whole sample: one TypeORM connection (a SQLite file unless told otherwise), the jobs module
+ * on it, and the features that enqueue and handle jobs.
+ */
+@Module({})
+export class AppModule {
+  static forRoot(options: SampleAppOptions = {}): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        TypeOrmModule.forRoot(typeOrmOptions(options)),
+        // Global, so every feature module can inject JobsService without importing JobsModule.
+        JobsModule.forRoot({
+          pollInterval: 1000,
+          concurrency: 10,
+          runner: options.runner ?? true,
+          isGlobal: true,
+        }),
+        WebmentionModule,
+        FlakyModule,
+        StatsModule,
+        StatusModule,
+      ],
+    };
+  }
+}

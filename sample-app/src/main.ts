@@ -1,0 +1,17 @@
+import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { AppModule } from './app.module.js';
+
+async function bootstrap(): Promise<void> {
+  const app = await NestFactory.create(AppModule.forRoot());
+  // On SIGTERM / Ctrl-C the runner stops claiming and lets running jobs finish before the database closes.
+  app.enableShutdownHooks();
+  const port = Number(process.env.PORT ?? 3000);
+  await app.listen(port);
+  new Logger('Sample').log(
+    `Listening on ${await app.getUrl()} (try POST /webmention, POST /flaky, GET /jobs)`,
+  );
+}
+
+await bootstrap();

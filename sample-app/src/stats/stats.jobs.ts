@@ -1,0 +1,61 @@
+import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import {
+  JOB_STATUSES,
+  JobEntity,
+  JobKind,
+  JobsService,
+  type JobContext,
+  type JobStatus,
+} from 'nestjs-typeorm-jobs';
+import { Repository } from 'typeorm';
+
+export const STATS_LOG = 'stats.log';
+export const STATS_INTERVAL = 60_000;
+
+/** A periodic job: once a minute, logs how many jobs are in each status. */
+@Injectable()
+export class StatsJobs implements OnApplicationBootstrap {
+  private readonly logger = new Logger(StatsJobs.name);
+
+  constructor(
+    private readonly jobs: JobsService,
+    @InjectRepository(JobEntity) private readonly jobRows: Repository<JobEntity>,
+  ) {}
+
+  /**
+   * Every start enqueues it; `unique` makes that a no-op while the job exists, so however many
+   * instances start (or cron runs), there is one stats job.
+   */
+  async onApplicationBootstrap(): Promise<void> {
+    await this.jobs.enqueue(
+      STATS_LOG,
+      {},
+      { periodic: true, interval: STATS_INTERVAL, unique: true },
+    );
+  }
+
+  @JobKind(STATS_LOG)
+  async log(job: JobContext): Promise<string> {
+    const counts = await this.countByStatus();
+    const line = JOB_STATUSES.map((status) => `${status} ${counts[status]}`).join(', ');
+    this.logger.log(`job #${job.id}: ${line}`);
+    return line;
+  }
+
+  /** The job table is an ordinary entity: a group-by through the app's own repository. */
+  private async countByStatus(): Promise<Record<JobStatus, number>> {
+    const rows = await this.jobRows
+      .createQueryBuilder('job')
+      .select('job.status', 'status')
+      .addSelect('COUNT(*)', 'count')
+      .groupBy('job.status')
+      .getRawMany<{ status: JobStatus; count: string | number }>();
+    const counts = Object.fromEntries(JOB_STATUSES.map((status) => [status, 0])) as Record<
+      JobStatus,
+      number
+    >;
+    for (const row of rows) counts[row.status] = Number(row.count);
+    return counts;
+  }
+}

@@ -1,0 +1,251 @@
+import type { INestApplication, INestApplicationContext } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import type { AddressInfo } from 'node:net';
+import { JobsService, type JobEntity } from 'nestjs-typeorm-jobs';
+import { AppModule } from '../sample-app/src/app.module.js';
+import type { SampleAppOptions } from '../sample-app/src/app.options.js';
+import { runDueJobs } from '../sample-app/src/run-jobs.command.js';
+import { describeBackends, type Backend } from './support/backends.js';
+import { closeCleaners, freshDatabase, quietLogger, waitFor } from './support/fixtures.js';
+
+/** The sample app as its users run it: over HTTP, and through the cron script's logic. */
+describeBackends('sample app', (backend) => {
+  const savedEnv = { ...process.env };
+  let started: INestApplicationContext[] = [];
+
+  beforeEach(() => pointSampleAt(backend));
+
+  afterEach(async () => {
+    for (const app of started.reverse()) await app.close();
+    started = [];
+    process.env = { ...savedEnv };
+  });
+
+  afterAll(closeCleaners);
+
+  it('answers a webmention with 202 and verifies it in a job', async () => {
+    const http = await startHttp();
+
+    const accepted = await http.post('/webmention', {
+      source: 'https://a.example/post',
+      target: 'https://b.example/',
+    });
+
+    expect(accepted.status).toBe(202);
+    expect(accepted.headers.get('location')).toBe(`/jobs/${accepted.body.id}`);
+    const job = await http.waitForJob(accepted.body.id, 'succeeded');
+    expect(job.attempts).toBe(1);
+    expect(job.logs).toContain('checking https://a.example/post -> https://b.example/');
+    expect(job.logs).toContain('verified');
+  });
+
+  it('retries an invalid webmention, then leaves it failed', async () => {
+    const http = await startHttp();
+
+    const accepted = await http.post('/webmention', {
+      source: 'ftp://a.example/post',
+      target: 'https://b.example/',
+    });
+
+    expect(accepted.status).toBe(202);
+    const job = await http.waitForJob(accepted.body.id, 'failed');
+    expect(job.attempts).toBe(3);
+    expect(job.lastError).toContain('source is not an http(s) URL');
+    expect(job.logs).toContain('attempt 3 of 3 failed');
+    expect(job.logs).not.toContain('verified');
+  });
+
+  it('runs a flaky job again after it fails until it succeeds', async () => {
+    const http = await startHttp();
+
+    const accepted = await http.post('/flaky', { failures: 1 });
+
+    expect(accepted.status).toBe(202);
+    const job = await http.waitForJob(accepted.body.id, 'succeeded');
+    expect(job.attempts).toBe(2);
+    expect(job.logs).toContain('attempt 1 of 3 failed');
+    expect(job.logs).toContain('fetched on attempt 2');
+  });
+
+  it('queues a webmention sent again while it waits only once', async () => {
+    // Without a runner the first job is certainly still waiting when the second request comes.
+    const http = await startHttp({ runner: false });
+    const mention = { source: 'https://a.example/post', target: 'https://b.example/' };
+
+    const first = await http.post('/webmention', mention);
+    const second = await http.post('/webmention', mention);
+    const other = await http.post('/webmention', { ...mention, source: 'https://a.example/other' });
+
+    expect(second.body.id).toBe(first.body.id);
+    expect(other.body.id).not.toBe(first.body.id);
+  });
+
+  it('refuses requests it cannot queue, and says when a job does not exist', async () => {
+    const http = await startHttp({ runner: false });
+
+    expect((await http.post('/webmention', { source: 'https://a.example/' })).status).toBe(400);
+    expect((await http.post('/flaky', { failures: -1 })).status).toBe(400);
+    expect((await http.get('/jobs/999999')).status).toBe(404);
+    expect((await http.get('/jobs/abc')).status).toBe(400);
+  });
+
+  it('keeps one periodic stats job however many times the app starts', async () => {
+    const first = await startHttp({ runner: false });
+    const [stats] = (await first.get('/jobs?kind=stats.log')).body as JobEntity[];
+    await first.close();
+
+    const again = await startHttp({ runner: false });
+    const jobs = (await again.get('/jobs?kind=stats.log')).body as JobEntity[];
+
+    expect(stats).toMatchObject({ periodic: true, interval: 60_000, status: 'pending' });
+    expect(jobs.map((job) => job.id)).toEqual([stats.id]);
+  });
+
+  describe('the cron script (run-jobs)', () => {
+    it('runs the due jobs once and exits 1 when a run failed', async () => {
+      const app = await startContext();
+      const jobs = app.get(JobsService);
+      const valid = await jobs.enqueue('webmention.receive', {
+        source: 'https://a.example/',
+        target: 'https://b.example/',
+      });
+      const invalid = await jobs.enqueue('webmention.receive', {
+        source: 'not a url',
+        target: 'https://b.example/',
+      });
+      const flaky = await jobs.enqueue('flaky.fetch', { failures: 1 });
+
+      const { summary, exitCode } = await runDueJobs(app);
+
+      // The stats job, enqueued at startup, was due too; the retries are not due yet.
+      expect(summary).toEqual({ ran: 4, succeeded: 2, failed: 2, snoozed: 0 });
+      expect(exitCode).toBe(1);
+      expect(await jobs.get(valid.id)).toMatchObject({ status: 'succeeded', attempts: 1 });
+      expect(await jobs.get(invalid.id)).toMatchObject({
+        status: 'pending',
+        failed: true,
+        attempts: 1,
+      });
+      expect(await jobs.get(flaky.id)).toMatchObject({
+        status: 'pending',
+        failed: true,
+        attempts: 1,
+      });
+    });
+
+    it('finishes retries over later runs, as cron would call it', async () => {
+      const app = await startContext();
+      const jobs = app.get(JobsService);
+      const invalid = await jobs.enqueue('webmention.receive', {
+        source: 'not a url',
+        target: 'https://b.example/',
+      });
+      const flaky = await jobs.enqueue('flaky.fetch', { failures: 1 });
+
+      await waitFor(async () => {
+        await runDueJobs(app);
+        const [a, b] = await Promise.all([jobs.get(invalid.id), jobs.get(flaky.id)]);
+        return !a?.active && !b?.active;
+      }, 'the retries to end');
+
+      expect(await jobs.get(invalid.id)).toMatchObject({ status: 'failed', attempts: 3 });
+      expect(await jobs.get(flaky.id)).toMatchObject({ status: 'succeeded', attempts: 2 });
+    });
+
+    it('exits 0 when every run succeeded, and runs nothing when nothing is due', async () => {
+      const app = await startContext();
+      await app
+        .get(JobsService)
+        .enqueue('webmention.receive', {
+          source: 'https://a.example/',
+          target: 'https://b.example/',
+        });
+
+      expect(await runDueJobs(app)).toEqual({
+        summary: { ran: 2, succeeded: 2, failed: 0, snoozed: 0 },
+        exitCode: 0,
+      });
+      expect(await runDueJobs(app)).toEqual({
+        summary: { ran: 0, succeeded: 0, failed: 0, snoozed: 0 },
+        exitCode: 0,
+      });
+    });
+  });
+
+  /** Points the sample at an empty database through its environment variables, as a user would. */
+  async function pointSampleAt(target: Backend): Promise<void> {
+    const options = (await freshDatabase(target)) as { database?: string; url?: string };
+    delete process.env.JOBS_SAMPLE_DB;
+    delete process.env.JOBS_SAMPLE_DATABASE_URL;
+    delete process.env.WEBMENTION_TARGET_HOSTS;
+    if (target.name === 'sqlite') process.env.JOBS_SAMPLE_DB = options.database;
+    else process.env.JOBS_SAMPLE_DATABASE_URL = options.url;
+  }
+
+  /** The cron script's context: the app without HTTP and without its background runner. */
+  async function startContext(): Promise<INestApplicationContext> {
+    const moduleRef = await Test.createTestingModule({
+      imports: [AppModule.forRoot({ runner: false })],
+    })
+      .setLogger(quietLogger)
+      .compile();
+    started.push(moduleRef);
+    return moduleRef.init();
+  }
+
+  /** The sample's AppModule as an HTTP server on a free port, with a small client for it. */
+  async function startHttp(options?: SampleAppOptions) {
+    const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(options)] })
+      .setLogger(quietLogger)
+      .compile();
+    const app: INestApplication = moduleRef.createNestApplication();
+    started.push(app);
+    await app.listen(0, '127.0.0.1');
+    const { port } = app.getHttpServer().address() as AddressInfo;
+    return new SampleClient(`http://127.0.0.1:${port}`, async () => {
+      started = started.filter((other) => other !== app);
+      await app.close();
+    });
+  }
+});
+
+interface Reply {
+  status: number;
+  headers: Headers;
+  /** JSON of several shapes; the assertions say which. */
+  body: any;
+}
+
+class SampleClient {
+  constructor(
+    private readonly base: string,
+    readonly close: () => Promise<void>,
+  ) {}
+
+  post(path: string, body: unknown): Promise<Reply> {
+    return this.request(path, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+  }
+
+  get(path: string): Promise<Reply> {
+    return this.request(path, { method: 'GET' });
+  }
+
+  /** Polls GET /jobs/:id, as a curl user would, until the job reaches `status`. */
+  waitForJob(id: number, status: string): Promise<JobEntity> {
+    return waitFor(async () => {
+      const reply = await this.get(`/jobs/${id}`);
+      return reply.status === 200 && reply.body.status === status
+        ? (reply.body as JobEntity)
+        : null;
+    }, `job ${id} to be ${status}`);
+  }
+
+  private async request(path: string, init: RequestInit): Promise<Reply> {
+    const response = await fetch(`${this.base}${path}`, init);
+    return { status: response.status, headers: response.headers, body: await response.json() };
+  }
+}
