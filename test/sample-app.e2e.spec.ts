@@ -154,12 +154,10 @@ describeBackends('sample app', (backend) => {
 
     it('exits 0 when every run succeeded, and runs nothing when nothing is due', async () => {
       const app = await startContext();
-      await app
-        .get(JobsService)
-        .enqueue('webmention.receive', {
-          source: 'https://a.example/',
-          target: 'https://b.example/',
-        });
+      await app.get(JobsService).enqueue('webmention.receive', {
+        source: 'https://a.example/',
+        target: 'https://b.example/',
+      });
 
       expect(await runDueJobs(app)).toEqual({
         summary: { ran: 2, succeeded: 2, failed: 0, snoozed: 0 },
