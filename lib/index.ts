@@ -16,3 +16,4 @@ export type {
 export type { JobKindOptions } from './interfaces/job-kind-options.interface.js';
 export type { EnqueueOptions, EnqueueSpec } from './interfaces/enqueue-options.interface.js';
 export type { JobKindInfo, ListJobsFilter, RunPendingSummary } from './interfaces/jobs-service.interface.js';
+export * from './dashboard/index.js';

@@ -1,0 +1,125 @@
+import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
+import { JobNotFoundError, JobNotRetryableError } from '../errors/jobs.errors.js';
+import type { JobStatus } from '../interfaces/job-context.interface.js';
+import type { RunPendingSummary } from '../interfaces/jobs-service.interface.js';
+import { JobsService } from '../jobs.service.js';
+import { DashboardQueries } from './dashboard.queries.js';
+import type { ActionReport, DashboardAction } from './dashboard.types.js';
+
+const PAST: Record<DashboardAction, string> = {
+  run: 'Made due now',
+  retry: 'Retried',
+  cancel: 'Cancelled',
+  delete: 'Deleted',
+};
+
+/** Which statuses each action applies to; the rest are skipped and reported. */
+const APPLIES: Record<DashboardAction, readonly JobStatus[]> = {
+  run: ['pending', 'failed', 'cancelled'],
+  retry: ['failed', 'cancelled'],
+  cancel: ['pending', 'running'],
+  delete: ['pending', 'succeeded', 'failed', 'cancelled'],
+};
+
+/** The actions of the dashboard, on one job or many: run now, retry, cancel, delete, run pending. */
+@Injectable()
+export class DashboardActions implements OnModuleInit {
+  private service!: JobsService;
+
+  constructor(
+    private readonly moduleRef: ModuleRef,
+    private readonly queries: DashboardQueries,
+  ) {}
+
+  onModuleInit(): void {
+    this.service = this.moduleRef.get(JobsService, { strict: false });
+  }
+
+  async apply(action: DashboardAction, ids: number[]): Promise<ActionReport> {
+    const report: ActionReport = { action, done: [], skipped: [], missing: [], message: '' };
+    const statuses = await this.queries.statuses(ids);
+    const targets: number[] = [];
+    for (const id of ids) {
+      const status = statuses.get(id);
+      if (status === undefined) report.missing.push(id);
+      else if (!APPLIES[action].includes(status)) report.skipped.push({ id, reason: status });
+      else targets.push(id);
+    }
+    if (action === 'delete') {
+      await this.queries.delete(targets);
+      const left = await this.queries.statuses(targets);
+      for (const id of targets) {
+        const status = left.get(id);
+        if (status === undefined) report.done.push(id);
+        else report.skipped.push({ id, reason: status });
+      }
+    } else {
+      for (const id of targets) await this.one(action, id, statuses.get(id)!, report);
+    }
+    report.message = describe(report);
+    return report;
+  }
+
+  runPending(): Promise<RunPendingSummary> {
+    return this.service.runPending();
+  }
+
+  /** One job; the status may have moved since it was read, which the service reports. */
+  private async one(
+    action: DashboardAction,
+    id: number,
+    status: JobStatus,
+    report: ActionReport,
+  ): Promise<void> {
+    try {
+      let changed: boolean;
+      if (action === 'cancel') changed = await this.service.cancel(id);
+      else if (action === 'run' && status === 'pending')
+        changed = (await this.queries.makeDue([id])) > 0;
+      else changed = (await this.service.retry(id)) !== null;
+      if (changed) report.done.push(id);
+      else report.skipped.push({ id, reason: (await this.queries.get(id))?.status ?? 'gone' });
+    } catch (error) {
+      if (error instanceof JobNotFoundError) report.missing.push(id);
+      else if (error instanceof JobNotRetryableError)
+        report.skipped.push({ id, reason: error.status });
+      else throw error;
+    }
+  }
+}
+
+function jobs(count: number): string {
+  return `${count} job${count === 1 ? '' : 's'}`;
+}
+
+/** "Retried 2 jobs (#4, #7); skipped 1 (#9 is running)." */
+export function describe(report: ActionReport): string {
+  const ids = (list: number[]) =>
+    list
+      .map((id) => `#${id}`)
+      .slice(0, 20)
+      .join(', ') + (list.length > 20 ? ', …' : '');
+  const parts = [
+    `${PAST[report.action]} ${jobs(report.done.length)}${report.done.length ? ` (${ids(report.done)})` : ''}`,
+  ];
+  if (report.skipped.length) {
+    const reasons = report.skipped
+      .slice(0, 20)
+      .map(({ id, reason }) => `#${id} is ${reason}`)
+      .join(', ');
+    parts.push(
+      `skipped ${report.skipped.length} (${reasons}${report.skipped.length > 20 ? ', …' : ''})`,
+    );
+  }
+  if (report.missing.length)
+    parts.push(`${jobs(report.missing.length)} not found (${ids(report.missing)})`);
+  return `${parts.join('; ')}.`;
+}
+
+export function describeRunPending(summary: RunPendingSummary): string {
+  return (
+    `Ran ${jobs(summary.ran)} in this instance: ${summary.succeeded} succeeded, ` +
+    `${summary.failed} failed, ${summary.snoozed} snoozed.`
+  );
+}

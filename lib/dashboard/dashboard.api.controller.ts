@@ -1,0 +1,102 @@
+import {
+  Body,
+  Controller,
+  Get,
+  HttpCode,
+  Inject,
+  NotFoundException,
+  Param,
+  Post,
+  Query,
+  UseGuards,
+  UseInterceptors,
+} from '@nestjs/common';
+import type { JobEntity } from '../entities/job.entity.js';
+import type { RunPendingSummary } from '../interfaces/jobs-service.interface.js';
+import { DashboardAccessGuard } from './dashboard.access.guard.js';
+import { DashboardActions, describeRunPending } from './dashboard.actions.js';
+import { DASHBOARD_OPTIONS } from './dashboard.constants.js';
+import { DashboardJsonPostGuard } from './dashboard.csrf.js';
+import { DashboardNoStoreInterceptor } from './dashboard.http.js';
+import { DashboardKinds } from './dashboard.kinds.js';
+import type { ResolvedDashboardOptions } from './dashboard.options.js';
+import { parseAction, parseJobId, parseJobsQuery } from './dashboard.params.js';
+import { DashboardQueries } from './dashboard.queries.js';
+import type {
+  ActionReport,
+  JobsPage,
+  KindRow,
+  MinuteBucket,
+  StatusCounts,
+} from './dashboard.types.js';
+
+/** The JSON API under `<path>/api`: what the pages show, for scripts and for the pages' own refresh. */
+@Controller('api')
+@UseGuards(DashboardAccessGuard)
+@UseInterceptors(DashboardNoStoreInterceptor)
+export class DashboardApiController {
+  constructor(
+    @Inject(DASHBOARD_OPTIONS) private readonly options: ResolvedDashboardOptions,
+    private readonly queries: DashboardQueries,
+    private readonly actions: DashboardActions,
+    private readonly kinds: DashboardKinds,
+  ) {}
+
+  /** `GET api/jobs?status=&kind=&queue=&periodic=&order=&after=&before=&limit=` */
+  @Get('jobs')
+  async jobs(
+    @Query() params: Record<string, unknown>,
+  ): Promise<JobsPage & { counts: StatusCounts }> {
+    const query = parseJobsQuery(params, this.options.pageSize);
+    const [page, counts] = await Promise.all([
+      this.queries.page(query),
+      this.queries.counts(query),
+    ]);
+    return { ...page, counts };
+  }
+
+  /** `GET api/jobs/:id`: every field, logs and result included. */
+  @Get('jobs/:id')
+  async job(@Param('id') id: string): Promise<JobEntity> {
+    const job = await this.queries.get(parseJobId(id));
+    if (!job) throw new NotFoundException(`There is no job #${id}.`);
+    return job;
+  }
+
+  /** `GET api/kinds`: name, created, modified, resolves (in this instance), counts per status. */
+  @Get('kinds')
+  kindList(): Promise<KindRow[]> {
+    return this.kinds.withCounts();
+  }
+
+  /** `GET api/stats?kind=&queue=&periodic=`: counts per status and the last hour's finished jobs per minute. */
+  @Get('stats')
+  async stats(
+    @Query() params: Record<string, unknown>,
+  ): Promise<{ counts: StatusCounts; finishedPerMinute: MinuteBucket[] }> {
+    const query = parseJobsQuery(params, this.options.pageSize);
+    const [counts, finishedPerMinute] = await Promise.all([
+      this.queries.counts(query),
+      this.queries.finishedPerMinute(),
+    ]);
+    return { counts, finishedPerMinute };
+  }
+
+  /** `POST api/jobs/actions {"action": "run"|"retry"|"cancel"|"delete", "ids": [1, 2]}` */
+  @Post('jobs/actions')
+  @UseGuards(DashboardJsonPostGuard)
+  @HttpCode(200)
+  act(@Body() body: unknown): Promise<ActionReport> {
+    const { action, ids } = parseAction(body);
+    return this.actions.apply(action, ids);
+  }
+
+  /** `POST api/run-pending`: runs every due job once in this instance and says what happened. */
+  @Post('run-pending')
+  @UseGuards(DashboardJsonPostGuard)
+  @HttpCode(200)
+  async runPending(): Promise<RunPendingSummary & { message: string }> {
+    const summary = await this.actions.runPending();
+    return { ...summary, message: describeRunPending(summary) };
+  }
+}

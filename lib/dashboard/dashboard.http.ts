@@ -1,0 +1,98 @@
+import { randomBytes } from 'node:crypto';
+import {
+  Injectable,
+  type CallHandler,
+  type ExecutionContext,
+  type NestInterceptor,
+} from '@nestjs/common';
+import type { Observable } from 'rxjs';
+
+/** The parts of an Express (or Node) request the dashboard reads. */
+export interface DashboardRequest {
+  headers: Record<string, string | string[] | undefined>;
+  body?: unknown;
+  secure?: boolean;
+  /** Set by the pages controller: the nonce of this response's Content-Security-Policy. */
+  dashboardNonce?: string;
+}
+
+/** The parts of an Express (or Node) response the dashboard writes. */
+export interface DashboardResponse {
+  setHeader(name: string, value: string | string[]): unknown;
+  getHeader(name: string): unknown;
+}
+
+export function header(request: DashboardRequest, name: string): string | undefined {
+  const value = request.headers[name.toLowerCase()];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+export function readCookie(request: DashboardRequest, name: string): string | undefined {
+  for (const part of (header(request, 'cookie') ?? '').split(';')) {
+    const at = part.indexOf('=');
+    if (at > 0 && part.slice(0, at).trim() === name) return part.slice(at + 1).trim();
+  }
+  return undefined;
+}
+
+/** Adds a Set-Cookie header, keeping the ones already set. */
+export function setCookie(
+  request: DashboardRequest,
+  response: DashboardResponse,
+  name: string,
+  value: string,
+  path: string,
+  maxAgeSeconds?: number,
+): void {
+  const attributes = [`${name}=${value}`, `Path=${path}`, 'HttpOnly', 'SameSite=Strict'];
+  if (maxAgeSeconds !== undefined) attributes.push(`Max-Age=${maxAgeSeconds}`);
+  if (isHttps(request)) attributes.push('Secure');
+  const existing = response.getHeader('Set-Cookie');
+  const list = Array.isArray(existing) ? existing.map(String) : existing ? [String(existing)] : [];
+  response.setHeader('Set-Cookie', [...list, attributes.join('; ')]);
+}
+
+function isHttps(request: DashboardRequest): boolean {
+  return request.secure === true || header(request, 'x-forwarded-proto') === 'https';
+}
+
+/**
+ * Headers of every HTML page: only this response's inline script and style may run (the nonce),
+ * nothing is loaded from elsewhere, forms post only here, and no other site may frame the page.
+ */
+export function securePage(response: DashboardResponse): string {
+  const nonce = randomBytes(16).toString('base64');
+  response.setHeader(
+    'Content-Security-Policy',
+    [
+      "default-src 'none'",
+      `script-src 'nonce-${nonce}'`,
+      `style-src 'nonce-${nonce}'`,
+      "img-src 'self' data:",
+      "connect-src 'self'",
+      "form-action 'self'",
+      "frame-ancestors 'none'",
+      "base-uri 'none'",
+    ].join('; '),
+  );
+  response.setHeader('Content-Type', 'text/html; charset=utf-8');
+  noStore(response);
+  return nonce;
+}
+
+/** Job data is private and changes: never cache it, never let it be sniffed or framed. */
+export function noStore(response: DashboardResponse): void {
+  response.setHeader('Cache-Control', 'no-store');
+  response.setHeader('X-Content-Type-Options', 'nosniff');
+  response.setHeader('X-Frame-Options', 'DENY');
+  response.setHeader('Referrer-Policy', 'same-origin');
+}
+
+/** Marks every API answer private and uncacheable. */
+@Injectable()
+export class DashboardNoStoreInterceptor implements NestInterceptor {
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    noStore(context.switchToHttp().getResponse<DashboardResponse>());
+    return next.handle();
+  }
+}

@@ -1,0 +1,140 @@
+import {
+  Body,
+  Controller,
+  Get,
+  HttpCode,
+  Inject,
+  Param,
+  Post,
+  Query,
+  Req,
+  Res,
+  UseFilters,
+  UseGuards,
+} from '@nestjs/common';
+import { NotFoundException } from '@nestjs/common';
+import { DashboardAccessGuard } from './dashboard.access.guard.js';
+import { DashboardActions, describeRunPending } from './dashboard.actions.js';
+import { DASHBOARD_OPTIONS } from './dashboard.constants.js';
+import { DashboardCsrf, DashboardCsrfGuard } from './dashboard.csrf.js';
+import { DashboardFlash } from './dashboard.flash.js';
+import { securePage, type DashboardRequest, type DashboardResponse } from './dashboard.http.js';
+import { DashboardKinds } from './dashboard.kinds.js';
+import type { PageContext } from './dashboard.layout.js';
+import type { ResolvedDashboardOptions } from './dashboard.options.js';
+import { DashboardPageFilter } from './dashboard.page.filter.js';
+import { listQueryString, parseAction, parseJobId, parseJobsQuery } from './dashboard.params.js';
+import { DashboardPaths } from './dashboard.paths.js';
+import { DashboardQueries } from './dashboard.queries.js';
+import { detailPage, kindsPage, listPage } from './dashboard.views.js';
+
+/** The HTML pages and their form actions (post, then redirect with a notice). */
+@Controller()
+@UseGuards(DashboardAccessGuard)
+@UseFilters(DashboardPageFilter)
+export class DashboardPagesController {
+  constructor(
+    @Inject(DASHBOARD_OPTIONS) private readonly options: ResolvedDashboardOptions,
+    private readonly paths: DashboardPaths,
+    private readonly queries: DashboardQueries,
+    private readonly actions: DashboardActions,
+    private readonly kinds: DashboardKinds,
+    private readonly csrf: DashboardCsrf,
+    private readonly flash: DashboardFlash,
+  ) {}
+
+  @Get()
+  async list(
+    @Query() params: Record<string, unknown>,
+    @Req() request: DashboardRequest,
+    @Res({ passthrough: true }) response: DashboardResponse,
+  ): Promise<string> {
+    const query = parseJobsQuery(params, this.options.pageSize);
+    const [page, counts, kinds, chart] = await Promise.all([
+      this.queries.page(query),
+      this.queries.counts(query),
+      this.kinds.names(),
+      this.queries.finishedPerMinute(),
+    ]);
+    const context = this.context(request, response);
+    const here = `${context.base}${listQueryString(query, { after: query.after, before: query.before })}`;
+    return listPage(context, { query, page, counts, kinds, chart, here }).markup;
+  }
+
+  @Get('jobs/:id')
+  async detail(
+    @Param('id') id: string,
+    @Req() request: DashboardRequest,
+    @Res({ passthrough: true }) response: DashboardResponse,
+  ): Promise<string> {
+    const job = await this.queries.get(parseJobId(id));
+    if (!job) throw new NotFoundException(`There is no job #${id}: it may have been deleted.`);
+    return detailPage(this.context(request, response), job).markup;
+  }
+
+  @Get('kinds')
+  async kindList(
+    @Req() request: DashboardRequest,
+    @Res({ passthrough: true }) response: DashboardResponse,
+  ): Promise<string> {
+    const kinds = await this.kinds.withCounts();
+    return kindsPage(this.context(request, response), kinds).markup;
+  }
+
+  @Post('actions')
+  @UseGuards(DashboardCsrfGuard)
+  @HttpCode(303)
+  async act(
+    @Body() body: Record<string, unknown>,
+    @Req() request: DashboardRequest,
+    @Res({ passthrough: true }) response: DashboardResponse,
+  ): Promise<string> {
+    const { action, ids } = parseAction(body);
+    const report = await this.actions.apply(action, ids);
+    const kind =
+      report.done.length === 0 && (report.skipped.length || report.missing.length)
+        ? 'error'
+        : 'notice';
+    return this.redirect(request, response, this.paths.returnTo(body.return), {
+      kind,
+      text: report.message,
+    });
+  }
+
+  @Post('run-pending')
+  @UseGuards(DashboardCsrfGuard)
+  @HttpCode(303)
+  async runPending(
+    @Req() request: DashboardRequest,
+    @Res({ passthrough: true }) response: DashboardResponse,
+  ): Promise<string> {
+    const summary = await this.actions.runPending();
+    return this.redirect(request, response, this.paths.base, {
+      kind: 'notice',
+      text: describeRunPending(summary),
+    });
+  }
+
+  private redirect(
+    request: DashboardRequest,
+    response: DashboardResponse,
+    to: string,
+    flash: { kind: 'notice' | 'error'; text: string },
+  ): string {
+    this.flash.set(request, response, this.paths.base, flash);
+    response.setHeader('Location', to);
+    return '';
+  }
+
+  private context(request: DashboardRequest, response: DashboardResponse): PageContext {
+    const base = this.paths.base;
+    const nonce = securePage(response);
+    return {
+      base,
+      title: this.options.title,
+      nonce,
+      csrf: this.csrf.token(request, response, base),
+      flash: this.flash.take(request, response, base),
+    };
+  }
+}

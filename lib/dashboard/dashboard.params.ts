@@ -1,0 +1,98 @@
+import { BadRequestException } from '@nestjs/common';
+import { JOB_STATUSES, type JobStatus } from '../interfaces/job-context.interface.js';
+import { MAX_ACTION_IDS } from './dashboard.constants.js';
+import { DASHBOARD_ACTIONS, type DashboardAction, type JobsQuery } from './dashboard.types.js';
+
+type Params = Record<string, unknown>;
+
+function text(params: Params, name: string, max = 200): string | undefined {
+  const value = params[name];
+  if (value === undefined || value === '') return undefined;
+  if (typeof value !== 'string' || value.length > max)
+    throw new BadRequestException(`"${name}" must be a string of at most ${max} characters.`);
+  return value;
+}
+
+function id(value: unknown, name: string): number {
+  const number =
+    typeof value === 'number'
+      ? value
+      : typeof value === 'string' && /^\d{1,10}$/.test(value)
+        ? Number(value)
+        : NaN;
+  if (!Number.isSafeInteger(number) || number < 1)
+    throw new BadRequestException(`"${name}" must be a job id (a positive integer).`);
+  return number;
+}
+
+function optionalId(params: Params, name: string): number | undefined {
+  return params[name] === undefined || params[name] === '' ? undefined : id(params[name], name);
+}
+
+/** The list's query string; anything malformed is a 400 that says which parameter. */
+export function parseJobsQuery(params: Params, pageSize: number): JobsQuery {
+  const status = text(params, 'status');
+  if (status !== undefined && !JOB_STATUSES.includes(status as JobStatus)) {
+    throw new BadRequestException(`"status" must be one of ${JOB_STATUSES.join(', ')}.`);
+  }
+  const periodic = text(params, 'periodic');
+  if (periodic !== undefined && periodic !== 'true' && periodic !== 'false') {
+    throw new BadRequestException('"periodic" must be true or false.');
+  }
+  const order = text(params, 'order') ?? 'newest';
+  if (order !== 'newest' && order !== 'oldest')
+    throw new BadRequestException('"order" must be newest or oldest.');
+  const limit = optionalId(params, 'limit') ?? pageSize;
+  if (limit > 500) throw new BadRequestException('"limit" must be at most 500.');
+  const query: JobsQuery = {
+    status: status as JobStatus | undefined,
+    kind: text(params, 'kind'),
+    queue: text(params, 'queue', 100),
+    periodic: periodic === undefined ? undefined : periodic === 'true',
+    order,
+    after: optionalId(params, 'after'),
+    before: optionalId(params, 'before'),
+    limit,
+  };
+  if (query.after !== undefined && query.before !== undefined) {
+    throw new BadRequestException('Give "after" or "before", not both.');
+  }
+  return query;
+}
+
+export function parseJobId(value: unknown): number {
+  return id(value, 'id');
+}
+
+/** `{ action, ids }` from a form (ids repeated or one) or a JSON body. */
+export function parseAction(body: unknown): { action: DashboardAction; ids: number[] } {
+  const params = (body ?? {}) as Params;
+  const action = params.action;
+  if (typeof action !== 'string' || !DASHBOARD_ACTIONS.includes(action as DashboardAction)) {
+    throw new BadRequestException(`"action" must be one of ${DASHBOARD_ACTIONS.join(', ')}.`);
+  }
+  const raw = params.ids === undefined ? [] : [params.ids].flat();
+  if (raw.length === 0) throw new BadRequestException('Select at least one job.');
+  if (raw.length > MAX_ACTION_IDS)
+    throw new BadRequestException(`At most ${MAX_ACTION_IDS} jobs per action.`);
+  return {
+    action: action as DashboardAction,
+    ids: [...new Set(raw.map((value) => id(value, 'ids')))],
+  };
+}
+
+/** The query string of a list URL, keeping only the filters that are set. */
+export function listQueryString(
+  query: Partial<JobsQuery>,
+  change: Partial<JobsQuery> = {},
+): string {
+  const merged: Partial<JobsQuery> = { ...query, after: undefined, before: undefined, ...change };
+  const params = new URLSearchParams();
+  for (const key of ['status', 'kind', 'queue', 'periodic', 'order', 'after', 'before'] as const) {
+    const value = merged[key];
+    if (value === undefined || (key === 'order' && value === 'newest')) continue;
+    params.set(key, String(value));
+  }
+  const string = params.toString();
+  return string ? `?${string}` : '';
+}

@@ -1,0 +1,260 @@
+import type { JobEntity } from '../entities/job.entity.js';
+import { JOB_STATUSES } from '../interfaces/job-context.interface.js';
+import { finishedChart } from './dashboard.chart.js';
+import { html, type Html } from './dashboard.html.js';
+import {
+  countLinks,
+  csrfField,
+  layout,
+  statusBadge,
+  time,
+  yesNo,
+  type PageContext,
+} from './dashboard.layout.js';
+import { listQueryString } from './dashboard.params.js';
+import type {
+  JobsPage,
+  JobsQuery,
+  KindRow,
+  MinuteBucket,
+  StatusCounts,
+} from './dashboard.types.js';
+
+const PREVIEW_CHARS = 90;
+
+export function dataPreview(data: unknown): string {
+  const json = data === undefined || data === null ? '' : JSON.stringify(data);
+  return json.length > PREVIEW_CHARS ? `${json.slice(0, PREVIEW_CHARS)}…` : json;
+}
+
+function pretty(value: unknown): string {
+  return value === undefined || value === null ? 'null' : JSON.stringify(value, null, 2);
+}
+
+function actionButtons(): Html {
+  return html`<button type="submit" name="action" value="run">Run now</button>
+    <button type="submit" name="action" value="retry" class="secondary">Retry</button>
+    <button type="submit" name="action" value="cancel" class="secondary">Cancel</button>
+    <button type="submit" name="action" value="delete" class="danger">Delete</button>`;
+}
+
+export interface ListView {
+  query: JobsQuery;
+  page: JobsPage;
+  counts: StatusCounts;
+  kinds: string[];
+  chart: MinuteBucket[];
+  /** The URL to come back to after an action (path and query). */
+  here: string;
+}
+
+export function listPage(page: PageContext, view: ListView): Html {
+  const { query } = view;
+  const link = (change: Partial<JobsQuery>) => `${page.base}${listQueryString(query, change)}`;
+  const option = (value: string, label: string, selected: boolean) =>
+    html`<option value="${value}" ${selected ? html` selected` : ''}>${label}</option>`;
+  const filters = html`<form class="filters" method="get" action="${page.base}">
+    <label
+      >Status<select name="status">
+        ${option('', 'any', !query.status)}${JOB_STATUSES.map((s) => option(s, s, query.status === s))}
+      </select></label
+    >
+    <label
+      >Kind<select name="kind">
+        ${option('', 'any', !query.kind)}${view.kinds.map((k) => option(k, k, query.kind === k))}
+      </select></label
+    >
+    <label
+      >Queue<input name="queue" value="${query.queue ?? ''}" placeholder="any" size="12"
+    /></label>
+    <label
+      >Periodic<select name="periodic">
+        ${option('', 'any', query.periodic === undefined)}${option('true', 'periodic', query.periodic === true)}${option('false', 'one-off', query.periodic === false)}
+      </select></label
+    >
+    <label
+      >Order<select name="order">
+        ${option('newest', 'newest first', query.order === 'newest')}${option('oldest', 'oldest first', query.order === 'oldest')}
+      </select></label
+    >
+    <button type="submit">Filter</button> <a href="${page.base}">Clear</a>
+  </form>`;
+  const rows = view.page.jobs.map(
+    (job) =>
+      html`<tr data-job="${job.id}">
+        <td>
+          <input type="checkbox" name="ids" value="${job.id}" aria-label="select job ${job.id}" />
+        </td>
+        <td><a href="${page.base}/jobs/${job.id}">#${job.id}</a></td>
+        <td>${job.kind}</td>
+        <td class="data" title="${dataPreview(job.data)}">${dataPreview(job.data)}</td>
+        <td class="time">${time(job.created)}</td>
+        <td>${statusBadge(job.status)}</td>
+        <td>${yesNo(job.active)}</td>
+        <td>${yesNo(job.periodic)}</td>
+        <td>${job.attempts} / ${job.maxAttempts}</td>
+        <td class="time">${time(job.lastRun)}</td>
+        <td class="time">${job.active ? time(job.runAt) : time(null)}</td>
+        <td>${job.queue}</td>
+      </tr>`,
+  );
+  const table = view.page.jobs.length
+    ? html`<table>
+        <thead>
+          <tr>
+            <th><input type="checkbox" data-select-all aria-label="select all" /></th>
+            <th>Id</th>
+            <th>Kind</th>
+            <th>Data</th>
+            <th>Created</th>
+            <th>Status</th>
+            <th>Active</th>
+            <th>Periodic</th>
+            <th>Attempts</th>
+            <th>Last run</th>
+            <th>Next run</th>
+            <th>Queue</th>
+          </tr>
+        </thead>
+        <tbody>
+          ${rows}
+        </tbody>
+      </table>`
+    : html`<p class="empty">No jobs match these filters.</p>`;
+  const pager = html`<nav class="pager">
+    ${view.page.previous !== null ? html`<a rel="prev" href="${link({ before: view.page.previous })}">← ${query.order === 'newest' ? 'Newer' : 'Older'}</a>` : ''}
+    ${view.page.next !== null ? html`<a rel="next" href="${link({ after: view.page.next })}">${query.order === 'newest' ? 'Older' : 'Newer'} →</a>` : ''}
+  </nav>`;
+  return layout(
+    page,
+    'Jobs',
+    html`<h1>Jobs</h1>
+      ${countLinks(view.counts, (status) => link({ status }), query.status)}${finishedChart(view.chart)}${filters}
+      <form method="post" action="${page.base}/actions">
+        ${csrfField(page)}<input type="hidden" name="return" value="${view.here}" />
+        <div class="actions"><span class="muted">Selected:</span> ${actionButtons()}</div>
+        ${table}
+      </form>
+      ${pager}`,
+  );
+}
+
+/** The lines the runner wrote when an attempt failed, pulled out of the logs. */
+export function attemptErrors(logs: string | null): string[] {
+  return (logs ?? '')
+    .split('\n')
+    .filter(
+      (line) =>
+        / attempt \d+ of \d+ failed: /.test(line) || /lease expired|released unfinished/.test(line),
+    );
+}
+
+export function detailPage(page: PageContext, job: JobEntity): Html {
+  const failures = attemptErrors(job.logs);
+  const here = `${page.base}/jobs/${job.id}`;
+  const fields = html`<dl>
+    <dt>Kind</dt>
+    <dd><a href="${page.base}?kind=${encodeURIComponent(job.kind)}">${job.kind}</a></dd>
+    <dt>Queue</dt>
+    <dd>${job.queue}</dd>
+    <dt>Status</dt>
+    <dd>${statusBadge(job.status)}</dd>
+    <dt>Active</dt>
+    <dd>${yesNo(job.active)}</dd>
+    <dt>Periodic</dt>
+    <dd>${job.periodic ? `yes, every ${job.interval} ms` : 'no'}</dd>
+    <dt>Failed</dt>
+    <dd>${yesNo(job.failed)}</dd>
+    <dt>Priority</dt>
+    <dd>${job.priority}</dd>
+    <dt>Attempts</dt>
+    <dd>${job.attempts} of ${job.maxAttempts}</dd>
+    <dt>Created</dt>
+    <dd>${time(job.created)}</dd>
+    <dt>Next run</dt>
+    <dd>${job.active ? time(job.runAt) : time(null)}</dd>
+    <dt>Last run</dt>
+    <dd>${time(job.lastRun)}</dd>
+    <dt>Finished</dt>
+    <dd>${time(job.finishedAt)}</dd>
+    <dt>Locked by</dt>
+    <dd>${job.lockedBy ?? html`<span class="muted">–</span>`}</dd>
+    <dt>Locked until</dt>
+    <dd>${time(job.lockedUntil)}</dd>
+    <dt>Unique key</dt>
+    <dd>${job.uniqueKey ?? html`<span class="muted">–</span>`}</dd>
+  </dl>`;
+  return layout(
+    page,
+    `Job #${job.id}`,
+    html`<h1>Job #${job.id} <span class="muted">${job.kind}</span> ${statusBadge(job.status)}</h1>
+      <form method="post" action="${page.base}/actions">
+        ${csrfField(page)}<input type="hidden" name="return" value="${here}" /><input
+          type="hidden"
+          name="ids"
+          value="${job.id}"
+        />
+        <div class="actions">${actionButtons()}</div>
+      </form>
+      ${fields}
+      <h2>Data</h2>
+      <pre id="data">${pretty(job.data)}</pre>
+      <h2>Result</h2>
+      <pre id="result">${pretty(job.result)}</pre>
+      <h2>Attempt errors</h2>
+      ${failures.length ? html`<pre id="attempts">${failures.join('\n')}</pre>` : html`<p class="muted">None.</p>`}
+      <h2>Last error</h2>
+      ${job.lastError ? html`<pre id="last-error">${job.lastError}</pre>` : html`<p class="muted">None.</p>`}
+      <h2>Logs</h2>
+      ${job.logs ? html`<pre id="logs">${job.logs}</pre>` : html`<p class="muted">No logs.</p>`}`,
+  );
+}
+
+export function kindsPage(page: PageContext, kinds: KindRow[]): Html {
+  const rows = kinds.map(
+    (kind) =>
+      html`<tr>
+        <td><a href="${page.base}?kind=${encodeURIComponent(kind.name)}">${kind.name}</a></td>
+        <td class="time">${time(kind.created)}</td>
+        <td class="time">${time(kind.modified)}</td>
+        <td>${kind.resolves ? 'yes' : html`<span class="badge failed">no</span>`}</td>
+        ${JOB_STATUSES.map((status) => html`<td><a href="${page.base}?kind=${encodeURIComponent(kind.name)}&amp;status=${status}">${kind.counts[status]}</a></td>`)}
+      </tr>`,
+  );
+  return layout(
+    page,
+    'Job kinds',
+    html`<h1>Job kinds</h1>
+      ${
+        kinds.length
+          ? html`<table>
+              <thead>
+                <tr>
+                  <th>Name</th>
+                  <th>Created</th>
+                  <th>Modified</th>
+                  <th>Resolves here</th>
+                  ${JOB_STATUSES.map((s) => html`<th>${s}</th>`)}
+                </tr>
+              </thead>
+              <tbody>
+                ${rows}
+              </tbody>
+            </table>`
+          : html`<p class="empty">No job kinds registered yet.</p>`
+      }
+      <p class="muted">
+        "Resolves here": a handler for the kind is registered in the instance that served this page.
+      </p>`,
+  );
+}
+
+export function errorPage(page: PageContext, status: number, message: string): Html {
+  return layout(
+    page,
+    `Error ${status}`,
+    html`<h1>Error ${status}</h1>
+      <p class="flash error">${message}</p>
+      <p><a href="${page.base}">Back to the jobs</a></p>`,
+  );
+}

@@ -1,0 +1,364 @@
+import { JobsDashboardModule } from 'nestjs-typeorm-jobs';
+import { describeBackends } from './support/backends.js';
+import {
+  BasicAuthGuard,
+  csrfTokenOf,
+  DashboardClient,
+  ReportHandler,
+  startDashboardApp,
+  XSS,
+  type DashboardApp,
+} from './support/browser.js';
+import { closeCleaners, freshDatabase, waitFor } from './support/fixtures.js';
+
+afterAll(closeCleaners);
+
+describeBackends('dashboard over HTTP', (backend) => {
+  let dashboard: DashboardApp;
+  let client: DashboardClient;
+
+  beforeEach(async () => {
+    ReportHandler.failing = true;
+    dashboard = await startDashboardApp({
+      database: await freshDatabase(backend),
+      providers: [ReportHandler],
+    });
+    client = new DashboardClient(dashboard.origin);
+  });
+
+  afterEach(() => dashboard.close());
+
+  const status = async (id: number) => (await dashboard.jobs.get(id))?.status;
+
+  it('answers nothing, and changes nothing, until the guard lets the request through', async () => {
+    const job = await dashboard.jobs.enqueue(
+      'email.send',
+      { to: 'a@example.com', subject: 'hi' },
+      { delay: 60_000 },
+    );
+    const signedIn = new DashboardClient(dashboard.origin);
+    const token = csrfTokenOf((await signedIn.get('/jobs')).text);
+    for (const headers of [
+      {} as Record<string, string>,
+      { authorization: `Basic ${Buffer.from('admin:wrong').toString('base64')}` },
+    ]) {
+      const stranger = new DashboardClient(dashboard.origin, headers);
+      for (const path of [
+        '/jobs',
+        `/jobs/jobs/${job.id}`,
+        '/jobs/kinds',
+        '/jobs/api/jobs',
+        `/jobs/api/jobs/${job.id}`,
+        '/jobs/api/kinds',
+        '/jobs/api/stats',
+      ]) {
+        const reply = await stranger.get(path);
+        expect([path, reply.status]).toEqual([path, 401]);
+        expect(reply.text).not.toContain('a@example.com');
+      }
+      expect(
+        (
+          await stranger.postForm('/jobs/actions', [
+            ['_csrf', token],
+            ['action', 'delete'],
+            ['ids', String(job.id)],
+          ])
+        ).status,
+      ).toBe(401);
+      expect(
+        (await stranger.postJson('/jobs/api/jobs/actions', { action: 'cancel', ids: [job.id] }))
+          .status,
+      ).toBe(401);
+      expect((await stranger.postJson('/jobs/api/run-pending', {})).status).toBe(401);
+    }
+    expect(await status(job.id)).toBe('pending');
+    const page = await new DashboardClient(dashboard.origin, {}).get('/jobs');
+    expect(page.headers.get('www-authenticate')).toBe('Basic realm="jobs"');
+    expect(page.text).not.toContain('name="_csrf"');
+  });
+
+  it('lists jobs with their fields, filters, order, counts and keyset pages', async () => {
+    const mail = await dashboard.jobs.enqueueMany(
+      Array.from({ length: 5 }, (_, i) => ({
+        kind: 'email.send',
+        data: { to: `user${i}@example.com`, subject: 'Welcome' },
+        delay: 60_000,
+      })),
+    );
+    const periodic = await dashboard.jobs.enqueue(
+      'report.build',
+      { month: '2026-10' },
+      { queue: 'reports', periodic: true, interval: 3_600_000, delay: 60_000 },
+    );
+    const list = await client.get('/jobs');
+    expect(list.status).toBe(200);
+    expect(list.headers.get('content-type')).toContain('text/html');
+    for (const heading of [
+      'Kind',
+      'Data',
+      'Created',
+      'Status',
+      'Active',
+      'Periodic',
+      'Attempts',
+      'Last run',
+      'Next run',
+    ]) {
+      expect(list.text).toContain(`<th>${heading}</th>`);
+    }
+    expect(list.text).toContain('{&quot;to&quot;:&quot;user4@example.com&quot;');
+    expect(list.text).toContain('<span data-count="pending">6</span>');
+
+    const api = async (query: string) =>
+      JSON.parse((await client.get(`/jobs/api/jobs${query}`)).text);
+    expect((await api('?kind=report.build')).jobs.map((j: { id: number }) => j.id)).toEqual([
+      periodic.id,
+    ]);
+    expect((await api('?queue=reports')).jobs).toHaveLength(1);
+    expect((await api('?periodic=true')).jobs.map((j: { id: number }) => j.id)).toEqual([
+      periodic.id,
+    ]);
+    expect((await api('?periodic=false')).jobs).toHaveLength(5);
+    expect((await api('?status=failed')).jobs).toHaveLength(0);
+    expect((await api('?kind=email.send')).counts).toEqual({
+      pending: 5,
+      running: 0,
+      succeeded: 0,
+      failed: 0,
+      cancelled: 0,
+    });
+
+    const ids = mail.map((job) => job.id);
+    const first = await api('?kind=email.send&order=oldest&limit=2');
+    expect(first.jobs.map((j: { id: number }) => j.id)).toEqual(ids.slice(0, 2));
+    expect(first.previous).toBeNull();
+    const second = await api(`?kind=email.send&order=oldest&limit=2&after=${first.next}`);
+    expect(second.jobs.map((j: { id: number }) => j.id)).toEqual(ids.slice(2, 4));
+    const third = await api(`?kind=email.send&order=oldest&limit=2&after=${second.next}`);
+    expect(third.jobs.map((j: { id: number }) => j.id)).toEqual(ids.slice(4));
+    expect(third.next).toBeNull();
+    const back = await api(`?kind=email.send&order=oldest&limit=2&before=${third.previous}`);
+    expect(back.jobs.map((j: { id: number }) => j.id)).toEqual(ids.slice(2, 4));
+    const newest = await api('?kind=email.send&limit=2');
+    expect(newest.jobs.map((j: { id: number }) => j.id)).toEqual([ids[4], ids[3]]);
+
+    const html = await client.get(`/jobs?kind=email.send&order=oldest&after=${first.next}`);
+    expect(html.text).toContain('rel="prev"');
+    expect((await client.get('/jobs?status=bogus')).status).toBe(400);
+    expect((await client.get('/jobs/api/jobs?after=1&before=2')).status).toBe(400);
+  });
+
+  it('shows a failed job: pretty data, logs, every attempt error, timestamps, lease fields', async () => {
+    const job = await dashboard.jobs.enqueue('report.build', { month: '2026-11' });
+    await waitFor(async () => (await status(job.id)) === 'failed', 'the report to fail');
+    const page = await client.get(`/jobs/jobs/${job.id}`);
+    expect(page.status).toBe(200);
+    expect(page.text).toContain('{\n  &quot;month&quot;: &quot;2026-11&quot;\n}');
+    expect(page.text).toContain('building the report for 2026-11');
+    expect(page.text).toMatch(/attempt 1 of 1 failed: Error: the ledger for 2026-11 is locked/);
+    expect(page.text).toContain('<pre id="last-error">Error: the ledger for 2026-11 is locked');
+    for (const field of [
+      'Created',
+      'Next run',
+      'Last run',
+      'Finished',
+      'Locked by',
+      'Locked until',
+    ]) {
+      expect(page.text).toContain(`<dt>${field}</dt>`);
+    }
+    const json = JSON.parse((await client.get(`/jobs/api/jobs/${job.id}`)).text);
+    expect(json).toMatchObject({
+      id: job.id,
+      status: 'failed',
+      kind: 'report.build',
+      lockedBy: null,
+    });
+    expect((await client.get('/jobs/jobs/999999')).status).toBe(404);
+    expect((await client.get('/jobs/api/jobs/999999')).status).toBe(404);
+  });
+
+  it('escapes job data, logs, errors and kind names everywhere', async () => {
+    const job = await dashboard.jobs.enqueue(XSS, { html: XSS });
+    await waitFor(async () => (await status(job.id)) === 'failed', 'the hostile job to fail');
+    for (const path of [
+      '/jobs',
+      `/jobs/jobs/${job.id}`,
+      '/jobs/kinds',
+      `/jobs?kind=${encodeURIComponent(XSS)}`,
+    ]) {
+      const page = await client.get(path);
+      expect([path, page.status]).toEqual([path, 200]);
+      expect(page.text).not.toContain('<script>alert(1)');
+      expect(page.text).not.toContain('</pre><script>');
+      expect(page.text).toContain('&lt;/pre&gt;&lt;script&gt;alert(1)&lt;/script&gt;');
+      expect(page.headers.get('content-security-policy')).toMatch(/script-src 'nonce-[^']+'/);
+    }
+    const error = await client.get(`/jobs?queue=${encodeURIComponent(XSS)}`);
+    expect(error.text).not.toContain('<script>alert(1)');
+  });
+
+  it('refuses form posts without a valid CSRF token, and reports what an action did', async () => {
+    const job = await dashboard.jobs.enqueue(
+      'email.send',
+      { to: 'b@example.com', subject: 'x' },
+      { delay: 60_000 },
+    );
+    const page = await client.get('/jobs');
+    const token = csrfTokenOf(page.text);
+    const fields = (csrf?: string): Array<[string, string]> => [
+      ...(csrf === undefined ? [] : ([['_csrf', csrf]] as Array<[string, string]>)),
+      ['action', 'cancel'],
+      ['ids', String(job.id)],
+    ];
+    expect((await client.postForm('/jobs/actions', fields())).status).toBe(403);
+    expect((await client.postForm('/jobs/actions', fields(token.slice(1) + 'A'))).status).toBe(403);
+    // A token is bound to its browser's cookie: another browser's token does not pass.
+    const other = new DashboardClient(dashboard.origin);
+    expect((await other.postForm('/jobs/actions', fields(token))).status).toBe(403);
+    expect(
+      (
+        await client.request('/jobs/actions', {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/x-www-form-urlencoded',
+            'sec-fetch-site': 'cross-site',
+          },
+          body: new URLSearchParams(fields(token)).toString(),
+        })
+      ).status,
+    ).toBe(403);
+    expect((await client.postForm('/jobs/api/jobs/actions', fields(token))).status).toBe(403);
+    expect(await status(job.id)).toBe('pending');
+
+    const done = await client.postForm('/jobs/actions', [
+      ...fields(token),
+      ['return', `/jobs/jobs/${job.id}`],
+    ]);
+    expect(done.status).toBe(303);
+    expect(done.headers.get('location')).toBe(`/jobs/jobs/${job.id}`);
+    expect(await status(job.id)).toBe('cancelled');
+    const after = await client.get(`/jobs/jobs/${job.id}`);
+    expect(after.text).toContain(`Cancelled 1 job (#${job.id}).`);
+    expect((await client.get(`/jobs/jobs/${job.id}`)).text).not.toContain('Cancelled 1 job');
+
+    const offsite = await client.postForm('/jobs/actions', [
+      ...fields(token),
+      ['return', 'https://evil.example/'],
+    ]);
+    expect(offsite.headers.get('location')).toBe('/jobs');
+    expect((await client.get('/jobs')).text).toContain(`skipped 1 (#${job.id} is cancelled)`);
+  });
+
+  it('runs now, retries, cancels and deletes selected jobs, and runs pending jobs', async () => {
+    const later = await dashboard.jobs.enqueue(
+      'email.send',
+      { to: 'c@example.com', subject: 'later' },
+      { delay: 3_600_000 },
+    );
+    const report = await dashboard.jobs.enqueue('report.build', { month: '2026-09' });
+    await waitFor(async () => (await status(report.id)) === 'failed', 'the report to fail');
+    const act = (action: string, ids: number[]) =>
+      client.postJson('/jobs/api/jobs/actions', { action, ids });
+
+    const run = JSON.parse((await act('run', [later.id, 999_999])).text);
+    expect(run).toMatchObject({ action: 'run', done: [later.id], missing: [999_999] });
+    await waitFor(
+      async () => (await status(later.id)) === 'succeeded',
+      'the delayed job to run now',
+    );
+
+    ReportHandler.failing = false;
+    const retried = JSON.parse((await act('retry', [report.id, later.id])).text);
+    expect(retried).toMatchObject({
+      done: [report.id],
+      skipped: [{ id: later.id, reason: 'succeeded' }],
+    });
+    expect(retried.message).toBe(
+      `Retried 1 job (#${report.id}); skipped 1 (#${later.id} is succeeded).`,
+    );
+    const succeeded = await waitFor(async () => {
+      const job = await dashboard.jobs.get(report.id);
+      return job?.status === 'succeeded' ? job : null;
+    }, 'the retried report to succeed');
+    expect(succeeded.result).toEqual({ pages: 12 });
+
+    const waiting = await dashboard.jobs.enqueue(
+      'email.send',
+      { to: 'd@example.com', subject: 'x' },
+      { delay: 3_600_000 },
+    );
+    expect(JSON.parse((await act('cancel', [waiting.id])).text).done).toEqual([waiting.id]);
+    const deleted = JSON.parse((await act('delete', [waiting.id, later.id])).text);
+    expect(deleted.done.sort()).toEqual([waiting.id, later.id].sort());
+    expect(await dashboard.jobs.get(waiting.id)).toBeNull();
+    expect((await act('explode', [1])).status).toBe(400);
+    expect((await act('delete', [])).status).toBe(400);
+
+    const pending = await client.postJson('/jobs/api/run-pending', {});
+    expect(pending.status).toBe(200);
+    expect(JSON.parse(pending.text)).toMatchObject({
+      ran: expect.any(Number),
+      message: expect.stringMatching(/^Ran \d+ jobs? in this instance/),
+    });
+    const token = csrfTokenOf((await client.get('/jobs')).text);
+    const form = await client.postForm('/jobs/run-pending', [['_csrf', token]]);
+    expect(form.status).toBe(303);
+    expect((await client.get('/jobs')).text).toMatch(/Ran \d+ jobs? in this instance/);
+  });
+
+  it('lists kinds with whether they resolve here and their counts, and charts finished jobs per minute', async () => {
+    const done = await dashboard.jobs.enqueue('email.send', { to: 'e@example.com', subject: 'x' });
+    const failed = await dashboard.jobs.enqueue('report.build', { month: '2026-08' });
+    await waitFor(
+      async () => (await status(done.id)) === 'succeeded' && (await status(failed.id)) === 'failed',
+      'both jobs to finish',
+    );
+    const kinds = JSON.parse((await client.get('/jobs/api/kinds')).text) as Array<{
+      name: string;
+      resolves: boolean;
+      counts: Record<string, number>;
+    }>;
+    expect(kinds.find((k) => k.name === 'email.send')).toMatchObject({
+      resolves: true,
+      counts: { succeeded: 1, failed: 0 },
+    });
+    expect(kinds.find((k) => k.name === 'report.build')).toMatchObject({
+      resolves: true,
+      counts: { failed: 1 },
+    });
+    const page = await client.get('/jobs/kinds');
+    for (const heading of ['Name', 'Created', 'Modified', 'Resolves here'])
+      expect(page.text).toContain(`<th>${heading}</th>`);
+
+    const stats = JSON.parse((await client.get('/jobs/api/stats')).text);
+    expect(stats.finishedPerMinute).toHaveLength(60);
+    const totals = stats.finishedPerMinute.reduce(
+      (sum: { s: number; f: number }, b: { succeeded: number; failed: number }) => ({
+        s: sum.s + b.succeeded,
+        f: sum.f + b.failed,
+      }),
+      { s: 0, f: 0 },
+    );
+    expect(totals).toEqual({ s: 1, f: 1 });
+    expect((await client.get('/jobs')).text).toContain('1 succeeded, 1 failed');
+  });
+});
+
+describe('JobsDashboardModule options', () => {
+  it('needs a guard class and a plain path', () => {
+    expect(() => JobsDashboardModule.forRoot({ path: '/jobs', guard: undefined as never })).toThrow(
+      /guard/,
+    );
+    expect(() => JobsDashboardModule.forRoot({ path: '/', guard: BasicAuthGuard })).toThrow(/path/);
+    expect(() => JobsDashboardModule.forRoot({ path: '/jobs?x', guard: BasicAuthGuard })).toThrow(
+      /path/,
+    );
+    expect(() =>
+      JobsDashboardModule.forRoot({ path: '/jobs', guard: BasicAuthGuard, pageSize: 0 }),
+    ).toThrow(/pageSize/);
+    expect(() =>
+      JobsDashboardModule.forRoot({ path: 'admin//jobs/', guard: BasicAuthGuard }),
+    ).not.toThrow();
+  });
+});
