@@ -1,4 +1,6 @@
 /** Jest in ESM mode (Nest 12 is ESM-only), TypeScript compiled by SWC; types are checked by `tsc --noEmit`. */
+// Two phases: the suites (test/ *.spec.ts), and with JOBS_TEST_PHASE=fault the fault suites
+// (test/fault/ *.fault.ts: real worker processes, run in band by test/run-tests.mjs).
 const swc = {
   jsc: {
     parser: { syntax: 'typescript', decorators: true },
@@ -9,6 +11,8 @@ const swc = {
   sourceMaps: 'inline',
 };
 
+const fault = process.env.JOBS_TEST_PHASE === 'fault';
+
 export default {
   testEnvironment: 'node',
   extensionsToTreatAsEsm: ['.ts'],
@@ -17,6 +21,6 @@ export default {
     '^nestjs-typeorm-jobs$': '<rootDir>/lib/index.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
-  testMatch: ['<rootDir>/test/**/*.spec.ts'],
-  testTimeout: 60_000,
+  testMatch: fault ? ['<rootDir>/test/fault/**/*.fault.ts'] : ['<rootDir>/test/**/*.spec.ts'],
+  testTimeout: fault ? 300_000 : 60_000,
 };

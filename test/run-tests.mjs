@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `npm test`: type-checks, then runs every suite with jest against SQLite and, when their URLs are
 // set, PostgreSQL and MariaDB/MySQL. Says loudly which backends were skipped. With CI=true (or
-// JOBS_TEST_REQUIRE_ALL=1) a missing URL is an error, never a skip. Ends with "N passed, N failed".
+// JOBS_TEST_REQUIRE_ALL=1) a missing URL is an error, never a skip. Then a second phase, the fault
+// suites (test/fault/, see docs/reliability.md). Ends with "N passed, N failed" over both phases.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -46,23 +47,58 @@ if (run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 
 }
 
 mkdirSync(join(root, 'test-results'), { recursive: true });
-const report = join(root, 'test-results', 'jest.json');
-const jest = run(process.execPath, [
-  '--experimental-vm-modules',
-  '--no-warnings=ExperimentalWarning',
-  join(root, 'node_modules/jest/bin/jest.js'),
-  '--json',
-  `--outputFile=${report}`,
-  ...process.argv.slice(2),
-]);
 
-let counts = { numPassedTests: 0, numFailedTests: 0, numPendingTests: 0, numRuntimeErrorTestSuites: 0 };
-try {
-  counts = JSON.parse(readFileSync(report, 'utf8'));
-} catch {
-  counts.numFailedTests = 1; // jest did not get as far as writing its report
+/** Runs one jest phase and reads its counts from the JSON report. */
+function jestPhase(reportName, extraArgs, env = process.env) {
+  const report = join(root, 'test-results', reportName);
+  const result = spawnSync(
+    process.execPath,
+    [
+      '--experimental-vm-modules',
+      '--no-warnings=ExperimentalWarning',
+      join(root, 'node_modules/jest/bin/jest.js'),
+      '--json',
+      `--outputFile=${report}`,
+      ...extraArgs,
+      ...process.argv.slice(2),
+    ],
+    { cwd: root, stdio: 'inherit', env },
+  );
+  let counts = { numPassedTests: 0, numFailedTests: 0, numPendingTests: 0, numRuntimeErrorTestSuites: 0 };
+  try {
+    counts = JSON.parse(readFileSync(report, 'utf8'));
+  } catch {
+    counts.numFailedTests = 1; // jest did not get as far as writing its report
+  }
+  return { ok: result.status === 0, counts };
 }
+
+// A file or pattern given on the command line may belong to either phase.
+const narrowed = process.argv.length > 2 ? ['--passWithNoTests'] : [];
+const phases = [jestPhase('jest.json', narrowed)];
+
+// Second phase: the fault suites (test/fault/), real worker processes against the servers, one
+// suite at a time. Required in CI; elsewhere it runs when a server URL is set.
+const faultSkipReason =
+  !requireAll && process.env.JOBS_TEST_FAULT === '0'
+    ? 'JOBS_TEST_FAULT=0'
+    : !requireAll && missing.length === servers.length
+      ? 'no server URL is set (it needs JOBS_TEST_POSTGRES_URL and/or JOBS_TEST_MYSQL_URL)'
+      : null;
+if (faultSkipReason) {
+  console.log(`\nFault phase SKIPPED: ${faultSkipReason}. See docs/reliability.md.`);
+} else {
+  console.log('\n> fault phase: test/fault/**/*.fault.ts, in band (worker processes, database restarts)');
+  const size = process.env.JOBS_FAULT_SIZE ? ` with JOBS_FAULT_SIZE=${process.env.JOBS_FAULT_SIZE}` : '';
+  console.log(`  real OS processes against each server backend${size}`);
+  phases.push(
+    jestPhase('jest-fault.json', ['--runInBand', ...narrowed], { ...process.env, JOBS_TEST_PHASE: 'fault' }),
+  );
+}
+
+const total = (key) => phases.reduce((sum, phase) => sum + phase.counts[key], 0);
 if (missing.length) console.log(`\nSkipped backends: ${missing.join(', ')} (see above for how to enable them).`);
-const failed = counts.numFailedTests + counts.numRuntimeErrorTestSuites;
-console.log(`${counts.numPassedTests} passed, ${failed} failed, ${counts.numPendingTests} skipped`);
-process.exit(jest.status === 0 && failed === 0 ? 0 : 1);
+if (faultSkipReason) console.log(`Skipped: the fault phase (${faultSkipReason}).`);
+const failed = total('numFailedTests') + total('numRuntimeErrorTestSuites');
+console.log(`${total('numPassedTests')} passed, ${failed} failed, ${total('numPendingTests')} skipped`);
+process.exit(phases.every((phase) => phase.ok) && failed === 0 ? 0 : 1);
