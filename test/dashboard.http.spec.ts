@@ -4,6 +4,7 @@ import {
   BasicAuthGuard,
   csrfTokenOf,
   DashboardClient,
+  HostileHandler,
   ReportHandler,
   startDashboardApp,
   XSS,
@@ -21,7 +22,7 @@ describeBackends('dashboard over HTTP', (backend) => {
     ReportHandler.failing = true;
     dashboard = await startDashboardApp({
       database: await freshDatabase(backend),
-      providers: [ReportHandler],
+      providers: [ReportHandler, HostileHandler],
     });
     client = new DashboardClient(dashboard.origin);
   });

@@ -87,6 +87,7 @@ export function listPage(page: PageContext, view: ListView): Html {
         </td>
         <td><a href="${page.base}/jobs/${job.id}">#${job.id}</a></td>
         <td>${job.kind}</td>
+        <td>${job.queue}</td>
         <td class="data" title="${dataPreview(job.data)}">${dataPreview(job.data)}</td>
         <td class="time">${time(job.created)}</td>
         <td>${statusBadge(job.status)}</td>
@@ -95,31 +96,32 @@ export function listPage(page: PageContext, view: ListView): Html {
         <td>${job.attempts} / ${job.maxAttempts}</td>
         <td class="time">${time(job.lastRun)}</td>
         <td class="time">${job.active ? time(job.runAt) : time(null)}</td>
-        <td>${job.queue}</td>
       </tr>`,
   );
   const table = view.page.jobs.length
-    ? html`<table>
-        <thead>
-          <tr>
-            <th><input type="checkbox" data-select-all aria-label="select all" /></th>
-            <th>Id</th>
-            <th>Kind</th>
-            <th>Data</th>
-            <th>Created</th>
-            <th>Status</th>
-            <th>Active</th>
-            <th>Periodic</th>
-            <th>Attempts</th>
-            <th>Last run</th>
-            <th>Next run</th>
-            <th>Queue</th>
-          </tr>
-        </thead>
-        <tbody>
-          ${rows}
-        </tbody>
-      </table>`
+    ? html`<div class="scroll">
+        <table>
+          <thead>
+            <tr>
+              <th><input type="checkbox" data-select-all aria-label="select all" /></th>
+              <th>Id</th>
+              <th>Kind</th>
+              <th>Queue</th>
+              <th>Data</th>
+              <th>Created</th>
+              <th>Status</th>
+              <th>Active</th>
+              <th>Periodic</th>
+              <th>Attempts</th>
+              <th>Last run</th>
+              <th>Next run</th>
+            </tr>
+          </thead>
+          <tbody>
+            ${rows}
+          </tbody>
+        </table>
+      </div>`
     : html`<p class="empty">No jobs match these filters.</p>`;
   const pager = html`<nav class="pager">
     ${view.page.previous !== null ? html`<a rel="prev" href="${link({ before: view.page.previous })}">← ${query.order === 'newest' ? 'Newer' : 'Older'}</a>` : ''}

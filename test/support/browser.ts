@@ -195,7 +195,11 @@ export class ReportHandler {
     job.log(`sending to ${job.data.to}`);
     return { messageId: `<${job.id}@mail.example>` };
   }
+}
 
+/** A kind whose name, data, logs and error are all an XSS payload. */
+@Injectable()
+export class HostileHandler {
   @JobKind(XSS, { maxAttempts: 1 })
   hostile(job: JobContext<{ html: string }>) {
     job.log(job.data.html);
