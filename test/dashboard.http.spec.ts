@@ -1,5 +1,5 @@
 import { JobsDashboardModule } from 'nestjs-typeorm-jobs';
-import { describeBackends } from './support/backends.js';
+import { backends, describeBackends } from './support/backends.js';
 import {
   BasicAuthGuard,
   csrfTokenOf,
@@ -343,6 +343,42 @@ describeBackends('dashboard over HTTP', (backend) => {
     );
     expect(totals).toEqual({ s: 1, f: 1 });
     expect((await client.get('/jobs')).text).toContain('1 succeeded, 1 failed');
+  });
+});
+
+describe('JobsDashboardModule.forRootAsync behind a global prefix [sqlite]', () => {
+  it('takes its options from a factory and links, posts and scopes cookies under the prefix', async () => {
+    const dashboard = await startDashboardApp({
+      database: await freshDatabase(backends[0]),
+      providers: [ReportHandler],
+      globalPrefix: 'admin',
+      dashboardModule: JobsDashboardModule.forRootAsync({
+        path: 'queue/',
+        guard: BasicAuthGuard,
+        useFactory: async () => ({ title: 'Ops <jobs>', pageSize: 2, csrfSecret: 'x'.repeat(32) }),
+      }),
+    });
+    try {
+      await dashboard.jobs.enqueueMany(
+        [1, 2, 3].map((n) => ({
+          kind: 'email.send',
+          data: { to: `p${n}@example.com`, subject: 's' },
+          delay: 60_000,
+        })),
+      );
+      const client = new DashboardClient(dashboard.origin);
+      const page = await client.get('/admin/queue');
+      expect(page.status).toBe(200);
+      expect(page.text).toContain('<title>Jobs · Ops &lt;jobs&gt;</title>');
+      expect(page.text).toContain('action="/admin/queue/actions"');
+      expect(page.text).toContain('href="/admin/queue/kinds"');
+      expect(page.text.match(/<tr data-job=/g)).toHaveLength(2);
+      expect(page.text).toMatch(/rel="next" href="\/admin\/queue\?after=\d+"/);
+      expect(page.headers.getSetCookie().join('\n')).toContain('Path=/admin/queue');
+      expect((await client.get('/queue')).status).toBe(404);
+    } finally {
+      await dashboard.close();
+    }
   });
 });
 

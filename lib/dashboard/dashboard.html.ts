@@ -17,12 +17,11 @@ const ENTITIES: Record<string, string> = {
   '"': '&quot;',
   "'": '&#39;',
   '`': '&#96;',
-  '=': '&#61;',
 };
 
 /** Escapes text for element content and for quoted attribute values alike. */
 export function escapeHtml(value: unknown): string {
-  return String(value).replace(/[&<>"'`=]/g, (char) => ENTITIES[char]);
+  return String(value).replace(/[&<>"'`]/g, (char) => ENTITIES[char]);
 }
 
 export type HtmlValue = Html | string | number | boolean | null | undefined | HtmlValue[];

@@ -10,6 +10,7 @@ import {
   Injectable,
   UnauthorizedException,
   type CanActivate,
+  type DynamicModule,
   type ExecutionContext,
   type INestApplication,
   type Provider,
@@ -65,6 +66,9 @@ export async function startDashboardApp(spec: {
   database: DataSourceOptions;
   providers?: Provider[];
   path?: string;
+  /** Replaces `JobsDashboardModule.forRoot({ path, guard: BasicAuthGuard })`. */
+  dashboardModule?: DynamicModule;
+  globalPrefix?: string;
 }): Promise<DashboardApp> {
   const path = spec.path ?? '/jobs';
   const moduleRef = await Test.createTestingModule({
@@ -76,13 +80,14 @@ export async function startDashboardApp(spec: {
         retryAttempts: 0,
       } as never),
       JobsModule.forRoot({ pollInterval: 50, backoff: 50 }),
-      JobsDashboardModule.forRoot({ path, guard: BasicAuthGuard }),
+      spec.dashboardModule ?? JobsDashboardModule.forRoot({ path, guard: BasicAuthGuard }),
     ],
     providers: spec.providers ?? [],
   })
     .setLogger(quietLogger)
     .compile();
   const app = moduleRef.createNestApplication({ logger: quietLogger });
+  if (spec.globalPrefix) app.setGlobalPrefix(spec.globalPrefix);
   await app.listen(0, '127.0.0.1');
   const { port } = app.getHttpServer().address() as AddressInfo;
   const origin = `http://127.0.0.1:${port}`;
@@ -90,7 +95,7 @@ export async function startDashboardApp(spec: {
     app,
     jobs: app.get(JobsService),
     origin,
-    url: `${origin}${path}`,
+    url: `${origin}${spec.globalPrefix ? `/${spec.globalPrefix}` : ''}${path}`,
     close: () => app.close(),
   };
 }
