@@ -29,6 +29,8 @@ suite(`dashboard in chromium [sqlite]${skipped ? ` [${skipped}]` : ''}`, () => {
   let page: Page;
   let dashboard: DashboardApp;
   const dialogs: string[] = [];
+  /** Script errors and console errors, CSP violations included: a page must have none. */
+  const problems: string[] = [];
 
   beforeAll(async () => {
     browser = await chromium.launch({
@@ -45,6 +47,7 @@ suite(`dashboard in chromium [sqlite]${skipped ? ` [${skipped}]` : ''}`, () => {
   beforeEach(async () => {
     ReportHandler.failing = true;
     dialogs.length = 0;
+    problems.length = 0;
     dashboard = await startDashboardApp({
       database: await freshDatabase(sqlite),
       providers: [ReportHandler, HostileHandler],
@@ -54,6 +57,10 @@ suite(`dashboard in chromium [sqlite]${skipped ? ` [${skipped}]` : ''}`, () => {
       viewport: { width: 1280, height: 800 },
     });
     page = await context.newPage();
+    page.on('pageerror', (error) => problems.push(error.message));
+    page.on('console', (message) => {
+      if (message.type() === 'error') problems.push(message.text());
+    });
     page.on('dialog', (dialog) => {
       dialogs.push(dialog.message());
       void dialog.dismiss();
@@ -61,6 +68,7 @@ suite(`dashboard in chromium [sqlite]${skipped ? ` [${skipped}]` : ''}`, () => {
   });
 
   afterEach(async () => {
+    expect(problems).toEqual([]);
     await context?.close();
     await dashboard?.close();
   });
@@ -141,6 +149,15 @@ suite(`dashboard in chromium [sqlite]${skipped ? ` [${skipped}]` : ''}`, () => {
     const { failed } = await seed();
     await page.goto(dashboard.url);
     expect(await page.locator('tbody tr').count()).toBe(6);
+
+    // The script's live counts come from the JSON API, which the page's CSP lets it reach.
+    const live = await page.evaluate(
+      "fetch(document.body.dataset.api + '/stats').then(async (r) => ({ status: r.status, counts: (await r.json()).counts }))",
+    );
+    expect(live).toEqual({
+      status: 200,
+      counts: { pending: 2, running: 0, succeeded: 3, failed: 1, cancelled: 0 },
+    });
 
     await page.selectOption('select[name="status"]', 'failed');
     await page.click('form.filters button[type="submit"]');

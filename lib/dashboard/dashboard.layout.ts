@@ -72,6 +72,7 @@ export function layout(page: PageContext, heading: string, body: HtmlValue): Htm
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width,initial-scale=1" />
         <meta name="referrer" content="same-origin" />
+        <link rel="icon" href="data:," />
         <title>${heading} · ${page.title}</title>
         <style nonce="${page.nonce}">
           ${new Html(STYLE)}
