@@ -1,3 +1,4 @@
+import { Test } from '@nestjs/testing';
 import { JobsDashboardModule } from 'nestjs-typeorm-jobs';
 import { backends, describeBackends } from './support/backends.js';
 import {
@@ -10,7 +11,7 @@ import {
   XSS,
   type DashboardApp,
 } from './support/browser.js';
-import { closeCleaners, freshDatabase, waitFor } from './support/fixtures.js';
+import { closeCleaners, freshDatabase, quietLogger, waitFor } from './support/fixtures.js';
 
 afterAll(closeCleaners);
 
@@ -383,6 +384,15 @@ describe('JobsDashboardModule.forRootAsync behind a global prefix [sqlite]', () 
 });
 
 describe('JobsDashboardModule options', () => {
+  it('says so when the app has no JobsModule', async () => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [JobsDashboardModule.forRoot({ path: '/jobs', guard: BasicAuthGuard })],
+    })
+      .setLogger(quietLogger)
+      .compile();
+    await expect(moduleRef.init()).rejects.toThrow(/JobsDashboardModule needs JobsModule/);
+  });
+
   it('needs a guard class and a plain path', () => {
     expect(() => JobsDashboardModule.forRoot({ path: '/jobs', guard: undefined as never })).toThrow(
       /guard/,

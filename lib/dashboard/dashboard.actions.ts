@@ -1,5 +1,6 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
+import { fromJobsModule } from './dashboard.lookup.js';
 import { JobNotFoundError, JobNotRetryableError } from '../errors/jobs.errors.js';
 import type { JobStatus } from '../interfaces/job-context.interface.js';
 import type { RunPendingSummary } from '../interfaces/jobs-service.interface.js';
@@ -33,7 +34,7 @@ export class DashboardActions implements OnModuleInit {
   ) {}
 
   onModuleInit(): void {
-    this.service = this.moduleRef.get(JobsService, { strict: false });
+    this.service = fromJobsModule(this.moduleRef, JobsService);
   }
 
   async apply(action: DashboardAction, ids: number[]): Promise<ActionReport> {

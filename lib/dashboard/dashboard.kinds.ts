@@ -1,5 +1,6 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
+import { fromJobsModule } from './dashboard.lookup.js';
 import { JobsService } from '../jobs.service.js';
 import { DashboardQueries } from './dashboard.queries.js';
 import type { KindRow } from './dashboard.types.js';
@@ -15,7 +16,7 @@ export class DashboardKinds implements OnModuleInit {
   ) {}
 
   onModuleInit(): void {
-    this.service = this.moduleRef.get(JobsService, { strict: false });
+    this.service = fromJobsModule(this.moduleRef, JobsService);
   }
 
   async names(): Promise<string[]> {

@@ -1,5 +1,6 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
+import { fromJobsModule } from './dashboard.lookup.js';
 import { In, Not, type DataSource, type Repository, type SelectQueryBuilder } from 'typeorm';
 import { JobEntity } from '../entities/job.entity.js';
 import { JOB_STATUSES, type JobStatus } from '../interfaces/job-context.interface.js';
@@ -42,7 +43,7 @@ export class DashboardQueries implements OnModuleInit {
 
   onModuleInit(): void {
     // JobsModule keeps its DataSource token to itself; look it up wherever JobsModule was imported.
-    const dataSource = this.moduleRef.get<DataSource>(JOBS_DATA_SOURCE, { strict: false });
+    const dataSource = fromJobsModule<DataSource>(this.moduleRef, JOBS_DATA_SOURCE);
     this.jobs = dataSource.getRepository(JobEntity);
   }
 
