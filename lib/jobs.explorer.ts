@@ -21,6 +21,7 @@ export class JobsExplorer implements OnModuleInit {
 
   async onModuleInit(): Promise<void> {
     this.explore();
+    for (const warning of await this.store.setupWarnings()) this.logger.warn(warning);
     await this.store.upsertKinds(this.registry.names());
   }
 

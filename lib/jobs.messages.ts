@@ -17,6 +17,10 @@ export const messages = {
   unsupportedDatabase: (type: string) =>
     `nestjs-typeorm-jobs does not support TypeORM data sources of type "${type}". ` +
     `Use postgres, mysql, mariadb, better-sqlite3 or sqlite.`,
+  mariadbAsMysql: (version: string) =>
+    `The TypeORM data source has type "mysql" but the server is MariaDB ${version}. Set type: 'mariadb': ` +
+    `with "mysql", TypeORM misreads MariaDB's JSON columns and its synchronize drops and re-adds them ` +
+    `(losing job data) at every start.`,
   jobNotFound: (id: number) => `Job ${id} does not exist.`,
   notRetryable: (id: number, status: string) =>
     `Job ${id} is ${status}; only failed or cancelled jobs (or pending ones) can be retried.`,

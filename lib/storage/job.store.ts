@@ -2,6 +2,7 @@ import { Brackets, In, type DataSource, type EntityManager, type Repository } fr
 import { JobEntity } from '../entities/job.entity.js';
 import { JobKindEntity } from '../entities/job-kind.entity.js';
 import { UnsupportedDatabaseError } from '../errors/jobs.errors.js';
+import { messages } from '../jobs.messages.js';
 import type { ListJobsFilter } from '../interfaces/jobs-service.interface.js';
 import { JobsDialect } from './dialect.js';
 import { MysqlDialect } from './mysql.dialect.js';
@@ -49,6 +50,13 @@ export class JobStore {
 
   private sql(manager?: EntityManager): Sql {
     return manager ? sqlOf(manager) : this.database.sql;
+  }
+
+  /** Problems with the database setup worth a warning at startup. */
+  async setupWarnings(): Promise<string[]> {
+    if (this.dataSource.options.type !== 'mysql') return [];
+    const [{ version }] = await this.dataSource.query('SELECT VERSION() AS version');
+    return String(version).includes('MariaDB') ? [messages.mariadbAsMysql(String(version))] : [];
   }
 
   /** Records the kinds this instance handles; existing rows keep their id and creation time. */

@@ -21,7 +21,7 @@ function serverBackend(name: 'postgres' | 'mysql', variable: string): Backend {
     skipped: url ? null : `${variable} is not set`,
     async options() {
       const database = await workerDatabase(name, url!);
-      return { type: name, url: database.url, ...(name === 'mysql' ? { charset: 'utf8mb4' } : {}) } as DataSourceOptions;
+      return { type: database.type, url: database.url, ...(name === 'mysql' ? { charset: 'utf8mb4' } : {}) } as DataSourceOptions;
     },
   };
 }
@@ -59,10 +59,10 @@ export function describeBackends(title: string, suite: (backend: Backend) => voi
   }
 }
 
-const prepared = new Map<string, Promise<{ url: string }>>();
+const prepared = new Map<string, Promise<{ url: string; type: string }>>();
 
 /** One database per jest worker, emptied once per test file, so files can run in parallel. */
-function workerDatabase(type: 'postgres' | 'mysql', baseUrl: string): Promise<{ url: string }> {
+function workerDatabase(type: 'postgres' | 'mysql', baseUrl: string): Promise<{ url: string; type: string }> {
   const key = `${type}:${baseUrl}`;
   let ready = prepared.get(key);
   if (!ready) {
@@ -70,11 +70,15 @@ function workerDatabase(type: 'postgres' | 'mysql', baseUrl: string): Promise<{ 
       const name = `${process.env.JOBS_TEST_DB_PREFIX ?? 'jobs_test'}_w${worker}`;
       const admin = new DataSource({ type, url: baseUrl } as DataSourceOptions);
       await admin.initialize();
+      let driver: string = type;
       try {
         if (type === 'postgres') {
           await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
           await admin.query(`CREATE DATABASE ${name}`);
         } else {
+          // TypeORM must be told it talks to MariaDB, or its schema sync rewrites JSON columns each start.
+          const [{ version }] = await admin.query('SELECT VERSION() AS version');
+          if (String(version).includes('MariaDB')) driver = 'mariadb';
           await admin.query(`DROP DATABASE IF EXISTS ${name}`);
           await admin.query(`CREATE DATABASE ${name} CHARACTER SET utf8mb4`);
         }
@@ -83,7 +87,7 @@ function workerDatabase(type: 'postgres' | 'mysql', baseUrl: string): Promise<{ 
       }
       const url = new URL(baseUrl);
       url.pathname = `/${name}`;
-      return { url: url.toString() };
+      return { url: url.toString(), type: driver };
     })();
     prepared.set(key, ready);
   }

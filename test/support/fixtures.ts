@@ -53,7 +53,12 @@ export async function startApp(spec: AppSpec): Promise<TestingModule> {
   })
     .setLogger(quietLogger)
     .compile();
-  await moduleRef.init();
+  try {
+    await moduleRef.init();
+  } catch (error) {
+    await moduleRef.close().catch(() => undefined); // a failed start must not leave its pool open
+    throw error;
+  }
   return moduleRef;
 }
 
