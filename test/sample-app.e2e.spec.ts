@@ -32,7 +32,7 @@ describeBackends('sample app', (backend) => {
     });
 
     expect(accepted.status).toBe(202);
-    expect(accepted.headers.get('location')).toBe(`/jobs/${accepted.body.id}`);
+    expect(accepted.headers.get('location')).toBe(`/api/jobs/${accepted.body.id}`);
     const job = await http.waitForJob(accepted.body.id, 'succeeded');
     expect(job.attempts).toBe(1);
     expect(job.logs).toContain('checking https://a.example/post -> https://b.example/');
@@ -85,17 +85,29 @@ describeBackends('sample app', (backend) => {
 
     expect((await http.post('/webmention', { source: 'https://a.example/' })).status).toBe(400);
     expect((await http.post('/flaky', { failures: -1 })).status).toBe(400);
-    expect((await http.get('/jobs/999999')).status).toBe(404);
-    expect((await http.get('/jobs/abc')).status).toBe(400);
+    expect((await http.get('/api/jobs/999999')).status).toBe(404);
+    expect((await http.get('/api/jobs/abc')).status).toBe(400);
+  });
+
+  it('serves the jobs dashboard at /jobs behind its basic-auth guard', async () => {
+    const http = await startHttp({ runner: false });
+    const anonymous = await fetch(`${http.url}/jobs`);
+    expect(anonymous.status).toBe(401);
+    const signedIn = await fetch(`${http.url}/jobs`, {
+      headers: { authorization: `Basic ${Buffer.from('admin:jobs').toString('base64')}` },
+    });
+    expect(signedIn.status).toBe(200);
+    expect(await signedIn.text()).toContain('stats.log');
+    await http.close();
   });
 
   it('keeps one periodic stats job however many times the app starts', async () => {
     const first = await startHttp({ runner: false });
-    const [stats] = (await first.get('/jobs?kind=stats.log')).body as JobEntity[];
+    const [stats] = (await first.get('/api/jobs?kind=stats.log')).body as JobEntity[];
     await first.close();
 
     const again = await startHttp({ runner: false });
-    const jobs = (await again.get('/jobs?kind=stats.log')).body as JobEntity[];
+    const jobs = (await again.get('/api/jobs?kind=stats.log')).body as JobEntity[];
 
     expect(stats).toMatchObject({ periodic: true, interval: 60_000, status: 'pending' });
     expect(jobs.map((job) => job.id)).toEqual([stats.id]);
@@ -220,6 +232,10 @@ class SampleClient {
     readonly close: () => Promise<void>,
   ) {}
 
+  get url(): string {
+    return this.base;
+  }
+
   post(path: string, body: unknown): Promise<Reply> {
     return this.request(path, {
       method: 'POST',
@@ -232,10 +248,10 @@ class SampleClient {
     return this.request(path, { method: 'GET' });
   }
 
-  /** Polls GET /jobs/:id, as a curl user would, until the job reaches `status`. */
+  /** Polls GET /api/jobs/:id, as a curl user would, until the job reaches `status`. */
   waitForJob(id: number, status: string): Promise<JobEntity> {
     return waitFor(async () => {
-      const reply = await this.get(`/jobs/${id}`);
+      const reply = await this.get(`/api/jobs/${id}`);
       return reply.status === 200 && reply.body.status === status
         ? (reply.body as JobEntity)
         : null;

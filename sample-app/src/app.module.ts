@@ -1,7 +1,8 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { JobsModule } from 'nestjs-typeorm-jobs';
+import { JobsDashboardModule, JobsModule } from 'nestjs-typeorm-jobs';
 import { typeOrmOptions, type SampleAppOptions } from './app.options.js';
+import { DashboardGuard } from './dashboard.guard.js';
 import { FlakyModule } from './flaky/flaky.module.js';
 import { StatsModule } from './stats/stats.module.js';
 import { StatusModule } from './status/status.module.js';
@@ -25,6 +26,8 @@ export class AppModule {
           runner: options.runner ?? true,
           isGlobal: true,
         }),
+        // The dashboard at /jobs, behind HTTP basic auth (admin / $JOBS_DASHBOARD_PASSWORD, default "jobs").
+        JobsDashboardModule.forRoot({ path: '/jobs', guard: DashboardGuard }),
         WebmentionModule,
         FlakyModule,
         StatsModule,

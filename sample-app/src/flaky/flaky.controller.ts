@@ -13,7 +13,7 @@ export class FlakyController {
   @HttpCode(HttpStatus.ACCEPTED)
   async enqueue(@Body() body: unknown): Promise<{ id: number; status: string; location: string }> {
     const job = await this.jobs.enqueue<FlakyPayload>(FLAKY_FETCH, { failures: failuresOf(body) });
-    return { id: job.id, status: job.status, location: `/jobs/${job.id}` };
+    return { id: job.id, status: job.status, location: `/api/jobs/${job.id}` };
   }
 }
 

@@ -11,11 +11,11 @@ import {
 import { JOB_STATUSES, JobEntity, JobsService, type JobStatus } from 'nestjs-typeorm-jobs';
 
 /** Jobs as JSON, for curl users: one by id, or the newest ones. */
-@Controller('jobs')
+@Controller('api/jobs')
 export class StatusController {
   constructor(private readonly jobs: JobsService) {}
 
-  /** `GET /jobs?status=failed&kind=webmention.receive&limit=20`, newest first. */
+  /** `GET /api/jobs?status=failed&kind=webmention.receive&limit=20`, newest first. */
   @Get()
   list(
     @Query('status') status: string | undefined,
@@ -29,7 +29,7 @@ export class StatusController {
     return this.jobs.list({ status: status as JobStatus | undefined, kind, limit });
   }
 
-  /** `GET /jobs/42`: status, attempts, logs, last error, result... */
+  /** `GET /api/jobs/42`: status, attempts, logs, last error, result... */
   @Get(':id')
   async get(@Param('id', ParseIntPipe) id: number): Promise<JobEntity> {
     const job = await this.jobs.get(id);

@@ -32,7 +32,7 @@ export class WebmentionController {
     const job = await this.jobs.enqueue<WebmentionPayload>(WEBMENTION_RECEIVE, payload, {
       unique: true,
     });
-    const location = `/jobs/${job.id}`;
+    const location = `/api/jobs/${job.id}`;
     response.setHeader('Location', location);
     return { id: job.id, status: job.status, location };
   }
