@@ -73,7 +73,7 @@ describeServers('replicas sharing one database', (backend) => {
       // Kill it while it holds jobs: some of its handlers have started and not ended.
       await until(
         () => {
-          const mine = run!.records().filter((r) => r.worker === 'w0');
+          const mine = run!.records('w0');
           const inHandler = openRuns(mine).size;
           return (
             mine.filter((r) => r.e === 'end').length >= FAULT_SIZE / (REPLICAS * 4) && inHandler > 0
@@ -85,7 +85,7 @@ describeServers('replicas sharing one database', (backend) => {
       const killedAt = Date.now();
       victim.kill('SIGKILL');
       await victim.exited;
-      const victimRuns = run.records().filter((r) => r.worker === 'w0');
+      const victimRuns = run.records('w0');
       const inHandlerAtKill = openRuns(victimRuns);
 
       await run.waitForSucceeded(ids.length);
@@ -140,9 +140,7 @@ describeServers('replicas sharing one database', (backend) => {
       const [stopped] = await run.startMany(REPLICAS, options);
       const ids = await run.enqueueWork(FAULT_SIZE);
       await until(
-        () =>
-          openRuns(run!.records().filter((r) => r.worker === 'w0')).size > 0 &&
-          run!.records().filter((r) => r.e === 'end').length >= FAULT_SIZE / 4,
+        () => openRuns(run!.records('w0')).size > 0 && run!.ended() >= FAULT_SIZE / 4,
         'w0 to be busy',
         limitFor(FAULT_SIZE),
       );

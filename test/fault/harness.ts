@@ -7,11 +7,13 @@ import type { TestingModule } from '@nestjs/testing';
 import { spawn, type ChildProcess } from 'node:child_process';
 import {
   appendFileSync,
+  closeSync,
   createWriteStream,
+  fstatSync,
   mkdirSync,
   mkdtempSync,
-  readdirSync,
-  readFileSync,
+  openSync,
+  readSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -232,6 +234,7 @@ export interface JobRow {
  */
 export class FaultRun {
   readonly workers: Worker[] = [];
+  private readonly recordCache = new Map<string, { offset: number; records: RunRecord[] }>();
 
   private constructor(
     readonly label: string,
@@ -344,15 +347,47 @@ export class FaultRun {
     }));
   }
 
-  /** Every run record written so far, by every worker, in time order. */
-  records(): RunRecord[] {
-    const all: RunRecord[] = [];
-    for (const file of readdirSync(this.dir).filter((name) => name.startsWith('runs-'))) {
-      for (const line of readFileSync(join(this.dir, file), 'utf8').split('\n')) {
-        if (line) all.push(JSON.parse(line) as RunRecord);
-      }
+  /** Every run record written so far (by one worker, or by all), in time order. */
+  records(worker?: string): RunRecord[] {
+    const names = worker ? [worker] : this.workers.map((w) => w.name);
+    return names.flatMap((name) => this.readRecords(name)).sort((a, b) => a.t - b.t);
+  }
+
+  /** How many handler runs have reached their end so far, in every worker. */
+  ended(): number {
+    return this.workers.reduce(
+      (sum, w) => sum + this.readRecords(w.name).filter((r) => r.e === 'end').length,
+      0,
+    );
+  }
+
+  /** The records of one worker's file, reading only what was appended since the last call. */
+  private readRecords(worker: string): RunRecord[] {
+    const file = join(this.dir, `runs-${worker}.jsonl`);
+    const seen = this.recordCache.get(file) ?? { offset: 0, records: [] as RunRecord[] };
+    this.recordCache.set(file, seen);
+    let fd: number;
+    try {
+      fd = openSync(file, 'r');
+    } catch {
+      return seen.records; // not created yet
     }
-    return all.sort((a, b) => a.t - b.t);
+    try {
+      const size = fstatSync(fd).size;
+      if (size > seen.offset) {
+        const chunk = Buffer.alloc(size - seen.offset);
+        readSync(fd, chunk, 0, chunk.length, seen.offset);
+        const text = chunk.toString('utf8');
+        const complete = text.lastIndexOf('\n') + 1; // a line being written is read next time
+        for (const line of text.slice(0, complete).split('\n')) {
+          if (line) seen.records.push(JSON.parse(line) as RunRecord);
+        }
+        seen.offset += Buffer.byteLength(text.slice(0, complete));
+      }
+    } finally {
+      closeSync(fd);
+    }
+    return seen.records;
   }
 
   /** The end of each worker's output, for a failure message. */

@@ -24,6 +24,7 @@ const REPLICAS = 4;
 const LEASE = 2_000;
 /** Longer than the lease, so some outcomes cannot be written before their lease runs out. */
 const DOWN_MS = 4_000;
+const RESUME_BOUND_MS = 10_000;
 const required = process.env.CI === 'true' || process.env.JOBS_TEST_REQUIRE_ALL === '1';
 
 const OUTAGE = /Database unreachable/;
@@ -64,7 +65,7 @@ for (const type of ['postgres', 'mysql'] as ServerName[]) {
         });
         const ids = await run.enqueueWork(FAULT_SIZE);
         await until(
-          () => run!.records().filter((r) => r.e === 'end').length >= FAULT_SIZE / 5,
+          () => run!.ended() >= FAULT_SIZE / 5,
           'a fifth of the jobs to run',
           limitFor(FAULT_SIZE),
         );
@@ -103,10 +104,10 @@ for (const type of ['postgres', 'mysql'] as ServerName[]) {
         expect(unexplained).toEqual([]);
         expect(workers.every((worker) => worker.running)).toBe(true);
         for (const worker of workers) {
-          // A poll every 200 ms during a 4 s outage would be ~20 lines; the runner says it once
-          // (twice when a dead pooled connection fails once more right after the restart).
+          // A poll every 200 ms during a 4 s outage would be ~20 lines; the runner says it once,
+          // and again if a dead pooled connection fails once more right after the restart.
           expect(worker.lines(OUTAGE).length).toBeGreaterThan(0);
-          expect(worker.lines(OUTAGE).length).toBeLessThanOrEqual(2);
+          expect(worker.lines(OUTAGE).length).toBeLessThanOrEqual(4);
         }
       },
       limitFor(FAULT_SIZE) * 2 + 120_000,
@@ -114,16 +115,18 @@ for (const type of ['postgres', 'mysql'] as ServerName[]) {
 
     // BUG runner-outage-resume (lib/runner/jobs.runner.ts): every failed statement, the lease
     // timer's included, doubles the outage backoff up to 30 s, and only a successful poll ends the
-    // outage; so a replica stops claiming for up to 30 s after the database is back. Remove
-    // `.failing` once JobsRunner.maintain() ends the outage (see docs/reliability.md).
+    // outage; so every replica stops claiming for up to 30 s after the database is back (measured:
+    // ~25 s). Remove `.failing` once JobsRunner.maintain() ends the outage (docs/reliability.md).
+    // The bound is 10x what the fixed runner needs (a lease/3 tick and a poll: under 1 s here).
     it.failing(
-      'every replica claims jobs again soon after the database is back, and says so',
+      'every replica claims jobs again within seconds of the database being back, and says so',
       () => {
         expect(workers.length).toBe(REPLICAS);
         const records = run!.records();
         for (const worker of workers) {
           expect(worker.lines(BACK).length).toBeGreaterThan(0);
-          expect(firstStartAfter(records, worker.name, upAt)).not.toBeNull();
+          expect(firstStartAfter(records, worker.name, upAt)).toEqual(expect.any(Number));
+          expect(firstStartAfter(records, worker.name, upAt)).toBeLessThan(RESUME_BOUND_MS);
         }
       },
     );

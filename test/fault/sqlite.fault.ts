@@ -45,10 +45,7 @@ describe('SQLite: several processes on one file (WAL, busy timeout)', () => {
         runTwice: result.twice.size,
         busyWarningsPerWorker: busy,
         perWorker: Object.fromEntries(
-          workers.map((w) => [
-            w.name,
-            run!.records().filter((r) => r.worker === w.name && r.e === 'end').length,
-          ]),
+          workers.map((w) => [w.name, run!.records(w.name).filter((r) => r.e === 'end').length]),
         ),
         seconds,
       });
