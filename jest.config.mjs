@@ -23,4 +23,6 @@ export default {
   },
   testMatch: fault ? ['<rootDir>/test/fault/**/*.fault.ts'] : ['<rootDir>/test/**/*.spec.ts'],
   testTimeout: fault ? 300_000 : 60_000,
+  // Pools of apps whose start failed on purpose can outlive a file by a moment; never hang CI on them.
+  forceExit: true,
 };
