@@ -5,6 +5,7 @@ import { messages } from './jobs.messages.js';
 import { JobsRegistry } from './jobs.registry.js';
 import type { JobKindMetadata } from './decorators/job-kind.decorator.js';
 import { JobStore } from './storage/job.store.js';
+import { nextOccurrence, serializeSchedule } from './schedules/schedule.js';
 
 /** Finds `@JobKind()` methods at startup, registers them and records their kinds in the database. */
 @Injectable()
@@ -23,6 +24,25 @@ export class JobsExplorer implements OnModuleInit {
     this.explore();
     for (const warning of await this.store.setupWarnings()) this.logger.warn(warning);
     await this.store.upsertKinds(this.registry.names());
+    await this.syncSchedules();
+  }
+
+  private async syncSchedules(): Promise<void> {
+    const now = Date.now();
+    const kinds = this.registry.all();
+    const declared = kinds
+      .filter((kind) => kind.schedule !== null)
+      .map((kind) => ({
+        kind: kind.name,
+        spec: serializeSchedule(kind.schedule!),
+        interval: kind.schedule!.every ?? null,
+        queue: kind.queue,
+        priority: kind.priority,
+        maxAttempts: kind.maxAttempts,
+        firstRunAt: nextOccurrence(kind.schedule!, now),
+      }));
+    const undeclared = kinds.filter((kind) => kind.schedule === null).map((kind) => kind.name);
+    await this.store.syncSchedules(declared, undeclared, now);
   }
 
   private explore(): void {

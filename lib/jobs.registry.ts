@@ -3,6 +3,7 @@ import { DuplicateJobKindError, InvalidJobsOptionError } from './errors/jobs.err
 import { JOBS_RESOLVED_OPTIONS } from './jobs.constants.js';
 import { backoffOption, positiveInteger } from './jobs.module-definition.js';
 import type { JobContext } from './interfaces/job-context.interface.js';
+import { scheduleOf, type ScheduleSpec } from './schedules/schedule.js';
 import type { JobKindOptions } from './interfaces/job-kind-options.interface.js';
 import type { BackoffOption, ResolvedJobsOptions } from './interfaces/jobs-module-options.interface.js';
 
@@ -19,6 +20,8 @@ export interface RegisteredKind {
   timeout: number | null;
   queue: string;
   priority: number;
+  /** The schedule it declares (`cron` or `every`), or null. */
+  schedule: ScheduleSpec | null;
 }
 
 /** Kind name -> handler and options: what may run in this process, and nothing else. */
@@ -45,6 +48,7 @@ export class JobsRegistry {
       timeout,
       queue: queueName(at('queue'), options.queue),
       priority: integer(at('priority'), options.priority, 0),
+      schedule: scheduleOf(name, options),
     });
   }
 
@@ -58,6 +62,10 @@ export class JobsRegistry {
 
   names(): string[] {
     return [...this.kinds.keys()];
+  }
+
+  all(): RegisteredKind[] {
+    return [...this.kinds.values()];
   }
 }
 

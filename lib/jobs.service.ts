@@ -5,6 +5,7 @@ import { InvalidJobsOptionError, JobNotFoundError, JobNotRetryableError, Unknown
 import { JOBS_RESOLVED_OPTIONS } from './jobs.constants.js';
 import { positiveInteger } from './jobs.module-definition.js';
 import { serializePayload, uniqueKeyOf } from './jobs.payload.js';
+import { parseEvery } from './schedules/schedule.js';
 import { integer, JobsRegistry, queueName } from './jobs.registry.js';
 import type { EnqueueOptions, EnqueueSpec } from './interfaces/enqueue-options.interface.js';
 import type { ResolvedJobsOptions } from './interfaces/jobs-module-options.interface.js';
@@ -106,10 +107,14 @@ export class JobsService {
     const data = serializePayload(kind, spec.data);
     const now = Date.now();
     const periodic = spec.periodic ?? false;
-    if (periodic && spec.interval === undefined) {
-      throw new InvalidJobsOptionError('interval', undefined, 'milliseconds between runs, required with periodic');
+    if (periodic && spec.interval === undefined && spec.every === undefined) {
+      throw new InvalidJobsOptionError('interval', undefined, 'milliseconds between runs (or every), required with periodic');
     }
-    const interval = periodic ? positiveInteger('interval', spec.interval, 0) : null;
+    const interval = !periodic
+      ? null
+      : spec.every !== undefined
+        ? parseEvery('every', spec.every)
+        : positiveInteger('interval', spec.interval, 0);
     const delay = spec.delay === undefined ? 0 : positiveInteger('delay', spec.delay, 0, 0);
     if (spec.runAt !== undefined && !(spec.runAt instanceof Date && Number.isFinite(spec.runAt.getTime()))) {
       throw new InvalidJobsOptionError('runAt', spec.runAt, 'a valid Date');
@@ -130,6 +135,7 @@ export class JobsService {
       maxAttempts: positiveInteger('maxAttempts', spec.maxAttempts, local?.maxAttempts ?? this.options.maxAttempts),
       created: now,
       uniqueKey: unique ? uniqueKeyOf(kind, unique, data) : null,
+      schedule: null,
     };
   }
 

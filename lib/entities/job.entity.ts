@@ -46,6 +46,10 @@ export class JobEntity<T = unknown> {
   @Column({ type: 'boolean', default: false })
   periodic!: boolean;
 
+  /** The schedule declared on `@JobKind` (cron or every), as JSON; null for enqueued jobs. */
+  @Column({ type: 'varchar', length: 300, nullable: true })
+  schedule!: string | null;
+
   /** Milliseconds between runs of a periodic job. */
   @Column({ name: 'interval_ms', type: 'bigint', nullable: true, transformer: bigintNumber })
   interval!: number | null;

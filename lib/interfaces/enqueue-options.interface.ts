@@ -14,8 +14,10 @@ export interface EnqueueOptions {
   queue?: string;
   /** Keep the job after each success and run it again `interval` ms later. */
   periodic?: boolean;
-  /** Milliseconds between runs of a periodic job. Required with `periodic`. */
+  /** Milliseconds between runs of a periodic job. Required with `periodic` (or `every`). */
   interval?: number;
+  /** The same as `interval`, also as a duration: '30s', '15m', '1h'. */
+  every?: number | string;
   /**
    * While an active job has the same key, return it instead of adding another. `true` derives the
    * key from the kind and the data; a string is the key itself (scoped to the kind).

@@ -12,4 +12,18 @@ export interface JobKindOptions {
   queue?: string;
   /** Priority for jobs of this kind when `enqueue` does not give one (lower runs first). Default 0. */
   priority?: number;
+  /**
+   * Run this kind on a cron schedule, once per occurrence across every instance (e.g. '0 8 * * *').
+   * The handler gets `null` data.
+   */
+  cron?: string;
+  /** IANA time zone of `cron` (e.g. 'Europe/Paris'). Default: UTC. */
+  timezone?: string;
+  /** Run this kind every so often, once per interval across every instance: ms, or '30s', '15m', '1h', '1d'. */
+  every?: number | string;
+  /**
+   * After downtime, occurrences that passed unrun: 'run-once' (default) runs the schedule once, then
+   * goes on from now; 'skip' goes straight to the next occurrence.
+   */
+  missed?: 'run-once' | 'skip';
 }

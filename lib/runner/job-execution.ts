@@ -6,6 +6,7 @@ import { JobTimeoutError } from '../errors/jobs.errors.js';
 import type { RegisteredKind } from '../jobs.registry.js';
 import type { ClaimedJob, JobUpdate } from '../storage/job-rows.js';
 import { backoffDelay } from './backoff.js';
+import { nextOccurrence, parseSchedule, type ScheduleSpec } from '../schedules/schedule.js';
 
 /** How a run ended, from the runner's point of view. */
 export type RunVerdict = 'succeeded' | 'rescheduled' | 'snoozed' | 'retrying' | 'failed';
@@ -54,13 +55,51 @@ export async function runJob(
     log: (line: string) => void lines.push(logLine(settings.now(), String(line))),
     snooze: (delay: number, reason?: string) => new JobSnooze(delay, reason),
   };
+  const schedule = scheduleFor(job, kind);
+  if (schedule?.missed === 'skip' && missedAnother(schedule, job.runAt, settings.now())) {
+    const now = settings.now();
+    return {
+      verdict: 'rescheduled',
+      update: {
+        id: job.id,
+        owner: settings.owner,
+        status: 'pending',
+        failed: false,
+        runAt: nextOccurrence(schedule, now),
+        attempts: 0,
+        finishedAt: null,
+        lastError: null,
+        appendLogs: logLine(now, `missed occurrences skipped (due ${new Date(job.runAt).toISOString()})`),
+        result: null,
+      },
+    };
+  }
   try {
     if (!kind) throw new Error(messages.noHandler(job.kind));
     const value = await withTimeout(Promise.resolve().then(() => kind.handler(context)), kind.timeout, controller);
-    return settle(job, value, lines, settings);
+    return settle(job, schedule, value, lines, settings);
   } catch (error) {
-    return fail(job, kind, error, lines, settings);
+    return fail(job, kind, schedule, error, lines, settings);
   }
+}
+
+/** A schedule row follows the schedule its kind declares in this code (which may be newer than the row's). */
+function scheduleFor(job: ClaimedJob, kind: RegisteredKind | undefined): ScheduleSpec | null {
+  if (job.schedule === null) return null;
+  return kind?.schedule ?? parseSchedule(job.schedule);
+}
+
+/** True when the occurrence after the one due has passed too: no instance ran while it was due. */
+function missedAnother(schedule: ScheduleSpec, due: number, now: number): boolean {
+  return nextOccurrence(schedule, due) + MISSED_GRACE_MS < now;
+}
+
+/** A runner that is merely late by a poll or two has not missed an occurrence. */
+const MISSED_GRACE_MS = 1_000;
+
+/** When a periodic job runs next: its schedule's next occurrence, or `interval` from now. */
+function nextRun(job: ClaimedJob, schedule: ScheduleSpec | null, now: number): number {
+  return schedule ? nextOccurrence(schedule, now) : now + Math.max(1, job.interval ?? 0);
 }
 
 function withTimeout<T>(work: Promise<T>, timeout: number | null, controller: AbortController): Promise<T> {
@@ -76,7 +115,13 @@ function withTimeout<T>(work: Promise<T>, timeout: number | null, controller: Ab
   return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }
 
-function settle(job: ClaimedJob, value: unknown, lines: string[], settings: RunSettings): RunOutcome {
+function settle(
+  job: ClaimedJob,
+  schedule: ScheduleSpec | null,
+  value: unknown,
+  lines: string[],
+  settings: RunSettings,
+): RunOutcome {
   const now = settings.now();
   const base = { id: job.id, owner: settings.owner, failed: false, lastError: null, finishedAt: null };
   if (value instanceof JobSnooze) {
@@ -92,7 +137,7 @@ function settle(job: ClaimedJob, value: unknown, lines: string[], settings: RunS
   if (job.periodic) {
     return {
       verdict: 'rescheduled',
-      update: { ...base, status: 'pending', runAt: now + Math.max(1, job.interval ?? 0), attempts: 0, appendLogs: lines.join(''), result },
+      update: { ...base, status: 'pending', runAt: nextRun(job, schedule, now), attempts: 0, appendLogs: lines.join(''), result },
     };
   }
   return {
@@ -116,13 +161,17 @@ function resultJson(value: unknown, lines: string[], now: number): string | null
 function fail(
   job: ClaimedJob,
   kind: RegisteredKind | undefined,
+  schedule: ScheduleSpec | null,
   error: unknown,
   lines: string[],
   settings: RunSettings,
 ): RunOutcome {
   const now = settings.now();
+  if (schedule && kind && job.attempts >= job.maxAttempts) {
+    return failedOccurrence(job, schedule, error, lines, settings, now);
+  }
   const text = describeError(error);
-  const summary = error instanceof Error ? `${error.name}: ${error.message}` : text;
+  const summary = summarizeError(error);
   const retrying = kind !== undefined && job.attempts < job.maxAttempts;
   const delay = retrying ? backoffDelay(kind.backoff, job.attempts, settings.maxBackoff) : 0;
   const next = retrying ? `; retry in ${delay} ms` : '; no attempts left';
@@ -143,6 +192,42 @@ function fail(
       result: null,
     },
   };
+}
+
+/** A declared schedule outlives a failed occurrence: it is logged, and the next occurrence is due as usual. */
+function failedOccurrence(
+  job: ClaimedJob,
+  schedule: ScheduleSpec,
+  error: unknown,
+  lines: string[],
+  settings: RunSettings,
+  now: number,
+): RunOutcome {
+  const text = describeError(error);
+  const summary = summarizeError(error);
+  const runAt = nextOccurrence(schedule, now);
+  lines.push(logLine(now, `attempt ${job.attempts} of ${job.maxAttempts} failed: ${summary}; next occurrence ${new Date(runAt).toISOString()}`));
+  return {
+    verdict: 'failed',
+    error,
+    update: {
+      id: job.id,
+      owner: settings.owner,
+      status: 'pending',
+      failed: true,
+      runAt,
+      attempts: 0,
+      finishedAt: null,
+      lastError: text.slice(0, MAX_ERROR_CHARS),
+      appendLogs: lines.join(''),
+      result: null,
+    },
+  };
+}
+
+/** One line for the logs: the error's name and message (the stack goes to lastError). */
+function summarizeError(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
 export function describeError(error: unknown): string {

@@ -6,8 +6,8 @@ const T = JOBS_TABLE;
 
 /** The columns of an INSERT, in the order `insertValues` gives them. */
 export const INSERT_COLUMNS =
-  'kind, kind_id, queue, data, status, periodic, interval_ms, priority, run_at, max_attempts, created, unique_key, active_key';
-const INSERT_ROW = `(?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)`;
+  'kind, kind_id, queue, data, status, periodic, interval_ms, priority, run_at, max_attempts, created, unique_key, active_key, schedule';
+const INSERT_ROW = `(?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 
 export function insertValues(row: NewJobRow): unknown[] {
   return [
@@ -23,12 +23,13 @@ export function insertValues(row: NewJobRow): unknown[] {
     row.created,
     row.uniqueKey,
     row.uniqueKey,
+    row.schedule,
   ];
 }
 
 /** The columns a claim returns (read by `claimedJob`), with the data as JSON text. */
 export function claimColumns(dataAsText: string, prefix = ''): string {
-  return ['id', 'kind', 'queue', 'attempts', 'max_attempts', 'periodic', 'interval_ms', 'unique_key']
+  return ['id', 'kind', 'queue', 'attempts', 'max_attempts', 'periodic', 'interval_ms', 'unique_key', 'schedule', 'run_at']
     .map((column) => prefix + column)
     .concat(`${dataAsText} AS data`)
     .join(', ');
@@ -134,7 +135,7 @@ export abstract class JobsDialect {
       sql,
       `UPDATE ${T} SET status = 'failed', active = FALSE, failed = TRUE, finished_at = ?, last_error = ?,
          logs = ${this.appendText('logs')}, active_key = NULL, locked_by = NULL, locked_until = NULL
-       WHERE ${expired} AND attempts >= max_attempts`,
+       WHERE ${expired} AND attempts >= max_attempts AND schedule IS NULL`,
       [now, note.trim(), note, now],
     );
     const retried = await this.run(
@@ -158,6 +159,8 @@ export abstract class JobsDialect {
       periodic: Boolean(row.periodic),
       interval: row.interval_ms == null ? null : Number(row.interval_ms),
       uniqueKey: (row.unique_key as string | null) ?? null,
+      schedule: (row.schedule as string | null) ?? null,
+      runAt: Number(row.run_at),
     };
   }
 

@@ -13,6 +13,8 @@ export interface NewJobRow {
   maxAttempts: number;
   created: number;
   uniqueKey: string | null;
+  /** A declared schedule, as JSON (schedule rows only). */
+  schedule: string | null;
 }
 
 export interface ClaimRequest {
@@ -38,6 +40,9 @@ export interface ClaimedJob {
   periodic: boolean;
   interval: number | null;
   uniqueKey: string | null;
+  schedule: string | null;
+  /** When it was due (for a schedule: the occurrence). */
+  runAt: number;
 }
 
 /** The end of one run, written only while `owner` still holds the job. */

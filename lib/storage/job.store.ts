@@ -10,6 +10,19 @@ import { PostgresDialect } from './postgres.dialect.js';
 import { SqliteDialect } from './sqlite.dialect.js';
 import { databaseOf, sqlOf, type Database, type Sql } from './sql.js';
 import type { ClaimRequest, ClaimedJob, JobUpdate, NewJobRow } from './job-rows.js';
+import { scheduleKeyOf } from '../schedules/schedule.js';
+
+/** A schedule declared in code, ready to be stored. */
+export interface DeclaredSchedule {
+  kind: string;
+  /** JSON of the spec; compared as text to see whether the code changed it. */
+  spec: string;
+  interval: number | null;
+  queue: string;
+  priority: number;
+  maxAttempts: number;
+  firstRunAt: number;
+}
 
 const MAX_LIST = 1_000;
 
@@ -70,6 +83,52 @@ export class JobStore {
       .orIgnore()
       .execute();
     for (const row of await this.kindRows.findBy({ name: In(names) })) this.kindIds.set(row.name, row.id);
+  }
+
+  /**
+   * Makes the schedule rows match the schedules declared in this code: one active row per declared
+   * schedule (inserted once across every instance, by its dedupe key), its spec updated when the code
+   * changed it, and rows of kinds that no longer declare one cancelled (kept for history).
+   */
+  async syncSchedules(declared: DeclaredSchedule[], undeclared: string[], now: number): Promise<void> {
+    for (const schedule of declared) {
+      const key = scheduleKeyOf(schedule.kind);
+      const row = await this.jobs.findOne({ where: { uniqueKey: key, kind: schedule.kind }, order: { id: 'DESC' } });
+      if (!row) {
+        await this.insertUnique({
+          kind: schedule.kind,
+          kindId: this.kindIds.get(schedule.kind) ?? null,
+          queue: schedule.queue,
+          data: 'null',
+          periodic: true,
+          interval: schedule.interval,
+          priority: schedule.priority,
+          runAt: schedule.firstRunAt,
+          maxAttempts: schedule.maxAttempts,
+          created: now,
+          uniqueKey: key,
+          schedule: schedule.spec,
+        });
+      } else if (row.schedule !== schedule.spec || !row.active) {
+        const reschedule = row.status !== 'running';
+        await this.jobs.update(row.id, {
+          schedule: schedule.spec,
+          interval: schedule.interval,
+          maxAttempts: schedule.maxAttempts,
+          ...(reschedule
+            ? { status: 'pending', active: true, attempts: 0, finishedAt: null, activeKey: key, runAt: new Date(schedule.firstRunAt) }
+            : {}),
+        });
+      }
+    }
+    if (undeclared.length > 0) {
+      await this.jobs
+        .createQueryBuilder()
+        .update()
+        .set({ status: 'cancelled', active: false, activeKey: null, finishedAt: new Date(now) })
+        .where('kind IN (:...kinds) AND schedule IS NOT NULL AND status = :pending', { kinds: undeclared, pending: 'pending' })
+        .execute();
+    }
   }
 
   /** The id of a kind some instance has registered, or null if none has. */

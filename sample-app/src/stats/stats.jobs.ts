@@ -1,10 +1,9 @@
-import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import {
   JOB_STATUSES,
   JobEntity,
   JobKind,
-  JobsService,
   type JobContext,
   type JobStatus,
 } from 'nestjs-typeorm-jobs';
@@ -13,29 +12,17 @@ import { Repository } from 'typeorm';
 export const STATS_LOG = 'stats.log';
 export const STATS_INTERVAL = 60_000;
 
-/** A periodic job: once a minute, logs how many jobs are in each status. */
+/**
+ * A declared schedule: once a minute, logs how many jobs are in each status. The module keeps one
+ * schedule row for it, so however many instances run, each minute runs once in total.
+ */
 @Injectable()
-export class StatsJobs implements OnApplicationBootstrap {
+export class StatsJobs {
   private readonly logger = new Logger(StatsJobs.name);
 
-  constructor(
-    private readonly jobs: JobsService,
-    @InjectRepository(JobEntity) private readonly jobRows: Repository<JobEntity>,
-  ) {}
+  constructor(@InjectRepository(JobEntity) private readonly jobRows: Repository<JobEntity>) {}
 
-  /**
-   * Every start enqueues it; `unique` makes that a no-op while the job exists, so however many
-   * instances start (or cron runs), there is one stats job.
-   */
-  async onApplicationBootstrap(): Promise<void> {
-    await this.jobs.enqueue(
-      STATS_LOG,
-      {},
-      { periodic: true, interval: STATS_INTERVAL, unique: true },
-    );
-  }
-
-  @JobKind(STATS_LOG)
+  @JobKind(STATS_LOG, { every: STATS_INTERVAL })
   async log(job: JobContext): Promise<string> {
     const counts = await this.countByStatus();
     const line = JOB_STATUSES.map((status) => `${status} ${counts[status]}`).join(', ');
