@@ -36,7 +36,7 @@ function dialectFor(dataSource: DataSource, database: Database): JobsDialect {
       return new MysqlDialect(database);
     case 'better-sqlite3':
     case 'sqlite':
-      return new SqliteDialect();
+      return new SqliteDialect(dataSource.driver as { queryRunner?: { isTransactionActive: boolean } });
     default:
       throw new UnsupportedDatabaseError(type);
   }

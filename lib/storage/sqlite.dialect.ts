@@ -3,9 +3,17 @@ import { JobsDialect, claimColumns, insertValues } from './dialect.js';
 import type { Sql } from './sql.js';
 import type { ClaimRequest, ClaimedJob, NewJobRow } from './job-rows.js';
 
-/** SQLite: one writer at a time, so a single UPDATE ... RETURNING claims atomically. */
+/**
+ * SQLite: one writer at a time, so a single UPDATE ... RETURNING claims atomically. TypeORM drives
+ * SQLite through one connection per data source, so a claim issued while the app has a transaction
+ * open would join that transaction (and could run a job that is then rolled back): claims wait.
+ */
 export class SqliteDialect extends JobsDialect {
   readonly name = 'sqlite';
+
+  constructor(private readonly connection: { queryRunner?: { isTransactionActive: boolean } }) {
+    super();
+  }
 
   protected appendText(expression: string): string {
     return `substr(coalesce(${expression}, '') || ?, -${JobsDialect.MAX_LOG_CHARS})`;
@@ -26,6 +34,7 @@ export class SqliteDialect extends JobsDialect {
   }
 
   async claim(sql: Sql, request: ClaimRequest): Promise<ClaimedJob[]> {
+    if (this.connection.queryRunner?.isTransactionActive) return [];
     const { where, params } = this.claimFilter(request);
     const result = await this.run(
       sql,
