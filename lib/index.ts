@@ -1,6 +1,6 @@
 export { JobsModule, JOBS_ENTITIES } from './jobs.module.js';
 export { JobsService } from './jobs.service.js';
-export { JobKind } from './decorators/index.js';
+export { JobKind, defineJobKind, type JobKindRef } from './decorators/index.js';
 export { JobEntity, JobKindEntity } from './entities/index.js';
 export * from './errors/index.js';
 export { JobSnooze, JOB_STATUSES } from './interfaces/job-context.interface.js';
@@ -14,6 +14,11 @@ export type {
   JobsModuleExtras,
 } from './interfaces/jobs-module-options.interface.js';
 export type { JobKindOptions } from './interfaces/job-kind-options.interface.js';
-export type { EnqueueOptions, EnqueueSpec } from './interfaces/enqueue-options.interface.js';
+export {
+  jobSpec,
+  type AnyEnqueueSpec,
+  type EnqueueOptions,
+  type EnqueueSpec,
+} from './interfaces/enqueue-options.interface.js';
 export type { JobKindInfo, ListJobsFilter, RunPendingSummary } from './interfaces/jobs-service.interface.js';
 export * from './dashboard/index.js';

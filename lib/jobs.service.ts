@@ -7,10 +7,11 @@ import { positiveInteger } from './jobs.module-definition.js';
 import { serializePayload, uniqueKeyOf } from './jobs.payload.js';
 import { parseEvery } from './schedules/schedule.js';
 import { integer, JobsRegistry, queueName } from './jobs.registry.js';
-import type { EnqueueOptions, EnqueueSpec } from './interfaces/enqueue-options.interface.js';
+import type { AnyEnqueueSpec, EnqueueOptions } from './interfaces/enqueue-options.interface.js';
 import type { ResolvedJobsOptions } from './interfaces/jobs-module-options.interface.js';
 import type { JobKindInfo, ListJobsFilter, RunPendingSummary } from './interfaces/jobs-service.interface.js';
 import { JobsRunner } from './runner/jobs.runner.js';
+import { kindName, type JobKindRef } from './decorators/job-kind.decorator.js';
 import { JobStore } from './storage/job.store.js';
 import type { NewJobRow } from './storage/job-rows.js';
 
@@ -28,7 +29,9 @@ export class JobsService {
    * Adds a job. With `unique`, returns the active job that holds the same key instead of adding one.
    * Throws UnknownJobKindError or InvalidJobPayloadError, having written nothing.
    */
-  async enqueue<T = unknown>(kind: string, data?: T, options: EnqueueOptions = {}): Promise<JobEntity<T>> {
+  enqueue<T>(kind: JobKindRef<T>, data: T, options?: EnqueueOptions): Promise<JobEntity<T>>;
+  enqueue<T = unknown>(kind: string, data?: T, options?: EnqueueOptions): Promise<JobEntity<T>>;
+  async enqueue<T>(kind: string | JobKindRef<T>, data?: T, options: EnqueueOptions = {}): Promise<JobEntity<T>> {
     const row = await this.newRow({ ...options, kind, data }, options.manager);
     let id: number;
     if (row.uniqueKey === null) {
@@ -46,7 +49,7 @@ export class JobsService {
   }
 
   /** Adds many jobs, in as few statements as it can; unique ones one by one. Returns them in order. */
-  async enqueueMany(specs: EnqueueSpec[], options: { manager?: EntityManager } = {}): Promise<JobEntity[]> {
+  async enqueueMany(specs: AnyEnqueueSpec[], options: { manager?: EntityManager } = {}): Promise<JobEntity[]> {
     const rows: NewJobRow[] = [];
     for (const spec of specs) rows.push(await this.newRow(spec, options.manager));
     const plain = rows.map((row, i) => ({ row, i })).filter(({ row }) => row.uniqueKey === null);
@@ -99,8 +102,8 @@ export class JobsService {
     return (await this.store.kinds()).map((row) => ({ ...row, resolves: this.registry.has(row.name) }));
   }
 
-  private async newRow(spec: EnqueueSpec, manager?: EntityManager): Promise<NewJobRow> {
-    const { kind } = spec;
+  private async newRow(spec: AnyEnqueueSpec, manager?: EntityManager): Promise<NewJobRow> {
+    const kind = kindName(spec.kind);
     const local = this.registry.get(kind);
     const kindId = await this.store.kindId(kind, manager);
     if (!local && kindId === null) throw new UnknownJobKindError(kind);

@@ -1,5 +1,6 @@
 import { SetMetadata } from '@nestjs/common';
 import { JOB_KIND_METADATA } from '../jobs.constants.js';
+import type { JobContext } from '../interfaces/job-context.interface.js';
 import type { JobKindOptions } from '../interfaces/job-kind-options.interface.js';
 
 export interface JobKindMetadata {
@@ -8,10 +9,41 @@ export interface JobKindMetadata {
 }
 
 /**
+ * A kind of job with its payload type: declare it once, use it in `@JobKind()` and in `enqueue()`,
+ * and the compiler checks both ends.
+ *
+ *     export const SendDigest = defineJobKind<{ userId: string }>('digest.send');
+ *     @JobKind(SendDigest) send(job: JobContext<{ userId: string }>) { ... }
+ *     await jobs.enqueue(SendDigest, { userId: 'u1' });
+ */
+export interface JobKindRef<T> {
+  readonly name: string;
+  /** Carries the payload type; never set at run time. */
+  readonly __payload?: (payload: T) => void;
+}
+
+export function defineJobKind<T>(name: string): JobKindRef<T> {
+  return Object.freeze({ name });
+}
+
+/** The name of a kind given by name or by reference. */
+export function kindName(kind: string | { readonly name: string }): string {
+  return typeof kind === 'string' ? kind : kind.name;
+}
+
+type Handler<T> = (job: JobContext<T>) => unknown;
+
+/**
  * Marks a method of a singleton provider as the handler of a kind of job. The method receives a
  * `JobContext`; a string it returns is appended to the job's logs, other values are kept as the
  * job's result; a thrown error fails the run (retried with backoff up to `maxAttempts`).
+ * Given a `defineJobKind()` reference, the method's `JobContext` must match its payload type.
  */
-export function JobKind(name: string, options: JobKindOptions = {}): MethodDecorator {
-  return SetMetadata<string, JobKindMetadata>(JOB_KIND_METADATA, { name, options });
+export function JobKind<T>(
+  kind: JobKindRef<T>,
+  options?: JobKindOptions,
+): <M extends Handler<T>>(target: object, key: string | symbol, descriptor: TypedPropertyDescriptor<M>) => void;
+export function JobKind(kind: string, options?: JobKindOptions): MethodDecorator;
+export function JobKind(kind: string | { readonly name: string }, options: JobKindOptions = {}): MethodDecorator {
+  return SetMetadata<string, JobKindMetadata>(JOB_KIND_METADATA, { name: kindName(kind), options });
 }

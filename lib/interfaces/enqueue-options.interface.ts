@@ -1,4 +1,5 @@
 import type { EntityManager } from 'typeorm';
+import type { JobKindRef } from '../decorators/job-kind.decorator.js';
 
 /** Options of `JobsService.enqueue()`. */
 export interface EnqueueOptions {
@@ -32,6 +33,15 @@ export interface EnqueueOptions {
 
 /** One job of `JobsService.enqueueMany()`. */
 export interface EnqueueSpec<T = unknown> extends Omit<EnqueueOptions, 'manager'> {
-  kind: string;
+  /** A kind's name, or its `defineJobKind()` reference. */
+  kind: string | JobKindRef<T>;
   data?: T;
+}
+
+/** What `enqueueMany()` takes: specs of any kinds (build typed ones with `jobSpec`). */
+export type AnyEnqueueSpec = Omit<EnqueueSpec, 'kind'> & { kind: string | { readonly name: string } };
+
+/** One job of `enqueueMany()`, its payload checked against its kind's reference. */
+export function jobSpec<T>(kind: JobKindRef<T>, data: T, options: Omit<EnqueueOptions, 'manager'> = {}): EnqueueSpec<T> {
+  return { ...options, kind, data };
 }
