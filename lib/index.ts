@@ -22,3 +22,4 @@ export {
 } from './interfaces/enqueue-options.interface.js';
 export type { JobKindInfo, ListJobsFilter, RunPendingSummary } from './interfaces/jobs-service.interface.js';
 export * from './dashboard/index.js';
+export { JOBS_MIGRATIONS, JobsSchema1795478400000 } from './migrations/index.js';

@@ -1,0 +1,158 @@
+/**
+ * The SQL of the first schema (JobsSchema1795478400000), one list per dialect, as TypeORM's own
+ * schema builder writes it for lib/entities/ on an empty database (`driver.createSchemaBuilder().log()`),
+ * reordered to read top-down. Constraint names are TypeORM's, so that after this migration TypeORM
+ * sees no difference between the tables and the entities. test/migrations.spec.ts checks exactly that.
+ */
+export interface SchemaSql {
+  up: string[];
+  down: string[];
+}
+
+export const postgresSchema: SchemaSql = {
+  up: [
+    `CREATE TABLE "nest_job_kinds" (
+      "id" SERIAL NOT NULL,
+      "name" character varying(200) NOT NULL,
+      "created" bigint NOT NULL,
+      "modified" bigint NOT NULL,
+      CONSTRAINT "UQ_d188bd7f1c69910d30dd15a7984" UNIQUE ("name"),
+      CONSTRAINT "PK_fe04b4553aaab19f875ee7c6c1e" PRIMARY KEY ("id")
+    )`,
+    `CREATE TABLE "nest_jobs" (
+      "id" SERIAL NOT NULL,
+      "kind" character varying(200) NOT NULL,
+      "kind_id" integer,
+      "queue" character varying(100) NOT NULL DEFAULT 'default',
+      "data" json,
+      "status" character varying(16) NOT NULL,
+      "active" boolean NOT NULL DEFAULT true,
+      "periodic" boolean NOT NULL DEFAULT false,
+      "schedule" character varying(300),
+      "interval_ms" bigint,
+      "failed" boolean NOT NULL DEFAULT false,
+      "priority" integer NOT NULL DEFAULT '0',
+      "run_at" bigint NOT NULL,
+      "attempts" integer NOT NULL DEFAULT '0',
+      "max_attempts" integer NOT NULL,
+      "created" bigint NOT NULL,
+      "last_run" bigint,
+      "finished_at" bigint,
+      "locked_by" character varying(120),
+      "locked_until" bigint,
+      "last_error" text,
+      "logs" text,
+      "result" json,
+      "unique_key" character varying(255),
+      "active_key" character varying(255),
+      CONSTRAINT "UQ_2cb0a14f5eff443c0d9003d87a1" UNIQUE ("active_key"),
+      CONSTRAINT "PK_6c8d0179d499dcb79f0fb833da7" PRIMARY KEY ("id")
+    )`,
+    `CREATE INDEX "idx_nest_jobs_due" ON "nest_jobs" ("status", "priority", "run_at", "id")`,
+    `CREATE INDEX "idx_nest_jobs_kind" ON "nest_jobs" ("kind", "status")`,
+    `CREATE INDEX "idx_nest_jobs_finished" ON "nest_jobs" ("status", "finished_at")`,
+    `ALTER TABLE "nest_jobs" ADD CONSTRAINT "FK_d2ab75d097afac007944f4681d8"
+      FOREIGN KEY ("kind_id") REFERENCES "nest_job_kinds"("id") ON DELETE SET NULL ON UPDATE NO ACTION`,
+  ],
+  // Dropping a table drops its indexes and constraints; the jobs first, they point at the kinds.
+  down: [`DROP TABLE "nest_jobs"`, `DROP TABLE "nest_job_kinds"`],
+};
+
+/** MySQL 8 and MariaDB 10.5+ (TypeORM types 'mysql' and 'mariadb'). */
+export const mysqlSchema: SchemaSql = {
+  up: [
+    `CREATE TABLE \`nest_job_kinds\` (
+      \`id\` int NOT NULL AUTO_INCREMENT,
+      \`name\` varchar(200) NOT NULL,
+      \`created\` bigint NOT NULL,
+      \`modified\` bigint NOT NULL,
+      UNIQUE INDEX \`IDX_d188bd7f1c69910d30dd15a798\` (\`name\`),
+      PRIMARY KEY (\`id\`)
+    ) ENGINE=InnoDB`,
+    `CREATE TABLE \`nest_jobs\` (
+      \`id\` int NOT NULL AUTO_INCREMENT,
+      \`kind\` varchar(200) NOT NULL,
+      \`kind_id\` int NULL,
+      \`queue\` varchar(100) NOT NULL DEFAULT 'default',
+      \`data\` json NULL,
+      \`status\` varchar(16) NOT NULL,
+      \`active\` tinyint NOT NULL DEFAULT 1,
+      \`periodic\` tinyint NOT NULL DEFAULT 0,
+      \`schedule\` varchar(300) NULL,
+      \`interval_ms\` bigint NULL,
+      \`failed\` tinyint NOT NULL DEFAULT 0,
+      \`priority\` int NOT NULL DEFAULT '0',
+      \`run_at\` bigint NOT NULL,
+      \`attempts\` int NOT NULL DEFAULT '0',
+      \`max_attempts\` int NOT NULL,
+      \`created\` bigint NOT NULL,
+      \`last_run\` bigint NULL,
+      \`finished_at\` bigint NULL,
+      \`locked_by\` varchar(120) NULL,
+      \`locked_until\` bigint NULL,
+      \`last_error\` text NULL,
+      \`logs\` text NULL,
+      \`result\` json NULL,
+      \`unique_key\` varchar(255) NULL,
+      \`active_key\` varchar(255) NULL,
+      INDEX \`idx_nest_jobs_due\` (\`status\`, \`priority\`, \`run_at\`, \`id\`),
+      INDEX \`idx_nest_jobs_kind\` (\`kind\`, \`status\`),
+      INDEX \`idx_nest_jobs_finished\` (\`status\`, \`finished_at\`),
+      UNIQUE INDEX \`IDX_2cb0a14f5eff443c0d9003d87a\` (\`active_key\`),
+      PRIMARY KEY (\`id\`)
+    ) ENGINE=InnoDB`,
+    `ALTER TABLE \`nest_jobs\` ADD CONSTRAINT \`FK_d2ab75d097afac007944f4681d8\`
+      FOREIGN KEY (\`kind_id\`) REFERENCES \`nest_job_kinds\`(\`id\`) ON DELETE SET NULL ON UPDATE NO ACTION`,
+  ],
+  down: ['DROP TABLE `nest_jobs`', 'DROP TABLE `nest_job_kinds`'],
+};
+
+/**
+ * SQLite (better-sqlite3). TypeORM's builder creates the table and then rebuilds it to add the
+ * foreign key (SQLite cannot add one to an existing table); here the key is declared at once, on one
+ * line: TypeORM reads a SQLite foreign key's name back from the CREATE TABLE text with a pattern.
+ */
+export const sqliteSchema: SchemaSql = {
+  up: [
+    `CREATE TABLE "nest_job_kinds" (
+      "id" integer PRIMARY KEY AUTOINCREMENT NOT NULL,
+      "name" varchar(200) NOT NULL,
+      "created" bigint NOT NULL,
+      "modified" bigint NOT NULL,
+      CONSTRAINT "UQ_d188bd7f1c69910d30dd15a7984" UNIQUE ("name")
+    )`,
+    `CREATE TABLE "nest_jobs" (
+      "id" integer PRIMARY KEY AUTOINCREMENT NOT NULL,
+      "kind" varchar(200) NOT NULL,
+      "kind_id" integer,
+      "queue" varchar(100) NOT NULL DEFAULT ('default'),
+      "data" json,
+      "status" varchar(16) NOT NULL,
+      "active" boolean NOT NULL DEFAULT (1),
+      "periodic" boolean NOT NULL DEFAULT (0),
+      "schedule" varchar(300),
+      "interval_ms" bigint,
+      "failed" boolean NOT NULL DEFAULT (0),
+      "priority" integer NOT NULL DEFAULT (0),
+      "run_at" bigint NOT NULL,
+      "attempts" integer NOT NULL DEFAULT (0),
+      "max_attempts" integer NOT NULL,
+      "created" bigint NOT NULL,
+      "last_run" bigint,
+      "finished_at" bigint,
+      "locked_by" varchar(120),
+      "locked_until" bigint,
+      "last_error" text,
+      "logs" text,
+      "result" json,
+      "unique_key" varchar(255),
+      "active_key" varchar(255),
+      CONSTRAINT "UQ_2cb0a14f5eff443c0d9003d87a1" UNIQUE ("active_key"),
+      CONSTRAINT "FK_d2ab75d097afac007944f4681d8" FOREIGN KEY ("kind_id") REFERENCES "nest_job_kinds" ("id") ON DELETE SET NULL ON UPDATE NO ACTION
+    )`,
+    `CREATE INDEX "idx_nest_jobs_due" ON "nest_jobs" ("status", "priority", "run_at", "id")`,
+    `CREATE INDEX "idx_nest_jobs_kind" ON "nest_jobs" ("kind", "status")`,
+    `CREATE INDEX "idx_nest_jobs_finished" ON "nest_jobs" ("status", "finished_at")`,
+  ],
+  down: [`DROP TABLE "nest_jobs"`, `DROP TABLE "nest_job_kinds"`],
+};

@@ -1,0 +1,130 @@
+import { Injectable } from '@nestjs/common';
+import { Test, type TestingModule } from '@nestjs/testing';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { DataSource, type DataSourceOptions } from 'typeorm';
+import {
+  JOBS_ENTITIES,
+  JOBS_MIGRATIONS,
+  JobKind,
+  JobsModule,
+  JobsService,
+  type JobContext,
+} from 'nestjs-typeorm-jobs';
+import { describeBackends, type Backend } from './support/backends.js';
+import { quietLogger, waitForStatus } from './support/fixtures.js';
+
+/**
+ * Apps that run with `synchronize: false` create the tables with the package's migrations. After
+ * them, TypeORM must see no difference between the database and the entities.
+ */
+
+const worker = process.env.JEST_WORKER_ID ?? '1';
+
+/** A new, empty database of this backend (nothing synchronized): a new file, or a dropped and re-created one. */
+async function emptyDatabase(backend: Backend): Promise<DataSourceOptions> {
+  const options = (await backend.options()) as DataSourceOptions & { url?: string };
+  if (backend.name === 'sqlite') return options;
+  const name = `${process.env.JOBS_TEST_DB_PREFIX ?? 'jobs_test'}_mig_w${worker}`;
+  const admin = new DataSource(options);
+  await admin.initialize();
+  try {
+    if (backend.name === 'postgres') {
+      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await admin.query(`CREATE DATABASE ${name}`);
+    } else {
+      await admin.query(`DROP DATABASE IF EXISTS ${name}`);
+      await admin.query(`CREATE DATABASE ${name} CHARACTER SET utf8mb4`);
+    }
+  } finally {
+    await admin.destroy();
+  }
+  const url = new URL(options.url!);
+  url.pathname = `/${name}`;
+  return { ...options, url: url.toString() } as DataSourceOptions;
+}
+
+@Injectable()
+class Handlers {
+  @JobKind('migrated.echo')
+  echo({ data }: JobContext<{ text: string }>) {
+    return { echoed: data.text };
+  }
+}
+
+describeBackends('migrations', (backend) => {
+  let database: DataSourceOptions;
+  let source: DataSource | null = null;
+  let app: TestingModule | null = null;
+
+  beforeEach(async () => {
+    database = await emptyDatabase(backend);
+  });
+
+  afterEach(async () => {
+    await app?.close();
+    app = null;
+    if (source?.isInitialized) await source.destroy();
+    source = null;
+  });
+
+  async function migrated(): Promise<DataSource> {
+    source = new DataSource({
+      ...database,
+      entities: JOBS_ENTITIES,
+      migrations: JOBS_MIGRATIONS,
+      synchronize: false,
+    });
+    await source.initialize();
+    await source.runMigrations({ transaction: 'each' });
+    return source;
+  }
+
+  it('creates the tables and indexes exactly as the entities declare them', async () => {
+    const db = await migrated();
+    expect(await db.query('SELECT COUNT(*) AS n FROM nest_jobs')).toEqual([
+      { n: expect.anything() },
+    ]);
+    const pending = await db.driver.createSchemaBuilder().log();
+    expect(pending.upQueries.map((query) => query.query)).toEqual([]);
+    expect(await db.showMigrations()).toBe(false);
+  });
+
+  it('lets an app with synchronize: false and migrationsRun run a job end to end', async () => {
+    app = await Test.createTestingModule({
+      imports: [
+        TypeOrmModule.forRoot({
+          ...database,
+          autoLoadEntities: true,
+          synchronize: false,
+          migrations: JOBS_MIGRATIONS,
+          migrationsRun: true,
+          retryAttempts: 0,
+        } as never),
+        JobsModule.forRoot({ pollInterval: 50 }),
+      ],
+      providers: [Handlers],
+    })
+      .setLogger(quietLogger)
+      .compile();
+    await app.init();
+    const job = await app.get(JobsService).enqueue('migrated.echo', { text: 'hello' });
+    const done = await waitForStatus(app, job.id, 'succeeded', 'failed');
+    expect(done.status).toBe('succeeded');
+    expect(done.result).toEqual({ echoed: 'hello' });
+    const kinds = await app.get(JobsService).kinds();
+    expect(kinds.map((kind) => kind.name)).toContain('migrated.echo');
+  });
+
+  it('removes the tables when the migration is reverted', async () => {
+    const db = await migrated();
+    await db.undoLastMigration({ transaction: 'each' });
+    const runner = db.createQueryRunner();
+    try {
+      expect(await runner.hasTable('nest_jobs')).toBe(false);
+      expect(await runner.hasTable('nest_job_kinds')).toBe(false);
+    } finally {
+      await runner.release();
+    }
+    expect(await db.showMigrations()).toBe(true);
+  });
+});
