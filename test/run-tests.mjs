@@ -4,7 +4,7 @@
 // JOBS_TEST_REQUIRE_ALL=1) a missing URL is an error, never a skip. Then a second phase, the fault
 // suites (test/fault/, see docs/reliability.md). Ends with "N passed, N failed" over both phases.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -91,6 +91,7 @@ if (faultSkipReason) {
   console.log('\n> fault phase: test/fault/**/*.fault.ts, in band (worker processes, database restarts)');
   const size = process.env.JOBS_FAULT_SIZE ? ` with JOBS_FAULT_SIZE=${process.env.JOBS_FAULT_SIZE}` : '';
   console.log(`  real OS processes against each server backend${size}`);
+  rmSync(join(root, 'test-results', 'fault'), { recursive: true, force: true }); // this run's figures only
   phases.push(
     jestPhase('jest-fault.json', ['--runInBand', ...narrowed], { ...process.env, JOBS_TEST_PHASE: 'fault' }),
   );

@@ -66,4 +66,52 @@ describeServers('a periodic job across replicas', (backend) => {
     // The next run is due one interval after the previous run ended (its outcome is written after).
     for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(INTERVAL);
   });
+  it('keeps running after the replica running it is killed, and never twice at once', async () => {
+    run = await FaultRun.open(
+      'periodic-kill',
+      await freshServerDatabase(backend.name, backend.url),
+    );
+    await run.startMany(REPLICAS, {
+      jobs: { pollInterval: 100, lease: 2_000 },
+      handlerMs: 500,
+      periodic: { interval: INTERVAL },
+    });
+    const ticks = (): RunRecord[] =>
+      run!.records().filter((r) => r.kind === 'fault.tick' && (r.e === 'start' || r.e === 'end'));
+    // Kill the replica while it is inside a run of the periodic job.
+    const inRun = await until(
+      () => {
+        const last = ticks().at(-1);
+        return last?.e === 'start' && ticks().length > 2 ? last : null;
+      },
+      'a run of the periodic job to be under way',
+      60_000,
+    );
+    const victim = run.workers.find((w) => w.name === inRun.worker)!;
+    const killedAt = Date.now();
+    victim.kill('SIGKILL');
+    await victim.exited;
+    await until(
+      () => ticks().filter((r) => r.e === 'end' && r.t > killedAt).length >= 3,
+      'three more runs after the kill',
+      60_000,
+    );
+
+    const records = ticks();
+    const after = records.filter((r) => r.t > killedAt);
+    const firstAfter = after.find((r) => r.e === 'start')!;
+    reportFigures('periodic-kill', backend.name, {
+      lease: 2_000,
+      nextRunAfterKillMs: firstAfter.t - killedAt,
+      runsAfterKill: after.filter((r) => r.e === 'start').length,
+    });
+    // The killed run never ended; the next one began only after the kill, on another replica.
+    expect(records.some((r) => r.e === 'end' && r.worker === victim.name && r.t > inRun.t)).toBe(
+      false,
+    );
+    expect(firstAfter.worker).not.toBe(victim.name);
+    // From then on, runs follow one another.
+    for (let i = 1; i < after.length; i++) expect(after[i].e).not.toBe(after[i - 1].e);
+    expect(after[0].e).toBe('start');
+  });
 });
