@@ -83,7 +83,7 @@ const faultSkipReason =
   !requireAll && process.env.JOBS_TEST_FAULT === '0'
     ? 'JOBS_TEST_FAULT=0'
     : !requireAll && missing.length === servers.length
-      ? 'no server URL is set (it needs JOBS_TEST_POSTGRES_URL and/or JOBS_TEST_MYSQL_URL)'
+      ? 'no server URL is set: it needs JOBS_TEST_POSTGRES_URL and/or JOBS_TEST_MYSQL_URL'
       : null;
 if (faultSkipReason) {
   console.log(`\nFault phase SKIPPED: ${faultSkipReason}. See docs/reliability.md.`);
