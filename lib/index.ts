@@ -22,4 +22,6 @@ export {
 } from './interfaces/enqueue-options.interface.js';
 export type { JobKindInfo, ListJobsFilter, RunPendingSummary } from './interfaces/jobs-service.interface.js';
 export * from './dashboard/index.js';
+export { OnJobEvent, type JobEvent, type JobEventName } from './events/index.js';
+export { JobsHealthIndicator, type JobsHealthOptions, type JobsHealthResult } from './health/jobs.health.js';
 export { JOBS_MIGRATIONS, JobsSchema1795478400000 } from './migrations/index.js';

@@ -1,6 +1,9 @@
 /** Metadata key that `@JobKind()` writes on a handler method. */
 export const JOB_KIND_METADATA = 'jobs:kind';
 
+/** Metadata key that `@OnJobEvent()` writes on a listener method. */
+export const JOB_EVENT_METADATA = 'jobs:event';
+
 /** Injection token of the DataSource the module works through. */
 export const JOBS_DATA_SOURCE = Symbol('jobs:data-source');
 

@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
-import { JOB_KIND_METADATA } from './jobs.constants.js';
+import { JOB_EVENT_METADATA, JOB_KIND_METADATA } from './jobs.constants.js';
+import { JobsEvents, type EventEmitterLike, type OnJobEventMetadata } from './events/jobs.events.js';
 import { messages } from './jobs.messages.js';
 import { JobsRegistry } from './jobs.registry.js';
 import type { JobKindMetadata } from './decorators/job-kind.decorator.js';
@@ -18,6 +19,7 @@ export class JobsExplorer implements OnModuleInit {
     private readonly reflector: Reflector,
     private readonly registry: JobsRegistry,
     @Inject(JobStore) private readonly store: JobStore,
+    private readonly events: JobsEvents,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -51,17 +53,27 @@ export class JobsExplorer implements OnModuleInit {
       if (!instance || typeof instance !== 'object') continue;
       const prototype = Object.getPrototypeOf(instance);
       if (!prototype) continue;
+      if (isEventEmitter(instance)) this.events.useEmitter(instance);
       for (const method of this.scanner.getAllMethodNames(prototype)) {
-        const meta = this.reflector.get<JobKindMetadata | undefined>(JOB_KIND_METADATA, prototype[method]);
-        if (!meta) continue;
+        const kind = this.reflector.get<JobKindMetadata | undefined>(JOB_KIND_METADATA, prototype[method]);
+        const listener = this.reflector.get<OnJobEventMetadata | undefined>(JOB_EVENT_METADATA, prototype[method]);
+        if (!kind && !listener) continue;
         const className = instance.constructor?.name ?? String(wrapper.name);
         if (!wrapper.isDependencyTreeStatic()) {
           this.logger.warn(messages.requestScoped(className, method));
           continue;
         }
-        const handler = (prototype[method] as (...args: unknown[]) => unknown).bind(instance);
-        this.registry.register(meta.name, meta.options, handler, `${className}.${method}`);
+        const call = (prototype[method] as (...args: unknown[]) => unknown).bind(instance);
+        const source = `${className}.${method}`;
+        if (kind) this.registry.register(kind.name, kind.options, call, source);
+        if (listener) this.events.addListener(listener, call, source);
       }
     }
   }
+}
+
+/** @nestjs/event-emitter's EventEmitter2, recognised by its API without importing it (it is optional). */
+function isEventEmitter(instance: object): instance is EventEmitterLike {
+  const candidate = instance as Record<string, unknown>;
+  return ['emit', 'emitAsync', 'onAny', 'listenersAny'].every((name) => typeof candidate[name] === 'function');
 }

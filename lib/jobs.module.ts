@@ -15,6 +15,8 @@ import {
   resolveJobsOptions,
 } from './jobs.module-definition.js';
 import { JobsRegistry } from './jobs.registry.js';
+import { JobsEvents } from './events/jobs.events.js';
+import { JobsHealthIndicator } from './health/jobs.health.js';
 import { JobsService } from './jobs.service.js';
 import type { JobsModuleOptions } from './interfaces/jobs-module-options.interface.js';
 import { JobsRunner } from './runner/jobs.runner.js';
@@ -52,9 +54,11 @@ export class JobsModule extends ConfigurableJobsModule {
         inject: [JOBS_DATA_SOURCE],
       },
       JobsRegistry,
+      JobsEvents,
       JobsExplorer,
       JobsRunner,
       JobsService,
+      JobsHealthIndicator,
     ];
     return {
       ...definition,
@@ -65,7 +69,7 @@ export class JobsModule extends ConfigurableJobsModule {
         TypeOrmModule.forFeature(JOBS_ENTITIES, dataSource),
       ],
       providers: [...(definition.providers ?? []), ...providers],
-      exports: [JobsService, TypeOrmModule],
+      exports: [JobsService, JobsHealthIndicator, TypeOrmModule],
     };
   }
 }

@@ -11,6 +11,7 @@ import type { AnyEnqueueSpec, EnqueueOptions } from './interfaces/enqueue-option
 import type { ResolvedJobsOptions } from './interfaces/jobs-module-options.interface.js';
 import type { JobKindInfo, ListJobsFilter, RunPendingSummary } from './interfaces/jobs-service.interface.js';
 import { JobsRunner } from './runner/jobs.runner.js';
+import { JobsEvents } from './events/jobs.events.js';
 import { kindName, type JobKindRef } from './decorators/job-kind.decorator.js';
 import { JobStore } from './storage/job.store.js';
 import type { NewJobRow } from './storage/job-rows.js';
@@ -23,6 +24,7 @@ export class JobsService {
     private readonly registry: JobsRegistry,
     private readonly store: JobStore,
     private readonly runner: JobsRunner,
+    private readonly events: JobsEvents,
   ) {}
 
   /**
@@ -33,39 +35,47 @@ export class JobsService {
   enqueue<T = unknown>(kind: string, data?: T, options?: EnqueueOptions): Promise<JobEntity<T>>;
   async enqueue<T>(kind: string | JobKindRef<T>, data?: T, options: EnqueueOptions = {}): Promise<JobEntity<T>> {
     const row = await this.newRow({ ...options, kind, data }, options.manager);
-    let id: number;
-    if (row.uniqueKey === null) {
-      [id] = await this.store.insertMany([row], options.manager);
-    } else {
-      const found = await this.store.insertUnique(row, options.manager);
-      if (!found.inserted) {
-        const existing = await this.store.get(found.id, options.manager);
-        if (existing) return existing as JobEntity<T>;
-      }
-      id = found.id;
-    }
-    this.wakeIfDue(row, options.manager);
-    return entityOf(id, row, data) as JobEntity<T>;
+    const added =
+      row.uniqueKey === null
+        ? { job: entityOf((await this.store.insertMany([row], options.manager))[0], row), inserted: true }
+        : await this.insertUnique(row, options.manager);
+    this.announce([added], options.manager);
+    return added.job as JobEntity<T>;
   }
 
   /** Adds many jobs, in as few statements as it can; unique ones one by one. Returns them in order. */
   async enqueueMany(specs: AnyEnqueueSpec[], options: { manager?: EntityManager } = {}): Promise<JobEntity[]> {
     const rows: NewJobRow[] = [];
     for (const spec of specs) rows.push(await this.newRow(spec, options.manager));
+    const added = new Array<{ job: JobEntity; inserted: boolean }>(rows.length);
     const plain = rows.map((row, i) => ({ row, i })).filter(({ row }) => row.uniqueKey === null);
-    const ids = new Array<number>(rows.length);
-    const plainIds = await this.store.insertMany(plain.map(({ row }) => row), options.manager);
-    plain.forEach(({ i }, n) => (ids[i] = plainIds[n]));
-    const jobs = rows.map((row, i) => (ids[i] === undefined ? null : entityOf(ids[i], row, specs[i].data)));
+    const ids = await this.store.insertMany(plain.map(({ row }) => row), options.manager);
+    plain.forEach(({ row, i }, n) => (added[i] = { job: entityOf(ids[n], row), inserted: true }));
     for (const [i, row] of rows.entries()) {
-      if (row.uniqueKey === null) continue;
-      const found = await this.store.insertUnique(row, options.manager);
-      jobs[i] = found.inserted
-        ? entityOf(found.id, row, specs[i].data)
-        : await this.store.get(found.id, options.manager);
+      if (row.uniqueKey !== null) added[i] = await this.insertUnique(row, options.manager);
     }
-    if (rows.length) this.wakeIfDue(rows[0], options.manager);
-    return jobs as JobEntity[];
+    this.announce(added, options.manager);
+    return added.map(({ job }) => job);
+  }
+
+  /** Inserts a unique job, or returns the active job that holds its key. */
+  private async insertUnique(row: NewJobRow, manager?: EntityManager): Promise<{ job: JobEntity; inserted: boolean }> {
+    const found = await this.store.insertUnique(row, manager);
+    const existing = found.inserted ? null : await this.store.get(found.id, manager);
+    return { job: existing ?? entityOf(found.id, row), inserted: found.inserted };
+  }
+
+  /**
+   * Tells listeners about the jobs just added, and wakes this instance's runner when one is due now
+   * (not inside a transaction: the job is not visible to the runner before the commit).
+   */
+  private announce(added: Array<{ job: JobEntity; inserted: boolean }>, manager?: EntityManager): void {
+    const inserted = added.filter((entry) => entry.inserted).map((entry) => entry.job);
+    for (const job of inserted) this.events.emit('enqueued', job);
+    const now = Date.now();
+    if (!manager?.queryRunner?.isTransactionActive && inserted.some((job) => job.runAt.getTime() <= now)) {
+      this.runner.wake();
+    }
   }
 
   get(id: number): Promise<JobEntity | null> {
@@ -80,6 +90,7 @@ export class JobsService {
   async cancel(id: number): Promise<boolean> {
     const cancelled = await this.store.cancel(id, Date.now());
     if (!cancelled && !(await this.store.get(id))) throw new JobNotFoundError(id);
+    if (cancelled) this.events.emit('cancelled', (await this.store.get(id))!);
     return cancelled;
   }
 
@@ -89,6 +100,7 @@ export class JobsService {
     if (!job) throw new JobNotFoundError(id);
     if (!(await this.store.retry(job, Date.now()))) throw new JobNotRetryableError(id, job.status);
     this.runner.wake();
+    this.events.emit('retried', job);
     return (await this.store.get(id))!;
   }
 
@@ -141,22 +153,16 @@ export class JobsService {
       schedule: null,
     };
   }
-
-  /** A job enqueued here and due now starts without waiting for the next poll (after commit, if in a transaction). */
-  private wakeIfDue(row: NewJobRow, manager?: EntityManager): void {
-    if (row.runAt > Date.now() || manager?.queryRunner?.isTransactionActive) return;
-    this.runner.wake();
-  }
 }
 
 /** The job as just written, without reading it back. */
-function entityOf(id: number, row: NewJobRow, data: unknown): JobEntity {
+function entityOf(id: number, row: NewJobRow): JobEntity {
   return Object.assign(new JobEntity(), {
     id,
     kind: row.kind,
     kindId: row.kindId,
     queue: row.queue,
-    data: data === undefined ? null : JSON.parse(row.data),
+    data: JSON.parse(row.data),
     status: 'pending',
     active: true,
     periodic: row.periodic,

@@ -15,7 +15,8 @@ import type { ResolvedJobsOptions } from '../interfaces/jobs-module-options.inte
 import type { RunPendingSummary } from '../interfaces/jobs-service.interface.js';
 import { JobStore } from '../storage/job.store.js';
 import type { ClaimedJob, JobUpdate } from '../storage/job-rows.js';
-import { logLine, runJob, type RunOutcome } from './job-execution.js';
+import { logLine, runJob, type RunOutcome, type RunVerdict } from './job-execution.js';
+import { JobsEvents, type JobEventName } from '../events/jobs.events.js';
 
 interface RunningJob {
   job: ClaimedJob;
@@ -30,6 +31,14 @@ interface BufferedUpdate {
 }
 
 const MAX_OUTAGE_BACKOFF = 30_000;
+
+const EVENT_OF: Record<RunVerdict, JobEventName> = {
+  succeeded: 'succeeded',
+  rescheduled: 'succeeded',
+  snoozed: 'snoozed',
+  retrying: 'failed',
+  failed: 'dead',
+};
 
 /**
  * The scheduled runner: polls for due jobs, claims them in batches, runs them under a concurrency
@@ -52,12 +61,14 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
   private stopping = false;
   private outage: { since: number; failures: number; loggedAt: number } | null = null;
   private resumeAt = 0;
+  private lastPollAt: number | null = null;
 
   constructor(
     @Inject(JOBS_RESOLVED_OPTIONS) private readonly options: ResolvedJobsOptions,
     private readonly registry: JobsRegistry,
     private readonly store: JobStore,
     private readonly scheduler: SchedulerRegistry,
+    private readonly events: JobsEvents,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -81,9 +92,15 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
     await this.flush();
   }
 
-  /** Number of jobs this instance is running now. */
-  get activeCount(): number {
-    return this.running.size;
+  /** What a health check needs: is the runner on, when did it last reach the database, how busy is it. */
+  status(): { enabled: boolean; stopping: boolean; lastPollAt: number | null; running: number; pollInterval: number } {
+    return {
+      enabled: this.started,
+      stopping: this.stopping,
+      lastPollAt: this.lastPollAt,
+      running: this.running.size,
+      pollInterval: this.options.pollInterval,
+    };
   }
 
   /** Asks for a poll soon (a job was enqueued here, or a slot freed up while more are due). */
@@ -110,6 +127,7 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
         if (free <= 0 || this.stopping) return;
         const limit = Math.min(free, this.options.batchSize);
         const jobs = await this.claim(limit, Date.now());
+        this.lastPollAt = Date.now();
         this.databaseReachable();
         for (const job of jobs) this.start(job);
         this.moreDue = jobs.length === limit;
@@ -142,6 +160,7 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
     });
     const entry: RunningJob = { job, controller, done };
     this.running.set(job.id, entry);
+    this.events.emit('started', job, { attempt: job.attempts });
     void done.then((outcome) => this.finished(entry, outcome));
     return entry;
   }
@@ -157,6 +176,7 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
   }
 
   private report(job: ClaimedJob, outcome: RunOutcome): void {
+    this.events.emit(EVENT_OF[outcome.verdict], job, { attempt: job.attempts, error: outcome.error });
     const label = `${job.kind} #${job.id} (attempt ${job.attempts}/${job.maxAttempts})`;
     if (outcome.verdict === 'retrying' || outcome.verdict === 'failed') {
       const reason = outcome.error instanceof Error ? outcome.error.message : String(outcome.error);

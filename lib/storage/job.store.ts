@@ -226,6 +226,16 @@ export class JobStore {
       .getMany();
   }
 
+  /** When the longest-waiting due job became due, or null if none is due. */
+  async oldestDue(now: number): Promise<Date | null> {
+    const row = await this.jobs
+      .createQueryBuilder('job')
+      .select('MIN(job.runAt)', 'oldest')
+      .where('job.status = :pending AND job.runAt <= :now', { pending: 'pending', now })
+      .getRawOne<{ oldest: string | number | null }>();
+    return row?.oldest == null ? null : new Date(Number(row.oldest));
+  }
+
   /** Cancels a pending or running job; false if it was neither. */
   async cancel(id: number, now: number): Promise<boolean> {
     const result = await this.jobs

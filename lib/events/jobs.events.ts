@@ -1,0 +1,78 @@
+import { Injectable, Logger, SetMetadata } from '@nestjs/common';
+import { JOB_EVENT_METADATA } from '../jobs.constants.js';
+
+/** The moments of a job's life that listeners can observe. */
+export type JobEventName =
+  | 'enqueued'
+  | 'started'
+  | 'succeeded'
+  | 'snoozed'
+  | 'failed'
+  | 'dead'
+  | 'retried'
+  | 'cancelled';
+
+export interface JobEvent {
+  event: JobEventName;
+  id: number;
+  kind: string;
+  /** The run's number, for run events. */
+  attempt?: number;
+  /** What the handler threw, for `failed` and `dead`. */
+  error?: unknown;
+  at: Date;
+}
+
+export interface OnJobEventMetadata {
+  events: JobEventName[];
+  kind?: string;
+}
+
+/**
+ * Calls the decorated provider method on these job events (of one kind, if given). A listener that
+ * throws is logged, never fails the job. With @nestjs/event-emitter in the app, the same events are
+ * also emitted as `jobs.<event>`.
+ */
+export function OnJobEvent(events: JobEventName | JobEventName[], options: { kind?: string } = {}): MethodDecorator {
+  return SetMetadata<string, OnJobEventMetadata>(JOB_EVENT_METADATA, { events: [events].flat(), kind: options.kind });
+}
+
+type Listener = { metadata: OnJobEventMetadata; call: (event: JobEvent) => unknown; source: string };
+
+/** Something with an `emit(name, payload)`: @nestjs/event-emitter's EventEmitter2, found at startup if present. */
+export interface EventEmitterLike {
+  emit(event: string, payload: unknown): unknown;
+}
+
+@Injectable()
+export class JobsEvents {
+  private readonly logger = new Logger('JobsEvents');
+  private readonly listeners: Listener[] = [];
+  private emitter: EventEmitterLike | null = null;
+
+  addListener(metadata: OnJobEventMetadata, call: (event: JobEvent) => unknown, source: string): void {
+    this.listeners.push({ metadata, call, source });
+  }
+
+  useEmitter(emitter: EventEmitterLike): void {
+    this.emitter = emitter;
+  }
+
+  /** Tells every matching listener; never throws and never waits for them. */
+  emit(event: JobEventName, job: { id: number; kind: string }, extra: Partial<JobEvent> = {}): void {
+    if (this.listeners.length === 0 && !this.emitter) return;
+    const payload: JobEvent = { event, id: job.id, kind: job.kind, at: new Date(), ...extra };
+    for (const listener of this.listeners) {
+      const { events, kind } = listener.metadata;
+      if (!events.includes(event) || (kind !== undefined && kind !== job.kind)) continue;
+      Promise.resolve()
+        .then(() => listener.call(payload))
+        .catch((error: unknown) => this.logger.error(`${listener.source} threw on ${event} of job ${job.id}: ${String(error)}`));
+    }
+    try {
+      this.emitter?.emit(`jobs.${event}`, payload);
+    } catch (error) {
+      this.logger.error(`An event-emitter listener threw on jobs.${event}: ${String(error)}`);
+    }
+  }
+}

@@ -1,0 +1,44 @@
+import { Injectable } from '@nestjs/common';
+import { JobsRunner } from '../runner/jobs.runner.js';
+import { JobStore } from '../storage/job.store.js';
+
+export interface JobsHealthOptions {
+  /** Down when the oldest due job has waited longer than this (ms). Default 60000. */
+  maxDueAge?: number;
+}
+
+/** `{ [key]: { status, ... } }`: the shape @nestjs/terminus expects from an indicator. */
+export type JobsHealthResult = Record<string, { status: 'up' | 'down'; [detail: string]: unknown }>;
+
+/**
+ * A health indicator for @nestjs/terminus, without depending on it: use it in a health check as
+ * `() => jobsHealth.check('jobs')`. Down when this instance's runner has not reached the database
+ * for three poll intervals, or when a due job has waited longer than `maxDueAge`.
+ */
+@Injectable()
+export class JobsHealthIndicator {
+  constructor(
+    private readonly runner: JobsRunner,
+    private readonly store: JobStore,
+  ) {}
+
+  async check(key = 'jobs', options: JobsHealthOptions = {}): Promise<JobsHealthResult> {
+    const now = Date.now();
+    const runner = this.runner.status();
+    const maxDueAge = options.maxDueAge ?? 60_000;
+    const oldest = await this.store.oldestDue(now);
+    const oldestDueAge = oldest ? now - oldest.getTime() : 0;
+    const runnerAlive =
+      !runner.enabled || (!runner.stopping && runner.lastPollAt !== null && now - runner.lastPollAt <= 3 * runner.pollInterval + 1_000);
+    const details = {
+      runner: runner.enabled ? (runnerAlive ? 'polling' : 'stalled') : 'off',
+      running: runner.running,
+      oldestDueAgeMs: oldestDueAge,
+    };
+    const up = runnerAlive && oldestDueAge <= maxDueAge;
+    const result: JobsHealthResult = { [key]: { status: up ? 'up' : 'down', ...details } };
+    if (up) return result;
+    // Terminus recognises a failed check by this flag and reads `causes`; no import needed.
+    throw Object.assign(new Error(`Jobs health check "${key}" failed`), { isHealthCheckError: true, causes: result });
+  }
+}

@@ -1,0 +1,42 @@
+import { Injectable } from '@nestjs/common';
+import { JobKind, JobsHealthIndicator, JobsService } from 'nestjs-typeorm-jobs';
+import { describeBackends } from './support/backends.js';
+import { closeCleaners, freshDatabase, startApp, waitFor } from './support/fixtures.js';
+
+@Injectable()
+class Noop {
+  @JobKind('noop')
+  run() {
+    return undefined;
+  }
+}
+
+afterAll(closeCleaners);
+
+describeBackends('health indicator', (backend) => {
+  it('is up while the runner polls and nothing due waits too long', async () => {
+    const app = await startApp({ database: await freshDatabase(backend), providers: [Noop] });
+    try {
+      const health = app.get(JobsHealthIndicator);
+      const result = await waitFor(() => health.check('jobs').catch(() => null), 'an up check');
+      expect(result).toEqual({ jobs: { status: 'up', runner: 'polling', running: 0, oldestDueAgeMs: 0 } });
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('is down, in the shape terminus reads, when a due job has waited longer than maxDueAge', async () => {
+    const app = await startApp({ database: await freshDatabase(backend), providers: [Noop], jobs: { runner: false } });
+    try {
+      await app.get(JobsService).enqueue('noop', {}, { runAt: new Date(Date.now() - 120_000) });
+      const failure = await app
+        .get(JobsHealthIndicator)
+        .check('queue', { maxDueAge: 60_000 })
+        .catch((error: unknown) => error as { isHealthCheckError: boolean; causes: Record<string, { status: string; oldestDueAgeMs: number; runner: string }> });
+      expect(failure).toMatchObject({ isHealthCheckError: true, causes: { queue: { status: 'down', runner: 'off' } } });
+      expect((failure as { causes: { queue: { oldestDueAgeMs: number } } }).causes.queue.oldestDueAgeMs).toBeGreaterThanOrEqual(120_000);
+    } finally {
+      await app.close();
+    }
+  });
+});
