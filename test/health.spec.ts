@@ -29,12 +29,13 @@ describeBackends('health indicator', (backend) => {
     const app = await startApp({ database: await freshDatabase(backend), providers: [Noop], jobs: { runner: false } });
     try {
       await app.get(JobsService).enqueue('noop', {}, { runAt: new Date(Date.now() - 120_000) });
-      const failure = await app
+      type Failure = { isHealthCheckError: boolean; causes: { queue: { status: string; runner: string; oldestDueAgeMs: number } } };
+      const failure: unknown = await app
         .get(JobsHealthIndicator)
         .check('queue', { maxDueAge: 60_000 })
-        .catch((error: unknown) => error as { isHealthCheckError: boolean; causes: Record<string, { status: string; oldestDueAgeMs: number; runner: string }> });
+        .catch((error: unknown) => error);
       expect(failure).toMatchObject({ isHealthCheckError: true, causes: { queue: { status: 'down', runner: 'off' } } });
-      expect((failure as { causes: { queue: { oldestDueAgeMs: number } } }).causes.queue.oldestDueAgeMs).toBeGreaterThanOrEqual(120_000);
+      expect((failure as Failure).causes.queue.oldestDueAgeMs).toBeGreaterThanOrEqual(120_000);
     } finally {
       await app.close();
     }

@@ -25,14 +25,14 @@ export class MysqlDialect extends JobsDialect {
     return `RIGHT(CONCAT(COALESCE(${expression}, ''), ?), ${JobsDialect.MAX_LOG_CHARS})`;
   }
 
-  async insertMany(sql: Sql, rows: NewJobRow[]): Promise<number[]> {
+  override async insertMany(sql: Sql, rows: NewJobRow[]): Promise<number[]> {
     const result = await this.run(sql, this.insertStatement(rows.length), rows.flatMap(insertValues));
     const first = Number((result.raw as InsertHeader).insertId);
     const step = await this.autoIncrementStep();
     return rows.map((_, i) => first + i * step);
   }
 
-  async insertUnlessDuplicate(sql: Sql, row: NewJobRow): Promise<number | null> {
+  override async insertUnlessDuplicate(sql: Sql, row: NewJobRow): Promise<number | null> {
     const statement = this.insertStatement(1).replace(/^INSERT INTO/, 'INSERT IGNORE INTO');
     const result = await this.run(sql, statement, insertValues(row));
     const header = result.raw as InsertHeader;

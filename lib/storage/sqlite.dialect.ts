@@ -1,7 +1,7 @@
 import { JOBS_TABLE } from '../jobs.constants.js';
-import { JobsDialect, claimColumns, insertValues } from './dialect.js';
+import { JobsDialect, claimColumns } from './dialect.js';
 import type { Sql } from './sql.js';
-import type { ClaimRequest, ClaimedJob, NewJobRow } from './job-rows.js';
+import type { ClaimRequest, ClaimedJob } from './job-rows.js';
 
 /**
  * SQLite: one writer at a time, so a single UPDATE ... RETURNING claims atomically. TypeORM drives
@@ -17,20 +17,6 @@ export class SqliteDialect extends JobsDialect {
 
   protected appendText(expression: string): string {
     return `substr(coalesce(${expression}, '') || ?, -${JobsDialect.MAX_LOG_CHARS})`;
-  }
-
-  async insertMany(sql: Sql, rows: NewJobRow[]): Promise<number[]> {
-    const result = await this.run(sql, this.insertStatement(rows.length, ' RETURNING id'), rows.flatMap(insertValues));
-    return result.rows.map((row) => Number(row.id));
-  }
-
-  async insertUnlessDuplicate(sql: Sql, row: NewJobRow): Promise<number | null> {
-    const result = await this.run(
-      sql,
-      this.insertStatement(1, ' ON CONFLICT (active_key) DO NOTHING RETURNING id'),
-      insertValues(row),
-    );
-    return result.rows.length ? Number(result.rows[0].id) : null;
   }
 
   async claim(sql: Sql, request: ClaimRequest): Promise<ClaimedJob[]> {
