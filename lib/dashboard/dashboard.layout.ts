@@ -18,7 +18,7 @@ const STYLE = `
 header{display:flex;align-items:center;gap:20px;padding:10px 24px;background:#1d2330;color:#fff}
 header a{color:#cfd6e4;text-decoration:none}header a:hover,header a.here{color:#fff}header .brand{font-weight:600;color:#fff;font-size:16px}
 header form{margin-left:auto}main{padding:18px 24px;max-width:1400px}.scroll{overflow-x:auto}h1{font-size:20px;margin:0 0 12px}h2{font-size:15px;margin:22px 0 8px}
-a{color:#2456c9}table{border-collapse:collapse;width:100%;background:#fff;border:1px solid #dde1e8}
+a{color:#2456c9}a.plain{color:inherit;text-decoration:none}a.plain:hover{text-decoration:underline}table{border-collapse:collapse;width:100%;background:#fff;border:1px solid #dde1e8}
 th,td{padding:6px 8px;border-bottom:1px solid #eceef2;text-align:left;vertical-align:top}th{background:#f0f2f5;font-weight:600;white-space:nowrap}
 td.data{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px;max-width:240px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 td.time{white-space:nowrap;font-size:12px}pre{background:#fff;border:1px solid #dde1e8;padding:10px;overflow:auto;max-height:480px;white-space:pre-wrap;word-break:break-word;font-size:12px}

@@ -86,11 +86,19 @@ export function listPage(page: PageContext, view: ListView): Html {
           <input type="checkbox" name="ids" value="${job.id}" aria-label="select job ${job.id}" />
         </td>
         <td><a href="${page.base}/jobs/${job.id}">#${job.id}</a></td>
-        <td>${job.kind}</td>
+        <td><a class="plain" href="${link({ kind: job.kind })}">${job.kind}</a></td>
         <td>${job.queue}</td>
         <td class="data" title="${dataPreview(job.data)}">${dataPreview(job.data)}</td>
         <td class="time">${time(job.created)}</td>
-        <td>${statusBadge(job.status)}</td>
+        <td>
+          ${statusBadge(job.status)}${
+            job.failed && job.active
+              ? html` <span class="muted" title="an attempt failed; it will be retried"
+                  >retrying</span
+                >`
+              : ''
+          }
+        </td>
         <td>${yesNo(job.active)}</td>
         <td>${yesNo(job.periodic)}</td>
         <td>${job.attempts} / ${job.maxAttempts}</td>
