@@ -1,10 +1,8 @@
-import { Injectable, type OnModuleInit } from '@nestjs/common';
-import { ModuleRef } from '@nestjs/core';
-import { fromJobsModule } from './dashboard.lookup.js';
+import { Injectable } from '@nestjs/common';
 import { JobNotFoundError, JobNotRetryableError } from '../errors/jobs.errors.js';
 import type { JobStatus } from '../interfaces/job-context.interface.js';
 import type { RunPendingSummary } from '../interfaces/jobs-service.interface.js';
-import { JobsService } from '../jobs.service.js';
+import { DashboardJobs } from './dashboard.jobs.js';
 import { DashboardQueries } from './dashboard.queries.js';
 import type { ActionReport, DashboardAction } from './dashboard.types.js';
 
@@ -25,17 +23,11 @@ const APPLIES: Record<DashboardAction, readonly JobStatus[]> = {
 
 /** The actions of the dashboard, on one job or many: run now, retry, cancel, delete, run pending. */
 @Injectable()
-export class DashboardActions implements OnModuleInit {
-  private service!: JobsService;
-
+export class DashboardActions {
   constructor(
-    private readonly moduleRef: ModuleRef,
+    private readonly jobs: DashboardJobs,
     private readonly queries: DashboardQueries,
   ) {}
-
-  onModuleInit(): void {
-    this.service = fromJobsModule(this.moduleRef, JobsService);
-  }
 
   async apply(action: DashboardAction, ids: number[]): Promise<ActionReport> {
     const report: ActionReport = { action, done: [], skipped: [], missing: [], message: '' };
@@ -63,7 +55,7 @@ export class DashboardActions implements OnModuleInit {
   }
 
   runPending(): Promise<RunPendingSummary> {
-    return this.service.runPending();
+    return this.jobs.service.runPending();
   }
 
   /** One job; the status may have moved since it was read, which the service reports. */
@@ -75,10 +67,10 @@ export class DashboardActions implements OnModuleInit {
   ): Promise<void> {
     try {
       let changed: boolean;
-      if (action === 'cancel') changed = await this.service.cancel(id);
+      if (action === 'cancel') changed = await this.jobs.service.cancel(id);
       else if (action === 'run' && status === 'pending')
         changed = (await this.queries.makeDue([id])) > 0;
-      else changed = (await this.service.retry(id)) !== null;
+      else changed = (await this.jobs.service.retry(id)) !== null;
       if (changed) report.done.push(id);
       else report.skipped.push({ id, reason: (await this.queries.get(id))?.status ?? 'gone' });
     } catch (error) {

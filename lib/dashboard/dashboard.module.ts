@@ -4,6 +4,7 @@ import { DashboardActions } from './dashboard.actions.js';
 import { DashboardApiController } from './dashboard.api.controller.js';
 import { DashboardCsrf, DashboardCsrfGuard, DashboardJsonPostGuard } from './dashboard.csrf.js';
 import { DashboardFlash } from './dashboard.flash.js';
+import { DashboardJobs } from './dashboard.jobs.js';
 import { DashboardKinds } from './dashboard.kinds.js';
 import {
   asyncOptions,
@@ -31,6 +32,7 @@ import { DashboardQueries } from './dashboard.queries.js';
     DashboardCsrf,
     DashboardFlash,
     DashboardPaths,
+    DashboardJobs,
     DashboardQueries,
     DashboardActions,
     DashboardKinds,

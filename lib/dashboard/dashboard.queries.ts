@@ -1,10 +1,8 @@
-import { Injectable, type OnModuleInit } from '@nestjs/common';
-import { ModuleRef } from '@nestjs/core';
-import { fromJobsModule } from './dashboard.lookup.js';
-import { In, Not, type DataSource, type Repository, type SelectQueryBuilder } from 'typeorm';
+import { Injectable } from '@nestjs/common';
+import { In, Not, type Repository, type SelectQueryBuilder } from 'typeorm';
 import { JobEntity } from '../entities/job.entity.js';
 import { JOB_STATUSES, type JobStatus } from '../interfaces/job-context.interface.js';
-import { JOBS_DATA_SOURCE } from '../jobs.constants.js';
+import { DashboardJobs } from './dashboard.jobs.js';
 import type { JobsPage, JobsQuery, MinuteBucket, StatusCounts } from './dashboard.types.js';
 
 /** Columns of the list: everything but the large text ones (logs, error, result). */
@@ -36,15 +34,11 @@ const MINUTE = 60_000;
  * builder. Pages are keyset-paginated by id, so page 20,000 costs what page 1 costs.
  */
 @Injectable()
-export class DashboardQueries implements OnModuleInit {
-  private jobs!: Repository<JobEntity>;
+export class DashboardQueries {
+  constructor(private readonly jobsModule: DashboardJobs) {}
 
-  constructor(private readonly moduleRef: ModuleRef) {}
-
-  onModuleInit(): void {
-    // JobsModule keeps its DataSource token to itself; look it up wherever JobsModule was imported.
-    const dataSource = fromJobsModule<DataSource>(this.moduleRef, JOBS_DATA_SOURCE);
-    this.jobs = dataSource.getRepository(JobEntity);
+  private get jobs(): Repository<JobEntity> {
+    return this.jobsModule.dataSource.getRepository(JobEntity);
   }
 
   /** One page of jobs in display order, with the cursors of the pages around it. */
