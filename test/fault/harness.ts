@@ -14,6 +14,7 @@ import {
   mkdtempSync,
   openSync,
   readSync,
+  rmSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -409,6 +410,9 @@ export class FaultRun {
       }),
     );
     await this.app.close();
+    // Run records and worker logs; JOBS_FAULT_KEEP=1 keeps them to look at.
+    if (process.env.JOBS_FAULT_KEEP === '1') process.stdout.write(`[fault] kept ${this.dir}\n`);
+    else rmSync(this.dir, { recursive: true, force: true });
   }
 }
 

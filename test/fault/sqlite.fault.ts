@@ -2,7 +2,7 @@
  * SQLite shared by several processes: one file in WAL mode with a busy timeout. A claim is one
  * UPDATE ... RETURNING, and SQLite lets one writer at a time, so no job is claimed twice.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -18,16 +18,19 @@ const REPLICAS = 4;
 
 describe('SQLite: several processes on one file (WAL, busy timeout)', () => {
   let run: FaultRun | undefined;
+  const dir = mkdtempSync(join(tmpdir(), 'jobs-fault-sqlite-'));
 
   afterEach(async () => {
     await run?.close();
     run = undefined;
   });
 
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
   it(
     `runs every one of ${FAULT_SIZE} jobs exactly once with ${REPLICAS} processes`,
     async () => {
-      const database = freshSqliteDatabase(mkdtempSync(join(tmpdir(), 'jobs-fault-sqlite-')));
+      const database = freshSqliteDatabase(dir);
       run = await FaultRun.open('sqlite', database);
       const workers = await run.startMany(REPLICAS, {
         jobs: { concurrency: 10, pollInterval: 200, lease: 5_000 },
