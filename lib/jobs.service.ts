@@ -94,6 +94,13 @@ export class JobsService {
     return cancelled;
   }
 
+  /** Makes pending jobs due now (keeping their attempts) and wakes this instance's runner; returns how many. */
+  async runNow(ids: number[]): Promise<number> {
+    const changed = await this.store.makeDue(ids, Date.now());
+    if (changed > 0) this.runner.wake();
+    return changed;
+  }
+
   /** Makes a failed or cancelled job pending again, due now, with its attempts reset. */
   async retry(id: number): Promise<JobEntity> {
     const job = await this.store.get(id);

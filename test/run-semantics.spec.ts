@@ -185,6 +185,19 @@ describeBackends('run semantics', (backend) => {
     }
   });
 
+  it('runNow() makes a delayed job due at once, keeping its attempts', async () => {
+    const app = await start();
+    try {
+      const jobs = app.get(JobsService);
+      const job = await jobs.enqueue('returns.string', { text: 'early' }, { delay: 3_600_000 });
+      expect(await jobs.runNow([job.id, 999_999])).toBe(1);
+      expect((await waitForStatus(app, job.id, 'succeeded')).attempts).toBe(1);
+      expect(await jobs.runNow([job.id])).toBe(0);
+    } finally {
+      await app.close();
+    }
+  });
+
   it('runPending() runs every due job once, now, and reports what happened', async () => {
     const app = await startApp({ database: await freshDatabase(backend), providers: [Behaviours], jobs: { runner: false } });
     try {

@@ -69,7 +69,7 @@ export class DashboardActions {
       let changed: boolean;
       if (action === 'cancel') changed = await this.jobs.service.cancel(id);
       else if (action === 'run' && status === 'pending')
-        changed = (await this.queries.makeDue([id])) > 0;
+        changed = (await this.jobs.service.runNow([id])) > 0;
       else changed = (await this.jobs.service.retry(id)) !== null;
       if (changed) report.done.push(id);
       else report.skipped.push({ id, reason: (await this.queries.get(id))?.status ?? 'gone' });

@@ -143,18 +143,6 @@ export class DashboardQueries {
     return new Map(rows.map((row) => [row.id, row.status]));
   }
 
-  /** Makes pending jobs due now, keeping their attempts; returns how many. */
-  async makeDue(ids: number[], now = Date.now()): Promise<number> {
-    if (ids.length === 0) return 0;
-    const result = await this.jobs
-      .createQueryBuilder()
-      .update()
-      .set({ runAt: new Date(now) })
-      .where({ id: In(ids), status: 'pending' })
-      .execute();
-    return result.affected ?? 0;
-  }
-
   /** Deletes the jobs that are not running (a running job's handler still holds it); returns how many. */
   async delete(ids: number[]): Promise<number> {
     if (ids.length === 0) return 0;

@@ -236,6 +236,18 @@ export class JobStore {
     return row?.oldest == null ? null : new Date(Number(row.oldest));
   }
 
+  /** Makes pending jobs due now, keeping their attempts; returns how many. */
+  async makeDue(ids: number[], now: number): Promise<number> {
+    if (ids.length === 0) return 0;
+    const result = await this.jobs
+      .createQueryBuilder()
+      .update()
+      .set({ runAt: new Date(now) })
+      .where({ id: In(ids), status: 'pending' })
+      .execute();
+    return result.affected ?? 0;
+  }
+
   /** Cancels a pending or running job; false if it was neither. */
   async cancel(id: number, now: number): Promise<boolean> {
     const result = await this.jobs
