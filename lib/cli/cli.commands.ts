@@ -1,0 +1,358 @@
+import type { INestApplicationContext } from '@nestjs/common';
+import { In, type DataSource } from 'typeorm';
+import { JobEntity } from '../entities/job.entity.js';
+import { JobsError, JobNotFoundError, JobNotRetryableError } from '../errors/jobs.errors.js';
+import type { EnqueueOptions } from '../interfaces/enqueue-options.interface.js';
+import { JOB_STATUSES, type JobStatus } from '../interfaces/job-context.interface.js';
+import { JOBS_DATA_SOURCE } from '../jobs.constants.js';
+import { JobsService } from '../jobs.service.js';
+import {
+  noMorePositionals,
+  parseCommand,
+  parseDuration,
+  parseInteger,
+  requirePositional,
+  type GlobalOptions,
+} from './cli.args.js';
+import { CliUsageError, EXIT_JOB_FAILURE, EXIT_OK } from './cli.errors.js';
+
+/** What a command prints (text, or the object with --json) and its exit code. */
+export interface CommandResult {
+  exitCode: number;
+  json: unknown;
+  text: string;
+}
+
+/** A command: its options, its help, and what it does once the app context is up. */
+export interface Command {
+  name: string;
+  summary: string;
+  usage: string;
+  help: string;
+  options: Parameters<typeof parseCommand>[1];
+  /** Checks the arguments before the app boots (usage errors cost no database connection). */
+  prepare(positionals: string[], options: Record<string, unknown>): Promise<Prepared>;
+}
+
+type Prepared = (app: INestApplicationContext) => Promise<CommandResult>;
+
+const FINISHED: JobStatus[] = ['succeeded', 'failed', 'cancelled'];
+
+function jobsService(app: INestApplicationContext): JobsService {
+  try {
+    return app.get(JobsService, { strict: false });
+  } catch {
+    throw new CliUsageError(
+      'the app module has no JobsModule',
+      'point --module at the module that imports JobsModule.forRoot(...)',
+    );
+  }
+}
+
+function dataSource(app: INestApplicationContext): DataSource {
+  jobsService(app);
+  return app.get<DataSource>(JOBS_DATA_SOURCE, { strict: false });
+}
+
+/** Reads all of stdin (the `-` payload). */
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function parseJson(source: string, text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new CliUsageError(
+      `the payload ${source} is not valid JSON: ${(error as Error).message}`,
+      'use --text to enqueue it as a string',
+    );
+  }
+}
+
+/** Known failures of JobsService (unknown kind, bad payload, bad option, unknown id) are usage errors. */
+async function asUsage<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof JobsError && !(error instanceof JobNotRetryableError))
+      throw new CliUsageError(error.message);
+    throw error;
+  }
+}
+
+const run: Command = {
+  name: 'run',
+  summary: 'run every job due now, once, in this process',
+  usage: 'run',
+  help: [
+    'Claims and runs every job that is due now (on every queue this app has handlers for), writes',
+    'their outcomes, and exits. For cron, instead of (or beside) the background runner.',
+    'Exit code 1 when any run threw (including runs that will be retried).',
+  ].join('\n'),
+  options: {},
+  async prepare(positionals) {
+    noMorePositionals(positionals, 0);
+    return async (app) => {
+      const summary = await jobsService(app).runPending();
+      return {
+        exitCode: summary.failed > 0 ? EXIT_JOB_FAILURE : EXIT_OK,
+        json: summary,
+        text: `ran ${summary.ran}: ${summary.succeeded} succeeded, ${summary.failed} failed, ${summary.snoozed} snoozed`,
+      };
+    };
+  },
+};
+
+const enqueue: Command = {
+  name: 'enqueue',
+  summary: 'add a job, with a JSON payload from the argument or stdin',
+  usage:
+    'enqueue <kind> [json | -] [--text] [--delay 10m] [--priority n] [--queue q] [--max-attempts n] [--unique [key]]',
+  help: [
+    'Adds one job of <kind>. The payload is the JSON argument, or stdin when it is "-" (the mail-pipe:',
+    '`... | nestjs-typeorm-jobs enqueue mail.incoming - --text`); none means no payload.',
+    '  --text             the payload is the text itself (a JSON string), not JSON',
+    '  --delay <d>        run no earlier than this from now: 30s, 15m, 2h, 1d',
+    '  --priority <n>     lower runs first',
+    "  --queue <name>     queue (default: the kind's)",
+    '  --max-attempts <n> attempts before the job stays failed',
+    '  --unique <key>     return the active job with this key instead of adding one ("true": key from the data)',
+    'Prints the job (its id). Exit code 2 for an unknown kind or a payload that is not JSON.',
+  ].join('\n'),
+  options: {
+    text: { type: 'boolean' },
+    delay: { type: 'string' },
+    priority: { type: 'string' },
+    queue: { type: 'string' },
+    'max-attempts': { type: 'string' },
+    unique: { type: 'string' },
+  },
+  async prepare(positionals, options) {
+    const kind = requirePositional(positionals, 0, 'kind');
+    noMorePositionals(positionals, 2);
+    const source = positionals[1];
+    const raw = source === '-' ? await readStdin() : source;
+    const data =
+      raw === undefined
+        ? undefined
+        : options.text
+          ? raw
+          : parseJson(source === '-' ? 'on stdin' : 'argument', raw);
+    const enqueueOptions: EnqueueOptions = {};
+    if (options.delay !== undefined)
+      enqueueOptions.delay = parseDuration('--delay', String(options.delay));
+    const priority = parseInteger(
+      '--priority',
+      options.priority as string | undefined,
+      undefined,
+      -1_000_000,
+    );
+    if (priority !== undefined) enqueueOptions.priority = priority;
+    if (options.queue !== undefined) enqueueOptions.queue = String(options.queue);
+    const maxAttempts = parseInteger(
+      '--max-attempts',
+      options['max-attempts'] as string | undefined,
+      undefined,
+      1,
+    );
+    if (maxAttempts !== undefined) enqueueOptions.maxAttempts = maxAttempts;
+    if (options.unique !== undefined)
+      enqueueOptions.unique = options.unique === 'true' ? true : String(options.unique);
+    return async (app) => {
+      const job = await asUsage(() => jobsService(app).enqueue(kind, data, enqueueOptions));
+      return {
+        exitCode: EXIT_OK,
+        json: {
+          id: job.id,
+          kind: job.kind,
+          queue: job.queue,
+          status: job.status,
+          runAt: job.runAt,
+        },
+        text: `enqueued job ${job.id} (${job.kind}, ${job.status}, due ${job.runAt.toISOString()})`,
+      };
+    };
+  },
+};
+
+const stats: Command = {
+  name: 'stats',
+  summary: 'count jobs per status and per kind',
+  usage: 'stats',
+  help: 'Counts the jobs per status, and per kind and status, in one query.',
+  options: {},
+  async prepare(positionals) {
+    noMorePositionals(positionals, 0);
+    return async (app) => {
+      const rows: Array<{ kind: string; status: JobStatus; count: string | number }> =
+        await dataSource(app)
+          .getRepository(JobEntity)
+          .createQueryBuilder('job')
+          .select('job.kind', 'kind')
+          .addSelect('job.status', 'status')
+          .addSelect('COUNT(*)', 'count')
+          .groupBy('job.kind')
+          .addGroupBy('job.status')
+          .orderBy('job.kind')
+          .getRawMany();
+      const byStatus = Object.fromEntries(JOB_STATUSES.map((status) => [status, 0])) as Record<
+        JobStatus,
+        number
+      >;
+      const byKind: Record<string, Partial<Record<JobStatus, number>>> = {};
+      for (const row of rows) {
+        const count = Number(row.count);
+        byStatus[row.status] = (byStatus[row.status] ?? 0) + count;
+        (byKind[row.kind] ??= {})[row.status] = count;
+      }
+      const total = Object.values(byStatus).reduce((sum, n) => sum + n, 0);
+      const lines = [
+        `total ${total}: ${JOB_STATUSES.map((status) => `${status} ${byStatus[status]}`).join(', ')}`,
+        ...Object.entries(byKind).map(
+          ([kind, counts]) =>
+            `  ${kind}: ${Object.entries(counts)
+              .map(([status, n]) => `${status} ${n}`)
+              .join(', ')}`,
+        ),
+      ];
+      return { exitCode: EXIT_OK, json: { total, byStatus, byKind }, text: lines.join('\n') };
+    };
+  },
+};
+
+const retryFailed: Command = {
+  name: 'retry-failed',
+  summary: 'make failed jobs pending again (all, or of one kind)',
+  usage: 'retry-failed [--kind <kind>]',
+  help: 'Makes every failed job (of --kind, if given) pending and due now, with its attempts reset.',
+  options: { kind: { type: 'string' } },
+  async prepare(positionals, options) {
+    noMorePositionals(positionals, 0);
+    const kind = options.kind as string | undefined;
+    return async (app) => {
+      const jobs = jobsService(app);
+      const retried: number[] = [];
+      let after: number | undefined;
+      for (;;) {
+        const page = await jobs.list({
+          status: 'failed',
+          kind,
+          order: 'oldest',
+          after,
+          limit: 500,
+        });
+        if (page.length === 0) break;
+        for (const job of page) {
+          try {
+            await jobs.retry(job.id);
+            retried.push(job.id);
+          } catch (error) {
+            // Retried, cancelled or deleted by someone else meanwhile: nothing left to do for it.
+            if (!(error instanceof JobNotRetryableError || error instanceof JobNotFoundError))
+              throw error;
+          }
+        }
+        after = page[page.length - 1].id;
+      }
+      return {
+        exitCode: EXIT_OK,
+        json: { retried: retried.length, ids: retried },
+        text: `retried ${retried.length} failed job${retried.length === 1 ? '' : 's'}${kind ? ` of ${kind}` : ''}`,
+      };
+    };
+  },
+};
+
+const cancel: Command = {
+  name: 'cancel',
+  summary: 'cancel a pending or running job',
+  usage: 'cancel <id>',
+  help: [
+    'Cancels the job: a pending one never runs; a running one finishes but its outcome is discarded.',
+    'Exit code 1 when the job had already finished, 2 when there is no such job.',
+  ].join('\n'),
+  options: {},
+  async prepare(positionals) {
+    const id = parseInteger('<id>', requirePositional(positionals, 0, 'id'), undefined, 1)!;
+    noMorePositionals(positionals, 1);
+    return async (app) => {
+      const jobs = jobsService(app);
+      const cancelled = await asUsage(() => jobs.cancel(id));
+      const status = cancelled ? 'cancelled' : (await jobs.get(id))?.status;
+      return {
+        exitCode: cancelled ? EXIT_OK : EXIT_JOB_FAILURE,
+        json: { id, cancelled, status },
+        text: cancelled ? `cancelled job ${id}` : `job ${id} is ${status}: nothing to cancel`,
+      };
+    };
+  },
+};
+
+const prune: Command = {
+  name: 'prune',
+  summary: 'delete finished jobs older than a duration, in small batches',
+  usage: 'prune --older-than <7d> [--status succeeded|failed|cancelled] [--batch-size 500]',
+  help: [
+    'Deletes jobs that finished (succeeded, failed or cancelled) more than --older-than ago,',
+    'a batch at a time so that no statement holds locks for long. Pending and running jobs are never',
+    'touched. --status (repeatable) narrows it to those statuses.',
+  ].join('\n'),
+  options: {
+    'older-than': { type: 'string' },
+    status: { type: 'string', multiple: true },
+    'batch-size': { type: 'string' },
+  },
+  async prepare(positionals, options) {
+    noMorePositionals(positionals, 0);
+    if (options['older-than'] === undefined)
+      throw new CliUsageError('missing --older-than, e.g. --older-than 7d');
+    const age = parseDuration('--older-than', String(options['older-than']));
+    const statuses = (options.status as string[] | undefined) ?? FINISHED;
+    for (const status of statuses) {
+      if (!FINISHED.includes(status as JobStatus)) {
+        throw new CliUsageError(`--status must be one of ${FINISHED.join(', ')}, got "${status}"`);
+      }
+    }
+    const batchSize = parseInteger(
+      '--batch-size',
+      options['batch-size'] as string | undefined,
+      500,
+      1,
+    )!;
+    return async (app) => {
+      const repository = dataSource(app).getRepository(JobEntity);
+      const cutoff = Date.now() - age;
+      let deleted = 0;
+      for (;;) {
+        const batch = await repository
+          .createQueryBuilder('job')
+          .select('job.id', 'id')
+          .where('job.status IN (:...statuses)', { statuses })
+          .andWhere('job.finishedAt < :cutoff', { cutoff })
+          .orderBy('job.id')
+          .limit(batchSize)
+          .getRawMany<{ id: number }>();
+        if (batch.length === 0) break;
+        // The status is checked again: a job retried since it was read is no longer finished.
+        const result = await repository.delete({
+          id: In(batch.map((row) => Number(row.id))),
+          status: In(statuses),
+        });
+        deleted += result.affected ?? batch.length;
+        if (batch.length < batchSize) break;
+      }
+      return {
+        exitCode: EXIT_OK,
+        json: { deleted, olderThan: new Date(cutoff), statuses },
+        text: `deleted ${deleted} ${statuses.join('/')} job${deleted === 1 ? '' : 's'} finished before ${new Date(cutoff).toISOString()}`,
+      };
+    };
+  },
+};
+
+export const COMMANDS: Command[] = [run, enqueue, stats, retryFailed, cancel, prune];
+
+export type { GlobalOptions };
