@@ -2,9 +2,10 @@
 // `npm test`: type-checks, then runs every suite with jest against SQLite and, when their URLs are
 // set, PostgreSQL and MariaDB/MySQL. Says loudly which backends were skipped. With CI=true (or
 // JOBS_TEST_REQUIRE_ALL=1) a missing URL is an error, never a skip. Then a second phase, the fault
-// suites (test/fault/, see docs/reliability.md). Ends with "N passed, N failed" over both phases.
+// suites (test/fault/, see docs/reliability.md), and a third against Nest 11 + TypeORM 0.3
+// (compat/nest11). Ends with "N passed, N failed" over every phase.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -97,9 +98,28 @@ if (faultSkipReason) {
   );
 }
 
+// Third phase: the suites again against Nest 11 + TypeORM 0.3, installed apart in compat/nest11
+// (`npm ci --prefix compat/nest11`; see compat/README.md). Required in CI; elsewhere it runs with
+// JOBS_TEST_NEST11=1.
+const nest11Installed = existsSync(join(root, 'compat/nest11/node_modules/@nestjs/core'));
+const nest11SkipReason =
+  requireAll || process.env.JOBS_TEST_NEST11 === '1'
+    ? null
+    : 'set JOBS_TEST_NEST11=1 to run it (after npm ci --prefix compat/nest11)';
+if (nest11SkipReason) {
+  console.log(`\nNest 11 phase SKIPPED: ${nest11SkipReason}.`);
+} else if (!nest11Installed) {
+  console.error('\nNest 11 phase: compat/nest11 is not installed; run npm ci --prefix compat/nest11.');
+  phases.push({ ok: false, counts: { numPassedTests: 0, numFailedTests: 1, numPendingTests: 0, numRuntimeErrorTestSuites: 0 } });
+} else {
+  console.log('\n> Nest 11 phase: the suites against Nest 11, @nestjs/typeorm 11 and TypeORM 0.3 (compat/nest11)');
+  phases.push(jestPhase('jest-nest11.json', ['-c', join(root, 'compat/jest.nest11.config.mjs'), ...narrowed]));
+}
+
 const total = (key) => phases.reduce((sum, phase) => sum + phase.counts[key], 0);
 if (missing.length) console.log(`\nSkipped backends: ${missing.join(', ')} (see above for how to enable them).`);
 if (faultSkipReason) console.log(`Skipped: the fault phase (${faultSkipReason}).`);
+if (nest11SkipReason) console.log('Skipped: the Nest 11 phase (JOBS_TEST_NEST11=1 runs it).');
 const failed = total('numFailedTests') + total('numRuntimeErrorTestSuites');
 console.log(`${total('numPassedTests')} passed, ${failed} failed, ${total('numPendingTests')} skipped`);
 process.exit(phases.every((phase) => phase.ok) && failed === 0 ? 0 : 1);

@@ -1,0 +1,36 @@
+/**
+ * The suites against the older majors: Nest 11, @nestjs/typeorm 11, @nestjs/schedule 6 and TypeORM
+ * 0.3, installed apart in compat/nest11/ (`npm ci --prefix compat/nest11`). The package's own
+ * jest config, with every import of those packages (from the suites, the fixtures and lib/)
+ * redirected to compat/nest11/node_modules. The database drivers stay the root's.
+ *
+ *   node --experimental-vm-modules node_modules/jest/bin/jest.js -c compat/jest.nest11.config.mjs
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import base from '../jest.config.mjs';
+
+const modules = fileURLToPath(new URL('./nest11/node_modules/', import.meta.url));
+if (!existsSync(`${modules}@nestjs/core`)) {
+  throw new Error('compat/nest11 is not installed: run `npm ci --prefix compat/nest11` first.');
+}
+
+/**
+ * Every suite runs against Nest 11 except those that load dist/ in child processes or a browser:
+ * those resolve @nestjs/* from the root node_modules (Nest 12), which no jest mapping reaches.
+ */
+export const NOT_ON_NEST11 = ['cli', 'sample-app.e2e', 'dashboard.browser'];
+
+export default {
+  ...base,
+  rootDir: fileURLToPath(new URL('..', import.meta.url)),
+  moduleNameMapper: {
+    '^@nestjs/(common|core|typeorm|schedule|testing|event-emitter|platform-express)(/.*)?$': `${modules}@nestjs/$1$2`,
+    '^typeorm(/.*)?$': `${modules}typeorm$1`,
+    '^rxjs(/.*)?$': `${modules}rxjs$1`,
+    '^reflect-metadata$': `${modules}reflect-metadata`,
+    ...base.moduleNameMapper,
+  },
+  testMatch: ['<rootDir>/test/*.spec.ts'],
+  testPathIgnorePatterns: ['/node_modules/', ...NOT_ON_NEST11.map((name) => `/test/${name}\\.spec\\.ts$`)],
+};
