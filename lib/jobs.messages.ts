@@ -27,8 +27,8 @@ export const messages = {
   dataSourceMissing: (name: string | undefined) =>
     `nestjs-typeorm-jobs found no TypeORM data source${name ? ` named "${name}"` : ''}. ` +
     `Import TypeOrmModule.forRoot(${name ? `{ name: '${name}', ... }` : '...'}) in the same app.`,
-  outage: (error: string, seconds: number) =>
-    `Database unreachable (${error}); the jobs runner retries every ${seconds}s.`,
+  outage: (error: string, waitMs: number) =>
+    `Database unreachable (${error}); the jobs runner retries in ${waitMs < 1_000 ? `${waitMs} ms` : `${Math.round(waitMs / 1_000)} s`}.`,
   outageOver: (seconds: number) => `Database reachable again after ${seconds}s; the runner resumes.`,
   leaseLost: (id: number) =>
     `Job ${id} finished here, but its lease had moved on (it expired, or the job was cancelled); ` +

@@ -229,6 +229,11 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
       if (this.buffer.length > 0) await this.flush();
       if (this.started && !this.stopping) {
         await this.store.reapExpired(now, logLine(now, 'lease expired: the instance running it stopped or lost the database'));
+        // A statement went through: the database is back, so claim again without waiting out the backoff.
+        if (this.outage) {
+          this.databaseReachable();
+          this.wake();
+        }
       }
     } catch (error) {
       this.databaseUnreachable(error);
@@ -300,7 +305,7 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
     this.resumeAt = now + wait;
     if (now - outage.loggedAt >= MAX_OUTAGE_BACKOFF || outage.loggedAt === 0) {
       outage.loggedAt = now;
-      this.logger.warn(messages.outage((error as Error)?.message ?? String(error), Math.round(wait / 1000)));
+      this.logger.warn(messages.outage((error as Error)?.message ?? String(error), wait));
     }
   }
 }

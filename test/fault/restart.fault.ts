@@ -113,12 +113,10 @@ for (const type of ['postgres', 'mysql'] as ServerName[]) {
       limitFor(FAULT_SIZE) * 2 + 120_000,
     );
 
-    // BUG runner-outage-resume (lib/runner/jobs.runner.ts): every failed statement, the lease
-    // timer's included, doubles the outage backoff up to 30 s, and only a successful poll ends the
-    // outage; so every replica stops claiming for up to 30 s after the database is back (measured:
-    // ~25 s). Remove `.failing` once JobsRunner.maintain() ends the outage (docs/reliability.md).
-    // The bound is 10x what the fixed runner needs (a lease/3 tick and a poll: under 1 s here).
-    it.failing(
+    // The lease timer's first statement that goes through ends the outage and wakes the runner, so
+    // claims resume within a lease/3 tick and a poll of the database coming back (under 1 s here),
+    // not after the outage backoff (up to 30 s). The bound is 10x that.
+    it(
       'every replica claims jobs again within seconds of the database being back, and says so',
       () => {
         expect(workers.length).toBe(REPLICAS);
