@@ -1,0 +1,628 @@
+// The benchmark proper: set-up, the interleaved rounds, the medians, the table and RESULTS.md.
+import { fork, spawnSync } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BACKENDS, sqliteFile } from './backends.mjs';
+import { clock, median, sleep } from './stats.mjs';
+import { connect, ensureServerDatabases } from './sql.mjs';
+import { rawLoop } from './raw.mjs';
+import * as ours from './ours.mjs';
+import * as graphile from './graphile.mjs';
+import * as pgboss from './pgboss.mjs';
+
+const benchDir = join(dirname(fileURLToPath(import.meta.url)), '..');
+const env = process.env;
+const SCALE = Number(env.BENCH_SCALE ?? 1);
+const RUNS = Number(env.BENCH_RUNS ?? 3);
+const scaled = (n, min) => Math.max(min, Math.round(n * SCALE));
+const SIZES = {
+  process: scaled(20_000, 500),
+  single: scaled(5_000, 200),
+  batch: scaled(20_000, 1_000),
+  latency: scaled(500, 50),
+  rss: scaled(100_000, 2_000),
+  history: Number(env.BENCH_HISTORY_ROWS ?? scaled(1_000_000, 10_000)),
+};
+const CAP_MS = Number(env.BENCH_CAP_SECONDS ?? 12) * 1000;
+const RSS_CAP_MS = Number(env.BENCH_RSS_CAP_SECONDS ?? 120) * 1000;
+const LATENCY_GAP_MS = Number(env.BENCH_LATENCY_GAP_MS ?? 5);
+const IDLE_SECONDS = Number(env.BENCH_IDLE_SECONDS ?? 20);
+const RAW_LANES = { sqlite: 1, postgres: Number(env.BENCH_RAW_LANES ?? 2), mariadb: Number(env.BENCH_RAW_LANES ?? 2) };
+const GROUPS = new Set((env.BENCH_ONLY ?? 'enqueue,process,history,raw,latency,rss,idle').split(','));
+const PROCESSES = 4;
+/** BENCH_SYSTEMS=ours.postgres,graphile: only these columns (development runs). */
+const ONLY_SYSTEMS = env.BENCH_SYSTEMS ? new Set(env.BENCH_SYSTEMS.split(',')) : null;
+const wanted = (id) => !ONLY_SYSTEMS || ONLY_SYSTEMS.has(id);
+
+/** Processing and enqueue columns: ours on each backend, then the peers on PostgreSQL. */
+const COLUMNS = [
+  { id: 'ours.sqlite', system: 'ours', backend: 'sqlite', title: 'ours SQLite' },
+  { id: 'ours.postgres', system: 'ours', backend: 'postgres', title: 'ours PostgreSQL' },
+  { id: 'ours.mariadb', system: 'ours', backend: 'mariadb', title: 'ours MariaDB' },
+  { id: 'graphile', system: 'graphile', backend: 'postgres', title: 'graphile-worker 0.17' },
+  { id: 'pgboss', system: 'pgboss', backend: 'postgres', title: 'pg-boss 10' },
+];
+
+const results = new Map();
+const record = (key, value) => {
+  if (!results.has(key)) results.set(key, []);
+  results.get(key).push(value);
+};
+const loads = [];
+/** Keys with at least one trial stopped by the time cap: their rate is over the jobs done by then. */
+const capped = new Set();
+const dbs = {};
+const producers = {};
+const historyMaxId = {};
+let gwUtils;
+let boss;
+
+function log(line) {
+  console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Set-up
+
+async function setUp() {
+  await ensureServerDatabases();
+  for (const variant of ['empty', 'history']) rmSync(sqliteFile(variant), { force: true });
+  for (const backend of BACKENDS) {
+    dbs[backend] = {};
+    producers[backend] = {};
+    for (const variant of ['empty', 'history']) {
+      producers[backend][variant] = await ours.startOurs({ backend, variant, jobs: { runner: false }, synchronize: true });
+      dbs[backend][variant] = await connect(backend, variant, { pool: 4 });
+    }
+    if (GROUPS.has('history')) await prefillHistory(backend);
+  }
+  gwUtils = await graphile.graphileProducer();
+  boss = await pgboss.pgbossProducer();
+}
+
+/** 1,000,000 finished jobs (by default) in the history databases, written by one statement. */
+async function prefillHistory(backend) {
+  const db = dbs[backend].history;
+  const [{ n }] = await db.query(`SELECT COUNT(*) AS n FROM nest_jobs WHERE status = 'succeeded'`);
+  if (Number(n) !== SIZES.history) {
+    log(`${backend}: writing ${SIZES.history.toLocaleString('en')} finished jobs`);
+    const t0 = clock();
+    await db.query(backend === 'postgres' ? 'TRUNCATE nest_jobs RESTART IDENTITY' : 'DELETE FROM nest_jobs');
+    const now = Date.now();
+    const columns = `kind, queue, data, status, active, periodic, failed, priority, run_at, attempts, max_attempts, created, last_run, finished_at`;
+    const values = `'bench.noop', 'default', '{"i":0}', 'succeeded', FALSE, FALSE, FALSE, 0, ?, 1, 5, ?, ?, ?`;
+    const params = [now, now, now, now];
+    if (backend === 'postgres') {
+      await db.query(`INSERT INTO nest_jobs (${columns}) SELECT ${values} FROM generate_series(1, ${SIZES.history})`, params);
+      await db.query('VACUUM ANALYZE nest_jobs');
+    } else if (backend === 'mariadb') {
+      await db.query(`INSERT INTO nest_jobs (${columns}) SELECT ${values} FROM seq_1_to_${SIZES.history}`, params);
+      await db.query('ANALYZE TABLE nest_jobs');
+    } else {
+      await db.query(
+        `WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < ${SIZES.history})
+         INSERT INTO nest_jobs (${columns}) SELECT ${values.replaceAll('FALSE', '0')} FROM g`,
+        params,
+      );
+      await db.query('ANALYZE');
+    }
+    log(`${backend}: history written in ${((clock() - t0) / 1000).toFixed(1)} s`);
+  }
+  const [row] = await db.query('SELECT MAX(id) AS m FROM nest_jobs');
+  historyMaxId[backend] = Number(row.m);
+}
+
+async function tearDown() {
+  for (const backend of BACKENDS) {
+    for (const variant of ['empty', 'history']) {
+      await producers[backend][variant].close();
+      await dbs[backend][variant].close();
+    }
+  }
+  await gwUtils.release();
+  await boss.stop({ graceful: false, wait: true });
+}
+
+// ---------------------------------------------------------------------------------------------
+// One system's tables and preloading, as the harness sees them
+
+function tablesOf(system) {
+  if (system === 'ours') return ours.oursTables;
+  if (system.startsWith('graphile')) return graphile.graphileTables;
+  return pgboss.pgbossTables;
+}
+
+async function reset(system, backend, variant = 'empty') {
+  const db = dbs[backend][variant];
+  if (system === 'ours') await ours.oursTables.reset(db, variant === 'history' ? historyMaxId[backend] : null);
+  else await tablesOf(system).reset(db);
+}
+
+async function preload(system, backend, variant, count) {
+  if (system === 'ours') return ours.preloadOurs(producers[backend][variant].service, count);
+  if (system.startsWith('graphile')) return graphile.preloadGraphile(gwUtils, count);
+  return pgboss.preloadPgboss(boss, count);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Worker processes
+
+function spawnWorker(spec) {
+  const child = fork(join(benchDir, 'src', 'worker.mjs'), [JSON.stringify(spec)], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    // BENCH_CPU_PROF=<dir>: a V8 CPU profile of every worker process, for `node --cpu-prof` readers.
+    execArgv: env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${env.BENCH_CPU_PROF}`] : [],
+  });
+  const state = { child, count: 0, first: null, rss: [], messages: [], exited: false };
+  /** Resolves when the process has exited (it writes its CPU profile on the way out), at most 10 s. */
+  state.gone = new Promise((resolve) => {
+    child.on('exit', resolve);
+    setTimeout(resolve, 10_000).unref();
+  });
+  const waiters = [];
+  child.on('message', (message) => {
+    if (message.type === 'progress') {
+      state.count = Math.max(state.count, message.count);
+      state.first = message.first;
+      state.rss.push({ count: message.count, rss: message.rss });
+    } else {
+      if (message.type === 'stopped') {
+        state.count = Math.max(state.count, message.count);
+        state.first ??= message.first;
+      }
+      state.messages.push(message);
+    }
+    for (const waiter of waiters.splice(0)) waiter();
+  });
+  child.on('exit', () => {
+    state.exited = true;
+    for (const waiter of waiters.splice(0)) waiter();
+  });
+  state.next = (type) =>
+    new Promise((resolve, reject) => {
+      const check = () => {
+        const found = state.messages.find((m) => m.type === type);
+        const error = state.messages.find((m) => m.type === 'error');
+        if (found) resolve(found);
+        else if (error) reject(new Error(`worker ${spec.system}/${spec.backend ?? ''}: ${error.message}`));
+        else if (state.exited) reject(new Error(`worker ${spec.system}/${spec.backend ?? ''} exited without '${type}'`));
+        else waiters.push(check);
+      };
+      check();
+    });
+  return state;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Trials
+
+/**
+ * Processing: `count` jobs pre-enqueued through the system's own batch API (due in the far future),
+ * `procs` worker processes started and ready, then every job made due by one UPDATE. Timed from the
+ * first handler start to the moment the database shows every job finished.
+ */
+async function processTrial({ system, backend, variant = 'empty', concurrency, procs = 1, count, cap = CAP_MS }) {
+  const db = dbs[backend][variant];
+  const tables = tablesOf(system);
+  await reset(system, backend, variant);
+  await preload(system, backend, variant, count);
+  const workers = Array.from({ length: procs }, () =>
+    spawnWorker({ role: 'process', system, backend, variant, concurrency, pgbossBatch: pgboss.PGBOSS_BATCH }),
+  );
+  try {
+    await Promise.all(workers.map((w) => w.next('ready')));
+    await tables.makeDue(db);
+    const due = clock();
+    const handled = () => workers.reduce((sum, w) => sum + w.count, 0);
+    while (handled() < count && clock() - due < cap) {
+      if (workers.some((w) => w.exited)) throw new Error(`a ${system} worker exited`);
+      await sleep(2);
+    }
+    while (clock() - due < cap && (await tables.remaining(db)) > 0) await sleep(5);
+    const end = clock();
+    const left = await tables.remaining(db);
+    const first = Math.min(...workers.map((w) => w.first ?? Infinity));
+    for (const w of workers) w.child.send({ type: 'stop' });
+    const stopped = await Promise.all(workers.map((w) => w.next('stopped')));
+    await Promise.all(workers.map((w) => w.gone));
+    return {
+      rate: (count - left) / ((end - first) / 1000),
+      statementsPerJob: stopped.reduce((sum, s) => sum + s.statements, 0) / Math.max(1, count - left),
+      done: count - left,
+      capped: left > 0,
+      maxRss: Math.max(...stopped.map((s) => s.maxRss)),
+      rss: workers[0].rss,
+    };
+  } finally {
+    for (const w of workers) if (!w.exited) w.child.kill();
+  }
+}
+
+async function enqueueTrial(system, backend, mode) {
+  await reset(system, backend);
+  const count = mode === 'single' ? SIZES.single : SIZES.batch;
+  const t0 = clock();
+  if (system === 'ours') {
+    const service = producers[backend].empty.service;
+    if (mode === 'single') await ours.enqueueOneAtATime(service, count, 10);
+    else await ours.enqueueBatches(service, count, 1000);
+  } else if (system === 'graphile') {
+    if (mode === 'single') await graphile.graphileOneAtATime(gwUtils, count, 10);
+    else await graphile.graphileBatches(gwUtils, count, 1000);
+  } else {
+    if (mode === 'single') await pgboss.pgbossOneAtATime(boss, count, 10);
+    else await pgboss.pgbossBatches(boss, count, 1000);
+  }
+  const rate = count / ((clock() - t0) / 1000);
+  await reset(system, backend);
+  return rate;
+}
+
+async function rawTrial(backend, size) {
+  const db = dbs[backend].empty;
+  await reset('ours', backend);
+  await ours.enqueueBatches(producers[backend].empty.service, SIZES.process, 1000);
+  const t0 = clock();
+  const done = await rawLoop(db, RAW_LANES[backend], size);
+  const rate = done / ((clock() - t0) / 1000);
+  await reset('ours', backend);
+  return rate;
+}
+
+async function latencyTrial(system, backend, cross = false) {
+  if (system === 'ours') await reset('ours', backend);
+  else await reset(system, 'postgres');
+  const worker = spawnWorker({ role: 'latency', system, backend, variant: 'empty', cross, count: SIZES.latency, gap: LATENCY_GAP_MS });
+  try {
+    return await worker.next('result');
+  } finally {
+    if (!worker.exited) worker.child.kill();
+  }
+}
+
+async function idleTrials() {
+  const specs = [
+    ...BACKENDS.map((backend) => ({ key: `idle.ours.${backend}`, system: 'ours', backend })),
+    { key: 'idle.graphile', system: 'graphile-plain', backend: 'postgres' },
+    { key: 'idle.pgboss', system: 'pgboss', backend: 'postgres' },
+  ];
+  for (const backend of BACKENDS) await reset('ours', backend);
+  await reset('graphile', 'postgres');
+  await reset('pgboss', 'postgres');
+  const workers = specs.map((s) =>
+    spawnWorker({ role: 'idle', system: s.system, backend: s.backend, variant: 'empty', settle: 3, seconds: IDLE_SECONDS }),
+  );
+  const out = await Promise.all(workers.map((w) => w.next('result')));
+  specs.forEach((s, i) => record(s.key, out[i].perSecond));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The plan: every measure once per round, the systems side by side, RUNS rounds.
+
+async function timed(label, work) {
+  loads.push(loadavg()[0]);
+  const t0 = clock();
+  try {
+    const value = await work();
+    log(`${label}: ${describe(value)} (${((clock() - t0) / 1000).toFixed(1)} s)`);
+    return value;
+  } catch (error) {
+    log(`${label}: FAILED ${error.stack ?? error}`);
+    return null;
+  }
+}
+
+function describe(value) {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number') return `${Math.round(value).toLocaleString('en')}/s`;
+  if (value && 'rate' in value) {
+    const capped = value.capped ? ` (capped, ${value.done} done)` : '';
+    return `${Math.round(value.rate).toLocaleString('en')}/s${capped}, ${value.statementsPerJob.toFixed(2)} statements per job`;
+  }
+  if (value && 'p50' in value) return `p50 ${value.p50.toFixed(2)} ms, p99 ${value.p99.toFixed(2)} ms (${value.started}/${value.sent})`;
+  return JSON.stringify(value);
+}
+
+async function round(r) {
+  log(`round ${r + 1}/${RUNS}`);
+  if (GROUPS.has('enqueue')) {
+    for (const mode of ['single', 'batch']) {
+      for (const col of COLUMNS.filter((c) => wanted(c.id))) {
+        const rate = await timed(`enqueue ${mode} ${col.id}`, () => enqueueTrial(col.system, col.backend, mode));
+        if (rate !== null) record(`enqueue.${mode}.${col.id}`, rate);
+      }
+    }
+  }
+  if (GROUPS.has('process')) {
+    for (const concurrency of [1, 10, 32]) {
+      const cols = concurrency === 10 ? [...COLUMNS, { id: 'graphile-plain', system: 'graphile-plain', backend: 'postgres' }] : COLUMNS;
+      for (const col of cols.filter((c) => wanted(c.id))) {
+        const out = await timed(`process c${concurrency} ${col.id}`, () =>
+          processTrial({ system: col.system, backend: col.backend, concurrency, count: SIZES.process }),
+        );
+        if (out) {
+          if (out.capped) capped.add(`process.c${concurrency}.${col.id}`);
+          record(`process.c${concurrency}.${col.id}`, out.rate);
+          record(`statements.c${concurrency}.${col.id}`, out.statementsPerJob);
+        }
+      }
+    }
+    for (const col of COLUMNS.filter((c) => wanted(c.id))) {
+      const out = await timed(`process ${PROCESSES}x c10 ${col.id}`, () =>
+        processTrial({ system: col.system, backend: col.backend, concurrency: 10, procs: PROCESSES, count: SIZES.process }),
+      );
+      if (out) {
+        if (out.capped) capped.add(`process.procs.${col.id}`);
+        record(`process.procs.${col.id}`, out.rate);
+      }
+    }
+  }
+  if (GROUPS.has('history')) {
+    for (const backend of BACKENDS) {
+      const out = await timed(`process c10 ours.${backend} with history`, () =>
+        processTrial({ system: 'ours', backend, variant: 'history', concurrency: 10, count: SIZES.process }),
+      );
+      if (out) record(`history.c10.ours.${backend}`, out.rate);
+    }
+  }
+  if (GROUPS.has('raw')) {
+    for (const backend of BACKENDS) {
+      const rate = await timed(`raw-SQL limit ${backend}`, () => rawTrial(backend, 100));
+      if (rate !== null) record(`raw.${backend}`, rate);
+      // graphile-worker's batched mode claims 500 at a time: the same loop at that size, for reference.
+      const wide = await timed(`raw-SQL loop, claim 500, ${backend}`, () => rawTrial(backend, 500));
+      if (wide !== null) record(`raw500.${backend}`, wide);
+    }
+  }
+  if (GROUPS.has('latency')) {
+    const cases = [
+      ...BACKENDS.map((backend) => ({ key: `latency.self.ours.${backend}`, system: 'ours', backend })),
+      ...['postgres', 'mariadb'].map((backend) => ({ key: `latency.cross.ours.${backend}`, system: 'ours', backend, cross: true })),
+      { key: 'latency.self.graphile', system: 'graphile-plain', backend: 'postgres' },
+      { key: 'latency.self.pgboss', system: 'pgboss', backend: 'postgres' },
+    ];
+    for (const c of cases) {
+      const out = await timed(`latency ${c.key}`, () => latencyTrial(c.system, c.backend, c.cross));
+      if (out) {
+        record(`${c.key}.p50`, out.p50);
+        record(`${c.key}.p99`, out.p99);
+      }
+    }
+  }
+}
+
+async function once() {
+  if (GROUPS.has('rss')) {
+    const cases = [...BACKENDS.map((backend) => ({ id: `ours.${backend}`, system: 'ours', backend })), { id: 'graphile', system: 'graphile', backend: 'postgres' }];
+    for (const c of cases) {
+      const out = await timed(`RSS over ${SIZES.rss.toLocaleString('en')} jobs ${c.id}`, () =>
+        processTrial({ system: c.system, backend: c.backend, concurrency: 10, count: SIZES.rss, cap: RSS_CAP_MS }),
+      );
+      if (out) {
+        record(`rss.peak.${c.id}`, out.maxRss);
+        const at = (share) => out.rss.find((s) => s.count >= share * SIZES.rss)?.rss ?? NaN;
+        record(`rss.early.${c.id}`, at(0.2));
+        record(`rss.late.${c.id}`, at(0.95));
+        record(`rss.rate.${c.id}`, out.rate);
+      }
+    }
+  }
+  if (GROUPS.has('idle')) {
+    await timed(`idle instances, ${IDLE_SECONDS} s`, async () => {
+      await idleTrials();
+      return 'done';
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+const med = (key) => median(results.get(key) ?? []);
+const fmtRate = (v) => (Number.isFinite(v) ? (v >= 10_000 ? `${(v / 1000).toFixed(1)}k/s` : `${Math.round(v).toLocaleString('en')}/s`) : '–');
+const fmtMs = (v) => (Number.isFinite(v) ? (v >= 100 ? v.toFixed(0) : v.toFixed(2)) : '–');
+const fmtMb = (v) => (Number.isFinite(v) ? `${Math.round(v / 1048576)} MB` : '–');
+const fmtX = (a, b) => {
+  if (!(Number.isFinite(a) && Number.isFinite(b) && b > 0)) return '–';
+  const x = a / b;
+  return `${x >= 0.1 ? x.toFixed(2) : x.toPrecision(2)}x`;
+};
+const fmtPct = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${Math.round((100 * a) / b)}%` : '–');
+
+function buildTable() {
+  const head = ['measure', ...COLUMNS.map((c) => c.title), 'PG: ours ÷ graphile', 'PG: ours ÷ pg-boss'];
+  const rows = [];
+  const rateRow = (label, key, extra = {}) => {
+    const cells = COLUMNS.map((c) => extra[c.id] ?? fmtRate(med(`${key}.${c.id}`)) + (capped.has(`${key}.${c.id}`) ? ' *' : ''));
+    const mine = med(`${key}.ours.postgres`);
+    rows.push([label, ...cells, fmtX(mine, med(`${key}.graphile`)), fmtX(mine, med(`${key}.pgboss`))]);
+  };
+  rateRow(`enqueue one at a time, 10 in flight (${SIZES.single.toLocaleString('en')} jobs)`, 'enqueue.single');
+  rateRow(`enqueue in batches of 1,000 (${SIZES.batch.toLocaleString('en')} jobs)`, 'enqueue.batch');
+  const n = SIZES.process.toLocaleString('en');
+  rateRow(`process ${n}, 1 process, concurrency 1`, 'process.c1');
+  rateRow(`process ${n}, 1 process, concurrency 10`, 'process.c10');
+  rows.push([
+    '  graphile-worker without local queue / batching, c10',
+    '', '', '',
+    fmtRate(med('process.c10.graphile-plain')),
+    '',
+    fmtX(med('process.c10.ours.postgres'), med('process.c10.graphile-plain')),
+    '',
+  ]);
+  rateRow(`process ${n}, 1 process, concurrency 32`, 'process.c32');
+  rateRow(`process ${n}, ${PROCESSES} processes × concurrency 10`, 'process.procs');
+  const hist = SIZES.history.toLocaleString('en');
+  rows.push([
+    `process ${n}, c10, ${hist} finished rows in the table`,
+    ...BACKENDS.map((b) => `${fmtRate(med(`history.c10.ours.${b}`))} (${fmtX(med(`history.c10.ours.${b}`), med(`process.c10.ours.${b}`))} of empty)`),
+    'n/a (deletes finished jobs)', 'n/a', '', '',
+  ]);
+  rows.push(['raw-SQL limit: claim 100 + complete 100 loop', ...BACKENDS.map((b) => fmtRate(med(`raw.${b}`))), '', '', '', '']);
+  rows.push(['  the same loop claiming 500 (graphile-worker\'s local queue size)', ...BACKENDS.map((b) => fmtRate(med(`raw500.${b}`))), '', '', '', '']);
+  rows.push([
+    'process c10 as a share of the raw-SQL limit',
+    ...BACKENDS.map((b) => fmtPct(med(`process.c10.ours.${b}`), med(`raw.${b}`))),
+    fmtPct(med('process.c10.graphile'), med('raw.postgres')),
+    fmtPct(med('process.c10.pgboss'), med('raw.postgres')),
+    '', '',
+  ]);
+  rows.push([
+    'best processing figure as a share of the raw-SQL limit',
+    ...BACKENDS.map((b) => fmtPct(Math.max(...['c1', 'c10', 'c32', 'procs'].map((m) => med(`process.${m}.ours.${b}`)).filter(Number.isFinite)), med(`raw.${b}`))),
+    fmtPct(Math.max(...['c1', 'c10', 'c32', 'procs'].map((m) => med(`process.${m}.graphile`)).filter(Number.isFinite)), med('raw.postgres')),
+    fmtPct(Math.max(...['c1', 'c10', 'c32', 'procs'].map((m) => med(`process.${m}.pgboss`)).filter(Number.isFinite)), med('raw.postgres')),
+    '', '',
+  ]);
+  const lat = (key) => `${fmtMs(med(`${key}.p50`))} / ${fmtMs(med(`${key}.p99`))} ms`;
+  rows.push([
+    `latency enqueue → handler start, p50 / p99 (${SIZES.latency} jobs, same instance)`,
+    ...BACKENDS.map((b) => lat(`latency.self.ours.${b}`)),
+    lat('latency.self.graphile'),
+    lat('latency.self.pgboss'),
+    fmtX(med('latency.self.ours.postgres.p50'), med('latency.self.graphile.p50')),
+    fmtX(med('latency.self.ours.postgres.p50'), med('latency.self.pgboss.p50')),
+  ]);
+  rows.push([
+    '  the same, enqueued by another instance (runner off)',
+    '–',
+    lat('latency.cross.ours.postgres'),
+    lat('latency.cross.ours.mariadb'),
+    '', '',
+    fmtX(med('latency.cross.ours.postgres.p50'), med('latency.self.graphile.p50')),
+    '',
+  ]);
+  const rssIds = [...BACKENDS.map((b) => `ours.${b}`), 'graphile'];
+  rows.push([
+    `peak RSS of a worker over ${SIZES.rss.toLocaleString('en')} jobs (c10)`,
+    ...rssIds.map((id) => fmtMb(med(`rss.peak.${id}`))),
+    '',
+    fmtX(med('rss.peak.ours.postgres'), med('rss.peak.graphile')),
+    '',
+  ]);
+  rows.push([
+    '  RSS at 20% → 95% of those jobs',
+    ...rssIds.map((id) => `${fmtMb(med(`rss.early.${id}`))} → ${fmtMb(med(`rss.late.${id}`))}`),
+    '', '', '',
+  ]);
+  rows.push([
+    `statements per second, idle instance (default options, ${IDLE_SECONDS} s)`,
+    ...BACKENDS.map((b) => (med(`idle.ours.${b}`) ?? NaN).toFixed(2)),
+    med('idle.graphile').toFixed(2),
+    med('idle.pgboss').toFixed(2),
+    '', '',
+  ]);
+  return [head, ...rows];
+}
+
+function markdown(table) {
+  const [head, ...rows] = table;
+  return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+}
+
+function targets() {
+  const pg = (key) => med(`${key}.ours.postgres`);
+  const lines = [];
+  const check = (label, value, goal, met) => lines.push(`| ${label} | ${value} | ${goal} | ${Number.isFinite(met) ? '' : ''}${met === null ? '–' : met ? 'met' : '**not met**'} |`);
+  const ratio = (a, b) => a / b;
+  const ok = (v, cond) => (Number.isFinite(v) ? cond(v) : null);
+  let r = ratio(pg('process.c10'), med('process.c10.graphile'));
+  check('PG processing c10 vs graphile-worker batched c10', fmtX(pg('process.c10'), med('process.c10.graphile')), '≥ 1.0x', ok(r, (v) => v >= 1));
+  r = ratio(pg('process.c10'), med('raw.postgres'));
+  check('PG processing c10 vs the raw-SQL limit', fmtPct(pg('process.c10'), med('raw.postgres')), '≥ 50%', ok(r, (v) => v >= 0.5));
+  r = ratio(pg('enqueue.batch'), med('enqueue.batch.graphile'));
+  check('enqueueMany vs graphile-worker addJobs', fmtX(pg('enqueue.batch'), med('enqueue.batch.graphile')), '≥ 1.0x', ok(r, (v) => v >= 1));
+  r = ratio(pg('enqueue.single'), med('enqueue.single.graphile'));
+  check('single enqueue vs graphile-worker addJob', fmtX(pg('enqueue.single'), med('enqueue.single.graphile')), '≥ 2.0x', ok(r, (v) => v >= 2));
+  const p50 = med('latency.self.ours.postgres.p50');
+  const gp50 = med('latency.self.graphile.p50');
+  check('latency p50 (PG, same instance) vs graphile-worker', `${fmtMs(p50)} vs ${fmtMs(gp50)} ms`, '≤ graphile-worker', ok(p50 / gp50, (v) => v <= 1));
+  const cp50 = med('latency.cross.ours.postgres.p50');
+  check('latency p50 (PG, another instance enqueues) vs graphile-worker', `${fmtMs(cp50)} vs ${fmtMs(gp50)} ms`, '≤ graphile-worker', ok(cp50 / gp50, (v) => v <= 1));
+  for (const b of BACKENDS) {
+    r = ratio(med(`history.c10.ours.${b}`), med(`process.c10.ours.${b}`));
+    check(`${b}: processing with ${SIZES.history.toLocaleString('en')} finished rows vs empty`, fmtX(med(`history.c10.ours.${b}`), med(`process.c10.ours.${b}`)), '≥ 0.85x', ok(r, (v) => v >= 0.85));
+  }
+  for (const b of BACKENDS) {
+    r = ratio(med(`rss.late.ours.${b}`), med(`rss.early.ours.${b}`));
+    check(`${b}: RSS flat (95% vs 20% of ${SIZES.rss.toLocaleString('en')} jobs)`, fmtX(med(`rss.late.ours.${b}`), med(`rss.early.ours.${b}`)), '≤ 1.10x', ok(r, (v) => v <= 1.1));
+  }
+  for (const b of BACKENDS) {
+    const q = med(`idle.ours.${b}`);
+    check(`${b}: idle statements per poll interval (1 s default)`, Number.isFinite(q) ? q.toFixed(2) : '–', '≤ 1', ok(q, (v) => v <= 1));
+  }
+  for (const b of ['sqlite', 'mariadb']) {
+    r = ratio(med(`process.c10.ours.${b}`), med(`raw.${b}`));
+    check(`${b}: processing c10 vs its raw-SQL limit`, fmtPct(med(`process.c10.ours.${b}`), med(`raw.${b}`)), '≥ 50%', ok(r, (v) => v >= 0.5));
+  }
+  return ['| target | measured | goal | |', '|---|---|---|---|', ...lines].join('\n');
+}
+
+function machine() {
+  const cpu = cpus();
+  const pgVersion = spawnSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-tAc', 'SHOW server_version'], { encoding: 'utf8' }).stdout?.trim();
+  return { cpu: cpu[0]?.model ?? 'unknown', cores: cpu.length, ram: `${Math.round(totalmem() / 1024 ** 3)} GiB`, node: process.version, pgVersion };
+}
+
+async function versions() {
+  const [pg] = await dbs.postgres.empty.query('SHOW server_version');
+  const [my] = await dbs.mariadb.empty.query('SELECT VERSION() AS v');
+  const [lite] = await dbs.sqlite.empty.query('SELECT sqlite_version() AS v');
+  return { postgres: pg.server_version, mariadb: my.v, sqlite: lite.v };
+}
+
+function allRuns() {
+  const lines = ['| key | runs |', '|---|---|'];
+  for (const [key, values] of [...results].sort(([a], [b]) => a.localeCompare(b))) {
+    lines.push(`| ${key} | ${values.map((v) => (Math.abs(v) >= 100 ? Math.round(v) : v.toFixed(2))).join(', ')} |`);
+  }
+  return lines.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export async function main() {
+  const startedAt = new Date();
+  const loadBefore = loadavg();
+  log(`scale ${SCALE}, ${RUNS} runs, sizes ${JSON.stringify(SIZES)}`);
+  await setUp();
+  const dbVersions = await versions();
+  const t0 = clock();
+  for (let r = 0; r < RUNS; r++) await round(r);
+  await once();
+  const minutes = (clock() - t0) / 60_000;
+  const loadAfter = loadavg();
+  const table = buildTable();
+  const md = markdown(table);
+  console.log(`\n${md}\n`);
+  const m = machine();
+  const report = `# Benchmark results
+
+Written by \`npm run bench\` (bench/README.md explains every figure). Medians of ${RUNS} interleaved runs;
+no-op handlers. This machine drifts: compare figures within this file, as ratios, not across files.
+
+- Date: ${startedAt.toISOString()} (run took ${minutes.toFixed(1)} min after set-up)
+- CPU: ${m.cpu}, ${m.cores} cores; RAM ${m.ram}; Node ${m.node}
+- PostgreSQL ${dbVersions.postgres}, MariaDB ${dbVersions.mariadb}, SQLite ${dbVersions.sqlite} (better-sqlite3, WAL); all local, on the same 2 cores as the workers
+- graphile-worker 0.17.3, pg-boss 10.4.2 (the majors npm installs on Node 20)
+- Scale ${SCALE}: ${JSON.stringify(SIZES)}; trial cap ${CAP_MS / 1000} s
+- Machine load (1-min load average): ${loadBefore[0].toFixed(2)} before, ${loadAfter[0].toFixed(2)} after; during the trials min ${Math.min(...loads).toFixed(2)}, median ${median(loads).toFixed(2)}, max ${Math.max(...loads).toFixed(2)} (the bench alone keeps it near 1.5-2)
+
+${md}
+
+\* capped: at least one run of this cell hit the ${CAP_MS / 1000} s time cap; its rate counts the jobs finished by then.
+
+## Issue 5 targets
+
+${targets()}
+
+## Every run
+
+${allRuns()}
+`;
+  writeFileSync(join(benchDir, env.BENCH_RESULTS_FILE ?? 'RESULTS.md'), report);
+  log(`wrote bench/${env.BENCH_RESULTS_FILE ?? 'RESULTS.md'}`);
+  await tearDown();
+}

@@ -1,0 +1,128 @@
+// One worker process of a benchmark run, forked by run.mjs. It starts one system's worker with a
+// no-op handler and reports over IPC: 'ready', then progress (handler starts, first start time,
+// memory), and its figures when told to stop. Roles: process, latency, idle.
+import { clock, percentile, sleep } from './stats.mjs';
+import { counter, installCounters } from './counters.mjs';
+
+installCounters();
+const spec = JSON.parse(process.argv[2]);
+const send = (message) => process.send?.(message);
+
+let count = 0;
+let first = null;
+const starts = new Map();
+const onStart = (job) => {
+  const now = clock();
+  first ??= now;
+  count++;
+  if (spec.role === 'latency') starts.set(String(job.id), now);
+  if (count % 250 === 0) send({ type: 'progress', count, first, rss: process.memoryUsage.rss() });
+};
+
+async function startWorker(options) {
+  switch (spec.system) {
+    case 'ours': {
+      const { startOurs } = await import('./ours.mjs');
+      const app = await startOurs({ backend: spec.backend, variant: spec.variant, jobs: options.ours, onStart });
+      return { close: app.close, enqueue: async (data) => (await app.service.enqueue('bench.noop', data)).id };
+    }
+    case 'graphile':
+    case 'graphile-plain': {
+      const { startGraphile } = await import('./graphile.mjs');
+      const worker = await startGraphile({ ...options.graphile, batched: spec.system === 'graphile', onStart });
+      return { close: worker.close, enqueue: async (data) => (await worker.addJob(data)).id };
+    }
+    case 'pgboss': {
+      const { startPgboss } = await import('./pgboss.mjs');
+      const worker = await startPgboss({ ...options.pgboss, onStart });
+      return { close: worker.close, enqueue: (data) => worker.send(data) };
+    }
+    default:
+      throw new Error(`unknown system ${spec.system}`);
+  }
+}
+
+async function processRole() {
+  const c = spec.concurrency;
+  const worker = await startWorker({
+    ours: { concurrency: c, pollInterval: 100 },
+    graphile: { concurrency: c, pollInterval: 100 },
+    pgboss: { concurrency: c, batchSize: spec.pgbossBatch },
+  });
+  let last = -1;
+  const timer = setInterval(() => {
+    if (count === last) return;
+    last = count;
+    send({ type: 'progress', count, first, rss: process.memoryUsage.rss() });
+  }, 50);
+  process.on('message', async (message) => {
+    if (message.type !== 'stop') return;
+    clearInterval(timer);
+    await worker.close();
+    send({ type: 'stopped', count, first, statements: counter.statements, maxRss: process.resourceUsage().maxRSS * 1024 });
+    process.exit(0);
+  });
+  send({ type: 'ready' });
+}
+
+/** Enqueue -> handler start, one job at a time with a gap, the runner idle in between. */
+async function latencyRole() {
+  const worker = await startWorker({
+    ours: {},
+    graphile: { concurrency: 10 },
+    // A batch large enough that each poll takes every job due: pg-boss's latency is then its poll timer.
+    pgboss: { concurrency: 1, batchSize: 100 },
+  });
+  let enqueue = worker.enqueue;
+  let producer = null;
+  if (spec.cross) {
+    // Another instance (runner off) enqueues: the worker hears of it only through the database.
+    const { startOurs } = await import('./ours.mjs');
+    producer = await startOurs({ backend: spec.backend, variant: spec.variant, jobs: { runner: false } });
+    enqueue = async (data) => (await producer.service.enqueue('bench.noop', data)).id;
+  }
+  await sleep(1500); // let the runner settle into its idle loop
+  const sent = new Map();
+  for (let i = 0; i < spec.count; i++) {
+    const id = String(await enqueue({ i }));
+    sent.set(id, clock());
+    await sleep(spec.gap);
+  }
+  const deadline = clock() + 15_000;
+  while (starts.size < sent.size && clock() < deadline) await sleep(20);
+  const latencies = [...sent].filter(([id]) => starts.has(id)).map(([id, at]) => Math.max(0, starts.get(id) - at));
+  await producer?.close();
+  await worker.close();
+  send({
+    type: 'result',
+    started: latencies.length,
+    sent: sent.size,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+  });
+  process.exit(0);
+}
+
+/** Statements sent by an idle instance (no jobs), counted by wrapping the driver. */
+async function idleRole() {
+  const worker = await startWorker({
+    ours: {},
+    graphile: { concurrency: 1 },
+    pgboss: { concurrency: 1, defaults: true },
+  });
+  await sleep(spec.settle * 1000);
+  const before = counter.statements;
+  const t0 = clock();
+  await sleep(spec.seconds * 1000);
+  const statements = counter.statements - before;
+  const seconds = (clock() - t0) / 1000;
+  await worker.close();
+  send({ type: 'result', statements, seconds, perSecond: statements / seconds });
+  process.exit(0);
+}
+
+const roles = { process: processRole, latency: latencyRole, idle: idleRole };
+roles[spec.role]().catch((error) => {
+  send({ type: 'error', message: String(error?.stack ?? error) });
+  process.exit(1);
+});
