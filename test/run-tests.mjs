@@ -101,6 +101,10 @@ if (faultSkipReason) {
 // Third phase: the suites again against Nest 11 + TypeORM 0.3, installed apart in compat/nest11
 // (`npm ci --prefix compat/nest11`; see compat/README.md). Required in CI; elsewhere it runs with
 // JOBS_TEST_NEST11=1.
+const failedCheck = () => ({
+  ok: false,
+  counts: { numPassedTests: 0, numFailedTests: 1, numPendingTests: 0, numRuntimeErrorTestSuites: 0 },
+});
 const nest11Installed = existsSync(join(root, 'compat/nest11/node_modules/@nestjs/core'));
 const nest11SkipReason =
   requireAll || process.env.JOBS_TEST_NEST11 === '1'
@@ -110,9 +114,15 @@ if (nest11SkipReason) {
   console.log(`\nNest 11 phase SKIPPED: ${nest11SkipReason}.`);
 } else if (!nest11Installed) {
   console.error('\nNest 11 phase: compat/nest11 is not installed; run npm ci --prefix compat/nest11.');
-  phases.push({ ok: false, counts: { numPassedTests: 0, numFailedTests: 1, numPendingTests: 0, numRuntimeErrorTestSuites: 0 } });
+  phases.push(failedCheck());
 } else {
-  console.log('\n> Nest 11 phase: the suites against Nest 11, @nestjs/typeorm 11 and TypeORM 0.3 (compat/nest11)');
+  console.log('\n> Nest 11 phase: lib/ type-checked against Nest 11, @nestjs/typeorm 11 and TypeORM 0.3 (compat/nest11)');
+  const tsc = join(root, 'node_modules/typescript/bin/tsc');
+  if (run(process.execPath, [tsc, '-p', 'compat/tsconfig.nest11.json']).status !== 0) {
+    console.error('Type check against Nest 11 / TypeORM 0.3 failed.');
+    phases.push(failedCheck());
+  }
+  console.log('> Nest 11 phase: the suites against the same packages');
   phases.push(jestPhase('jest-nest11.json', ['-c', join(root, 'compat/jest.nest11.config.mjs'), ...narrowed]));
 }
 
