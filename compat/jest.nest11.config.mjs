@@ -32,5 +32,8 @@ export default {
     ...base.moduleNameMapper,
   },
   testMatch: ['<rootDir>/test/*.spec.ts'],
-  testPathIgnorePatterns: ['/node_modules/', ...NOT_ON_NEST11.map((name) => `/test/${name}\\.spec\\.ts$`)],
+  testPathIgnorePatterns: [
+    '/node_modules/',
+    ...NOT_ON_NEST11.map((name) => `/test/${name}\\.spec\\.ts$`),
+  ],
 };
