@@ -23,7 +23,7 @@ export function sqlOf(source: DataSource | EntityManager): Sql {
   if (transactional) return (sql, params = []) => structured(transactional, sql, params);
   // TypeORM 1.x names it `dataSource`; 0.3 has `connection`.
   const dataSource: DataSource =
-    manager.dataSource ?? (manager as unknown as { connection: DataSource }).connection;
+    (manager as { dataSource?: DataSource }).dataSource ?? (manager as unknown as { connection: DataSource }).connection;
   return async (sql, params = []) => {
     const runner = dataSource.createQueryRunner();
     try {

@@ -1,6 +1,6 @@
 import { JOBS_TABLE } from '../jobs.constants.js';
 import { JobsDialect, claimColumns } from './dialect.js';
-import type { Sql } from './sql.js';
+import type { Sql, SqlResult } from './sql.js';
 import type { ClaimRequest, ClaimedJob } from './job-rows.js';
 
 /**
@@ -17,6 +17,11 @@ export class SqliteDialect extends JobsDialect {
 
   protected appendText(expression: string): string {
     return `substr(coalesce(${expression}, '') || ?, -${JobsDialect.MAX_LOG_CHARS})`;
+  }
+
+  /** better-sqlite3 binds no booleans: TypeORM 1.x turns them into 0/1 for it, TypeORM 0.3 does not. */
+  override run<Row = Record<string, unknown>>(sql: Sql, statement: string, params?: unknown[]): Promise<SqlResult<Row>> {
+    return super.run<Row>(sql, statement, params?.map((value) => (typeof value === 'boolean' ? Number(value) : value)));
   }
 
   async claim(sql: Sql, request: ClaimRequest): Promise<ClaimedJob[]> {
