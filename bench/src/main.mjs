@@ -25,7 +25,7 @@ const SIZES = {
   rss: scaled(100_000, 2_000),
   history: Number(env.BENCH_HISTORY_ROWS ?? scaled(1_000_000, 10_000)),
 };
-const CAP_MS = Number(env.BENCH_CAP_SECONDS ?? 12) * 1000;
+const CAP_MS = Number(env.BENCH_CAP_SECONDS ?? 10) * 1000;
 const RSS_CAP_MS = Number(env.BENCH_RSS_CAP_SECONDS ?? 120) * 1000;
 const LATENCY_GAP_MS = Number(env.BENCH_LATENCY_GAP_MS ?? 5);
 const IDLE_SECONDS = Number(env.BENCH_IDLE_SECONDS ?? 20);
@@ -57,6 +57,7 @@ const dbs = {};
 const producers = {};
 const historyMaxId = {};
 let gwUtils;
+let autovacuumOff = false;
 let boss;
 
 function log(line) {
@@ -78,6 +79,8 @@ async function setUp() {
     }
     if (GROUPS.has('history')) await prefillHistory(backend);
   }
+  const [av] = await dbs.postgres.empty.query(`SELECT setting FROM pg_settings WHERE name = 'autovacuum'`);
+  autovacuumOff = av.setting === 'off';
   gwUtils = await graphile.graphileProducer();
   boss = await pgboss.pgbossProducer();
 }
@@ -203,7 +206,7 @@ function spawnWorker(spec) {
  * `procs` worker processes started and ready, then every job made due by one UPDATE. Timed from the
  * first handler start to the moment the database shows every job finished.
  */
-async function processTrial({ system, backend, variant = 'empty', concurrency, procs = 1, count, cap = CAP_MS }) {
+async function processTrial({ system, backend, variant = 'empty', concurrency, procs = 1, count, cap = CAP_MS, vacuum = null }) {
   const db = dbs[backend][variant];
   const tables = tablesOf(system);
   await reset(system, backend, variant);
@@ -215,12 +218,13 @@ async function processTrial({ system, backend, variant = 'empty', concurrency, p
     await Promise.all(workers.map((w) => w.next('ready')));
     await tables.makeDue(db);
     const due = clock();
-    const handled = () => workers.reduce((sum, w) => sum + w.count, 0);
-    while (handled() < count && clock() - due < cap) {
-      if (workers.some((w) => w.exited)) throw new Error(`a ${system} worker exited`);
-      await sleep(2);
+    // Long runs on a PostgreSQL without autovacuum: vacuum every 5 s, as autovacuum would.
+    const vacuuming = vacuum ? setInterval(() => void db.query(`VACUUM ${vacuum}`).catch(() => undefined), 5_000) : null;
+    try {
+      await untilFinished(workers, tables, db, count, due, cap, system);
+    } finally {
+      clearInterval(vacuuming);
     }
-    while (clock() - due < cap && (await tables.remaining(db)) > 0) await sleep(5);
     const end = clock();
     const left = await tables.remaining(db);
     const first = Math.min(...workers.map((w) => w.first ?? Infinity));
@@ -238,6 +242,16 @@ async function processTrial({ system, backend, variant = 'empty', concurrency, p
   } finally {
     for (const w of workers) if (!w.exited) w.child.kill();
   }
+}
+
+/** Waits until the workers have started `count` handlers and the database shows every job finished. */
+async function untilFinished(workers, tables, db, count, due, cap, system) {
+  const handled = () => workers.reduce((sum, w) => sum + w.count, 0);
+  while (handled() < count && clock() - due < cap) {
+    if (workers.some((w) => w.exited)) throw new Error(`a ${system} worker exited`);
+    await sleep(2);
+  }
+  while (clock() - due < cap && (await tables.remaining(db)) > 0) await sleep(5);
 }
 
 async function enqueueTrial(system, backend, mode) {
@@ -319,7 +333,7 @@ function describe(value) {
   if (typeof value === 'number') return `${Math.round(value).toLocaleString('en')}/s`;
   if (value && 'rate' in value) {
     const capped = value.capped ? ` (capped, ${value.done} done)` : '';
-    return `${Math.round(value.rate).toLocaleString('en')}/s${capped}, ${value.statementsPerJob.toFixed(2)} statements per job`;
+    return `${Math.round(value.rate).toLocaleString('en')}/s${capped}, ${value.statementsPerJob.toFixed(3)} statements per job`;
   }
   if (value && 'p50' in value) return `p50 ${value.p50.toFixed(2)} ms, p99 ${value.p99.toFixed(2)} ms (${value.started}/${value.sent})`;
   return JSON.stringify(value);
@@ -395,10 +409,13 @@ async function round(r) {
 
 async function once() {
   if (GROUPS.has('rss')) {
-    const cases = [...BACKENDS.map((backend) => ({ id: `ours.${backend}`, system: 'ours', backend })), { id: 'graphile', system: 'graphile', backend: 'postgres' }];
+    const cases = [
+      ...BACKENDS.map((backend) => ({ id: `ours.${backend}`, system: 'ours', backend, vacuum: backend === 'postgres' && autovacuumOff ? 'nest_jobs' : null })),
+      { id: 'graphile', system: 'graphile', backend: 'postgres', vacuum: autovacuumOff ? 'graphile_worker._private_jobs' : null },
+    ];
     for (const c of cases) {
       const out = await timed(`RSS over ${SIZES.rss.toLocaleString('en')} jobs ${c.id}`, () =>
-        processTrial({ system: c.system, backend: c.backend, concurrency: 10, count: SIZES.rss, cap: RSS_CAP_MS }),
+        processTrial({ system: c.system, backend: c.backend, concurrency: 10, count: SIZES.rss, cap: RSS_CAP_MS, vacuum: c.vacuum }),
       );
       if (out) {
         record(`rss.peak.${c.id}`, out.maxRss);
@@ -459,6 +476,11 @@ function buildTable() {
     `process ${n}, c10, ${hist} finished rows in the table`,
     ...BACKENDS.map((b) => `${fmtRate(med(`history.c10.ours.${b}`))} (${fmtX(med(`history.c10.ours.${b}`), med(`process.c10.ours.${b}`))} of empty)`),
     'n/a (deletes finished jobs)', 'n/a', '', '',
+  ]);
+  rows.push([
+    '  statements per job sent by the worker, c10 (driver calls, BEGIN/COMMIT included)',
+    ...COLUMNS.map((c) => (Number.isFinite(med(`statements.c10.${c.id}`)) ? med(`statements.c10.${c.id}`).toFixed(3) : '–')),
+    '', '',
   ]);
   rows.push(['raw-SQL limit: claim 100 + complete 100 loop', ...BACKENDS.map((b) => fmtRate(med(`raw.${b}`))), '', '', '', '']);
   rows.push(['  the same loop claiming 500 (graphile-worker\'s local queue size)', ...BACKENDS.map((b) => fmtRate(med(`raw500.${b}`))), '', '', '', '']);
@@ -560,6 +582,17 @@ function targets() {
   return ['| target | measured | goal | |', '|---|---|---|---|', ...lines].join('\n');
 }
 
+/** The five processes using the most CPU, other than this benchmark's. */
+function busiest() {
+  const out = spawnSync('ps', ['-eo', 'pcpu,comm', '--sort=-pcpu'], { encoding: 'utf8' }).stdout ?? '';
+  return out
+    .split('\n')
+    .slice(1, 6)
+    .map((line) => line.trim().replace(/\s+/, '% '))
+    .filter(Boolean)
+    .join(', ');
+}
+
 function machine() {
   const cpu = cpus();
   const pgVersion = spawnSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-tAc', 'SHOW server_version'], { encoding: 'utf8' }).stdout?.trim();
@@ -570,7 +603,19 @@ async function versions() {
   const [pg] = await dbs.postgres.empty.query('SHOW server_version');
   const [my] = await dbs.mariadb.empty.query('SELECT VERSION() AS v');
   const [lite] = await dbs.sqlite.empty.query('SELECT sqlite_version() AS v');
-  return { postgres: pg.server_version, mariadb: my.v, sqlite: lite.v };
+  const pgSettings = await dbs.postgres.empty.query(
+    `SELECT name, setting, unit FROM pg_settings WHERE name IN ('autovacuum', 'synchronous_commit', 'shared_buffers', 'fsync') ORDER BY name`,
+  );
+  const mySettings = await dbs.mariadb.empty.query(
+    `SELECT @@innodb_flush_log_at_trx_commit AS flush, @@innodb_buffer_pool_size AS pool, @@tx_isolation AS iso`,
+  );
+  return {
+    postgres: pg.server_version,
+    postgresSettings: pgSettings.map((r) => `${r.name}=${r.setting}${r.unit ? ` (${r.unit})` : ''}`).join(', '),
+    mariadb: my.v,
+    mariadbSettings: `innodb_flush_log_at_trx_commit=${mySettings[0].flush}, innodb_buffer_pool_size=${Math.round(Number(mySettings[0].pool) / 1048576)} MB, ${mySettings[0].iso}`,
+    sqlite: lite.v,
+  };
 }
 
 function allRuns() {
@@ -586,6 +631,7 @@ function allRuns() {
 export async function main() {
   const startedAt = new Date();
   const loadBefore = loadavg();
+  const topBefore = busiest();
   log(`scale ${SCALE}, ${RUNS} runs, sizes ${JSON.stringify(SIZES)}`);
   await setUp();
   const dbVersions = await versions();
@@ -594,6 +640,7 @@ export async function main() {
   await once();
   const minutes = (clock() - t0) / 60_000;
   const loadAfter = loadavg();
+  const topAfter = busiest();
   const table = buildTable();
   const md = markdown(table);
   console.log(`\n${md}\n`);
@@ -606,9 +653,14 @@ no-op handlers. This machine drifts: compare figures within this file, as ratios
 - Date: ${startedAt.toISOString()} (run took ${minutes.toFixed(1)} min after set-up)
 - CPU: ${m.cpu}, ${m.cores} cores; RAM ${m.ram}; Node ${m.node}
 - PostgreSQL ${dbVersions.postgres}, MariaDB ${dbVersions.mariadb}, SQLite ${dbVersions.sqlite} (better-sqlite3, WAL); all local, on the same 2 cores as the workers
+- PostgreSQL settings: ${dbVersions.postgresSettings}. With autovacuum off, rows a run updates stay
+  dead until the harness vacuums between runs, so long runs slow down on PostgreSQL (all systems alike)
+- MariaDB settings: ${dbVersions.mariadbSettings}
 - graphile-worker 0.17.3, pg-boss 10.4.2 (the majors npm installs on Node 20)
 - Scale ${SCALE}: ${JSON.stringify(SIZES)}; trial cap ${CAP_MS / 1000} s
-- Machine load (1-min load average): ${loadBefore[0].toFixed(2)} before, ${loadAfter[0].toFixed(2)} after; during the trials min ${Math.min(...loads).toFixed(2)}, median ${median(loads).toFixed(2)}, max ${Math.max(...loads).toFixed(2)} (the bench alone keeps it near 1.5-2)
+- Machine load (1-min load average): ${loadBefore[0].toFixed(2)} before, ${loadAfter[0].toFixed(2)} after; during the trials min ${Math.min(...loads).toFixed(2)}, median ${median(loads).toFixed(2)}, max ${Math.max(...loads).toFixed(2)}
+- Busiest processes when the run started (\`ps\`, % CPU since each started): ${topBefore}
+- Busiest processes when it ended: ${topAfter}
 
 ${md}
 
