@@ -67,15 +67,14 @@ export class JobsService {
 
   /**
    * Tells listeners about the jobs just added, and wakes this instance's runner when one is due now
-   * (not inside a transaction: the job is not visible to the runner before the commit).
+   * (inside a transaction, once it commits: the job is not visible to the runner before).
    */
   private announce(added: Array<{ job: JobEntity; inserted: boolean }>, manager?: EntityManager): void {
     const inserted = added.filter((entry) => entry.inserted).map((entry) => entry.job);
     for (const job of inserted) this.events.emit('enqueued', job);
-    const now = Date.now();
-    if (!manager?.queryRunner?.isTransactionActive && inserted.some((job) => job.runAt.getTime() <= now)) {
-      this.runner.wake();
-    }
+    if (!inserted.some((job) => job.runAt.getTime() <= Date.now())) return;
+    if (manager?.queryRunner?.isTransactionActive) this.store.markForCommit(manager);
+    else this.runner.wake();
   }
 
   get(id: number): Promise<JobEntity | null> {

@@ -49,6 +49,21 @@ describeBackends('enqueue inside a transaction', (backend) => {
     }
   });
 
+  it('starts a job enqueued in a transaction as soon as it commits, without waiting for a poll', async () => {
+    const database = await freshDatabase(backend);
+    const app = await startApp({ database, providers: [Mailer], jobs: { pollInterval: 60_000 } });
+    try {
+      const source = app.get<DataSource>(getDataSourceToken());
+      const jobs = app.get(JobsService);
+      // The first poll (at startup) has found nothing; the next is a minute away.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const job = await source.transaction((manager) => jobs.enqueue('mail.welcome', { user: 'kim' }, { manager }));
+      await waitForStatus(app, job.id, 'succeeded');
+    } finally {
+      await app.close();
+    }
+  });
+
   it('leaves no job behind when the transaction rolls back, unique ones included', async () => {
     const { app, source, jobs } = await setup(false);
     try {

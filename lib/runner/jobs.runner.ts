@@ -62,6 +62,7 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
   private outage: { since: number; failures: number; loggedAt: number } | null = null;
   private resumeAt = 0;
   private lastPollAt: number | null = null;
+  private unwatchCommits: () => void = () => undefined;
 
   constructor(
     @Inject(JOBS_RESOLVED_OPTIONS) private readonly options: ResolvedJobsOptions,
@@ -78,12 +79,14 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
     );
     if (!this.options.runner) return;
     this.started = true;
+    this.unwatchCommits = this.store.watchCommits(() => this.wake());
     this.scheduler.addInterval(RUNNER_POLL_INTERVAL, setInterval(() => this.wake(), this.options.pollInterval));
     this.wake();
   }
 
   async beforeApplicationShutdown(): Promise<void> {
     this.stopping = true;
+    this.unwatchCommits();
     for (const name of [RUNNER_POLL_INTERVAL, RUNNER_LEASE_INTERVAL]) {
       if (this.scheduler.doesExist('interval', name)) this.scheduler.deleteInterval(name);
     }

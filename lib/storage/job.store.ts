@@ -1,4 +1,11 @@
-import { Brackets, In, type DataSource, type EntityManager, type Repository } from 'typeorm';
+import {
+  Brackets,
+  In,
+  type DataSource,
+  type EntityManager,
+  type EntitySubscriberInterface,
+  type Repository,
+} from 'typeorm';
 import { JobEntity } from '../entities/job.entity.js';
 import { JobKindEntity } from '../entities/job-kind.entity.js';
 import { UnsupportedDatabaseError } from '../errors/jobs.errors.js';
@@ -25,6 +32,7 @@ export interface DeclaredSchedule {
 }
 
 const MAX_LIST = 1_000;
+const COMMIT_FLAG = 'nestjs-typeorm-jobs:wake-after-commit';
 
 function dialectFor(dataSource: DataSource, database: Database): JobsDialect {
   const type = String(dataSource.options.type);
@@ -63,6 +71,33 @@ export class JobStore {
 
   private sql(manager?: EntityManager): Sql {
     return manager ? sqlOf(manager) : this.database.sql;
+  }
+
+  /**
+   * Calls `listener` after each commit of a transaction that `markForCommit` was given, so a job
+   * enqueued in a transaction can start as soon as it is visible. Returns the way to stop.
+   */
+  watchCommits(listener: () => void): () => void {
+    const subscriber: EntitySubscriberInterface = {
+      afterTransactionCommit: (event) => {
+        const data = event.queryRunner.data as Record<string, unknown> | undefined;
+        if (!data?.[COMMIT_FLAG]) return;
+        delete data[COMMIT_FLAG];
+        listener();
+      },
+    };
+    const subscribers = this.dataSource.subscribers as EntitySubscriberInterface[];
+    subscribers.push(subscriber);
+    return () => {
+      const at = subscribers.indexOf(subscriber);
+      if (at >= 0) subscribers.splice(at, 1);
+    };
+  }
+
+  /** Flags the manager's open transaction for `watchCommits`. */
+  markForCommit(manager: EntityManager): void {
+    const runner = manager.queryRunner;
+    if (runner) (runner.data ??= {})[COMMIT_FLAG] = true;
   }
 
   /** Problems with the database setup worth a warning at startup. */

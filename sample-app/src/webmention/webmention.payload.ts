@@ -1,10 +1,13 @@
+import { defineJobKind } from 'nestjs-typeorm-jobs';
+
 /** What a webmention job carries: the page that links, and the page it links to. */
 export interface WebmentionPayload {
   source: string;
   target: string;
 }
 
-export const WEBMENTION_RECEIVE = 'webmention.receive';
+/** The kind, with its payload type: `@JobKind` and `enqueue` are both checked against it. */
+export const WEBMENTION_RECEIVE = defineJobKind<WebmentionPayload>('webmention.receive');
 
 /**
  * Checks a webmention as the spec asks a receiver to before fetching anything: both are http(s)
