@@ -85,3 +85,50 @@ for (const backend of BACKENDS) {
   await db.close();
   await producer.close();
 }
+
+// Insert shapes on PostgreSQL: what enqueueMany sends today (a multi-row VALUES with 12
+// parameters a row, a new statement text per batch size) against one INSERT ... SELECT FROM
+// unnest() of one array a column (a constant text, prepared once). 20 batches of 1,000 rows.
+{
+  const { createRequire } = await import('node:module');
+  const pg = createRequire(new URL('../dist/index.js', import.meta.url))('pg');
+  const { serverUrl } = await import('./src/backends.mjs');
+  const client = new pg.Client(serverUrl('postgres', 'empty'));
+  await client.connect();
+  const columns = 'kind, kind_id, queue, data, status, periodic, interval_ms, priority, run_at, max_attempts, created, unique_key, active_key';
+  const rowOf = (i, now) => [ours.KIND, null, 'default', JSON.stringify({ i }), false, null, 0, now, 5, now, null, null];
+  const viaValues = async (rows) => {
+    let n = 0;
+    const tuples = rows.map(() => `($${++n}, $${++n}, $${++n}, $${++n}, 'pending', $${++n}, $${++n}, $${++n}, $${++n}, $${++n}, $${++n}, $${++n}, $${++n})`);
+    const params = rows.flat();
+    await client.query(`INSERT INTO nest_jobs (${columns}) VALUES ${tuples.join(', ')} RETURNING id`, params);
+  };
+  const viaUnnest = async (rows) => {
+    const arrays = Array.from({ length: 11 }, (_, j) => rows.map((row) => row[j]));
+    await client.query({
+      name: 'bench_insert_unnest',
+      text: `INSERT INTO nest_jobs (${columns})
+             SELECT k, kid, q, d::json, 'pending', p, iv, pr, ra, ma, cr, uk, uk
+             FROM unnest($1::varchar[], $2::int[], $3::varchar[], $4::text[], $5::bool[], $6::bigint[], $7::int[],
+                         $8::bigint[], $9::int[], $10::bigint[], $11::varchar[]) AS u(k, kid, q, d, p, iv, pr, ra, ma, cr, uk)
+             RETURNING id`,
+      values: arrays,
+    });
+  };
+  const shapes = [
+    ['postgres  insert 1,000 rows: multi-row VALUES (today)', viaValues],
+    ['postgres  insert 1,000 rows: INSERT ... SELECT FROM unnest(arrays)', viaUnnest],
+  ];
+  const runs = new Map(shapes.map(([label]) => [label, []]));
+  for (let r = 0; r < 3; r++) {
+    for (const [label, insert] of shapes) {
+      await client.query('TRUNCATE nest_jobs');
+      const t0 = clock();
+      for (let b = 0; b < 20; b++) await insert(Array.from({ length: 1000 }, (_, i) => rowOf(i, Date.now())));
+      runs.get(label).push(20_000 / ((clock() - t0) / 1000));
+    }
+  }
+  for (const [label] of shapes) console.log(`${label.padEnd(76)} ${Math.round(median(runs.get(label))).toLocaleString('en').padStart(8)} jobs/s`);
+  await client.query('TRUNCATE nest_jobs');
+  await client.end();
+}
