@@ -3,7 +3,7 @@
 // set, PostgreSQL and MariaDB/MySQL. Says loudly which backends were skipped. With CI=true (or
 // JOBS_TEST_REQUIRE_ALL=1) a missing URL is an error, never a skip. Then a second phase, the fault
 // suites (test/fault/, see docs/reliability.md), and a third against Nest 11 + TypeORM 0.3
-// (compat/nest11). Ends with "N passed, N failed" over every phase.
+// (test/compat/nest11). Ends with "N passed, N failed" over every phase.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -41,8 +41,8 @@ if (run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 
   process.exit(1);
 }
 
-console.log('> tsc -p tsconfig.build.json (dist/, which the suites that start real processes load)');
-if (run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json']).status !== 0) {
+console.log('> tsc -p lib/tsconfig.build.json (dist/, which the suites that start real processes load)');
+if (run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'lib/tsconfig.build.json']).status !== 0) {
   console.log('0 passed, 1 failed');
   process.exit(1);
 }
@@ -76,7 +76,8 @@ function jestPhase(reportName, extraArgs, env = process.env) {
 
 // A file or pattern given on the command line may belong to either phase.
 const narrowed = process.argv.length > 2 ? ['--passWithNoTests'] : [];
-const phases = [jestPhase('jest.json', narrowed)];
+const config = ['-c', join(root, 'test/jest.config.mjs')];
+const phases = [jestPhase('jest.json', [...config, ...narrowed])];
 
 // Second phase: the fault suites (test/fault/), real worker processes against the servers, one
 // suite at a time. Required in CI; elsewhere it runs when a server URL is set.
@@ -94,36 +95,36 @@ if (faultSkipReason) {
   console.log(`  real OS processes against each server backend${size}`);
   rmSync(join(root, 'test-results', 'fault'), { recursive: true, force: true }); // this run's figures only
   phases.push(
-    jestPhase('jest-fault.json', ['--runInBand', ...narrowed], { ...process.env, JOBS_TEST_PHASE: 'fault' }),
+    jestPhase('jest-fault.json', [...config, '--runInBand', ...narrowed], { ...process.env, JOBS_TEST_PHASE: 'fault' }),
   );
 }
 
-// Third phase: the suites again against Nest 11 + TypeORM 0.3, installed apart in compat/nest11
-// (`npm ci --prefix compat/nest11`; see compat/README.md). Required in CI; elsewhere it runs with
+// Third phase: the suites again against Nest 11 + TypeORM 0.3, installed apart in test/compat/nest11
+// (`npm ci --prefix test/compat/nest11`; see test/compat/README.md). Required in CI; elsewhere it runs with
 // JOBS_TEST_NEST11=1.
 const failedCheck = () => ({
   ok: false,
   counts: { numPassedTests: 0, numFailedTests: 1, numPendingTests: 0, numRuntimeErrorTestSuites: 0 },
 });
-const nest11Installed = existsSync(join(root, 'compat/nest11/node_modules/@nestjs/core'));
+const nest11Installed = existsSync(join(root, 'test/compat/nest11/node_modules/@nestjs/core'));
 const nest11SkipReason =
   requireAll || process.env.JOBS_TEST_NEST11 === '1'
     ? null
-    : 'set JOBS_TEST_NEST11=1 to run it (after npm ci --prefix compat/nest11)';
+    : 'set JOBS_TEST_NEST11=1 to run it (after npm ci --prefix test/compat/nest11)';
 if (nest11SkipReason) {
   console.log(`\nNest 11 phase SKIPPED: ${nest11SkipReason}.`);
 } else if (!nest11Installed) {
-  console.error('\nNest 11 phase: compat/nest11 is not installed; run npm ci --prefix compat/nest11.');
+  console.error('\nNest 11 phase: test/compat/nest11 is not installed; run npm ci --prefix test/compat/nest11.');
   phases.push(failedCheck());
 } else {
-  console.log('\n> Nest 11 phase: lib/ type-checked against Nest 11, @nestjs/typeorm 11 and TypeORM 0.3 (compat/nest11)');
+  console.log('\n> Nest 11 phase: lib/ type-checked against Nest 11, @nestjs/typeorm 11 and TypeORM 0.3 (test/compat/nest11)');
   const tsc = join(root, 'node_modules/typescript/bin/tsc');
-  if (run(process.execPath, [tsc, '-p', 'compat/tsconfig.nest11.json']).status !== 0) {
+  if (run(process.execPath, [tsc, '-p', 'test/compat/tsconfig.nest11.json']).status !== 0) {
     console.error('Type check against Nest 11 / TypeORM 0.3 failed.');
     phases.push(failedCheck());
   }
   console.log('> Nest 11 phase: the suites against the same packages');
-  phases.push(jestPhase('jest-nest11.json', ['-c', join(root, 'compat/jest.nest11.config.mjs'), ...narrowed]));
+  phases.push(jestPhase('jest-nest11.json', ['-c', join(root, 'test/compat/jest.nest11.config.mjs'), ...narrowed]));
 }
 
 const total = (key) => phases.reduce((sum, phase) => sum + phase.counts[key], 0);

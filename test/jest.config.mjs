@@ -14,6 +14,7 @@ const swc = {
 const fault = process.env.JOBS_TEST_PHASE === 'fault';
 
 export default {
+  rootDir: '..',
   testEnvironment: 'node',
   extensionsToTreatAsEsm: ['.ts'],
   transform: { '^.+\\.ts$': ['@swc/jest', swc] },

@@ -1,10 +1,10 @@
 /**
  * The suites against the older majors: Nest 11, @nestjs/typeorm 11, @nestjs/schedule 6 and TypeORM
- * 0.3, installed apart in compat/nest11/ (`npm ci --prefix compat/nest11`). The package's own
+ * 0.3, installed apart in test/compat/nest11/ (`npm ci --prefix test/compat/nest11`). The package's own
  * jest config, with every import of those packages (from the suites, the fixtures and lib/)
- * redirected to compat/nest11/node_modules. The database drivers stay the root's.
+ * redirected to test/compat/nest11/node_modules. The database drivers stay the root's.
  *
- *   node --experimental-vm-modules node_modules/jest/bin/jest.js -c compat/jest.nest11.config.mjs
+ *   node --experimental-vm-modules node_modules/jest/bin/jest.js -c test/compat/jest.nest11.config.mjs
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -12,7 +12,7 @@ import base from '../jest.config.mjs';
 
 const modules = fileURLToPath(new URL('./nest11/node_modules/', import.meta.url));
 if (!existsSync(`${modules}@nestjs/core`)) {
-  throw new Error('compat/nest11 is not installed: run `npm ci --prefix compat/nest11` first.');
+  throw new Error('test/compat/nest11 is not installed: run `npm ci --prefix test/compat/nest11` first.');
 }
 
 /**
@@ -23,7 +23,7 @@ export const NOT_ON_NEST11 = ['cli', 'sample-app.e2e', 'dashboard.browser'];
 
 export default {
   ...base,
-  rootDir: fileURLToPath(new URL('..', import.meta.url)),
+  rootDir: fileURLToPath(new URL('../..', import.meta.url)),
   moduleNameMapper: {
     '^@nestjs/(common|core|typeorm|schedule|testing|event-emitter|platform-express)(/.*)?$': `${modules}@nestjs/$1$2`,
     '^typeorm(/.*)?$': `${modules}typeorm$1`,
