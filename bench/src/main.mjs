@@ -547,7 +547,7 @@ function markdown(table) {
 function targets() {
   const pg = (key) => med(`${key}.ours.postgres`);
   const lines = [];
-  const check = (label, value, goal, met) => lines.push(`| ${label} | ${value} | ${goal} | ${Number.isFinite(met) ? '' : ''}${met === null ? '–' : met ? 'met' : '**not met**'} |`);
+  const check = (label, value, goal, met) => lines.push(`| ${label} | ${value} | ${goal} | ${met === null ? '–' : met ? 'met' : '**not met**'} |`);
   const ratio = (a, b) => a / b;
   const ok = (v, cond) => (Number.isFinite(v) ? cond(v) : null);
   let r = ratio(pg('process.c10'), med('process.c10.graphile'));
@@ -569,6 +569,7 @@ function targets() {
   }
   for (const b of BACKENDS) {
     r = ratio(med(`rss.late.ours.${b}`), med(`rss.early.ours.${b}`));
+    // "Flat" is the issue's word; 10% is our reading of it.
     check(`${b}: RSS flat (95% vs 20% of ${SIZES.rss.toLocaleString('en')} jobs)`, fmtX(med(`rss.late.ours.${b}`), med(`rss.early.ours.${b}`)), '≤ 1.10x', ok(r, (v) => v <= 1.1));
   }
   for (const b of BACKENDS) {
