@@ -31,7 +31,9 @@ const LATENCY_GAP_MS = Number(env.BENCH_LATENCY_GAP_MS ?? 5);
 const IDLE_SECONDS = Number(env.BENCH_IDLE_SECONDS ?? 20);
 const RAW_LANES = { sqlite: 1, postgres: Number(env.BENCH_RAW_LANES ?? 2), mariadb: Number(env.BENCH_RAW_LANES ?? 2) };
 const GROUPS = new Set((env.BENCH_ONLY ?? 'enqueue,process,history,raw,latency,rss,idle').split(','));
-const PROCESSES = 4;
+/** BENCH_CONCURRENCIES=10 and BENCH_PROCESSES=0 narrow the processing group (development runs). */
+const CONCURRENCIES = (env.BENCH_CONCURRENCIES ?? '1,10,32').split(',').map(Number);
+const PROCESSES = Number(env.BENCH_PROCESSES ?? 4);
 /** BENCH_SYSTEMS=ours.postgres,graphile: only these columns (development runs). */
 const ONLY_SYSTEMS = env.BENCH_SYSTEMS ? new Set(env.BENCH_SYSTEMS.split(',')) : null;
 const wanted = (id) => !ONLY_SYSTEMS || ONLY_SYSTEMS.has(id);
@@ -350,7 +352,7 @@ async function round(r) {
     }
   }
   if (GROUPS.has('process')) {
-    for (const concurrency of [1, 10, 32]) {
+    for (const concurrency of CONCURRENCIES) {
       const cols = concurrency === 10 ? [...COLUMNS, { id: 'graphile-plain', system: 'graphile-plain', backend: 'postgres' }] : COLUMNS;
       for (const col of cols.filter((c) => wanted(c.id))) {
         const out = await timed(`process c${concurrency} ${col.id}`, () =>
@@ -363,7 +365,7 @@ async function round(r) {
         }
       }
     }
-    for (const col of COLUMNS.filter((c) => wanted(c.id))) {
+    for (const col of COLUMNS.filter((c) => wanted(c.id) && PROCESSES > 1)) {
       const out = await timed(`process ${PROCESSES}x c10 ${col.id}`, () =>
         processTrial({ system: col.system, backend: col.backend, concurrency: 10, procs: PROCESSES, count: SIZES.process }),
       );
@@ -374,7 +376,7 @@ async function round(r) {
     }
   }
   if (GROUPS.has('history')) {
-    for (const backend of BACKENDS) {
+    for (const backend of BACKENDS.filter((b) => wanted(`ours.${b}`))) {
       const out = await timed(`process c10 ours.${backend} with history`, () =>
         processTrial({ system: 'ours', backend, variant: 'history', concurrency: 10, count: SIZES.process }),
       );
