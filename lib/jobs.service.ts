@@ -10,6 +10,7 @@ import { integer, JobsRegistry, queueName } from './jobs.registry.js';
 import type { AnyEnqueueSpec, EnqueueOptions } from './interfaces/enqueue-options.interface.js';
 import type { ResolvedJobsOptions } from './interfaces/jobs-module-options.interface.js';
 import type { JobKindInfo, ListJobsFilter, RunPendingSummary } from './interfaces/jobs-service.interface.js';
+import type { JobStatus } from './interfaces/job-context.interface.js';
 import { JobsRunner } from './runner/jobs.runner.js';
 import { JobsEvents } from './events/jobs.events.js';
 import { kindName, type JobKindRef } from './decorators/job-kind.decorator.js';
@@ -113,6 +114,11 @@ export class JobsService {
   /** Runs every job due now, once, in this process: the seed's cron command and admin action. */
   runPending(): Promise<RunPendingSummary> {
     return this.runner.runPending();
+  }
+
+  /** How many jobs there are of each kind in each status. */
+  counts(): Promise<Array<{ kind: string; status: JobStatus; count: number }>> {
+    return this.store.countByKindAndStatus();
   }
 
   /** Kinds known to the database, and whether this instance can run each. */

@@ -187,17 +187,7 @@ const stats: Command = {
   async prepare(positionals) {
     noMorePositionals(positionals, 0);
     return async (app) => {
-      const rows: Array<{ kind: string; status: JobStatus; count: string | number }> =
-        await dataSource(app)
-          .getRepository(JobEntity)
-          .createQueryBuilder('job')
-          .select('job.kind', 'kind')
-          .addSelect('job.status', 'status')
-          .addSelect('COUNT(*)', 'count')
-          .groupBy('job.kind')
-          .addGroupBy('job.status')
-          .orderBy('job.kind')
-          .getRawMany();
+      const rows = await jobsService(app).counts();
       const byStatus = Object.fromEntries(JOB_STATUSES.map((status) => [status, 0])) as Record<
         JobStatus,
         number

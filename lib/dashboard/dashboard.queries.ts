@@ -82,14 +82,7 @@ export class DashboardQueries {
 
   /** Jobs per kind and status, for the kinds page. */
   async countsByKind(): Promise<Map<string, StatusCounts>> {
-    const rows = await this.jobs
-      .createQueryBuilder('job')
-      .select('job.kind', 'kind')
-      .addSelect('job.status', 'status')
-      .addSelect('COUNT(*)', 'count')
-      .groupBy('job.kind')
-      .addGroupBy('job.status')
-      .getRawMany<{ kind: string; status: JobStatus; count: string | number }>();
+    const rows = await this.jobsModule.service.counts();
     const byKind = new Map<string, StatusCounts>();
     for (const row of rows) {
       const counts = byKind.get(row.kind) ?? countsOf([]);

@@ -11,6 +11,7 @@ import { JobKindEntity } from '../entities/job-kind.entity.js';
 import { UnsupportedDatabaseError } from '../errors/jobs.errors.js';
 import { messages } from '../jobs.messages.js';
 import type { ListJobsFilter } from '../interfaces/jobs-service.interface.js';
+import type { JobStatus } from '../interfaces/job-context.interface.js';
 import { JobsDialect } from './dialect.js';
 import { MysqlDialect } from './mysql.dialect.js';
 import { PostgresDialect } from './postgres.dialect.js';
@@ -18,6 +19,13 @@ import { SqliteDialect } from './sqlite.dialect.js';
 import { databaseOf, sqlOf, type Database, type Sql } from './sql.js';
 import type { ClaimRequest, ClaimedJob, JobUpdate, NewJobRow } from './job-rows.js';
 import { scheduleKeyOf } from '../schedules/schedule.js';
+
+/** One row of `countByKindAndStatus`. */
+export interface KindStatusCount {
+  kind: string;
+  status: JobStatus;
+  count: number;
+}
 
 /** A schedule declared in code, ready to be stored. */
 export interface DeclaredSchedule {
@@ -259,6 +267,20 @@ export class JobStore {
       .orderBy('job.id', newest ? 'DESC' : 'ASC')
       .take(Math.min(Math.max(filter.limit ?? 100, 1), MAX_LIST))
       .getMany();
+  }
+
+  /** How many jobs there are of each kind in each status (one grouped query). */
+  async countByKindAndStatus(): Promise<KindStatusCount[]> {
+    const rows = await this.jobs
+      .createQueryBuilder('job')
+      .select('job.kind', 'kind')
+      .addSelect('job.status', 'status')
+      .addSelect('COUNT(*)', 'count')
+      .groupBy('job.kind')
+      .addGroupBy('job.status')
+      .orderBy('job.kind')
+      .getRawMany<{ kind: string; status: JobStatus; count: string | number }>();
+    return rows.map((row) => ({ kind: row.kind, status: row.status, count: Number(row.count) }));
   }
 
   /** When the longest-waiting due job became due, or null if none is due. */
