@@ -1,5 +1,6 @@
 import { ConfigurableModuleBuilder } from '@nestjs/common';
 import { InvalidJobsOptionError } from './errors/jobs.errors.js';
+import { parseEvery } from './schedules/schedule.js';
 import type {
   BackoffOption,
   JobsModuleExtras,
@@ -32,6 +33,7 @@ const KNOWN_OPTIONS = new Set<keyof JobsModuleOptions>([
   'maxAttempts',
   'backoff',
   'maxBackoff',
+  'retention',
 ]);
 
 /** Applies every default and checks every value; the one place that knows them. */
@@ -54,7 +56,25 @@ export function resolveJobsOptions(options: JobsModuleOptions = {}): ResolvedJob
     maxAttempts: positiveInteger('maxAttempts', options.maxAttempts, 5),
     backoff: backoffOption('backoff', options.backoff) ?? 1_000,
     maxBackoff: positiveInteger('maxBackoff', options.maxBackoff, 3_600_000),
+    retention: retentionOption(options.retention),
   };
+}
+
+const DAY = 86_400_000;
+const RETENTION_DEFAULTS = { succeeded: DAY, cancelled: 7 * DAY, failed: 30 * DAY };
+
+function retentionOption(value: JobsModuleOptions['retention']): ResolvedJobsOptions['retention'] {
+  if (value !== undefined && (typeof value !== 'object' || value === null)) {
+    throw new InvalidJobsOptionError('retention', value, '{ succeeded?, failed?, cancelled? } with durations or false');
+  }
+  const resolved = { ...RETENTION_DEFAULTS } as ResolvedJobsOptions['retention'];
+  for (const [status, age] of Object.entries(value ?? {})) {
+    if (!(status in RETENTION_DEFAULTS)) {
+      throw new InvalidJobsOptionError(`retention.${status}`, age, 'one of succeeded, failed, cancelled');
+    }
+    resolved[status as keyof typeof RETENTION_DEFAULTS] = age === false ? null : parseEvery(`retention.${status}`, age);
+  }
+  return resolved;
 }
 
 export function positiveInteger(name: string, value: unknown, fallback: number, min = 1): number {

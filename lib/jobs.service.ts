@@ -116,6 +116,14 @@ export class JobsService {
     return this.runner.runPending();
   }
 
+  /**
+   * Deletes jobs in these finished statuses that finished before `before` (epoch ms), in batches;
+   * schedule rows are kept. Returns how many. The runner does this by itself per `retention`.
+   */
+  prune(statuses: JobStatus[], before: number, batchSize = 500): Promise<number> {
+    return this.store.pruneFinished(statuses, before, batchSize);
+  }
+
   /** How many jobs there are of each kind in each status. */
   counts(): Promise<Array<{ kind: string; status: JobStatus; count: number }>> {
     return this.store.countByKindAndStatus();

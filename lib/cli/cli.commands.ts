@@ -1,10 +1,7 @@
 import type { INestApplicationContext } from '@nestjs/common';
-import { In, type DataSource } from 'typeorm';
-import { JobEntity } from '../entities/job.entity.js';
 import { JobsError, JobNotFoundError, JobNotRetryableError } from '../errors/jobs.errors.js';
 import type { EnqueueOptions } from '../interfaces/enqueue-options.interface.js';
 import { JOB_STATUSES, type JobStatus } from '../interfaces/job-context.interface.js';
-import { JOBS_DATA_SOURCE } from '../jobs.constants.js';
 import { JobsService } from '../jobs.service.js';
 import {
   noMorePositionals,
@@ -47,11 +44,6 @@ function jobsService(app: INestApplicationContext): JobsService {
       'point --module at the module that imports JobsModule.forRoot(...)',
     );
   }
-}
-
-function dataSource(app: INestApplicationContext): DataSource {
-  jobsService(app);
-  return app.get<DataSource>(JOBS_DATA_SOURCE, { strict: false });
 }
 
 /** Reads all of stdin (the `-` payload). */
@@ -313,27 +305,8 @@ const prune: Command = {
       1,
     )!;
     return async (app) => {
-      const repository = dataSource(app).getRepository(JobEntity);
       const cutoff = Date.now() - age;
-      let deleted = 0;
-      for (;;) {
-        const batch = await repository
-          .createQueryBuilder('job')
-          .select('job.id', 'id')
-          .where('job.status IN (:...statuses)', { statuses })
-          .andWhere('job.finishedAt < :cutoff', { cutoff })
-          .orderBy('job.id')
-          .limit(batchSize)
-          .getRawMany<{ id: number }>();
-        if (batch.length === 0) break;
-        // The status is checked again: a job retried since it was read is no longer finished.
-        const result = await repository.delete({
-          id: In(batch.map((row) => Number(row.id))),
-          status: In(statuses),
-        });
-        deleted += result.affected ?? batch.length;
-        if (batch.length < batchSize) break;
-      }
+      const deleted = await jobsService(app).prune(statuses as JobStatus[], cutoff, batchSize);
       return {
         exitCode: EXIT_OK,
         json: { deleted, olderThan: new Date(cutoff), statuses },

@@ -27,6 +27,12 @@ export interface JobsModuleOptions {
   backoff?: BackoffOption;
   /** Upper bound of any backoff delay, in ms. Default 3600000 (one hour). */
   maxBackoff?: number;
+  /**
+   * How long finished jobs are kept, per status (ms, or '1d', '12h'...; `false` keeps them for ever).
+   * The runner deletes older ones about once a minute, in small batches. Default: succeeded 1 day,
+   * cancelled 7 days, failed 30 days. Declared schedules' rows are never pruned.
+   */
+  retention?: Partial<Record<'succeeded' | 'failed' | 'cancelled', number | string | false>>;
 }
 
 /** Options that must be known when the module is declared (not from a factory). */
@@ -49,4 +55,6 @@ export interface ResolvedJobsOptions {
   maxAttempts: number;
   backoff: BackoffOption;
   maxBackoff: number;
+  /** Milliseconds to keep finished jobs per status; null keeps them. */
+  retention: Record<'succeeded' | 'failed' | 'cancelled', number | null>;
 }

@@ -13,6 +13,7 @@ import { messages } from '../jobs.messages.js';
 import { JobsRegistry } from '../jobs.registry.js';
 import type { ResolvedJobsOptions } from '../interfaces/jobs-module-options.interface.js';
 import type { RunPendingSummary } from '../interfaces/jobs-service.interface.js';
+import type { JobStatus } from '../interfaces/job-context.interface.js';
 import { JobStore } from '../storage/job.store.js';
 import type { ClaimedJob, JobUpdate } from '../storage/job-rows.js';
 import { logLine, runJob, type RunOutcome, type RunVerdict } from './job-execution.js';
@@ -31,6 +32,7 @@ interface BufferedUpdate {
 }
 
 const MAX_OUTAGE_BACKOFF = 30_000;
+const PRUNE_EVERY_MS = 60_000;
 
 const EVENT_OF: Record<RunVerdict, JobEventName> = {
   succeeded: 'succeeded',
@@ -62,6 +64,7 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
   private outage: { since: number; failures: number; loggedAt: number } | null = null;
   private resumeAt = 0;
   private lastPollAt: number | null = null;
+  private nextPruneAt = 0;
   private unwatchCommits: () => void = () => undefined;
 
   constructor(
@@ -232,6 +235,7 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
       if (this.buffer.length > 0) await this.flush();
       if (this.started && !this.stopping) {
         await this.store.reapExpired(now, logLine(now, 'lease expired: the instance running it stopped or lost the database'));
+        await this.pruneIfDue(now);
         // A statement went through: the database is back, so claim again without waiting out the backoff.
         if (this.outage) {
           this.databaseReachable();
@@ -240,6 +244,15 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
       }
     } catch (error) {
       this.databaseUnreachable(error);
+    }
+  }
+
+  /** Deletes finished jobs past their retention, at most once a minute (first on the first tick). */
+  private async pruneIfDue(now: number): Promise<void> {
+    if (now < this.nextPruneAt) return;
+    this.nextPruneAt = now + PRUNE_EVERY_MS;
+    for (const [status, keep] of Object.entries(this.options.retention)) {
+      if (keep !== null) await this.store.pruneFinished([status as JobStatus], now - keep);
     }
   }
 

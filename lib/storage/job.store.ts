@@ -269,6 +269,28 @@ export class JobStore {
       .getMany();
   }
 
+  /**
+   * Deletes jobs in these finished statuses that finished before `cutoff`, `batchSize` at a time so
+   * no statement holds locks for long. Schedule rows are history and are kept. Returns how many.
+   */
+  async pruneFinished(statuses: JobStatus[], cutoff: number, batchSize = 500): Promise<number> {
+    let deleted = 0;
+    for (;;) {
+      const batch = await this.jobs
+        .createQueryBuilder('job')
+        .select('job.id', 'id')
+        .where('job.status IN (:...statuses) AND job.finishedAt < :cutoff AND job.schedule IS NULL', { statuses, cutoff })
+        .orderBy('job.id')
+        .limit(batchSize)
+        .getRawMany<{ id: number | string }>();
+      if (batch.length === 0) return deleted;
+      // The status is checked again: a job retried since it was read is no longer finished.
+      const result = await this.jobs.delete({ id: In(batch.map((row) => Number(row.id))), status: In(statuses) });
+      deleted += result.affected ?? batch.length;
+      if (batch.length < batchSize) return deleted;
+    }
+  }
+
   /** How many jobs there are of each kind in each status (one grouped query). */
   async countByKindAndStatus(): Promise<KindStatusCount[]> {
     const rows = await this.jobs
