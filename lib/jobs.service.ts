@@ -121,7 +121,7 @@ export class JobsService {
    * schedule rows are kept. Returns how many. The runner does this by itself per `retention`.
    */
   prune(statuses: JobStatus[], before: number, batchSize = 500): Promise<number> {
-    return this.store.pruneFinished(statuses, before, batchSize);
+    return this.store.pruneFinished(statuses.map((status) => ({ status, before })), batchSize);
   }
 
   /** How many jobs there are of each kind in each status. */

@@ -79,6 +79,28 @@ describeBackends('leases, shutdown and timeouts', (backend) => {
     }
   });
 
+  it('fails for good a job whose lease expired on its last attempt', async () => {
+    const database = await freshDatabase(backend);
+    const app = await startApp({ database, providers: [Slow], jobs: { lease: 1_000 } });
+    try {
+      const jobs = app.get(JobsService);
+      const orphan = await jobs.enqueue('quick', {}, { delay: 60_000, maxAttempts: 2, unique: true });
+      await app.get<DataSource>(getDataSourceToken()).getRepository(JobEntity).update(orphan.id, {
+        status: 'running',
+        lockedBy: 'dead-host:1:x',
+        lockedUntil: new Date(Date.now() - 1),
+        attempts: 2,
+      });
+      const dead = await waitForStatus(app, orphan.id, 'failed');
+      expect(dead).toMatchObject({ active: false, failed: true, activeKey: null, lockedBy: null, attempts: 2 });
+      expect(dead.finishedAt).toBeInstanceOf(Date);
+      expect(dead.lastError).toContain('lease expired');
+      expect(app.get(Slow).started.has(orphan.id)).toBe(false);
+    } finally {
+      await app.close();
+    }
+  });
+
   it('renews the lease of a long job, so no other instance claims it meanwhile', async () => {
     const database = await freshDatabase(backend);
     const a = await startApp({ database, providers: [Slow], jobs: { lease: 1_000 } });

@@ -65,6 +65,7 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
   private resumeAt = 0;
   private lastPollAt: number | null = null;
   private nextPruneAt = 0;
+  private nextReapAt = 0;
   private unwatchCommits: () => void = () => undefined;
 
   constructor(
@@ -83,8 +84,22 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
     if (!this.options.runner) return;
     this.started = true;
     this.unwatchCommits = this.store.watchCommits(() => this.wake());
-    this.scheduler.addInterval(RUNNER_POLL_INTERVAL, setInterval(() => this.wake(), this.options.pollInterval));
+    this.scheduler.addInterval(RUNNER_POLL_INTERVAL, setInterval(() => this.tick(), this.options.pollInterval));
     this.wake();
+  }
+
+  /**
+   * A poll interval has passed. An idle instance spends at most one statement per interval: when
+   * housekeeping (freeing expired leases, pruning) is due, it takes this tick instead of the claim.
+   */
+  private tick(): void {
+    if (!this.started || this.stopping) return;
+    if (this.idle() && this.housekeepingDue(Date.now()) && !this.polling) void this.housekeep();
+    else this.wake();
+  }
+
+  private idle(): boolean {
+    return this.running.size === 0 && !this.moreDue && this.buffer.length === 0;
   }
 
   async beforeApplicationShutdown(): Promise<void> {
@@ -225,7 +240,11 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
     }
   }
 
-  /** Renews the leases of running jobs, retries unwritten outcomes, and frees expired leases. */
+  /**
+   * Every lease / 3: renews the leases of running jobs and retries unwritten outcomes. Housekeeping
+   * happens here while the instance is busy, and during an outage, where its statement is the probe
+   * that notices the database is back (an idle instance does it from `tick` instead).
+   */
   private async maintain(): Promise<void> {
     try {
       const now = Date.now();
@@ -233,26 +252,43 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
         await this.store.renew(this.owner, [...this.running.keys()], now + this.options.lease);
       }
       if (this.buffer.length > 0) await this.flush();
-      if (this.started && !this.stopping) {
-        await this.store.reapExpired(now, logLine(now, 'lease expired: the instance running it stopped or lost the database'));
-        await this.pruneIfDue(now);
-        // A statement went through: the database is back, so claim again without waiting out the backoff.
-        if (this.outage) {
-          this.databaseReachable();
-          this.wake();
-        }
+      if (this.started && !this.stopping && (this.outage || (!this.idle() && this.housekeepingDue(now)))) {
+        await this.housekeep();
       }
     } catch (error) {
       this.databaseUnreachable(error);
     }
   }
 
-  /** Deletes finished jobs past their retention, at most once a minute (first on the first tick). */
-  private async pruneIfDue(now: number): Promise<void> {
-    if (now < this.nextPruneAt) return;
-    this.nextPruneAt = now + PRUNE_EVERY_MS;
-    for (const [status, keep] of Object.entries(this.options.retention)) {
-      if (keep !== null) await this.store.pruneFinished([status as JobStatus], now - keep);
+  private housekeepingDue(now: number): boolean {
+    return now >= this.nextReapAt || now >= this.nextPruneAt;
+  }
+
+  /**
+   * Frees expired leases (every lease / 2) and prunes finished jobs past their retention (every
+   * minute), one statement each when there is nothing to do.
+   */
+  private async housekeep(): Promise<void> {
+    try {
+      const now = Date.now();
+      if (now >= this.nextReapAt || this.outage) {
+        this.nextReapAt = now + Math.floor(this.options.lease / 2);
+        await this.store.reapExpired(now, logLine(now, 'lease expired: the instance running it stopped or lost the database'));
+      }
+      if (now >= this.nextPruneAt) {
+        this.nextPruneAt = now + PRUNE_EVERY_MS;
+        const rules = Object.entries(this.options.retention)
+          .filter((entry): entry is [JobStatus, number] => entry[1] !== null)
+          .map(([status, keep]) => ({ status, before: now - keep }));
+        await this.store.pruneFinished(rules);
+      }
+      // A statement went through: if the database was down, claim again without waiting out the backoff.
+      if (this.outage) {
+        this.databaseReachable();
+        this.wake();
+      }
+    } catch (error) {
+      this.databaseUnreachable(error);
     }
   }
 

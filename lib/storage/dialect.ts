@@ -64,6 +64,11 @@ export abstract class JobsDialect {
   /** `expression` with `text` (a placeholder) appended, keeping the newest MAX_LOG_CHARS. */
   protected abstract appendText(expression: string): string;
 
+  /** A placeholder for a BIGINT where the database cannot infer the type (inside CASE). */
+  protected bigintParam(): string {
+    return '?';
+  }
+
   /** Rewrites `?` placeholders into the driver's own. */
   prepare(statement: string): string {
     return statement;
@@ -140,22 +145,21 @@ export abstract class JobsDialect {
    * become due again at once, the others fail for good. Returns how many were touched.
    */
   async reapExpired(sql: Sql, now: number, note: string): Promise<number> {
-    const expired = `status = 'running' AND locked_until < ?`;
-    const dead = await this.run(
+    // One statement (an idle instance's budget is one per poll). No assignment reads a column that
+    // an earlier one changes, so MySQL's left-to-right SET gives the same result as the others.
+    const dead = 'attempts >= max_attempts AND schedule IS NULL';
+    const result = await this.run(
       sql,
-      `UPDATE ${T} SET status = 'failed', active = FALSE, failed = TRUE, finished_at = ?, last_error = ?,
-         logs = ${this.appendText('logs')}, active_key = NULL, locked_by = NULL, locked_until = NULL
-       WHERE ${expired} AND attempts >= max_attempts AND schedule IS NULL`,
+      `UPDATE ${T} SET
+         status = CASE WHEN ${dead} THEN 'failed' ELSE 'pending' END,
+         active = CASE WHEN ${dead} THEN FALSE ELSE TRUE END,
+         finished_at = CASE WHEN ${dead} THEN ${this.bigintParam()} ELSE NULL END,
+         active_key = CASE WHEN ${dead} THEN NULL ELSE active_key END,
+         failed = TRUE, last_error = ?, logs = ${this.appendText('logs')}, locked_by = NULL, locked_until = NULL
+       WHERE status = 'running' AND locked_until < ?`,
       [now, note.trim(), note, now],
     );
-    const retried = await this.run(
-      sql,
-      `UPDATE ${T} SET status = 'pending', failed = TRUE, last_error = ?, logs = ${this.appendText('logs')},
-         locked_by = NULL, locked_until = NULL
-       WHERE ${expired}`,
-      [note.trim(), note, now],
-    );
-    return dead.affected + retried.affected;
+    return result.affected;
   }
 
   protected static claimedJob(row: Record<string, unknown>, attemptsOffset = 0): ClaimedJob {

@@ -270,16 +270,28 @@ export class JobStore {
   }
 
   /**
-   * Deletes jobs in these finished statuses that finished before `cutoff`, `batchSize` at a time so
-   * no statement holds locks for long. Schedule rows are history and are kept. Returns how many.
+   * Deletes jobs that finished before each rule's moment in its status, `batchSize` at a time so no
+   * statement holds locks for long (one SELECT when there is nothing to delete). Schedule rows are
+   * history and are kept. Returns how many.
    */
-  async pruneFinished(statuses: JobStatus[], cutoff: number, batchSize = 500): Promise<number> {
+  async pruneFinished(rules: Array<{ status: JobStatus; before: number }>, batchSize = 500): Promise<number> {
+    if (rules.length === 0) return 0;
+    const statuses = rules.map((rule) => rule.status);
+    const finishedBefore = new Brackets((qb) => {
+      rules.forEach((rule, i) =>
+        qb.orWhere(`(job.status = :status${i} AND job.finishedAt < :before${i})`, {
+          [`status${i}`]: rule.status,
+          [`before${i}`]: rule.before,
+        }),
+      );
+    });
     let deleted = 0;
     for (;;) {
       const batch = await this.jobs
         .createQueryBuilder('job')
         .select('job.id', 'id')
-        .where('job.status IN (:...statuses) AND job.finishedAt < :cutoff AND job.schedule IS NULL', { statuses, cutoff })
+        .where(finishedBefore)
+        .andWhere('job.schedule IS NULL')
         .orderBy('job.id')
         .limit(batchSize)
         .getRawMany<{ id: number | string }>();

@@ -12,6 +12,10 @@ export class PostgresDialect extends JobsDialect {
     return statement.replace(/\?/g, () => `$${++n}`);
   }
 
+  protected override bigintParam(): string {
+    return '?::bigint';
+  }
+
   protected appendText(expression: string): string {
     return `right(coalesce(${expression}, '') || ?, ${JobsDialect.MAX_LOG_CHARS})`;
   }
