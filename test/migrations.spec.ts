@@ -10,7 +10,7 @@ import {
   JobsService,
   type JobContext,
 } from 'nestjs-typeorm-jobs';
-import { describeBackends, type Backend } from './support/backends.js';
+import { describeBackends, recreateDatabase, type Backend } from './support/backends.js';
 import { quietLogger, waitForStatus } from './support/fixtures.js';
 
 /**
@@ -25,22 +25,8 @@ async function emptyDatabase(backend: Backend): Promise<DataSourceOptions> {
   const options = (await backend.options()) as DataSourceOptions & { url?: string };
   if (backend.name === 'sqlite') return options;
   const name = `${process.env.JOBS_TEST_DB_PREFIX ?? 'jobs_test'}_mig_w${worker}`;
-  const admin = new DataSource(options);
-  await admin.initialize();
-  try {
-    if (backend.name === 'postgres') {
-      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await admin.query(`CREATE DATABASE ${name}`);
-    } else {
-      await admin.query(`DROP DATABASE IF EXISTS ${name}`);
-      await admin.query(`CREATE DATABASE ${name} CHARACTER SET utf8mb4`);
-    }
-  } finally {
-    await admin.destroy();
-  }
-  const url = new URL(options.url!);
-  url.pathname = `/${name}`;
-  return { ...options, url: url.toString() } as DataSourceOptions;
+  const database = await recreateDatabase(backend.name, options.url!, name);
+  return { ...options, url: database.url } as DataSourceOptions;
 }
 
 @Injectable()

@@ -23,6 +23,7 @@ import { DataSource, type DataSourceOptions } from 'typeorm';
 import { Injectable } from '@nestjs/common';
 import { JobKind, JobsService, type JobsModuleOptions } from 'nestjs-typeorm-jobs';
 import { startApp } from '../support/fixtures.js';
+import { recreateDatabase } from '../support/backends.js';
 
 const WORKER = fileURLToPath(new URL('./worker.mjs', import.meta.url));
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -72,27 +73,8 @@ export async function freshServerDatabase(
   type: ServerName,
   baseUrl: string,
 ): Promise<DataSourceOptions> {
-  const name = `${process.env.JOBS_TEST_DB_PREFIX ?? 'jobs_test'}_fault`;
-  const admin = new DataSource({ type, url: baseUrl } as DataSourceOptions);
-  await admin.initialize();
-  try {
-    if (type === 'postgres') {
-      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await admin.query(`CREATE DATABASE ${name}`);
-    } else {
-      await admin.query(`DROP DATABASE IF EXISTS ${name}`);
-      await admin.query(`CREATE DATABASE ${name} CHARACTER SET utf8mb4`);
-    }
-  } finally {
-    await admin.destroy();
-  }
-  const url = new URL(baseUrl);
-  url.pathname = `/${name}`;
-  return {
-    type,
-    url: url.toString(),
-    ...(type === 'mysql' ? { charset: 'utf8mb4' } : {}),
-  } as DataSourceOptions;
+  const database = await recreateDatabase(type, baseUrl, `${process.env.JOBS_TEST_DB_PREFIX ?? 'jobs_test'}_fault`);
+  return { ...database, ...(type === 'mysql' ? { charset: 'utf8mb4' } : {}) } as DataSourceOptions;
 }
 
 /** A new SQLite file shared by every process, in WAL mode with a 10 s busy timeout. */

@@ -59,6 +59,37 @@ export function describeBackends(title: string, suite: (backend: Backend) => voi
   }
 }
 
+/**
+ * Drops and creates the database `name` on the server at `baseUrl`; returns its URL and the TypeORM
+ * type to use for it ('mariadb' for a MariaDB server reached by a mysql:// URL).
+ */
+export async function recreateDatabase(
+  type: 'postgres' | 'mysql',
+  baseUrl: string,
+  name: string,
+): Promise<{ url: string; type: string }> {
+  const admin = new DataSource({ type, url: baseUrl } as DataSourceOptions);
+  await admin.initialize();
+  let driver: string = type;
+  try {
+    if (type === 'postgres') {
+      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await admin.query(`CREATE DATABASE ${name}`);
+    } else {
+      // TypeORM must be told it talks to MariaDB, or its schema sync rewrites JSON columns each start.
+      const [{ version }] = await admin.query('SELECT VERSION() AS version');
+      if (String(version).includes('MariaDB')) driver = 'mariadb';
+      await admin.query(`DROP DATABASE IF EXISTS ${name}`);
+      await admin.query(`CREATE DATABASE ${name} CHARACTER SET utf8mb4`);
+    }
+  } finally {
+    await admin.destroy();
+  }
+  const url = new URL(baseUrl);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), type: driver };
+}
+
 const prepared = new Map<string, Promise<{ url: string; type: string }>>();
 
 /** One database per jest worker, emptied once per test file, so files can run in parallel. */
@@ -66,29 +97,7 @@ function workerDatabase(type: 'postgres' | 'mysql', baseUrl: string): Promise<{ 
   const key = `${type}:${baseUrl}`;
   let ready = prepared.get(key);
   if (!ready) {
-    ready = (async () => {
-      const name = `${process.env.JOBS_TEST_DB_PREFIX ?? 'jobs_test'}_w${worker}`;
-      const admin = new DataSource({ type, url: baseUrl } as DataSourceOptions);
-      await admin.initialize();
-      let driver: string = type;
-      try {
-        if (type === 'postgres') {
-          await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-          await admin.query(`CREATE DATABASE ${name}`);
-        } else {
-          // TypeORM must be told it talks to MariaDB, or its schema sync rewrites JSON columns each start.
-          const [{ version }] = await admin.query('SELECT VERSION() AS version');
-          if (String(version).includes('MariaDB')) driver = 'mariadb';
-          await admin.query(`DROP DATABASE IF EXISTS ${name}`);
-          await admin.query(`CREATE DATABASE ${name} CHARACTER SET utf8mb4`);
-        }
-      } finally {
-        await admin.destroy();
-      }
-      const url = new URL(baseUrl);
-      url.pathname = `/${name}`;
-      return { url: url.toString(), type: driver };
-    })();
+    ready = recreateDatabase(type, baseUrl, `${process.env.JOBS_TEST_DB_PREFIX ?? 'jobs_test'}_w${worker}`);
     prepared.set(key, ready);
   }
   return ready;
