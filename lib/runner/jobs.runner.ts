@@ -144,7 +144,11 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
     if (Date.now() < this.resumeAt) return;
     try {
       for (;;) {
-        const free = this.options.concurrency - this.running.size;
+        // Let timers and I/O in first: with a synchronous driver (better-sqlite3) a claim resolves
+        // without leaving the microtask queue, and a busy runner would starve the outcome writes
+        // and the lease renewals. Outcomes not yet written count against the free slots.
+        await new Promise((resolve) => setImmediate(resolve));
+        const free = this.options.concurrency - this.running.size - this.buffer.length;
         if (free <= 0 || this.stopping) return;
         const limit = Math.min(free, this.options.batchSize);
         const jobs = await this.claim(limit, Date.now());
