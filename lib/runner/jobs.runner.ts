@@ -228,6 +228,8 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
     this.buffer = [];
     this.flushing = this.write(batch).finally(() => (this.flushing = null));
     await this.flushing;
+    // Unwritten outcomes hold slots (see poll): now that they are written, claim again.
+    if (this.moreDue) this.wake();
   }
 
   private async write(batch: BufferedUpdate[]): Promise<void> {
