@@ -24,9 +24,6 @@ export const messages = {
   jobNotFound: (id: number) => `Job ${id} does not exist.`,
   notRetryable: (id: number, status: string) =>
     `Job ${id} is ${status}; only failed or cancelled jobs (or pending ones) can be retried.`,
-  dataSourceMissing: (name: string | undefined) =>
-    `nestjs-typeorm-jobs found no TypeORM data source${name ? ` named "${name}"` : ''}. ` +
-    `Import TypeOrmModule.forRoot(${name ? `{ name: '${name}', ... }` : '...'}) in the same app.`,
   outage: (error: string, waitMs: number) =>
     `Database unreachable (${error}); the jobs runner retries in ${waitMs < 1_000 ? `${waitMs} ms` : `${Math.round(waitMs / 1_000)} s`}.`,
   outageOver: (seconds: number) => `Database reachable again after ${seconds}s; the runner resumes.`,

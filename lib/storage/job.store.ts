@@ -9,6 +9,7 @@ import {
 import { JobEntity } from '../entities/job.entity.js';
 import { JobKindEntity } from '../entities/job-kind.entity.js';
 import { UnsupportedDatabaseError } from '../errors/jobs.errors.js';
+import { JOBS_TABLE } from '../jobs.constants.js';
 import { messages } from '../jobs.messages.js';
 import type { ListJobsFilter } from '../interfaces/jobs-service.interface.js';
 import type { JobStatus } from '../interfaces/job-context.interface.js';
@@ -206,7 +207,7 @@ export class JobStore {
     for (;;) {
       const id = await this.dialect.insertUnlessDuplicate(sql, row);
       if (id !== null) return { id, inserted: true };
-      const holder = await this.dialect.run(sql, `SELECT id FROM ${this.jobs.metadata.tableName} WHERE active_key = ?`, [
+      const holder = await this.dialect.run(sql, `SELECT id FROM ${JOBS_TABLE} WHERE active_key = ?`, [
         row.uniqueKey,
       ]);
       if (holder.rows.length) return { id: Number(holder.rows[0].id), inserted: false };
