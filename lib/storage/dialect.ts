@@ -61,8 +61,13 @@ export abstract class JobsDialect {
   /** Atomically marks up to `limit` due jobs running for `owner` and returns them. */
   abstract claim(sql: Sql, request: ClaimRequest): Promise<ClaimedJob[]>;
 
-  /** `expression` with `text` (a placeholder) appended, keeping the newest MAX_LOG_CHARS. */
-  protected abstract appendText(expression: string): string;
+  /** `expression` with `value` appended, keeping the newest MAX_LOG_CHARS characters. */
+  protected abstract appendExpression(expression: string, value: string): string;
+
+  /** `expression` with a placeholder's text appended, keeping the newest MAX_LOG_CHARS. */
+  protected appendText(expression: string): string {
+    return this.appendExpression(expression, '?');
+  }
 
   /** A placeholder for a BIGINT where the database cannot infer the type (inside CASE). */
   protected bigintParam(): string {
@@ -94,29 +99,58 @@ export abstract class JobsDialect {
 
   protected static readonly CLAIM_ORDER = 'ORDER BY priority, run_at, id';
 
-  async finish(sql: Sql, update: JobUpdate): Promise<boolean> {
-    const active = update.status === 'pending';
-    const result = await this.run(
-      sql,
-      `UPDATE ${T} SET status = ?, active = ?, failed = ?, run_at = ?, attempts = ?, finished_at = ?,
-         last_error = ?, result = ?, logs = ${this.appendText('logs')},
-         active_key = ${active ? 'active_key' : 'NULL'}, locked_by = NULL, locked_until = NULL
-       WHERE id = ? AND locked_by = ? AND status = 'running'`,
-      [
-        update.status,
-        active,
-        update.failed,
-        update.runAt,
-        update.attempts,
-        update.finishedAt,
-        update.lastError,
-        update.result,
-        update.appendLogs,
-        update.id,
-        update.owner,
-      ],
-    );
-    return result.affected > 0;
+  /**
+   * Writes the ends of several runs of one owner in one statement, each only while that owner still
+   * holds the job. Returns, per update, whether it held.
+   */
+  abstract finish(sql: Sql, owner: string, updates: JobUpdate[]): Promise<boolean[]>;
+
+  /** The assignments of `finish`, reading the new values from the row source `v` (columns v_*). */
+  protected finishAssignments(target = ''): string {
+    return `${target}status = v.v_status, ${target}active = (v.v_status = 'pending'), ${target}failed = v.v_failed,
+       ${target}run_at = v.v_run_at, ${target}attempts = v.v_attempts, ${target}finished_at = v.v_finished_at,
+       ${target}last_error = v.v_last_error, ${target}result = ${this.jsonFromText('v.v_result')},
+       ${target}logs = ${this.appendExpression(`${target}logs`, 'v.v_logs')},
+       ${target}active_key = CASE WHEN v.v_status = 'pending' THEN ${target}active_key ELSE NULL END,
+       ${target}locked_by = NULL, ${target}locked_until = NULL`;
+  }
+
+  /** The column names of the row source of `finish`, in the order `finishValues` gives them. */
+  protected static readonly FINISH_COLUMNS = [
+    'v_id',
+    'v_status',
+    'v_failed',
+    'v_run_at',
+    'v_attempts',
+    'v_finished_at',
+    'v_last_error',
+    'v_result',
+    'v_logs',
+  ];
+
+  protected static finishValues(update: JobUpdate): unknown[] {
+    return [
+      update.id,
+      update.status,
+      update.failed,
+      update.runAt,
+      update.attempts,
+      update.finishedAt,
+      update.lastError,
+      update.result,
+      update.appendLogs,
+    ];
+  }
+
+  /** An expression turning JSON text into the column's JSON type. */
+  protected jsonFromText(expression: string): string {
+    return expression;
+  }
+
+  /** Per update, whether its id came back from the statement. */
+  protected static heldOf(updates: JobUpdate[], ids: unknown[]): boolean[] {
+    const held = new Set(ids.map(Number));
+    return updates.map((update) => held.has(update.id));
   }
 
   async renew(sql: Sql, owner: string, ids: number[], until: number): Promise<number> {

@@ -41,6 +41,8 @@ export interface DeclaredSchedule {
 }
 
 const MAX_LIST = 1_000;
+/** Outcomes written per statement at most. */
+const FINISH_BATCH = 500;
 const COMMIT_FLAG = 'nestjs-typeorm-jobs:wake-after-commit';
 
 function dialectFor(dataSource: DataSource, database: Database): JobsDialect {
@@ -218,14 +220,23 @@ export class JobStore {
     return this.dialect.claim(this.database.sql, request);
   }
 
-  /** Writes the ends of several runs in one transaction; returns, per update, whether it held. */
+  /** Writes the ends of several runs, a statement per owner and 500 updates; returns, per update, whether it held. */
   async finish(updates: JobUpdate[]): Promise<boolean[]> {
-    if (updates.length === 1) return [await this.dialect.finish(this.database.sql, updates[0])];
-    return this.database.transaction(async (sql) => {
-      const held: boolean[] = [];
-      for (const update of updates) held.push(await this.dialect.finish(sql, update));
-      return held;
-    });
+    const held = new Map<JobUpdate, boolean>();
+    const owners = new Map<string, JobUpdate[]>();
+    for (const update of updates) {
+      const list = owners.get(update.owner);
+      if (list) list.push(update);
+      else owners.set(update.owner, [update]);
+    }
+    for (const [owner, ofOwner] of owners) {
+      for (let i = 0; i < ofOwner.length; i += FINISH_BATCH) {
+        const batch = ofOwner.slice(i, i + FINISH_BATCH);
+        const results = await this.dialect.finish(this.database.sql, owner, batch);
+        batch.forEach((update, n) => held.set(update, results[n]));
+      }
+    }
+    return updates.map((update) => held.get(update)!);
   }
 
   renew(owner: string, ids: number[], until: number): Promise<number> {

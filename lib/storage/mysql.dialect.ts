@@ -1,7 +1,7 @@
 import { JOBS_TABLE } from '../jobs.constants.js';
 import { JobsDialect, claimColumns, insertValues } from './dialect.js';
 import { placeholders, type Database, type Sql } from './sql.js';
-import type { ClaimRequest, ClaimedJob, NewJobRow } from './job-rows.js';
+import type { ClaimRequest, ClaimedJob, JobUpdate, NewJobRow } from './job-rows.js';
 
 interface InsertHeader {
   insertId: number | string;
@@ -21,8 +21,8 @@ export class MysqlDialect extends JobsDialect {
     super();
   }
 
-  protected appendText(expression: string): string {
-    return `RIGHT(CONCAT(COALESCE(${expression}, ''), ?), ${JobsDialect.MAX_LOG_CHARS})`;
+  protected appendExpression(expression: string, value: string): string {
+    return `RIGHT(CONCAT(COALESCE(${expression}, ''), ${value}), ${JobsDialect.MAX_LOG_CHARS})`;
   }
 
   override async insertMany(sql: Sql, rows: NewJobRow[]): Promise<number[]> {
@@ -57,6 +57,40 @@ export class MysqlDialect extends JobsDialect {
       );
       return due.rows.map((row) => JobsDialect.claimedJob(row, 1));
     });
+  }
+
+  /**
+   * No RETURNING to say which updates held: one update is one statement (its affected count says),
+   * several are a transaction that locks the rows still ours, then one UPDATE ... JOIN of the batch.
+   */
+  async finish(sql: Sql, owner: string, updates: JobUpdate[]): Promise<boolean[]> {
+    if (updates.length === 1) return [(await this.finishHeld(sql, owner, updates)) > 0];
+    return this.database.transaction(async (sql) => {
+      const ids = updates.map((update) => update.id);
+      const ours = await sql(
+        `SELECT id FROM ${JOBS_TABLE} WHERE id IN (${placeholders(ids.length)}) AND locked_by = ? AND status = 'running'
+         FOR UPDATE`,
+        [...ids, owner],
+      );
+      const held = JobsDialect.heldOf(updates, ours.rows.map((row) => row.id));
+      const writable = updates.filter((_, i) => held[i]);
+      if (writable.length > 0) await this.finishHeld(sql, owner, writable);
+      return held;
+    });
+  }
+
+  private async finishHeld(sql: Sql, owner: string, updates: JobUpdate[]): Promise<number> {
+    const [first, ...rest] = JobsDialect.FINISH_COLUMNS;
+    const named = `SELECT ? AS ${first}, ${rest.map((column) => `? AS ${column}`).join(', ')}`;
+    const unnamed = `SELECT ${placeholders(JobsDialect.FINISH_COLUMNS.length)}`;
+    const source = [named, ...new Array(updates.length - 1).fill(unnamed)].join(' UNION ALL ');
+    const result = await this.run(
+      sql,
+      `UPDATE ${JOBS_TABLE} j JOIN (${source}) v ON j.id = v.v_id SET ${this.finishAssignments('j.')}
+       WHERE j.locked_by = ? AND j.status = 'running'`,
+      [...updates.flatMap(JobsDialect.finishValues), owner],
+    );
+    return result.affected;
   }
 
   private autoIncrementStep(): Promise<number> {

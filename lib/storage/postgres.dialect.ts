@@ -1,9 +1,13 @@
 import { JOBS_TABLE } from '../jobs.constants.js';
 import { JobsDialect, claimColumns } from './dialect.js';
 import type { Sql } from './sql.js';
-import type { ClaimRequest, ClaimedJob } from './job-rows.js';
+import type { ClaimRequest, ClaimedJob, JobUpdate, NewJobRow } from './job-rows.js';
 
-/** PostgreSQL: claims with UPDATE ... FROM (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING. */
+/**
+ * PostgreSQL: claims with UPDATE ... FROM (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING. Batches
+ * travel as one array per column (unnest), so a statement's text and its parameter count do not
+ * grow with the batch.
+ */
 export class PostgresDialect extends JobsDialect {
   readonly name = 'postgres';
 
@@ -16,8 +20,40 @@ export class PostgresDialect extends JobsDialect {
     return '?::bigint';
   }
 
-  protected appendText(expression: string): string {
-    return `right(coalesce(${expression}, '') || ?, ${JobsDialect.MAX_LOG_CHARS})`;
+  protected appendExpression(expression: string, value: string): string {
+    return `right(coalesce(${expression}, '') || ${value}, ${JobsDialect.MAX_LOG_CHARS})`;
+  }
+
+  protected override jsonFromText(expression: string): string {
+    return `${expression}::json`;
+  }
+
+  override async insertMany(sql: Sql, rows: NewJobRow[]): Promise<number[]> {
+    const result = await this.run(
+      sql,
+      `INSERT INTO ${JOBS_TABLE} (kind, kind_id, queue, data, status, periodic, interval_ms, priority, run_at,
+         max_attempts, created, unique_key, active_key, schedule)
+       SELECT kind, kind_id, queue, data::json, 'pending', periodic, interval_ms, priority, run_at,
+         max_attempts, created, NULL, NULL, schedule
+       FROM unnest(?::text[], ?::int[], ?::text[], ?::text[], ?::bool[], ?::bigint[], ?::int[], ?::bigint[],
+         ?::int[], ?::bigint[], ?::text[])
+         AS r(kind, kind_id, queue, data, periodic, interval_ms, priority, run_at, max_attempts, created, schedule)
+       RETURNING id`,
+      [
+        rows.map((row) => row.kind),
+        rows.map((row) => row.kindId),
+        rows.map((row) => row.queue),
+        rows.map((row) => row.data),
+        rows.map((row) => row.periodic),
+        rows.map((row) => row.interval),
+        rows.map((row) => row.priority),
+        rows.map((row) => row.runAt),
+        rows.map((row) => row.maxAttempts),
+        rows.map((row) => row.created),
+        rows.map((row) => row.schedule),
+      ],
+    );
+    return result.rows.map((row) => Number(row.id));
   }
 
   async claim(sql: Sql, request: ClaimRequest): Promise<ClaimedJob[]> {
@@ -33,5 +69,19 @@ export class PostgresDialect extends JobsDialect {
       [request.owner, request.leaseUntil, request.now, ...params, request.limit],
     );
     return result.rows.map((row) => JobsDialect.claimedJob(row));
+  }
+
+  async finish(sql: Sql, owner: string, updates: JobUpdate[]): Promise<boolean[]> {
+    const columns = updates.map(JobsDialect.finishValues);
+    const result = await this.run(
+      sql,
+      `UPDATE ${JOBS_TABLE} j SET ${this.finishAssignments()}
+       FROM unnest(?::int[], ?::text[], ?::bool[], ?::bigint[], ?::int[], ?::bigint[], ?::text[], ?::text[], ?::text[])
+         AS v(${JobsDialect.FINISH_COLUMNS.join(', ')})
+       WHERE j.id = v.v_id AND j.locked_by = ? AND j.status = 'running'
+       RETURNING j.id`,
+      [...JobsDialect.FINISH_COLUMNS.map((_, c) => columns.map((values) => values[c])), owner],
+    );
+    return JobsDialect.heldOf(updates, result.rows.map((row) => row.id));
   }
 }

@@ -1,7 +1,7 @@
 import { JOBS_TABLE } from '../jobs.constants.js';
 import { JobsDialect, claimColumns } from './dialect.js';
-import type { Sql, SqlResult } from './sql.js';
-import type { ClaimRequest, ClaimedJob } from './job-rows.js';
+import { placeholders, type Sql, type SqlResult } from './sql.js';
+import type { ClaimRequest, ClaimedJob, JobUpdate } from './job-rows.js';
 
 /**
  * SQLite: one writer at a time, so a single UPDATE ... RETURNING claims atomically. TypeORM drives
@@ -15,8 +15,8 @@ export class SqliteDialect extends JobsDialect {
     super();
   }
 
-  protected appendText(expression: string): string {
-    return `substr(coalesce(${expression}, '') || ?, -${JobsDialect.MAX_LOG_CHARS})`;
+  protected appendExpression(expression: string, value: string): string {
+    return `substr(coalesce(${expression}, '') || ${value}, -${JobsDialect.MAX_LOG_CHARS})`;
   }
 
   /** better-sqlite3 binds no booleans: TypeORM 1.x turns them into 0/1 for it, TypeORM 0.3 does not. */
@@ -36,5 +36,18 @@ export class SqliteDialect extends JobsDialect {
       [request.owner, request.leaseUntil, request.now, ...params, request.limit],
     );
     return result.rows.map((row) => JobsDialect.claimedJob(row));
+  }
+
+  async finish(sql: Sql, owner: string, updates: JobUpdate[]): Promise<boolean[]> {
+    const row = `(${placeholders(JobsDialect.FINISH_COLUMNS.length)})`;
+    const result = await this.run(
+      sql,
+      `WITH v(${JobsDialect.FINISH_COLUMNS.join(', ')}) AS (VALUES ${new Array(updates.length).fill(row).join(', ')})
+       UPDATE ${JOBS_TABLE} SET ${this.finishAssignments()}
+       FROM v WHERE id = v.v_id AND locked_by = ? AND status = 'running'
+       RETURNING id`,
+      [...updates.flatMap(JobsDialect.finishValues), owner],
+    );
+    return JobsDialect.heldOf(updates, result.rows.map((row) => row.id));
   }
 }

@@ -1,0 +1,100 @@
+import { Injectable } from '@nestjs/common';
+import { getDataSourceToken } from '@nestjs/typeorm';
+import type { DataSource } from 'typeorm';
+import { JobEntity, JobKind, JobsService } from 'nestjs-typeorm-jobs';
+import { JobStore } from '../lib/storage/job.store.js';
+import type { JobUpdate } from '../lib/storage/job-rows.js';
+import { describeBackends } from './support/backends.js';
+import { closeCleaners, freshDatabase, startApp } from './support/fixtures.js';
+
+@Injectable()
+class Work {
+  @JobKind('ok')
+  ok() {
+    return undefined;
+  }
+}
+
+afterAll(closeCleaners);
+
+/** Text that a hand-built array or VALUES list would get wrong. */
+const AWKWARD = `it's "quoted", {braced}, back\\slash, NULL, ünïcode ✓\nnew line`;
+
+describeBackends('batched storage writes', (backend) => {
+  it('writes a batch of outcomes in one go, each only where the lease is still ours', async () => {
+    const database = await freshDatabase(backend);
+    const app = await startApp({ database, providers: [Work], jobs: { runner: false } });
+    const jobs = app.get(JobsService);
+    const store = app.get(JobStore);
+    const rows = app.get<DataSource>(getDataSourceToken()).getRepository(JobEntity);
+    const made = await jobs.enqueueMany([0, 1, 2, 3].map((n) => ({ kind: 'ok', data: { n, text: AWKWARD } })));
+    const keyed = await jobs.enqueue('ok', { n: 4 }, { unique: true });
+    const now = Date.now();
+    const claimed = await store.claim({ owner: 'me', limit: 10, now, leaseUntil: now + 60_000, kinds: ['ok'], queues: null });
+    expect(claimed.map((job) => job.id).sort((a, b) => a - b)).toEqual([...made, keyed].map((job) => job.id));
+    expect(claimed.map((job) => JSON.parse(job.data).text)).toEqual([AWKWARD, AWKWARD, AWKWARD, AWKWARD, undefined]);
+
+    // Another instance took job 1 after our lease ran out; job 2 was cancelled meanwhile.
+    await rows.update(made[1].id, { lockedBy: 'other' });
+    await jobs.cancel(made[2].id);
+    const update = (id: number, status: JobUpdate['status'], n: number): JobUpdate => ({
+      id,
+      owner: 'me',
+      status,
+      failed: status !== 'succeeded',
+      runAt: now + (status === 'pending' ? 60_000 : 0),
+      attempts: 1,
+      finishedAt: status === 'pending' ? null : now + n,
+      lastError: status === 'succeeded' ? null : AWKWARD,
+      appendLogs: `[${n}] ${AWKWARD}\n`,
+      result: status === 'succeeded' ? JSON.stringify({ n, text: AWKWARD }) : null,
+    });
+    const held = await store.finish([
+      update(made[0].id, 'succeeded', 0),
+      update(made[1].id, 'succeeded', 1),
+      update(made[2].id, 'succeeded', 2),
+      update(made[3].id, 'failed', 3),
+      update(keyed.id, 'pending', 4),
+    ]);
+    expect(held).toEqual([true, false, false, true, true]);
+
+    const [done, taken, cancelled, failed, retrying] = await Promise.all(
+      [...made, keyed].map((job) => rows.findOneByOrFail({ id: job.id })),
+    );
+    expect(done).toMatchObject({ status: 'succeeded', active: false, failed: false, lockedBy: null, activeKey: null });
+    expect(done.result).toEqual({ n: 0, text: AWKWARD });
+    expect(done.logs).toBe(`[0] ${AWKWARD}\n`);
+    expect(done.finishedAt?.getTime()).toBe(now);
+    expect(taken).toMatchObject({ status: 'running', lockedBy: 'other', logs: null });
+    expect(cancelled).toMatchObject({ status: 'cancelled', logs: null });
+    expect(failed).toMatchObject({ status: 'failed', active: false, failed: true, lastError: AWKWARD, result: null });
+    expect(retrying).toMatchObject({ status: 'pending', active: true, failed: true, lockedBy: null, lockedUntil: null });
+    expect(retrying.activeKey).not.toBeNull();
+    expect(retrying.runAt.getTime()).toBe(now + 60_000);
+    expect(retrying.finishedAt).toBeNull();
+  });
+
+  it('writes one outcome alone, and refuses it once the lease is gone', async () => {
+    const database = await freshDatabase(backend);
+    const app = await startApp({ database, providers: [Work], jobs: { runner: false } });
+    const store = app.get(JobStore);
+    const job = await app.get(JobsService).enqueue('ok', {});
+    const now = Date.now();
+    await store.claim({ owner: 'me', limit: 1, now, leaseUntil: now + 60_000, kinds: ['ok'], queues: null });
+    const outcome: JobUpdate = {
+      id: job.id,
+      owner: 'someone else',
+      status: 'succeeded',
+      failed: false,
+      runAt: now,
+      attempts: 1,
+      finishedAt: now,
+      lastError: null,
+      appendLogs: '',
+      result: null,
+    };
+    expect(await store.finish([outcome])).toEqual([false]);
+    expect(await store.finish([{ ...outcome, owner: 'me' }])).toEqual([true]);
+    expect((await app.get(JobsService).get(job.id))?.status).toBe('succeeded');
+  });
+});
