@@ -9,8 +9,22 @@ export interface JobsModuleOptions {
   pollInterval?: number;
   /** Jobs this instance runs at once. Default 10. */
   concurrency?: number;
-  /** Jobs claimed per statement at most. Default: `concurrency`. */
+  /** Jobs claimed per statement at most. Default: `concurrency`, or 100 if that is more. */
   batchSize?: number;
+  /**
+   * Milliseconds of work claimed ahead of free slots: the runner measures how fast its jobs finish
+   * and keeps about this much of them claimed in memory (never more than `batchSize`), so fast jobs
+   * are claimed many per statement while slow ones are left for other instances. `0` claims only
+   * for free slots. Default 200.
+   */
+  prefetch?: number;
+  /**
+   * PostgreSQL: wake runners with LISTEN/NOTIFY when a job becomes due, so a job enqueued by any
+   * instance starts within milliseconds (polling stays as the fallback). Holds one connection of
+   * the pool per instance. Turn off behind PgBouncer in transaction mode, where LISTEN does not
+   * work. Ignored on other databases. Default `true`.
+   */
+  notify?: boolean;
   /** Queues this instance runs. Default: every queue. */
   queues?: string[];
   /**
@@ -49,6 +63,8 @@ export interface ResolvedJobsOptions {
   pollInterval: number;
   concurrency: number;
   batchSize: number;
+  prefetch: number;
+  notify: boolean;
   queues: string[] | null;
   lease: number;
   shutdownTimeout: number;

@@ -33,6 +33,8 @@ interface BufferedUpdate {
 
 const MAX_OUTAGE_BACKOFF = 30_000;
 const PRUNE_EVERY_MS = 60_000;
+/** How often the finish rate behind `prefetch` is re-measured. */
+const RATE_WINDOW_MS = 100;
 
 const EVENT_OF: Record<RunVerdict, JobEventName> = {
   succeeded: 'succeeded',
@@ -43,8 +45,13 @@ const EVENT_OF: Record<RunVerdict, JobEventName> = {
 };
 
 /**
- * The scheduled runner: polls for due jobs, claims them in batches, runs them under a concurrency
- * limit, renews their leases, writes their outcomes in batches, and drains on shutdown.
+ * The scheduled runner: polls for due jobs, claims them in batches into a local buffer, runs them
+ * under a concurrency limit, renews their leases, writes their outcomes in batches, and drains on
+ * shutdown.
+ *
+ * How much it claims: the free slots plus about `prefetch` ms of work at the rate its jobs have been
+ * finishing, at most `batchSize` per statement, and only once half of that is missing (so a busy
+ * runner claims many jobs per statement, and slow jobs stay in the table for other instances).
  */
 @Injectable()
 export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -52,7 +59,13 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
   readonly owner = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
   private readonly logger = new Logger('JobsRunner');
   private readonly running = new Map<number, RunningJob>();
+  /** Claimed, not started yet: they wait for a free slot, under our lease. */
+  private ready: ClaimedJob[] = [];
+  /** Outcomes not written yet. */
   private buffer: BufferedUpdate[] = [];
+  /** Jobs per ms finishing here (smoothed), and the window being counted. */
+  private rate = 0;
+  private rateWindow = { start: Date.now(), finished: 0 };
   private flushing: Promise<void> | null = null;
   private flushQueued = false;
   private polling: Promise<void> | null = null;
@@ -99,7 +112,7 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
   }
 
   private idle(): boolean {
-    return this.running.size === 0 && !this.moreDue && this.buffer.length === 0;
+    return this.running.size === 0 && this.ready.length === 0 && !this.moreDue && this.buffer.length === 0;
   }
 
   async beforeApplicationShutdown(): Promise<void> {
@@ -114,12 +127,20 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
   }
 
   /** What a health check needs: is the runner on, when did it last reach the database, how busy is it. */
-  status(): { enabled: boolean; stopping: boolean; lastPollAt: number | null; running: number; pollInterval: number } {
+  status(): {
+    enabled: boolean;
+    stopping: boolean;
+    lastPollAt: number | null;
+    running: number;
+    claimed: number;
+    pollInterval: number;
+  } {
     return {
       enabled: this.started,
       stopping: this.stopping,
       lastPollAt: this.lastPollAt,
       running: this.running.size,
+      claimed: this.ready.length,
       pollInterval: this.options.pollInterval,
     };
   }
@@ -146,20 +167,51 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
       for (;;) {
         // Let timers and I/O in first: with a synchronous driver (better-sqlite3) a claim resolves
         // without leaving the microtask queue, and a busy runner would starve the outcome writes
-        // and the lease renewals. Outcomes not yet written count against the free slots.
+        // and the lease renewals.
         await new Promise((resolve) => setImmediate(resolve));
-        const free = this.options.concurrency - this.running.size - this.buffer.length;
-        if (free <= 0 || this.stopping) return;
-        const limit = Math.min(free, this.options.batchSize);
+        const limit = this.stopping ? 0 : this.claimLimit();
+        if (limit === 0) return;
         const jobs = await this.claim(limit, Date.now());
         this.lastPollAt = Date.now();
         this.databaseReachable();
-        for (const job of jobs) this.start(job);
+        this.ready.push(...jobs);
+        this.startReady();
         this.moreDue = jobs.length === limit;
         if (!this.moreDue) return;
       }
     } catch (error) {
       this.databaseUnreachable(error);
+    }
+  }
+
+  /**
+   * How many jobs to claim now: 0 while fewer than half of the wanted ones are missing, or while
+   * unwritten outcomes pile up (the database is slower than the handlers: let it catch up).
+   */
+  private claimLimit(): number {
+    const wanted = this.options.concurrency - this.running.size + this.prefetchTarget();
+    const missing = wanted - this.ready.length;
+    if (missing < Math.max(1, wanted / 2)) return 0;
+    if (this.buffer.length >= Math.max(this.options.concurrency, this.options.batchSize)) return 0;
+    return Math.min(missing, this.options.batchSize);
+  }
+
+  /** Jobs worth holding beyond the free slots: `prefetch` ms of work at the recent finish rate. */
+  private prefetchTarget(): number {
+    const now = Date.now();
+    const elapsed = now - this.rateWindow.start;
+    if (elapsed >= RATE_WINDOW_MS) {
+      const observed = this.rateWindow.finished / elapsed;
+      this.rate = (this.rate + observed) / 2;
+      this.rateWindow = { start: now, finished: 0 };
+    }
+    return Math.min(Math.floor(this.rate * this.options.prefetch), this.options.batchSize);
+  }
+
+  /** Starts claimed jobs while there are free slots. */
+  private startReady(): void {
+    while (!this.stopping && this.ready.length > 0 && this.running.size < this.options.concurrency) {
+      this.start(this.ready.shift()!);
     }
   }
 
@@ -194,10 +246,17 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
     // A job released at shutdown is no longer ours: its late outcome is dropped.
     if (this.running.get(entry.job.id) !== entry) return;
     this.running.delete(entry.job.id);
+    this.rateWindow.finished++;
     this.report(entry.job, outcome);
     this.buffer.push({ update: outcome.update, deadline: Date.now() + this.options.lease });
     this.scheduleFlush();
-    if (this.moreDue) this.wake();
+    this.startReady();
+    this.wakeIfWanted();
+  }
+
+  /** Claims again if the slots and the buffer want enough jobs (see claimLimit). */
+  private wakeIfWanted(): void {
+    if (this.moreDue && this.claimLimit() > 0) this.wake();
   }
 
   private report(job: ClaimedJob, outcome: RunOutcome): void {
@@ -228,8 +287,8 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
     this.buffer = [];
     this.flushing = this.write(batch).finally(() => (this.flushing = null));
     await this.flushing;
-    // Unwritten outcomes hold slots (see poll): now that they are written, claim again.
-    if (this.moreDue) this.wake();
+    // Claims wait while unwritten outcomes pile up (see claimLimit): now that they are written, claim again.
+    this.wakeIfWanted();
   }
 
   private async write(batch: BufferedUpdate[]): Promise<void> {
@@ -254,9 +313,8 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
   private async maintain(): Promise<void> {
     try {
       const now = Date.now();
-      if (this.running.size > 0) {
-        await this.store.renew(this.owner, [...this.running.keys()], now + this.options.lease);
-      }
+      const held = [...this.running.keys(), ...this.ready.map((job) => job.id)];
+      if (held.length > 0) await this.store.renew(this.owner, held, now + this.options.lease);
       if (this.buffer.length > 0) await this.flush();
       if (this.started && !this.stopping && (this.outage || (!this.idle() && this.housekeepingDue(now)))) {
         await this.housekeep();
@@ -298,8 +356,16 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
     }
   }
 
-  /** Waits for running handlers up to the grace period, then aborts and releases the rest. */
+  /**
+   * Gives back the jobs claimed but not started, waits for running handlers up to the grace
+   * period, then aborts and releases the rest.
+   */
   private async drain(): Promise<void> {
+    const unstarted = this.ready;
+    this.ready = [];
+    if (unstarted.length > 0) {
+      await this.releaseJobs(unstarted.map((job) => job.id), 'released unstarted at shutdown');
+    }
     if (this.running.size === 0) return;
     const grace = this.options.shutdownTimeout;
     let timer: NodeJS.Timeout | undefined;
@@ -315,16 +381,16 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
     this.running.clear();
     for (const entry of left) entry.controller.abort(new Error('The application is shutting down.'));
     this.logger.warn(messages.shutdownAborted(left.length, grace));
+    await this.releaseJobs(left.map((entry) => entry.job.id), 'released unfinished at shutdown');
+  }
+
+  /** Makes jobs we hold due again at once, the interrupted attempt not counted. */
+  private async releaseJobs(ids: number[], note: string): Promise<void> {
     const now = Date.now();
     try {
-      await this.store.release(
-        this.owner,
-        left.map((entry) => entry.job.id),
-        now,
-        logLine(now, 'released unfinished at shutdown'),
-      );
+      await this.store.release(this.owner, ids, now, logLine(now, note));
     } catch (error) {
-      this.logger.error(messages.resultNotSaved(left[0].job.id, (error as Error).message));
+      this.logger.error(messages.resultNotSaved(ids[0], (error as Error).message));
     }
   }
 
