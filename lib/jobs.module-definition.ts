@@ -51,7 +51,7 @@ export function resolveJobsOptions(options: JobsModuleOptions = {}): ResolvedJob
     runner: flag('runner', options.runner, true),
     pollInterval: positiveInteger('pollInterval', options.pollInterval, 1_000, 10),
     concurrency,
-    batchSize: positiveInteger('batchSize', options.batchSize, Math.max(concurrency, 100)),
+    batchSize: positiveInteger('batchSize', options.batchSize, Math.max(concurrency, 500)),
     prefetch: positiveInteger('prefetch', options.prefetch, 200, 0),
     notify: flag('notify', options.notify, true),
     queues: queueList(options.queues),

@@ -23,6 +23,22 @@ export interface RunSettings {
   now: () => number;
 }
 
+/**
+ * A run's abort signal, made only when the handler reads it or the run is aborted: most runs never
+ * need one, and a fast runner starts tens of thousands a second.
+ */
+export class RunAbort {
+  private controller: AbortController | null = null;
+
+  get signal(): AbortSignal {
+    return (this.controller ??= new AbortController()).signal;
+  }
+
+  abort(reason: unknown): void {
+    (this.controller ??= new AbortController()).abort(reason);
+  }
+}
+
 /** A timestamped log line, as stored. */
 export function logLine(at: number, text: string): string {
   return `[${new Date(at).toISOString()}] ${text}\n`;
@@ -40,7 +56,7 @@ export function logLine(at: number, text: string): string {
 export async function runJob(
   job: ClaimedJob,
   kind: RegisteredKind | undefined,
-  controller: AbortController,
+  controller: RunAbort,
   settings: RunSettings,
 ): Promise<RunOutcome> {
   const lines: string[] = [];
@@ -51,7 +67,9 @@ export async function runJob(
     data: JSON.parse(job.data),
     attempt: job.attempts,
     maxAttempts: job.maxAttempts,
-    signal: controller.signal,
+    get signal() {
+      return controller.signal;
+    },
     log: (line: string) => void lines.push(logLine(settings.now(), String(line))),
     snooze: (delay: number, reason?: string) => new JobSnooze(delay, reason),
   };
@@ -102,7 +120,7 @@ function nextRun(job: ClaimedJob, schedule: ScheduleSpec | null, now: number): n
   return schedule ? nextOccurrence(schedule, now) : now + Math.max(1, job.interval ?? 0);
 }
 
-function withTimeout<T>(work: Promise<T>, timeout: number | null, controller: AbortController): Promise<T> {
+function withTimeout<T>(work: Promise<T>, timeout: number | null, controller: RunAbort): Promise<T> {
   if (timeout === null) return work;
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
@@ -123,26 +141,45 @@ function settle(
   settings: RunSettings,
 ): RunOutcome {
   const now = settings.now();
-  const base = { id: job.id, owner: settings.owner, failed: false, lastError: null, finishedAt: null };
   if (value instanceof JobSnooze) {
     const delay = Math.max(1, Math.round(value.delay));
     lines.push(logLine(now, `snoozed for ${delay} ms${value.reason ? `: ${value.reason}` : ''}`));
-    return {
-      verdict: 'snoozed',
-      update: { ...base, status: 'pending', runAt: now + delay, attempts: job.attempts - 1, appendLogs: lines.join(''), result: null },
-    };
+    return { verdict: 'snoozed', update: succeeded(job, settings, 'pending', now + delay, job.attempts - 1, null, lines, null) };
   }
   if (typeof value === 'string') lines.push(logLine(now, value));
   const result = resultJson(value, lines, now);
   if (job.periodic) {
-    return {
-      verdict: 'rescheduled',
-      update: { ...base, status: 'pending', runAt: nextRun(job, schedule, now), attempts: 0, appendLogs: lines.join(''), result },
-    };
+    const runAt = nextRun(job, schedule, now);
+    return { verdict: 'rescheduled', update: succeeded(job, settings, 'pending', runAt, 0, null, lines, result) };
   }
+  return { verdict: 'succeeded', update: succeeded(job, settings, 'succeeded', now, job.attempts, now, lines, result) };
+}
+
+/**
+ * The update of a run that did not fail. Written out field by field: a spread of a shared base
+ * that then overrides one of its fields costs microseconds per job in V8, which a fast runner feels.
+ */
+function succeeded(
+  job: ClaimedJob,
+  settings: RunSettings,
+  status: JobUpdate['status'],
+  runAt: number,
+  attempts: number,
+  finishedAt: number | null,
+  lines: string[],
+  result: string | null,
+): JobUpdate {
   return {
-    verdict: 'succeeded',
-    update: { ...base, status: 'succeeded', runAt: now, attempts: job.attempts, finishedAt: now, appendLogs: lines.join(''), result },
+    id: job.id,
+    owner: settings.owner,
+    status,
+    failed: false,
+    runAt,
+    attempts,
+    finishedAt,
+    lastError: null,
+    appendLogs: lines.length === 0 ? '' : lines.join(''),
+    result,
   };
 }
 

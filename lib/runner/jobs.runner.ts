@@ -16,12 +16,12 @@ import type { RunPendingSummary } from '../interfaces/jobs-service.interface.js'
 import type { JobStatus } from '../interfaces/job-context.interface.js';
 import { JobStore } from '../storage/job.store.js';
 import type { ClaimedJob, JobUpdate } from '../storage/job-rows.js';
-import { logLine, runJob, type RunOutcome, type RunVerdict } from './job-execution.js';
+import { logLine, RunAbort, runJob, type RunOutcome, type RunVerdict } from './job-execution.js';
 import { JobsEvents, type JobEventName } from '../events/jobs.events.js';
 
 interface RunningJob {
   job: ClaimedJob;
-  controller: AbortController;
+  controller: RunAbort;
   done: Promise<RunOutcome>;
 }
 
@@ -229,7 +229,7 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
   }
 
   private start(job: ClaimedJob): RunningJob {
-    const controller = new AbortController();
+    const controller = new RunAbort();
     const done = runJob(job, this.registry.get(job.kind), controller, {
       owner: this.owner,
       maxBackoff: this.options.maxBackoff,
