@@ -38,6 +38,10 @@ export const messages = {
   timedOut: (ms: number) => `Timed out after ${ms} ms.`,
   shutdownAborted: (count: number, ms: number) =>
     `${count} job(s) still running ${ms} ms after shutdown began were aborted and released for another worker.`,
+  listenLost: (error: string, waitMs: number) =>
+    `The LISTEN connection for job wake-ups failed (${error}); polling carries on, and it reconnects in ` +
+    `${Math.round(waitMs / 1_000)} s. Behind PgBouncer in transaction mode, set notify: false.`,
+  listenBack: () => `The LISTEN connection for job wake-ups is back.`,
   noHandler: (kind: string) => `No handler for kind "${kind}" in this instance.`,
 };
 

@@ -36,10 +36,11 @@ export class JobsService {
   enqueue<T = unknown>(kind: string, data?: T, options?: EnqueueOptions): Promise<JobEntity<T>>;
   async enqueue<T>(kind: string | JobKindRef<T>, data?: T, options: EnqueueOptions = {}): Promise<JobEntity<T>> {
     const row = await this.newRow({ ...options, kind, data }, options.manager);
+    const wake = this.wakePayload([row]);
     const added =
       row.uniqueKey === null
-        ? { job: entityOf((await this.store.insertMany([row], options.manager))[0], row), inserted: true }
-        : await this.insertUnique(row, options.manager);
+        ? { job: entityOf((await this.store.insertMany([row], options.manager, wake))[0], row), inserted: true }
+        : await this.insertUnique(row, options.manager, wake);
     this.announce([added], options.manager);
     return added.job as JobEntity<T>;
   }
@@ -50,18 +51,36 @@ export class JobsService {
     for (const spec of specs) rows.push(await this.newRow(spec, options.manager));
     const added = new Array<{ job: JobEntity; inserted: boolean }>(rows.length);
     const plain = rows.map((row, i) => ({ row, i })).filter(({ row }) => row.uniqueKey === null);
-    const ids = await this.store.insertMany(plain.map(({ row }) => row), options.manager);
+    const ids = await this.store.insertMany(
+      plain.map(({ row }) => row),
+      options.manager,
+      this.wakePayload(plain.map(({ row }) => row)),
+    );
     plain.forEach(({ row, i }, n) => (added[i] = { job: entityOf(ids[n], row), inserted: true }));
     for (const [i, row] of rows.entries()) {
-      if (row.uniqueKey !== null) added[i] = await this.insertUnique(row, options.manager);
+      if (row.uniqueKey !== null) added[i] = await this.insertUnique(row, options.manager, this.wakePayload([row]));
     }
     this.announce(added, options.manager);
     return added.map(({ job }) => job);
   }
 
+  /**
+   * What to send runners listening elsewhere (PostgreSQL NOTIFY) with these rows: this instance's
+   * name, which its own runner ignores (it is woken directly), or null when none is due now.
+   */
+  private wakePayload(rows: NewJobRow[]): string | null {
+    if (!this.options.notify) return null;
+    const now = Date.now();
+    return rows.some((row) => row.runAt <= now) ? this.runner.owner : null;
+  }
+
   /** Inserts a unique job, or returns the active job that holds its key. */
-  private async insertUnique(row: NewJobRow, manager?: EntityManager): Promise<{ job: JobEntity; inserted: boolean }> {
-    const found = await this.store.insertUnique(row, manager);
+  private async insertUnique(
+    row: NewJobRow,
+    manager?: EntityManager,
+    wake: string | null = null,
+  ): Promise<{ job: JobEntity; inserted: boolean }> {
+    const found = await this.store.insertUnique(row, manager, wake);
     const existing = found.inserted ? null : await this.store.get(found.id, manager);
     return { job: existing ?? entityOf(found.id, row), inserted: found.inserted };
   }
@@ -76,6 +95,12 @@ export class JobsService {
     if (!inserted.some((job) => job.runAt.getTime() <= Date.now())) return;
     if (manager?.queryRunner?.isTransactionActive) this.store.markForCommit(manager);
     else this.runner.wake();
+  }
+
+  /** Wakes this instance's runner, and the others' where they listen (PostgreSQL). */
+  private async wakeAll(): Promise<void> {
+    this.runner.wake();
+    if (this.options.notify) await this.store.wakeOthers(this.runner.owner);
   }
 
   get(id: number): Promise<JobEntity | null> {
@@ -97,7 +122,7 @@ export class JobsService {
   /** Makes pending jobs due now (keeping their attempts) and wakes this instance's runner; returns how many. */
   async runNow(ids: number[]): Promise<number> {
     const changed = await this.store.makeDue(ids, Date.now());
-    if (changed > 0) this.runner.wake();
+    if (changed > 0) await this.wakeAll();
     return changed;
   }
 
@@ -106,7 +131,7 @@ export class JobsService {
     const job = await this.store.get(id);
     if (!job) throw new JobNotFoundError(id);
     if (!(await this.store.retry(job, Date.now()))) throw new JobNotRetryableError(id, job.status);
-    this.runner.wake();
+    await this.wakeAll();
     this.events.emit('retried', job);
     return (await this.store.get(id))!;
   }

@@ -17,6 +17,7 @@ import { JobsDialect } from './dialect.js';
 import { MysqlDialect } from './mysql.dialect.js';
 import { PostgresDialect } from './postgres.dialect.js';
 import { SqliteDialect } from './sqlite.dialect.js';
+import { PostgresWakeups } from './postgres.wakeups.js';
 import { databaseOf, sqlOf, type Database, type Sql } from './sql.js';
 import type { ClaimRequest, ClaimedJob, JobUpdate, NewJobRow } from './job-rows.js';
 import { scheduleKeyOf } from '../schedules/schedule.js';
@@ -105,6 +106,17 @@ export class JobStore {
     };
   }
 
+  /**
+   * PostgreSQL: listens for jobs enqueued by other instances and calls `onWake` (see
+   * PostgresWakeups). Returns the way to stop, or null on databases without LISTEN.
+   */
+  listenForWakeups(self: string, onWake: () => void): { stop(): Promise<void> } | null {
+    if (this.dialect.name !== 'postgres') return null;
+    const wakeups = new PostgresWakeups(this.dataSource, self, onWake);
+    void wakeups.start();
+    return wakeups;
+  }
+
   /** Flags the manager's open transaction for `watchCommits`. */
   markForCommit(manager: EntityManager): void {
     const runner = manager.queryRunner;
@@ -191,23 +203,32 @@ export class JobStore {
     return this.kindRows.find({ order: { name: 'ASC' } });
   }
 
-  async insertMany(rows: NewJobRow[], manager?: EntityManager): Promise<number[]> {
+  /** `wake`: a payload for runners listening elsewhere (PostgreSQL NOTIFY), or null. */
+  async insertMany(rows: NewJobRow[], manager?: EntityManager, wake: string | null = null): Promise<number[]> {
     const sql = this.sql(manager);
     const ids: number[] = [];
     for (let i = 0; i < rows.length; i += 1_000) {
-      ids.push(...(await this.dialect.insertMany(sql, rows.slice(i, i + 1_000))));
+      ids.push(...(await this.dialect.insertMany(sql, rows.slice(i, i + 1_000), wake)));
     }
     return ids;
+  }
+
+  wakeOthers(wake: string): Promise<void> {
+    return this.dialect.wakeOthers(this.database.sql, wake);
   }
 
   /**
    * Inserts a job with a unique key, or finds the active job that holds the key. Loops because the
    * holder can finish between our failed insert and our read.
    */
-  async insertUnique(row: NewJobRow, manager?: EntityManager): Promise<{ id: number; inserted: boolean }> {
+  async insertUnique(
+    row: NewJobRow,
+    manager?: EntityManager,
+    wake: string | null = null,
+  ): Promise<{ id: number; inserted: boolean }> {
     const sql = this.sql(manager);
     for (;;) {
-      const id = await this.dialect.insertUnlessDuplicate(sql, row);
+      const id = await this.dialect.insertUnlessDuplicate(sql, row, wake);
       if (id !== null) return { id, inserted: true };
       const holder = await this.dialect.run(sql, `SELECT id FROM ${JOBS_TABLE} WHERE active_key = ?`, [
         row.uniqueKey,

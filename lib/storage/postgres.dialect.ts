@@ -1,5 +1,6 @@
 import { JOBS_TABLE } from '../jobs.constants.js';
-import { JobsDialect, claimColumns } from './dialect.js';
+import { JobsDialect, claimColumns, insertValues } from './dialect.js';
+import { WAKE_CHANNEL } from './postgres.wakeups.js';
 import type { Sql } from './sql.js';
 import type { ClaimRequest, ClaimedJob, JobUpdate, NewJobRow } from './job-rows.js';
 
@@ -28,10 +29,48 @@ export class PostgresDialect extends JobsDialect {
     return `${expression}::json`;
   }
 
-  override async insertMany(sql: Sql, rows: NewJobRow[]): Promise<number[]> {
+  /**
+   * The statement, then a NOTIFY for listening runners (sent when the transaction commits), in one
+   * round trip: an uncorrelated subquery in the filter runs once, whatever the number of rows.
+   */
+  private withWake(statement: string, params: unknown[], wake: string | null): [string, unknown[]] {
+    if (wake === null) return [statement, params];
+    return [
+      `WITH inserted AS (${statement}) SELECT id FROM inserted
+       WHERE (SELECT COUNT(*) FROM (SELECT pg_notify(?, ?)) wake) = 1`,
+      [...params, WAKE_CHANNEL, wake],
+    ];
+  }
+
+  override async wakeOthers(sql: Sql, wake: string): Promise<void> {
+    await this.run(sql, 'SELECT pg_notify(?, ?)', [WAKE_CHANNEL, wake]);
+  }
+
+  override async insertUnlessDuplicate(
+    sql: Sql,
+    row: NewJobRow,
+    wake: string | null = null,
+  ): Promise<number | null> {
     const result = await this.run(
       sql,
-      `INSERT INTO ${JOBS_TABLE} (kind, kind_id, queue, data, status, periodic, interval_ms, priority, run_at,
+      ...this.withWake(
+        this.insertStatement(1, ' ON CONFLICT (active_key) DO NOTHING RETURNING id'),
+        insertValues(row),
+        wake,
+      ),
+    );
+    return result.rows.length ? Number(result.rows[0].id) : null;
+  }
+
+  override async insertMany(
+    sql: Sql,
+    rows: NewJobRow[],
+    wake: string | null = null,
+  ): Promise<number[]> {
+    const result = await this.run(
+      sql,
+      ...this.withWake(
+        `INSERT INTO ${JOBS_TABLE} (kind, kind_id, queue, data, status, periodic, interval_ms, priority, run_at,
          max_attempts, created, unique_key, active_key, schedule)
        SELECT kind, kind_id, queue, data::json, 'pending', periodic, interval_ms, priority, run_at,
          max_attempts, created, NULL, NULL, schedule
@@ -39,19 +78,21 @@ export class PostgresDialect extends JobsDialect {
          ?::int[], ?::bigint[], ?::text[])
          AS r(kind, kind_id, queue, data, periodic, interval_ms, priority, run_at, max_attempts, created, schedule)
        RETURNING id`,
-      [
-        rows.map((row) => row.kind),
-        rows.map((row) => row.kindId),
-        rows.map((row) => row.queue),
-        rows.map((row) => row.data),
-        rows.map((row) => row.periodic),
-        rows.map((row) => row.interval),
-        rows.map((row) => row.priority),
-        rows.map((row) => row.runAt),
-        rows.map((row) => row.maxAttempts),
-        rows.map((row) => row.created),
-        rows.map((row) => row.schedule),
-      ],
+        [
+          rows.map((row) => row.kind),
+          rows.map((row) => row.kindId),
+          rows.map((row) => row.queue),
+          rows.map((row) => row.data),
+          rows.map((row) => row.periodic),
+          rows.map((row) => row.interval),
+          rows.map((row) => row.priority),
+          rows.map((row) => row.runAt),
+          rows.map((row) => row.maxAttempts),
+          rows.map((row) => row.created),
+          rows.map((row) => row.schedule),
+        ],
+        wake,
+      ),
     );
     return result.rows.map((row) => Number(row.id));
   }
@@ -82,6 +123,9 @@ export class PostgresDialect extends JobsDialect {
        RETURNING j.id`,
       [...JobsDialect.FINISH_COLUMNS.map((_, c) => columns.map((values) => values[c])), owner],
     );
-    return JobsDialect.heldOf(updates, result.rows.map((row) => row.id));
+    return JobsDialect.heldOf(
+      updates,
+      result.rows.map((row) => row.id),
+    );
   }
 }

@@ -1,0 +1,111 @@
+import { Logger } from '@nestjs/common';
+import type { DataSource } from 'typeorm';
+import { JOBS_TABLE } from '../jobs.constants.js';
+import { messages } from '../jobs.messages.js';
+
+/** The NOTIFY channel: one per table, so two apps on one database with their own tables do not mix. */
+export const WAKE_CHANNEL = JOBS_TABLE;
+
+/** The bits of a node-postgres pooled client used here. */
+interface ListeningClient {
+  query(sql: string): Promise<unknown>;
+  on(event: 'notification', listener: (message: { channel: string; payload?: string }) => void): unknown;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  on(event: 'end', listener: () => void): unknown;
+  removeAllListeners(): unknown;
+  release(destroy?: boolean | Error): void;
+}
+
+const FIRST_RETRY_MS = 1_000;
+const MAX_RETRY_MS = 30_000;
+
+/**
+ * PostgreSQL wake-ups: holds one connection of the data source's pool, LISTENs on the jobs
+ * channel, and calls `onWake` for every notification another instance sent. The enqueuing side
+ * sends them from its INSERT (see PostgresDialect), so a job enqueued in a transaction wakes
+ * runners when it commits. If the connection fails, it reconnects with a growing delay; polling
+ * keeps jobs moving meanwhile.
+ */
+export class PostgresWakeups {
+  private readonly logger = new Logger('JobsRunner');
+  private client: ListeningClient | null = null;
+  private retryMs = FIRST_RETRY_MS;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private failing = false;
+  private stopped = false;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    /** Notifications carrying this payload came from this instance and are ignored. */
+    private readonly self: string,
+    private readonly onWake: () => void,
+  ) {}
+
+  /** Connects and listens; never throws (a failure is logged and retried). */
+  async start(): Promise<void> {
+    if (this.stopped || this.client) return;
+    let client: ListeningClient | null = null;
+    try {
+      const pool = (this.dataSource.driver as unknown as { master: { connect(): Promise<ListeningClient> } }).master;
+      client = await pool.connect();
+      client.on('notification', (message) => {
+        if (message.channel === WAKE_CHANNEL && message.payload !== this.self) this.onWake();
+      });
+      client.on('error', (error) => this.lost(error));
+      client.on('end', () => this.lost(new Error('the connection ended')));
+      await client.query(`LISTEN ${WAKE_CHANNEL}`);
+      if (this.stopped) return this.drop(client);
+      this.client = client;
+      this.retryMs = FIRST_RETRY_MS;
+      if (this.failing) this.logger.log(messages.listenBack());
+      this.failing = false;
+      // Jobs may have been enqueued while nobody listened.
+      this.onWake();
+    } catch (error) {
+      if (client) this.drop(client, error as Error);
+      this.retry(error as Error);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    const client = this.client;
+    this.client = null;
+    if (!client) return;
+    try {
+      await client.query(`UNLISTEN ${WAKE_CHANNEL}`);
+      this.drop(client);
+    } catch (error) {
+      this.drop(client, error as Error);
+    }
+  }
+
+  private lost(error: Error): void {
+    const client = this.client;
+    this.client = null;
+    if (client) this.drop(client, error);
+    this.retry(error);
+  }
+
+  private retry(error: Error): void {
+    if (this.stopped) return;
+    if (!this.failing) this.logger.warn(messages.listenLost(error.message, this.retryMs));
+    this.failing = true;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => void this.start(), this.retryMs);
+    this.retryMs = Math.min(this.retryMs * 2, MAX_RETRY_MS);
+  }
+
+  /** Gives the connection back to the pool, or destroys it if it failed. */
+  private drop(client: ListeningClient, error?: Error): void {
+    client.removeAllListeners();
+    // A client that errored must not go back to the pool; one that only stops listening may.
+    client.on('error', () => undefined);
+    try {
+      client.release(error ?? undefined);
+    } catch {
+      // Released already (the pool does this itself for a connection that died).
+    }
+  }
+}
