@@ -16,6 +16,7 @@ interface InsertHeader {
 export class MysqlDialect extends JobsDialect {
   readonly name = 'mysql';
   private increment: Promise<number> | undefined;
+  private foundNothing = true;
 
   constructor(private readonly database: Database) {
     super();
@@ -39,8 +40,22 @@ export class MysqlDialect extends JobsDialect {
     return header.affectedRows > 0 ? Number(header.insertId) : null;
   }
 
-  claim(_sql: Sql, request: ClaimRequest): Promise<ClaimedJob[]> {
+  /**
+   * After a claim that found nothing, the next one first looks without locking (one statement),
+   * so an idle instance does not open a transaction on every poll.
+   */
+  async claim(sql: Sql, request: ClaimRequest): Promise<ClaimedJob[]> {
     const { where, params } = this.claimFilter(request);
+    if (this.foundNothing) {
+      const probe = await sql(`SELECT id FROM ${JOBS_TABLE} WHERE ${where} LIMIT 1`, params);
+      if (probe.rows.length === 0) return [];
+    }
+    const jobs = await this.lockAndClaim(request, where, params);
+    this.foundNothing = jobs.length === 0;
+    return jobs;
+  }
+
+  private lockAndClaim(request: ClaimRequest, where: string, params: unknown[]): Promise<ClaimedJob[]> {
     return this.database.transaction(async (sql) => {
       const due = await sql(
         `SELECT ${claimColumns('CAST(data AS CHAR)')} FROM ${JOBS_TABLE} WHERE ${where}
