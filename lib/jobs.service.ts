@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { JobEntity } from './entities/job.entity.js';
 import { InvalidJobsOptionError, JobNotFoundError, JobNotRetryableError, UnknownJobKindError } from './errors/jobs.errors.js';
@@ -19,7 +19,9 @@ import type { NewJobRow } from './storage/job-rows.js';
 
 /** Enqueue, inspect, cancel and retry jobs; run pending jobs on demand. */
 @Injectable()
-export class JobsService {
+export class JobsService implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private unwatchCommits: () => void = () => undefined;
+
   constructor(
     @Inject(JOBS_RESOLVED_OPTIONS) private readonly options: ResolvedJobsOptions,
     private readonly registry: JobsRegistry,
@@ -36,71 +38,64 @@ export class JobsService {
   enqueue<T = unknown>(kind: string, data?: T, options?: EnqueueOptions): Promise<JobEntity<T>>;
   async enqueue<T>(kind: string | JobKindRef<T>, data?: T, options: EnqueueOptions = {}): Promise<JobEntity<T>> {
     const row = await this.newRow({ ...options, kind, data }, options.manager);
-    const wake = this.wakePayload([row]);
     const added =
       row.uniqueKey === null
-        ? { job: entityOf((await this.store.insertMany([row], options.manager, wake))[0], row), inserted: true }
-        : await this.insertUnique(row, options.manager, wake);
+        ? { job: entityOf((await this.store.insertMany([row], options.manager))[0], row), inserted: true }
+        : await this.insertUnique(row, options.manager);
     this.announce([added], options.manager);
     return added.job as JobEntity<T>;
   }
 
   /** Adds many jobs, in as few statements as it can; unique ones one by one. Returns them in order. */
   async enqueueMany(specs: AnyEnqueueSpec[], options: { manager?: EntityManager } = {}): Promise<JobEntity[]> {
-    const rows: NewJobRow[] = [];
-    for (const spec of specs) rows.push(await this.newRow(spec, options.manager));
+    const kindIds = new Map<string, number | null>();
+    for (const name of new Set(specs.map((spec) => kindName(spec.kind)))) {
+      kindIds.set(name, await this.store.kindId(name, options.manager));
+    }
+    const rows = specs.map((spec) => this.rowOf(spec, kindIds.get(kindName(spec.kind))!));
     const added = new Array<{ job: JobEntity; inserted: boolean }>(rows.length);
     const plain = rows.map((row, i) => ({ row, i })).filter(({ row }) => row.uniqueKey === null);
-    const ids = await this.store.insertMany(
-      plain.map(({ row }) => row),
-      options.manager,
-      this.wakePayload(plain.map(({ row }) => row)),
-    );
+    const ids = await this.store.insertMany(plain.map(({ row }) => row), options.manager);
     plain.forEach(({ row, i }, n) => (added[i] = { job: entityOf(ids[n], row), inserted: true }));
     for (const [i, row] of rows.entries()) {
-      if (row.uniqueKey !== null) added[i] = await this.insertUnique(row, options.manager, this.wakePayload([row]));
+      if (row.uniqueKey !== null) added[i] = await this.insertUnique(row, options.manager);
     }
     this.announce(added, options.manager);
     return added.map(({ job }) => job);
   }
 
-  /**
-   * What to send runners listening elsewhere (PostgreSQL NOTIFY) with these rows: this instance's
-   * name, which its own runner ignores (it is woken directly), or null when none is due now.
-   */
-  private wakePayload(rows: NewJobRow[]): string | null {
-    if (!this.options.notify) return null;
-    const now = Date.now();
-    return rows.some((row) => row.runAt <= now) ? this.runner.owner : null;
-  }
-
   /** Inserts a unique job, or returns the active job that holds its key. */
-  private async insertUnique(
-    row: NewJobRow,
-    manager?: EntityManager,
-    wake: string | null = null,
-  ): Promise<{ job: JobEntity; inserted: boolean }> {
-    const found = await this.store.insertUnique(row, manager, wake);
+  private async insertUnique(row: NewJobRow, manager?: EntityManager): Promise<{ job: JobEntity; inserted: boolean }> {
+    const found = await this.store.insertUnique(row, manager);
     const existing = found.inserted ? null : await this.store.get(found.id, manager);
     return { job: existing ?? entityOf(found.id, row), inserted: found.inserted };
   }
 
   /**
-   * Tells listeners about the jobs just added, and wakes this instance's runner when one is due now
-   * (inside a transaction, once it commits: the job is not visible to the runner before).
+   * Tells listeners about the jobs just added, and wakes the runners when one is due now (inside a
+   * transaction, once it commits: the job is not visible to any runner before).
    */
   private announce(added: Array<{ job: JobEntity; inserted: boolean }>, manager?: EntityManager): void {
     const inserted = added.filter((entry) => entry.inserted).map((entry) => entry.job);
     for (const job of inserted) this.events.emit('enqueued', job);
     if (!inserted.some((job) => job.runAt.getTime() <= Date.now())) return;
     if (manager?.queryRunner?.isTransactionActive) this.store.markForCommit(manager);
-    else this.runner.wake();
+    else this.wakeAll();
   }
 
-  /** Wakes this instance's runner, and the others' where they listen (PostgreSQL). */
-  private async wakeAll(): Promise<void> {
+  /** Wakes this instance's runner, and other instances' where they listen (PostgreSQL NOTIFY). */
+  private wakeAll(): void {
     this.runner.wake();
-    if (this.options.notify) await this.store.wakeOthers(this.runner.owner);
+    if (this.options.notify) this.store.wakeOthers(this.runner.owner);
+  }
+
+  /** Jobs enqueued in a transaction wake the runners when it commits (see announce). */
+  onApplicationBootstrap(): void {
+    this.unwatchCommits = this.store.watchCommits(() => this.wakeAll());
+  }
+
+  beforeApplicationShutdown(): void {
+    this.unwatchCommits();
   }
 
   get(id: number): Promise<JobEntity | null> {
@@ -122,7 +117,7 @@ export class JobsService {
   /** Makes pending jobs due now (keeping their attempts) and wakes this instance's runner; returns how many. */
   async runNow(ids: number[]): Promise<number> {
     const changed = await this.store.makeDue(ids, Date.now());
-    if (changed > 0) await this.wakeAll();
+    if (changed > 0) this.wakeAll();
     return changed;
   }
 
@@ -131,7 +126,7 @@ export class JobsService {
     const job = await this.store.get(id);
     if (!job) throw new JobNotFoundError(id);
     if (!(await this.store.retry(job, Date.now()))) throw new JobNotRetryableError(id, job.status);
-    await this.wakeAll();
+    this.wakeAll();
     this.events.emit('retried', job);
     return (await this.store.get(id))!;
   }
@@ -160,9 +155,13 @@ export class JobsService {
   }
 
   private async newRow(spec: AnyEnqueueSpec, manager?: EntityManager): Promise<NewJobRow> {
+    return this.rowOf(spec, await this.store.kindId(kindName(spec.kind), manager));
+  }
+
+  /** Checks a spec and makes its row; throws on an unknown kind or a bad option, having written nothing. */
+  private rowOf(spec: AnyEnqueueSpec, kindId: number | null): NewJobRow {
     const kind = kindName(spec.kind);
     const local = this.registry.get(kind);
-    const kindId = await this.store.kindId(kind, manager);
     if (!local && kindId === null) throw new UnknownJobKindError(kind);
     const data = serializePayload(kind, spec.data);
     const now = Date.now();

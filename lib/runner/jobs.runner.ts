@@ -79,7 +79,6 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
   private lastPollAt: number | null = null;
   private nextPruneAt = 0;
   private nextReapAt = 0;
-  private unwatchCommits: () => void = () => undefined;
   private wakeups: { stop(): Promise<void> } | null = null;
 
   constructor(
@@ -97,7 +96,6 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
     );
     if (!this.options.runner) return;
     this.started = true;
-    this.unwatchCommits = this.store.watchCommits(() => this.wake());
     if (this.options.notify) this.wakeups = this.store.listenForWakeups(this.owner, () => this.wake());
     this.scheduler.addInterval(RUNNER_POLL_INTERVAL, setInterval(() => this.tick(), this.options.pollInterval));
     this.wake();
@@ -119,7 +117,6 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
 
   async beforeApplicationShutdown(): Promise<void> {
     this.stopping = true;
-    this.unwatchCommits();
     await this.wakeups?.stop();
     for (const name of [RUNNER_POLL_INTERVAL, RUNNER_LEASE_INTERVAL]) {
       if (this.scheduler.doesExist('interval', name)) this.scheduler.deleteInterval(name);

@@ -42,17 +42,14 @@ export function claimColumns(dataAsText: string, prefix = ''): string {
 export abstract class JobsDialect {
   abstract readonly name: 'postgres' | 'mysql' | 'sqlite';
 
-  /**
-   * Inserts rows (none with a unique key) and returns their ids in order (INSERT ... RETURNING).
-   * `wake`: a payload to send to listening runners with the rows (PostgreSQL), or null.
-   */
-  async insertMany(sql: Sql, rows: NewJobRow[], _wake: string | null = null): Promise<number[]> {
+  /** Inserts rows (none with a unique key) and returns their ids in order (INSERT ... RETURNING). */
+  async insertMany(sql: Sql, rows: NewJobRow[]): Promise<number[]> {
     const result = await this.run(sql, this.insertStatement(rows.length, ' RETURNING id'), rows.flatMap(insertValues));
     return result.rows.map((row) => Number(row.id));
   }
 
   /** Inserts a row with a unique key; null when an active job holds that key already. */
-  async insertUnlessDuplicate(sql: Sql, row: NewJobRow, _wake: string | null = null): Promise<number | null> {
+  async insertUnlessDuplicate(sql: Sql, row: NewJobRow): Promise<number | null> {
     const result = await this.run(
       sql,
       this.insertStatement(1, ' ON CONFLICT (active_key) DO NOTHING RETURNING id'),

@@ -73,6 +73,8 @@ export class JobStore {
   private readonly kindRows: Repository<JobKindEntity>;
   /** Kind name -> id, for kinds known to exist (they are never renamed). */
   private readonly kindIds = new Map<string, number>();
+  private waking: Promise<void> | null = null;
+  private wakeAgain = false;
 
   constructor(private readonly dataSource: DataSource) {
     this.database = databaseOf(dataSource);
@@ -203,32 +205,47 @@ export class JobStore {
     return this.kindRows.find({ order: { name: 'ASC' } });
   }
 
-  /** `wake`: a payload for runners listening elsewhere (PostgreSQL NOTIFY), or null. */
-  async insertMany(rows: NewJobRow[], manager?: EntityManager, wake: string | null = null): Promise<number[]> {
+  async insertMany(rows: NewJobRow[], manager?: EntityManager): Promise<number[]> {
     const sql = this.sql(manager);
     const ids: number[] = [];
     for (let i = 0; i < rows.length; i += 1_000) {
-      ids.push(...(await this.dialect.insertMany(sql, rows.slice(i, i + 1_000), wake)));
+      ids.push(...(await this.dialect.insertMany(sql, rows.slice(i, i + 1_000))));
     }
     return ids;
   }
 
-  wakeOthers(wake: string): Promise<void> {
-    return this.dialect.wakeOthers(this.database.sql, wake);
+  /**
+   * Wakes runners listening in other instances (PostgreSQL NOTIFY with `self` as payload; nothing
+   * elsewhere). Fire and forget, and coalesced: while one NOTIFY is in flight, the calls that come
+   * meanwhile send one more after it. NOTIFY serializes committing transactions on a global lock,
+   * so it travels on its own, once per burst of enqueues, never with every INSERT.
+   */
+  wakeOthers(self: string): void {
+    if (this.dialect.name !== 'postgres') return;
+    if (this.waking) {
+      this.wakeAgain = true;
+      return;
+    }
+    this.waking = this.dialect
+      .wakeOthers(this.database.sql, self)
+      .catch(() => undefined) // the others find the jobs at their next poll
+      .finally(() => {
+        this.waking = null;
+        if (this.wakeAgain) {
+          this.wakeAgain = false;
+          this.wakeOthers(self);
+        }
+      });
   }
 
   /**
    * Inserts a job with a unique key, or finds the active job that holds the key. Loops because the
    * holder can finish between our failed insert and our read.
    */
-  async insertUnique(
-    row: NewJobRow,
-    manager?: EntityManager,
-    wake: string | null = null,
-  ): Promise<{ id: number; inserted: boolean }> {
+  async insertUnique(row: NewJobRow, manager?: EntityManager): Promise<{ id: number; inserted: boolean }> {
     const sql = this.sql(manager);
     for (;;) {
-      const id = await this.dialect.insertUnlessDuplicate(sql, row, wake);
+      const id = await this.dialect.insertUnlessDuplicate(sql, row);
       if (id !== null) return { id, inserted: true };
       const holder = await this.dialect.run(sql, `SELECT id FROM ${JOBS_TABLE} WHERE active_key = ?`, [
         row.uniqueKey,

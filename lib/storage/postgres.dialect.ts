@@ -1,5 +1,5 @@
 import { JOBS_TABLE } from '../jobs.constants.js';
-import { JobsDialect, claimColumns, insertValues } from './dialect.js';
+import { JobsDialect, claimColumns } from './dialect.js';
 import { WAKE_CHANNEL } from './postgres.wakeups.js';
 import type { Sql } from './sql.js';
 import type { ClaimRequest, ClaimedJob, JobUpdate, NewJobRow } from './job-rows.js';
@@ -29,72 +29,37 @@ export class PostgresDialect extends JobsDialect {
     return `${expression}::json`;
   }
 
-  /**
-   * The statement, then a NOTIFY for listening runners (sent when the transaction commits), in one
-   * round trip: an uncorrelated subquery in the filter runs once, whatever the number of rows.
-   */
-  private withWake(statement: string, params: unknown[], wake: string | null): [string, unknown[]] {
-    if (wake === null) return [statement, params];
-    return [
-      `WITH inserted AS (${statement}) SELECT id FROM inserted
-       WHERE (SELECT COUNT(*) FROM (SELECT pg_notify(?, ?)) wake) = 1`,
-      [...params, WAKE_CHANNEL, wake],
-    ];
-  }
-
   override async wakeOthers(sql: Sql, wake: string): Promise<void> {
     await this.run(sql, 'SELECT pg_notify(?, ?)', [WAKE_CHANNEL, wake]);
   }
 
-  override async insertUnlessDuplicate(
-    sql: Sql,
-    row: NewJobRow,
-    wake: string | null = null,
-  ): Promise<number | null> {
+  /**
+   * The rows travel as one JSON document (json_to_recordset): one parameter whatever the batch,
+   * serialized by the engine's JSON.stringify instead of the driver escaping one array item at a time.
+   */
+  override async insertMany(sql: Sql, rows: NewJobRow[]): Promise<number[]> {
+    const json = `[${rows.map(PostgresDialect.rowJson).join(',')}]`;
     const result = await this.run(
       sql,
-      ...this.withWake(
-        this.insertStatement(1, ' ON CONFLICT (active_key) DO NOTHING RETURNING id'),
-        insertValues(row),
-        wake,
-      ),
-    );
-    return result.rows.length ? Number(result.rows[0].id) : null;
-  }
-
-  override async insertMany(
-    sql: Sql,
-    rows: NewJobRow[],
-    wake: string | null = null,
-  ): Promise<number[]> {
-    const result = await this.run(
-      sql,
-      ...this.withWake(
-        `INSERT INTO ${JOBS_TABLE} (kind, kind_id, queue, data, status, periodic, interval_ms, priority, run_at,
-         max_attempts, created, unique_key, active_key, schedule)
-       SELECT kind, kind_id, queue, data::json, 'pending', periodic, interval_ms, priority, run_at,
-         max_attempts, created, NULL, NULL, schedule
-       FROM unnest(?::text[], ?::int[], ?::text[], ?::text[], ?::bool[], ?::bigint[], ?::int[], ?::bigint[],
-         ?::int[], ?::bigint[], ?::text[])
-         AS r(kind, kind_id, queue, data, periodic, interval_ms, priority, run_at, max_attempts, created, schedule)
-       RETURNING id`,
-        [
-          rows.map((row) => row.kind),
-          rows.map((row) => row.kindId),
-          rows.map((row) => row.queue),
-          rows.map((row) => row.data),
-          rows.map((row) => row.periodic),
-          rows.map((row) => row.interval),
-          rows.map((row) => row.priority),
-          rows.map((row) => row.runAt),
-          rows.map((row) => row.maxAttempts),
-          rows.map((row) => row.created),
-          rows.map((row) => row.schedule),
-        ],
-        wake,
-      ),
+      `INSERT INTO ${JOBS_TABLE} (kind, kind_id, queue, data, status, periodic, interval_ms, priority, run_at,
+           max_attempts, created, schedule)
+         SELECT kind, kind_id, queue, data::json, 'pending', periodic, interval_ms, priority, run_at, max_attempts,
+           created, schedule
+         FROM json_to_recordset(?::json) AS r(kind text, kind_id int, queue text, data text, periodic boolean,
+           interval_ms bigint, priority int, run_at bigint, max_attempts int, created bigint, schedule text)
+         RETURNING id`,
+      [json],
     );
     return result.rows.map((row) => Number(row.id));
+  }
+
+  private static rowJson(row: NewJobRow): string {
+    return (
+      `{"kind":${JSON.stringify(row.kind)},"kind_id":${row.kindId},"queue":${JSON.stringify(row.queue)},` +
+      `"data":${JSON.stringify(row.data)},"periodic":${row.periodic},"interval_ms":${row.interval},` +
+      `"priority":${row.priority},"run_at":${row.runAt},"max_attempts":${row.maxAttempts},` +
+      `"created":${row.created},"schedule":${JSON.stringify(row.schedule)}}`
+    );
   }
 
   async claim(sql: Sql, request: ClaimRequest): Promise<ClaimedJob[]> {

@@ -38,13 +38,14 @@ export class SqliteDialect extends JobsDialect {
     return result.rows.map((row) => JobsDialect.claimedJob(row));
   }
 
+  /** The unary `+` keeps SQLite from driving the join from the status index (every running job, times the batch). */
   async finish(sql: Sql, owner: string, updates: JobUpdate[]): Promise<boolean[]> {
     const row = `(${placeholders(JobsDialect.FINISH_COLUMNS.length)})`;
     const result = await this.run(
       sql,
       `WITH v(${JobsDialect.FINISH_COLUMNS.join(', ')}) AS (VALUES ${new Array(updates.length).fill(row).join(', ')})
        UPDATE ${JOBS_TABLE} SET ${this.finishAssignments()}
-       FROM v WHERE id = v.v_id AND locked_by = ? AND status = 'running'
+       FROM v WHERE id = v.v_id AND +locked_by = ? AND +status = 'running'
        RETURNING id`,
       [...updates.flatMap(JobsDialect.finishValues), owner],
     );
