@@ -78,8 +78,13 @@ export class JobsService implements OnApplicationBootstrap, BeforeApplicationShu
   private announce(added: Array<{ job: JobEntity; inserted: boolean }>, manager?: EntityManager): void {
     const inserted = added.filter((entry) => entry.inserted).map((entry) => entry.job);
     for (const job of inserted) this.events.emit('enqueued', job);
-    if (!inserted.some((job) => job.runAt.getTime() <= Date.now())) return;
+    const now = Date.now();
+    const due = inserted.filter((job) => job.runAt.getTime() <= now);
+    if (due.length === 0) return;
     if (manager?.queryRunner?.isTransactionActive) this.store.markForCommit(manager);
+    // A runner here with room for them takes them within a round trip: waking the others would only
+    // send them after the same jobs (and NOTIFY costs every committing transaction a global lock).
+    else if (due.every((job) => this.runner.canTakeNow(job.kind, job.queue))) this.runner.wake();
     else this.wakeAll();
   }
 

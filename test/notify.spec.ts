@@ -64,6 +64,23 @@ describeBackends(
       }
     });
 
+    it('wakes the instances that run a kind when the enqueuing one runs other kinds', async () => {
+      const database = await freshDatabase(backend);
+      const runner = await startApp({ database, providers: [Work], jobs: SLOW_POLL });
+      // Its own runner is on, but it has no handler for 'note': only the other instance can run it.
+      const other = await startApp({ database, jobs: SLOW_POLL });
+      try {
+        const source = other.get<DataSource>(getDataSourceToken());
+        await waitFor(async () => (await listeners(source)).length === 2, 'both runners to listen');
+        await waitFor(() => runner.get(JobsRunner).status().lastPollAt !== null, 'the first poll');
+        const job = await other.get(JobsService).enqueue('note', {});
+        await waitFor(() => runner.get(Work).started.has(job.id), 'the job to start', 5_000);
+      } finally {
+        await other.close();
+        await runner.close();
+      }
+    });
+
     it('wakes other instances when the enqueuing transaction commits, not before', async () => {
       const database = await freshDatabase(backend);
       const runner = await startApp({ database, providers: [Work], jobs: SLOW_POLL });

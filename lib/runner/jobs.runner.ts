@@ -145,6 +145,18 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
     };
   }
 
+  /** Whether a job of this kind and queue, due now, would be claimed here at once if we were woken. */
+  canTakeNow(kind: string, queue: string): boolean {
+    return (
+      this.started &&
+      !this.stopping &&
+      Date.now() >= this.resumeAt &&
+      this.registry.has(kind) &&
+      (this.options.queues === null || this.options.queues.includes(queue)) &&
+      this.options.concurrency - this.running.size > this.ready.length
+    );
+  }
+
   /** Asks for a poll soon (a job was enqueued here, or a slot freed up while more are due). */
   wake(): void {
     if (!this.started || this.stopping) return;
