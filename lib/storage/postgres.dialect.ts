@@ -1,7 +1,8 @@
+import { createHash } from 'node:crypto';
 import { JOBS_TABLE } from '../jobs.constants.js';
 import { JobsDialect, claimColumns } from './dialect.js';
 import { WAKE_CHANNEL } from './postgres.wakeups.js';
-import type { Sql } from './sql.js';
+import type { Sql, SqlResult } from './sql.js';
 import type { ClaimRequest, ClaimedJob, JobUpdate, NewJobRow } from './job-rows.js';
 
 /**
@@ -15,6 +16,23 @@ export class PostgresDialect extends JobsDialect {
   override prepare(statement: string): string {
     let n = 0;
     return statement.replace(/\?/g, () => `$${++n}`);
+  }
+
+  private readonly names = new Map<string, string>();
+
+  /**
+   * The hot path's statements, as named prepared statements when outside a transaction (see
+   * `Sql.prepared`). Only statements whose text does not grow with a batch come here, so each
+   * connection prepares a handful of them.
+   */
+  private runPrepared<Row = Record<string, unknown>>(sql: Sql, statement: string, params: unknown[]): Promise<SqlResult<Row>> {
+    if (!sql.prepared) return this.run<Row>(sql, statement, params);
+    let name = this.names.get(statement);
+    if (name === undefined) {
+      name = `nest_jobs_${createHash('sha1').update(statement).digest('hex').slice(0, 16)}`;
+      this.names.set(statement, name);
+    }
+    return sql.prepared<Row>(name, this.prepare(statement), params);
   }
 
   protected override bigintParam(): string {
@@ -39,7 +57,7 @@ export class PostgresDialect extends JobsDialect {
    */
   override async insertMany(sql: Sql, rows: NewJobRow[]): Promise<number[]> {
     const json = `[${rows.map(PostgresDialect.rowJson).join(',')}]`;
-    const result = await this.run(
+    const result = await this.runPrepared(
       sql,
       `INSERT INTO ${JOBS_TABLE} (kind, kind_id, queue, data, status, periodic, interval_ms, priority, run_at,
            max_attempts, created, schedule)
@@ -64,7 +82,7 @@ export class PostgresDialect extends JobsDialect {
 
   async claim(sql: Sql, request: ClaimRequest): Promise<ClaimedJob[]> {
     const { where, params } = this.claimFilter(request);
-    const result = await this.run(
+    const result = await this.runPrepared(
       sql,
       `UPDATE ${JOBS_TABLE} j SET status = 'running', locked_by = ?, locked_until = ?, last_run = ?,
          attempts = j.attempts + 1
@@ -79,7 +97,7 @@ export class PostgresDialect extends JobsDialect {
 
   async finish(sql: Sql, owner: string, updates: JobUpdate[]): Promise<boolean[]> {
     const columns = updates.map(JobsDialect.finishValues);
-    const result = await this.run(
+    const result = await this.runPrepared(
       sql,
       `UPDATE ${JOBS_TABLE} j SET ${this.finishAssignments()}
        FROM unnest(?::int[], ?::text[], ?::bool[], ?::bigint[], ?::int[], ?::bigint[], ?::text[], ?::text[], ?::text[])
