@@ -23,7 +23,7 @@ export class JobEntity<T = unknown> {
   @Column({ type: 'varchar', length: 200 })
   kind!: string;
 
-  @ManyToOne(() => JobKindEntity, { nullable: true, onDelete: 'SET NULL', createForeignKeyConstraints: true })
+  @ManyToOne(() => JobKindEntity, { nullable: true, createForeignKeyConstraints: false })
   @JoinColumn({ name: 'kind_id' })
   kindRef?: JobKindEntity | null;
 

@@ -44,7 +44,7 @@ export function sqlOf(source: DataSource | EntityManager): Sql {
       await runner.release();
     }
   };
-  if (dataSource.options.type === 'postgres') {
+  if (dataSource?.options?.type === 'postgres') {
     sql.prepared = async <Row>(name: string, text: string, values: unknown[]) => {
       const pool = (dataSource.driver as unknown as { master: PgPool }).master;
       const result = await pool.query({ name, text, values });
