@@ -42,6 +42,10 @@ export const messages = {
     `The LISTEN connection for job wake-ups failed (${error}); polling carries on, and it reconnects in ` +
     `${Math.round(waitMs / 1_000)} s. Behind PgBouncer in transaction mode, set notify: false.`,
   listenBack: () => `The LISTEN connection for job wake-ups is back.`,
+  poolTooSmallToListen: (size: number) =>
+    `The PostgreSQL pool has ${size} connection(s): too few to hold one for LISTEN, so job wake-ups ` +
+    `across instances are off and runners find other instances' jobs by polling. Raise the pool size ` +
+    `(extra: { max }) or set notify: false to silence this.`,
   noHandler: (kind: string) => `No handler for kind "${kind}" in this instance.`,
 };
 

@@ -144,6 +144,23 @@ describeBackends(
       }
     });
 
+    it('does not hold a connection of a pool too small to spare one, and polls instead', async () => {
+      const database = await freshDatabase(backend);
+      const small = { ...database, extra: { max: 2 } } as typeof database;
+      const runner = await startApp({ database: small, providers: [Work], jobs: { pollInterval: 200 } });
+      const web = await startApp({ database, jobs: { runner: false } });
+      try {
+        const source = web.get<DataSource>(getDataSourceToken());
+        await waitFor(() => runner.get(JobsRunner).status().lastPollAt !== null, 'the first poll');
+        expect(await listeners(source)).toEqual([]);
+        const job = await web.get(JobsService).enqueue('note', {});
+        await waitForStatus(runner, job.id, 'succeeded');
+      } finally {
+        await web.close();
+        await runner.close();
+      }
+    });
+
     it('stops listening and gives its connection back at shutdown', async () => {
       const database = await freshDatabase(backend);
       const runner = await startApp({ database, providers: [Work], jobs: SLOW_POLL });

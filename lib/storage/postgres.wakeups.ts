@@ -16,7 +16,14 @@ interface ListeningClient {
   release(destroy?: boolean | Error): void;
 }
 
+interface PgPool {
+  options?: { max?: number };
+  connect(): Promise<ListeningClient>;
+}
+
 const FIRST_RETRY_MS = 1_000;
+/** Below this pool size, holding a connection for LISTEN would starve the app's own queries. */
+const MIN_POOL_FOR_LISTEN = 3;
 const MAX_RETRY_MS = 30_000;
 
 /**
@@ -46,7 +53,13 @@ export class PostgresWakeups {
     if (this.stopped || this.client) return;
     let client: ListeningClient | null = null;
     try {
-      const pool = (this.dataSource.driver as unknown as { master: { connect(): Promise<ListeningClient> } }).master;
+      const pool = (this.dataSource.driver as unknown as { master: PgPool }).master;
+      const size = pool.options?.max ?? 10;
+      if (size < MIN_POOL_FOR_LISTEN) {
+        this.stopped = true;
+        this.logger.warn(messages.poolTooSmallToListen(size));
+        return;
+      }
       client = await pool.connect();
       client.on('notification', (message) => {
         if (message.channel === WAKE_CHANNEL && message.payload !== this.self) this.onWake();
