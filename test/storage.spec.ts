@@ -74,6 +74,23 @@ describeBackends('batched storage writes', (backend) => {
     expect(retrying.finishedAt).toBeNull();
   });
 
+  it('hands a claimed batch over in claim order: priority, then due time, then id', async () => {
+    const database = await freshDatabase(backend);
+    const app = await startApp({ database, providers: [Work], jobs: { runner: false } });
+    const store = app.get(JobStore);
+    const past = Date.now() - 60_000;
+    const made = await app.get(JobsService).enqueueMany([
+      { kind: 'ok', data: { n: 0 }, priority: 5 },
+      { kind: 'ok', data: { n: 1 }, priority: 1, runAt: new Date(past + 2) },
+      { kind: 'ok', data: { n: 2 }, priority: 1, runAt: new Date(past + 1) },
+      { kind: 'ok', data: { n: 3 }, priority: 0 },
+      { kind: 'ok', data: { n: 4 }, priority: 1, runAt: new Date(past + 1) },
+    ]);
+    const now = Date.now();
+    const claimed = await store.claim({ owner: 'me', limit: 10, now, leaseUntil: now + 60_000, kinds: ['ok'], queues: null });
+    expect(claimed.map((job) => made.findIndex((m) => m.id === job.id))).toEqual([3, 2, 4, 1, 0]);
+  });
+
   it('writes one outcome alone, and refuses it once the lease is gone', async () => {
     const database = await freshDatabase(backend);
     const app = await startApp({ database, providers: [Work], jobs: { runner: false } });

@@ -29,7 +29,7 @@ export function insertValues(row: NewJobRow): unknown[] {
 
 /** The columns a claim returns (read by `claimedJob`), with the data as JSON text. */
 export function claimColumns(dataAsText: string, prefix = ''): string {
-  return ['id', 'kind', 'queue', 'attempts', 'max_attempts', 'periodic', 'interval_ms', 'unique_key', 'schedule', 'run_at']
+  return ['id', 'kind', 'queue', 'attempts', 'max_attempts', 'periodic', 'interval_ms', 'unique_key', 'schedule', 'run_at', 'priority']
     .map((column) => prefix + column)
     .concat(`${dataAsText} AS data`)
     .join(', ');
@@ -197,6 +197,17 @@ export abstract class JobsDialect {
       [now, note.trim(), note, now],
     );
     return result.affected;
+  }
+
+  /**
+   * Claimed rows in claim order (priority, run_at, id): an UPDATE ... RETURNING gives them in the
+   * order it reached them, which is not that one.
+   */
+  protected static claimedJobs(rows: Array<Record<string, unknown>>): ClaimedJob[] {
+    return rows
+      .map((row) => ({ job: JobsDialect.claimedJob(row), priority: Number(row.priority) }))
+      .sort((a, b) => a.priority - b.priority || a.job.runAt - b.job.runAt || a.job.id - b.job.id)
+      .map((entry) => entry.job);
   }
 
   protected static claimedJob(row: Record<string, unknown>, attemptsOffset = 0): ClaimedJob {

@@ -6,9 +6,11 @@ import type { Sql, SqlResult } from './sql.js';
 import type { ClaimRequest, ClaimedJob, JobUpdate, NewJobRow } from './job-rows.js';
 
 /**
- * PostgreSQL: claims with UPDATE ... FROM (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING. Batches
- * travel as one array per column (unnest), so a statement's text and its parameter count do not
- * grow with the batch.
+ * PostgreSQL: claims with UPDATE ... WHERE id = ANY(ARRAY(SELECT ... FOR UPDATE SKIP LOCKED))
+ * RETURNING: the locked ids are computed once and the rows reached through the primary key (a join
+ * on the subquery let the planner hash-join a scan of the whole table: 7.9 ms against 3.7 ms for a
+ * 400-job claim on 40,000 rows). Outcomes travel as one array per column (unnest), so the
+ * statement's text and parameter count do not grow with the batch.
  */
 export class PostgresDialect extends JobsDialect {
   readonly name = 'postgres';
@@ -86,13 +88,12 @@ export class PostgresDialect extends JobsDialect {
       sql,
       `UPDATE ${JOBS_TABLE} j SET status = 'running', locked_by = ?, locked_until = ?, last_run = ?,
          attempts = j.attempts + 1
-       FROM (SELECT id FROM ${JOBS_TABLE} WHERE ${where} ${JobsDialect.CLAIM_ORDER}
-             LIMIT ? FOR UPDATE SKIP LOCKED) due
-       WHERE j.id = due.id
+       WHERE j.id = ANY(ARRAY(SELECT id FROM ${JOBS_TABLE} WHERE ${where} ${JobsDialect.CLAIM_ORDER}
+             LIMIT ? FOR UPDATE SKIP LOCKED))
        RETURNING ${claimColumns('j.data::text', 'j.')}`,
       [request.owner, request.leaseUntil, request.now, ...params, request.limit],
     );
-    return result.rows.map((row) => JobsDialect.claimedJob(row));
+    return JobsDialect.claimedJobs(result.rows);
   }
 
   /**

@@ -35,7 +35,7 @@ export class SqliteDialect extends JobsDialect {
        RETURNING ${claimColumns('data')}`,
       [request.owner, request.leaseUntil, request.now, ...params, request.limit],
     );
-    return result.rows.map((row) => JobsDialect.claimedJob(row));
+    return JobsDialect.claimedJobs(result.rows);
   }
 
   /** The unary `+` keeps SQLite from driving the join from the status index (every running job, times the batch). */
