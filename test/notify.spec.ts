@@ -1,8 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { getDataSourceToken } from '@nestjs/typeorm';
-import type { DataSource } from 'typeorm';
-import { JobKind, JobsService, type JobContext } from 'nestjs-typeorm-jobs';
+import type { DataSource, DataSourceOptions } from 'typeorm';
+import { JobKind, JobsService, type JobContext, type JobsModuleOptions } from 'nestjs-typeorm-jobs';
 import { JobsRunner } from '../lib/runner/jobs.runner.js';
+import type { TestingModule } from '@nestjs/testing';
 import { backends, describeBackends } from './support/backends.js';
 import { closeCleaners, freshDatabase, startApp, waitFor, waitForStatus } from './support/fixtures.js';
 
@@ -37,14 +38,32 @@ async function listeners(source: DataSource): Promise<number[]> {
 describeBackends(
   'wake-ups across instances (LISTEN/NOTIFY)',
   (backend) => {
-    it('starts a job enqueued by another instance at once, with polling once a minute', async () => {
+    /**
+     * A runner polling once a minute and a second instance (runner off unless `other` says), both
+     * started and listening; `test` gets them, and they are closed after it.
+     */
+    async function withListeningPair(
+      test: (pair: { runner: TestingModule; web: TestingModule; source: DataSource }) => Promise<void>,
+      other: JobsModuleOptions = { runner: false },
+    ): Promise<void> {
       const database = await freshDatabase(backend);
       const runner = await startApp({ database, providers: [Work], jobs: SLOW_POLL });
-      const web = await startApp({ database, providers: [Work], jobs: { runner: false } });
+      // Runner off: it knows the kinds (as a web tier built from the same code does). Runner on: it has no handlers.
+      const web = await startApp({ database, providers: other.runner === false ? [Work] : [], jobs: other });
       try {
         const source = web.get<DataSource>(getDataSourceToken());
-        await waitFor(async () => (await listeners(source)).length === 1, 'the runner to listen');
+        const expected = other.runner === false ? 1 : 2;
+        await waitFor(async () => (await listeners(source)).length === expected, 'the runners to listen');
         await waitFor(() => runner.get(JobsRunner).status().lastPollAt !== null, 'the first poll');
+        await test({ runner, web, source });
+      } finally {
+        await web.close();
+        await runner.close();
+      }
+    }
+
+    it('starts a job enqueued by another instance at once, with polling once a minute', async () => {
+      await withListeningPair(async ({ runner, web }) => {
         const work = runner.get(Work);
         const job = await web.get(JobsService).enqueue('note', {});
         await waitFor(() => work.started.has(job.id), 'the job to start', 5_000);
@@ -58,37 +77,19 @@ describeBackends(
         await web.get(JobsService).retry(failing.id);
         await waitFor(() => work.started.has(failing.id), 'the retried job to start', 5_000);
         await waitForStatus(runner, failing.id, 'succeeded');
-      } finally {
-        await web.close();
-        await runner.close();
-      }
+      });
     });
 
     it('wakes the instances that run a kind when the enqueuing one runs other kinds', async () => {
-      const database = await freshDatabase(backend);
-      const runner = await startApp({ database, providers: [Work], jobs: SLOW_POLL });
-      // Its own runner is on, but it has no handler for 'note': only the other instance can run it.
-      const other = await startApp({ database, jobs: SLOW_POLL });
-      try {
-        const source = other.get<DataSource>(getDataSourceToken());
-        await waitFor(async () => (await listeners(source)).length === 2, 'both runners to listen');
-        await waitFor(() => runner.get(JobsRunner).status().lastPollAt !== null, 'the first poll');
-        const job = await other.get(JobsService).enqueue('note', {});
+      // The other instance's runner is on, but it has no handler for 'note': only the first can run it.
+      await withListeningPair(async ({ runner, web }) => {
+        const job = await web.get(JobsService).enqueue('note', {});
         await waitFor(() => runner.get(Work).started.has(job.id), 'the job to start', 5_000);
-      } finally {
-        await other.close();
-        await runner.close();
-      }
+      }, SLOW_POLL);
     });
 
     it('wakes other instances when the enqueuing transaction commits, not before', async () => {
-      const database = await freshDatabase(backend);
-      const runner = await startApp({ database, providers: [Work], jobs: SLOW_POLL });
-      const web = await startApp({ database, providers: [Work], jobs: { runner: false } });
-      try {
-        const source = web.get<DataSource>(getDataSourceToken());
-        await waitFor(async () => (await listeners(source)).length === 1, 'the runner to listen');
-        await waitFor(() => runner.get(JobsRunner).status().lastPollAt !== null, 'the first poll');
+      await withListeningPair(async ({ runner, web, source }) => {
         const work = runner.get(Work);
         let id = 0;
         await source.transaction(async (manager) => {
@@ -98,10 +99,7 @@ describeBackends(
           expect(work.started.size).toBe(0);
         });
         await waitFor(() => work.started.has(id), 'the job to start after the commit', 5_000);
-      } finally {
-        await web.close();
-        await runner.close();
-      }
+      });
     });
 
     it('listens again after its connection is killed', async () => {
@@ -128,10 +126,11 @@ describeBackends(
       }
     });
 
-    it('with notify: false, holds no listening connection and finds jobs by polling', async () => {
+    /** A runner set up so that it must not listen: it holds no LISTEN connection and still finds jobs by polling. */
+    async function expectPollingOnly(runnerDatabase: DataSourceOptions, jobs: JobsModuleOptions): Promise<void> {
       const database = await freshDatabase(backend);
-      const runner = await startApp({ database, providers: [Work], jobs: { notify: false, pollInterval: 200 } });
-      const web = await startApp({ database, providers: [Work], jobs: { runner: false, notify: false } });
+      const runner = await startApp({ database: { ...database, ...runnerDatabase } as DataSourceOptions, providers: [Work], jobs: { ...jobs, pollInterval: 200 } });
+      const web = await startApp({ database, jobs: { runner: false, notify: jobs.notify } });
       try {
         const source = web.get<DataSource>(getDataSourceToken());
         await waitFor(() => runner.get(JobsRunner).status().lastPollAt !== null, 'the first poll');
@@ -142,23 +141,14 @@ describeBackends(
         await web.close();
         await runner.close();
       }
+    }
+
+    it('with notify: false, holds no listening connection and finds jobs by polling', async () => {
+      await expectPollingOnly({} as DataSourceOptions, { notify: false });
     });
 
     it('does not hold a connection of a pool too small to spare one, and polls instead', async () => {
-      const database = await freshDatabase(backend);
-      const small = { ...database, extra: { max: 2 } } as typeof database;
-      const runner = await startApp({ database: small, providers: [Work], jobs: { pollInterval: 200 } });
-      const web = await startApp({ database, jobs: { runner: false } });
-      try {
-        const source = web.get<DataSource>(getDataSourceToken());
-        await waitFor(() => runner.get(JobsRunner).status().lastPollAt !== null, 'the first poll');
-        expect(await listeners(source)).toEqual([]);
-        const job = await web.get(JobsService).enqueue('note', {});
-        await waitForStatus(runner, job.id, 'succeeded');
-      } finally {
-        await web.close();
-        await runner.close();
-      }
+      await expectPollingOnly({ extra: { max: 2 } } as unknown as DataSourceOptions, {});
     });
 
     it('stops listening and gives its connection back at shutdown', async () => {
