@@ -76,7 +76,8 @@ function retentionOption(value: JobsModuleOptions['retention']): ResolvedJobsOpt
     if (!(status in RETENTION_DEFAULTS)) {
       throw new InvalidJobsOptionError(`retention.${status}`, age, 'one of succeeded, failed, cancelled');
     }
-    resolved[status as keyof typeof RETENTION_DEFAULTS] = age === false ? null : parseEvery(`retention.${status}`, age);
+    resolved[status as keyof typeof RETENTION_DEFAULTS] =
+      age === false ? null : age === 0 && status === 'succeeded' ? 0 : parseEvery(`retention.${status}`, age);
   }
   return resolved;
 }

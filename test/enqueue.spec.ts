@@ -68,7 +68,8 @@ describeBackends('enqueue and inspect', (backend) => {
     await jobs.enqueue('record', { name: 'low' }, { priority: 10 });
     await jobs.enqueue('record', { name: 'first' }, { priority: -5 });
     await jobs.enqueue('record', { name: 'second' }, { priority: -5 });
-    await jobs.enqueue('record', { name: 'delayed' }, { priority: -100, delay: 300 });
+    // Long enough to stay not due while the worker starts on a busy machine (300 ms was not).
+    await jobs.enqueue('record', { name: 'delayed' }, { priority: -100, delay: 1_500 });
     await producer.close();
     const worker = await startApp({ database, providers: [Recorder], jobs: { concurrency: 1 } });
     try {

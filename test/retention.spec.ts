@@ -67,5 +67,30 @@ describeBackends('retention', (backend) => {
     const database = await freshDatabase(backend);
     await expect(startApp({ database, jobs: { retention: { succeded: '1d' } as never } })).rejects.toThrow(/"retention\.succeded"/);
     await expect(startApp({ database, jobs: { retention: { failed: '1 week' } } })).rejects.toThrow(InvalidJobsOptionError);
+    // Only a success can be dropped at once: a failure or a cancellation is kept to be looked at.
+    await expect(startApp({ database, jobs: { retention: { failed: 0 } } })).rejects.toThrow(/"retention\.failed"/);
+  });
+
+  it('with succeeded: 0, deletes a job the moment it succeeds and keeps failures and schedules', async () => {
+    const database = await freshDatabase(backend);
+    const app = await startApp({ database, providers: [Work], jobs: { retention: { succeeded: 0 } } });
+    try {
+      const jobs = app.get(JobsService);
+      const made = await jobs.enqueueMany(Array.from({ length: 50 }, (_, n) => ({ kind: 'ok', data: { n } })));
+      const bad = await jobs.enqueue('bad', {});
+      const unique = await jobs.enqueue('ok', { n: 'unique' }, { unique: true });
+      await waitForStatus(app, bad.id, 'failed');
+      await waitFor(async () => {
+        for (const job of [...made, unique]) if ((await jobs.get(job.id)) !== null) return false;
+        return true;
+      }, 'the succeeded jobs to be deleted');
+      // The unique key is free again with its job gone.
+      const again = await jobs.enqueue('ok', { n: 'unique' }, { unique: true });
+      expect(again.id).not.toBe(unique.id);
+      const [schedule] = await jobs.list({ kind: 'tick' });
+      expect(schedule).toMatchObject({ status: 'pending', periodic: true });
+    } finally {
+      await app.close();
+    }
   });
 });

@@ -74,6 +74,39 @@ describeBackends('batched storage writes', (backend) => {
     expect(retrying.finishedAt).toBeNull();
   });
 
+  it('with deleteSucceeded, deletes the successes still ours and writes the rest', async () => {
+    const database = await freshDatabase(backend);
+    const app = await startApp({ database, providers: [Work], jobs: { runner: false } });
+    const jobs = app.get(JobsService);
+    const store = app.get(JobStore);
+    const rows = app.get<DataSource>(getDataSourceToken()).getRepository(JobEntity);
+    const made = await jobs.enqueueMany([0, 1, 2, 3].map((n) => ({ kind: 'ok', data: { n } })));
+    const now = Date.now();
+    await store.claim({ owner: 'me', limit: 10, now, leaseUntil: now + 60_000, kinds: ['ok'], queues: null });
+    await rows.update(made[1].id, { lockedBy: 'other' });
+    const outcome = (id: number, status: JobUpdate['status']): JobUpdate => ({
+      id,
+      owner: 'me',
+      status,
+      failed: status === 'failed',
+      runAt: now,
+      attempts: 1,
+      finishedAt: now,
+      lastError: status === 'failed' ? 'no' : null,
+      appendLogs: '',
+      result: null,
+    });
+    const held = await store.finish(
+      [outcome(made[0].id, 'succeeded'), outcome(made[1].id, 'succeeded'), outcome(made[2].id, 'failed'), outcome(made[3].id, 'succeeded')],
+      true,
+    );
+    expect(held).toEqual([true, false, true, true]);
+    expect(await rows.findOneBy({ id: made[0].id })).toBeNull();
+    expect(await rows.findOneBy({ id: made[3].id })).toBeNull();
+    expect(await rows.findOneBy({ id: made[1].id })).toMatchObject({ status: 'running', lockedBy: 'other' });
+    expect(await rows.findOneBy({ id: made[2].id })).toMatchObject({ status: 'failed', lastError: 'no' });
+  });
+
   it('hands a claimed batch over in claim order: priority, then due time, then id', async () => {
     const database = await freshDatabase(backend);
     const app = await startApp({ database, providers: [Work], jobs: { runner: false } });

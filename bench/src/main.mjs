@@ -208,13 +208,13 @@ function spawnWorker(spec) {
  * `procs` worker processes started and ready, then every job made due by one UPDATE. Timed from the
  * first handler start to the moment the database shows every job finished.
  */
-async function processTrial({ system, backend, variant = 'empty', concurrency, procs = 1, count, cap = CAP_MS, vacuum = null }) {
+async function processTrial({ system, backend, variant = 'empty', concurrency, procs = 1, count, cap = CAP_MS, vacuum = null, deleteOnSuccess = false }) {
   const db = dbs[backend][variant];
   const tables = tablesOf(system);
   await reset(system, backend, variant);
   await preload(system, backend, variant, count);
   const workers = Array.from({ length: procs }, () =>
-    spawnWorker({ role: 'process', system, backend, variant, concurrency, pgbossBatch: pgboss.PGBOSS_BATCH }),
+    spawnWorker({ role: 'process', system, backend, variant, concurrency, pgbossBatch: pgboss.PGBOSS_BATCH, deleteOnSuccess }),
   );
   try {
     await Promise.all(workers.map((w) => w.next('ready')));
@@ -353,10 +353,14 @@ async function round(r) {
   }
   if (GROUPS.has('process')) {
     for (const concurrency of CONCURRENCIES) {
-      const cols = concurrency === 10 ? [...COLUMNS, { id: 'graphile-plain', system: 'graphile-plain', backend: 'postgres' }] : COLUMNS;
+      const extra = [
+        { id: 'graphile-plain', system: 'graphile-plain', backend: 'postgres' },
+        { id: 'ours-delete.postgres', system: 'ours', backend: 'postgres', deleteOnSuccess: true },
+      ];
+      const cols = concurrency === 10 ? [...COLUMNS, ...extra] : COLUMNS;
       for (const col of cols.filter((c) => wanted(c.id))) {
         const out = await timed(`process c${concurrency} ${col.id}`, () =>
-          processTrial({ system: col.system, backend: col.backend, concurrency, count: SIZES.process }),
+          processTrial({ system: col.system, backend: col.backend, concurrency, count: SIZES.process, deleteOnSuccess: col.deleteOnSuccess }),
         );
         if (out) {
           if (out.capped) capped.add(`process.c${concurrency}.${col.id}`);
@@ -471,6 +475,16 @@ function buildTable() {
     fmtX(med('process.c10.ours.postgres'), med('process.c10.graphile-plain')),
     '',
   ]);
+  rows.push([
+    '  ours with `retention: { succeeded: 0 }` (a success deletes its row, as graphile-worker does), c10',
+    '',
+    fmtRate(med('process.c10.ours-delete.postgres')),
+    '',
+    '',
+    '',
+    fmtX(med('process.c10.ours-delete.postgres'), med('process.c10.graphile')),
+    '',
+  ]);
   rateRow(`process ${n}, 1 process, concurrency 32`, 'process.c32');
   rateRow(`process ${n}, ${PROCESSES} processes × concurrency 10`, 'process.procs');
   const hist = SIZES.history.toLocaleString('en');
@@ -554,6 +568,14 @@ function targets() {
   const ok = (v, cond) => (Number.isFinite(v) ? cond(v) : null);
   let r = ratio(pg('process.c10'), med('process.c10.graphile'));
   check('PG processing c10 vs graphile-worker batched c10', fmtX(pg('process.c10'), med('process.c10.graphile')), '≥ 1.0x', ok(r, (v) => v >= 1));
+  const deleting = med('process.c10.ours-delete.postgres');
+  r = ratio(deleting, med('process.c10.graphile'));
+  check(
+    'the same, ours with retention { succeeded: 0 } (deletes on success, like graphile-worker)',
+    fmtX(deleting, med('process.c10.graphile')),
+    '≥ 1.0x',
+    ok(r, (v) => v >= 1),
+  );
   r = ratio(pg('process.c10'), med('raw.postgres'));
   check('PG processing c10 vs the raw-SQL limit', fmtPct(pg('process.c10'), med('raw.postgres')), '≥ 50%', ok(r, (v) => v >= 0.5));
   r = ratio(pg('enqueue.batch'), med('enqueue.batch.graphile'));

@@ -45,7 +45,8 @@ async function startWorker(options) {
 async function processRole() {
   const c = spec.concurrency;
   const worker = await startWorker({
-    ours: { concurrency: c, pollInterval: 100 },
+    // deleteOnSuccess: `retention: { succeeded: 0 }`, a success deletes its row as graphile-worker does.
+    ours: { concurrency: c, pollInterval: 100, ...(spec.deleteOnSuccess ? { retention: { succeeded: 0 } } : {}) },
     graphile: { concurrency: c, pollInterval: 100 },
     pgboss: { concurrency: c, batchSize: spec.pgbossBatch },
   });

@@ -45,6 +45,8 @@ export interface JobsModuleOptions {
    * How long finished jobs are kept, per status (ms, or '1d', '12h'...; `false` keeps them for ever).
    * The runner deletes older ones about once a minute, in small batches. Default: succeeded 1 day,
    * cancelled 7 days, failed 30 days. Declared schedules' rows are never pruned.
+   * `succeeded: 0` deletes a job the moment it succeeds, in place of writing its outcome: the fastest
+   * way through the table (no history, no stored result), as graphile-worker does.
    */
   retention?: Partial<Record<'succeeded' | 'failed' | 'cancelled', number | string | false>>;
 }

@@ -305,7 +305,10 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
 
   private async write(batch: BufferedUpdate[]): Promise<void> {
     try {
-      const held = await this.store.finish(batch.map((entry) => entry.update));
+      const held = await this.store.finish(
+        batch.map((entry) => entry.update),
+        this.options.retention.succeeded === 0,
+      );
       held.forEach((ok, i) => ok || this.logger.warn(messages.leaseLost(batch[i].update.id)));
     } catch (error) {
       // Keep what can still be written; the rest will run again once its lease expires.

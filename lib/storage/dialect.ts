@@ -108,6 +108,20 @@ export abstract class JobsDialect {
    */
   abstract finish(sql: Sql, owner: string, updates: JobUpdate[]): Promise<boolean[]>;
 
+  /**
+   * Deletes succeeded jobs in place of writing their outcome (retention `succeeded: 0`), each only
+   * while `owner` still holds it. Returns, per id, whether it held.
+   */
+  async deleteHeld(sql: Sql, owner: string, ids: number[]): Promise<boolean[]> {
+    const result = await this.run(
+      sql,
+      `DELETE FROM ${T} WHERE locked_by = ? AND status = 'running' AND id IN (${placeholders(ids.length)}) RETURNING id`,
+      [owner, ...ids],
+    );
+    const held = new Set(result.rows.map((row) => Number(row.id)));
+    return ids.map((id) => held.has(id));
+  }
+
   /** The assignments of `finish`, reading the new values from the row source `v` (columns v_*). */
   protected finishAssignments(target = ''): string {
     return `${target}status = v.v_status, ${target}active = (v.v_status = 'pending'), ${target}failed = v.v_failed,

@@ -258,9 +258,30 @@ export class JobStore {
     return this.dialect.claim(this.database.sql, request);
   }
 
-  /** Writes the ends of several runs, a statement per owner and 500 updates; returns, per update, whether it held. */
-  async finish(updates: JobUpdate[]): Promise<boolean[]> {
+  /**
+   * Writes the ends of several runs, a statement per owner and 500 updates; with `deleteSucceeded`
+   * (retention `succeeded: 0`) a success deletes its job instead. Returns, per update, whether it held.
+   */
+  async finish(updates: JobUpdate[], deleteSucceeded = false): Promise<boolean[]> {
     const held = new Map<JobUpdate, boolean>();
+    const gone = (update: JobUpdate) => deleteSucceeded && update.status === 'succeeded';
+    await this.perOwnerBatch(updates.filter(gone), held, (sql, owner, batch) =>
+      this.dialect.deleteHeld(sql, owner, batch.map((update) => update.id)),
+    );
+    await this.perOwnerBatch(
+      updates.filter((update) => !gone(update)),
+      held,
+      (sql, owner, batch) => this.dialect.finish(sql, owner, batch),
+    );
+    return updates.map((update) => held.get(update)!);
+  }
+
+  /** Calls `write` for each owner's updates, FINISH_BATCH at a time, and records whether each held. */
+  private async perOwnerBatch(
+    updates: JobUpdate[],
+    held: Map<JobUpdate, boolean>,
+    write: (sql: Sql, owner: string, batch: JobUpdate[]) => Promise<boolean[]>,
+  ): Promise<void> {
     const owners = new Map<string, JobUpdate[]>();
     for (const update of updates) {
       const list = owners.get(update.owner);
@@ -270,11 +291,10 @@ export class JobStore {
     for (const [owner, ofOwner] of owners) {
       for (let i = 0; i < ofOwner.length; i += FINISH_BATCH) {
         const batch = ofOwner.slice(i, i + FINISH_BATCH);
-        const results = await this.dialect.finish(this.database.sql, owner, batch);
+        const results = await write(this.database.sql, owner, batch);
         batch.forEach((update, n) => held.set(update, results[n]));
       }
     }
-    return updates.map((update) => held.get(update)!);
   }
 
   renew(owner: string, ids: number[], until: number): Promise<number> {

@@ -94,6 +94,26 @@ export class MysqlDialect extends JobsDialect {
     });
   }
 
+  /** As `finish`: one id is one statement; several lock the rows still ours, then delete those. */
+  override async deleteHeld(sql: Sql, owner: string, ids: number[]): Promise<boolean[]> {
+    const guard = `locked_by = ? AND status = 'running'`;
+    if (ids.length === 1) {
+      const result = await this.run(sql, `DELETE FROM ${JOBS_TABLE} WHERE id = ? AND ${guard}`, [ids[0], owner]);
+      return [result.affected > 0];
+    }
+    return this.database.transaction(async (sql) => {
+      const ours = await sql(
+        `SELECT id FROM ${JOBS_TABLE} WHERE id IN (${placeholders(ids.length)}) AND ${guard} FOR UPDATE`,
+        [...ids, owner],
+      );
+      const held = new Set(ours.rows.map((row) => Number(row.id)));
+      if (held.size > 0) {
+        await sql(`DELETE FROM ${JOBS_TABLE} WHERE id IN (${placeholders(held.size)})`, [...held]);
+      }
+      return ids.map((id) => held.has(id));
+    });
+  }
+
   private async finishHeld(sql: Sql, owner: string, updates: JobUpdate[]): Promise<number> {
     const [first, ...rest] = JobsDialect.FINISH_COLUMNS;
     const named = `SELECT ? AS ${first}, ${rest.map((column) => `? AS ${column}`).join(', ')}`;
