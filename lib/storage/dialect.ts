@@ -118,8 +118,7 @@ export abstract class JobsDialect {
       `DELETE FROM ${T} WHERE locked_by = ? AND status = 'running' AND id IN (${placeholders(ids.length)}) RETURNING id`,
       [owner, ...ids],
     );
-    const held = new Set(result.rows.map((row) => Number(row.id)));
-    return ids.map((id) => held.has(id));
+    return JobsDialect.heldOf(ids, result.rows);
   }
 
   /** The assignments of `finish`, reading the new values from the row source `v` (columns v_*). */
@@ -164,10 +163,10 @@ export abstract class JobsDialect {
     return expression;
   }
 
-  /** Per update, whether its id came back from the statement. */
-  protected static heldOf(updates: JobUpdate[], ids: unknown[]): boolean[] {
-    const held = new Set(ids.map(Number));
-    return updates.map((update) => held.has(update.id));
+  /** Per id, whether it came back in the statement's rows (their `id` column). */
+  protected static heldOf(ids: number[], rows: Array<Record<string, unknown>>): boolean[] {
+    const held = new Set(rows.map((row) => Number(row.id)));
+    return ids.map((id) => held.has(id));
   }
 
   async renew(sql: Sql, owner: string, ids: number[], until: number): Promise<number> {

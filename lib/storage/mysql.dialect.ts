@@ -3,6 +3,9 @@ import { JobsDialect, claimColumns, insertValues } from './dialect.js';
 import { placeholders, type Database, type Sql } from './sql.js';
 import type { ClaimRequest, ClaimedJob, JobUpdate, NewJobRow } from './job-rows.js';
 
+/** Still held by the owner given as the next parameter. */
+const HELD = `locked_by = ? AND status = 'running'`;
+
 interface InsertHeader {
   insertId: number | string;
   affectedRows: number;
@@ -76,41 +79,45 @@ export class MysqlDialect extends JobsDialect {
 
   /**
    * No RETURNING to say which updates held: one update is one statement (its affected count says),
-   * several are a transaction that locks the rows still ours, then one UPDATE ... JOIN of the batch.
+   * several go through `onHeldRows` and one UPDATE ... JOIN of those still ours.
    */
   async finish(sql: Sql, owner: string, updates: JobUpdate[]): Promise<boolean[]> {
     if (updates.length === 1) return [(await this.finishHeld(sql, owner, updates)) > 0];
-    return this.database.transaction(async (sql) => {
-      const ids = updates.map((update) => update.id);
-      const ours = await sql(
-        `SELECT id FROM ${JOBS_TABLE} WHERE id IN (${placeholders(ids.length)}) AND locked_by = ? AND status = 'running'
-         FOR UPDATE`,
-        [...ids, owner],
-      );
-      const held = JobsDialect.heldOf(updates, ours.rows.map((row) => row.id));
-      const writable = updates.filter((_, i) => held[i]);
-      if (writable.length > 0) await this.finishHeld(sql, owner, writable);
-      return held;
+    const ids = updates.map((update) => update.id);
+    return this.onHeldRows(owner, ids, (sql, held) =>
+      this.finishHeld(sql, owner, updates.filter((_, i) => held[i])),
+    );
+  }
+
+  /** As `finish`: one id is one statement; several go through `onHeldRows`. */
+  override async deleteHeld(sql: Sql, owner: string, ids: number[]): Promise<boolean[]> {
+    if (ids.length === 1) {
+      const result = await this.run(sql, `DELETE FROM ${JOBS_TABLE} WHERE id = ? AND ${HELD}`, [ids[0], owner]);
+      return [result.affected > 0];
+    }
+    return this.onHeldRows(owner, ids, (sql, held) => {
+      const ours = ids.filter((_, i) => held[i]);
+      return sql(`DELETE FROM ${JOBS_TABLE} WHERE id IN (${placeholders(ours.length)})`, ours);
     });
   }
 
-  /** As `finish`: one id is one statement; several lock the rows still ours, then delete those. */
-  override async deleteHeld(sql: Sql, owner: string, ids: number[]): Promise<boolean[]> {
-    const guard = `locked_by = ? AND status = 'running'`;
-    if (ids.length === 1) {
-      const result = await this.run(sql, `DELETE FROM ${JOBS_TABLE} WHERE id = ? AND ${guard}`, [ids[0], owner]);
-      return [result.affected > 0];
-    }
+  /**
+   * In one transaction: locks the rows of `ids` that `owner` still holds, and, if any, runs `work`
+   * on them (nobody can take them meanwhile). Returns, per id, whether it was held.
+   */
+  private onHeldRows(
+    owner: string,
+    ids: number[],
+    work: (sql: Sql, held: boolean[]) => Promise<unknown>,
+  ): Promise<boolean[]> {
     return this.database.transaction(async (sql) => {
       const ours = await sql(
-        `SELECT id FROM ${JOBS_TABLE} WHERE id IN (${placeholders(ids.length)}) AND ${guard} FOR UPDATE`,
+        `SELECT id FROM ${JOBS_TABLE} WHERE id IN (${placeholders(ids.length)}) AND ${HELD} FOR UPDATE`,
         [...ids, owner],
       );
-      const held = new Set(ours.rows.map((row) => Number(row.id)));
-      if (held.size > 0) {
-        await sql(`DELETE FROM ${JOBS_TABLE} WHERE id IN (${placeholders(held.size)})`, [...held]);
-      }
-      return ids.map((id) => held.has(id));
+      const held = JobsDialect.heldOf(ids, ours.rows);
+      if (held.some(Boolean)) await work(sql, held);
+      return held;
     });
   }
 

@@ -102,8 +102,7 @@ export class PostgresDialect extends JobsDialect {
       `DELETE FROM ${JOBS_TABLE} WHERE id = ANY(?::int[]) AND locked_by = ? AND status = 'running' RETURNING id`,
       [ids, owner],
     );
-    const held = new Set(result.rows.map((row) => Number(row.id)));
-    return ids.map((id) => held.has(id));
+    return JobsDialect.heldOf(ids, result.rows);
   }
 
   /**
@@ -121,9 +120,6 @@ export class PostgresDialect extends JobsDialect {
        RETURNING j.id`,
       [...JobsDialect.FINISH_COLUMNS.map((_, c) => columns.map((values) => values[c])), owner],
     );
-    return JobsDialect.heldOf(
-      updates,
-      result.rows.map((row) => row.id),
-    );
+    return JobsDialect.heldOf(updates.map((update) => update.id), result.rows);
   }
 }

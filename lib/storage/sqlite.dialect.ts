@@ -49,6 +49,6 @@ export class SqliteDialect extends JobsDialect {
        RETURNING id`,
       [...updates.flatMap(JobsDialect.finishValues), owner],
     );
-    return JobsDialect.heldOf(updates, result.rows.map((row) => row.id));
+    return JobsDialect.heldOf(updates.map((update) => update.id), result.rows);
   }
 }
