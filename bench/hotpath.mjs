@@ -14,20 +14,26 @@ const BACKENDS = (process.env.BENCH_HOTPATH_BACKENDS ?? 'postgres,mariadb,sqlite
 function claimSql(backend, size) {
   const due = `SELECT id FROM nest_jobs WHERE status = 'pending' AND run_at <= ? AND kind IN (?) ORDER BY priority, run_at, id LIMIT ${size}`;
   const set = `SET status = 'running', locked_by = ?, locked_until = ?, last_run = ?, attempts = attempts + 1`;
-  if (backend === 'postgres') return `UPDATE nest_jobs ${set} WHERE id IN (${due} FOR UPDATE SKIP LOCKED) RETURNING id, kind, queue, attempts, max_attempts, data::text AS data`;
+  if (backend === 'postgres')
+    return `UPDATE nest_jobs ${set} WHERE id IN (${due} FOR UPDATE SKIP LOCKED) RETURNING id, kind, queue, attempts, max_attempts, data::text AS data`;
   return `UPDATE nest_jobs ${set} WHERE id IN (${due}) RETURNING id, kind, queue, attempts, max_attempts, data`;
 }
 
 async function claim(db, size) {
   const now = Date.now();
-  if (db.backend !== 'mariadb') return db.query(claimSql(db.backend, size), ['hp', now + 30_000, now, now, ours.KIND]);
+  if (db.backend !== 'mariadb')
+    return db.query(claimSql(db.backend, size), ['hp', now + 30_000, now, now, ours.KIND]);
   return db.transaction(async (q) => {
     const rows = await q(
       `SELECT id, kind, queue, attempts, max_attempts, CAST(data AS CHAR) AS data FROM nest_jobs
        WHERE status = 'pending' AND run_at <= ? AND kind IN (?) ORDER BY priority, run_at, id LIMIT ${size} FOR UPDATE SKIP LOCKED`,
       [now, ours.KIND],
     );
-    if (rows.length) await q(`UPDATE nest_jobs SET status = 'running', locked_by = ?, locked_until = ?, last_run = ?, attempts = attempts + 1 WHERE id IN (?)`, ['hp', now + 30_000, now, rows.map((r) => r.id)]);
+    if (rows.length)
+      await q(
+        `UPDATE nest_jobs SET status = 'running', locked_by = ?, locked_until = ?, last_run = ?, attempts = attempts + 1 WHERE id IN (?)`,
+        ['hp', now + 30_000, now, rows.map((r) => r.id)],
+      );
     return rows;
   });
 }
@@ -37,7 +43,8 @@ const FINISH_ONE = `UPDATE nest_jobs SET status = ?, active = ?, failed = ?, fin
 async function completeEach(db, rows) {
   const now = Date.now();
   await db.transaction(async (q) => {
-    for (const row of rows) await q(FINISH_ONE, ['succeeded', false, false, now, null, row.id, 'hp']);
+    for (const row of rows)
+      await q(FINISH_ONE, ['succeeded', false, false, now, null, row.id, 'hp']);
   });
 }
 
@@ -68,7 +75,12 @@ async function trial(backend, producer, db, size, complete) {
 }
 
 for (const backend of BACKENDS) {
-  const producer = await ours.startOurs({ backend, variant: 'empty', jobs: { runner: false }, synchronize: backend === 'sqlite' });
+  const producer = await ours.startOurs({
+    backend,
+    variant: 'empty',
+    jobs: { runner: false },
+    synchronize: backend === 'sqlite',
+  });
   const db = await connect(backend, 'empty');
   const shapes = [
     ['claim 10, complete each (one UPDATE per job, one transaction)', 10, completeEach],
@@ -78,9 +90,15 @@ for (const backend of BACKENDS) {
   ];
   const runs = new Map(shapes.map(([label]) => [label, []]));
   for (let r = 0; r < 3; r++) {
-    for (const [label, size, complete] of shapes) runs.get(label).push(await trial(backend, producer, db, size, complete));
+    for (const [label, size, complete] of shapes)
+      runs.get(label).push(await trial(backend, producer, db, size, complete));
   }
-  for (const [label] of shapes) console.log(`${backend.padEnd(9)} ${label.padEnd(66)} ${Math.round(median(runs.get(label))).toLocaleString('en').padStart(8)} jobs/s`);
+  for (const [label] of shapes)
+    console.log(
+      `${backend.padEnd(9)} ${label.padEnd(66)} ${Math.round(median(runs.get(label)))
+        .toLocaleString('en')
+        .padStart(8)} jobs/s`,
+    );
   await ours.oursTables.reset(db, null);
   await db.close();
   await producer.close();
@@ -95,13 +113,33 @@ for (const backend of BACKENDS) {
   const { serverUrl } = await import('./src/backends.mjs');
   const client = new pg.Client(serverUrl('postgres', 'empty'));
   await client.connect();
-  const columns = 'kind, kind_id, queue, data, status, periodic, interval_ms, priority, run_at, max_attempts, created, unique_key, active_key';
-  const rowOf = (i, now) => [ours.KIND, null, 'default', JSON.stringify({ i }), false, null, 0, now, 5, now, null, null];
+  const columns =
+    'kind, kind_id, queue, data, status, periodic, interval_ms, priority, run_at, max_attempts, created, unique_key, active_key';
+  const rowOf = (i, now) => [
+    ours.KIND,
+    null,
+    'default',
+    JSON.stringify({ i }),
+    false,
+    null,
+    0,
+    now,
+    5,
+    now,
+    null,
+    null,
+  ];
   const viaValues = async (rows) => {
     let n = 0;
-    const tuples = rows.map(() => `($${++n}, $${++n}, $${++n}, $${++n}, 'pending', $${++n}, $${++n}, $${++n}, $${++n}, $${++n}, $${++n}, $${++n}, $${++n})`);
+    const tuples = rows.map(
+      () =>
+        `($${++n}, $${++n}, $${++n}, $${++n}, 'pending', $${++n}, $${++n}, $${++n}, $${++n}, $${++n}, $${++n}, $${++n}, $${++n})`,
+    );
     const params = rows.flat();
-    await client.query(`INSERT INTO nest_jobs (${columns}) VALUES ${tuples.join(', ')} RETURNING id`, params);
+    await client.query(
+      `INSERT INTO nest_jobs (${columns}) VALUES ${tuples.join(', ')} RETURNING id`,
+      params,
+    );
   };
   const viaUnnest = async (rows) => {
     const arrays = Array.from({ length: 11 }, (_, j) => rows.map((row) => row[j]));
@@ -124,11 +162,17 @@ for (const backend of BACKENDS) {
     for (const [label, insert] of shapes) {
       await client.query('TRUNCATE nest_jobs');
       const t0 = clock();
-      for (let b = 0; b < 20; b++) await insert(Array.from({ length: 1000 }, (_, i) => rowOf(i, Date.now())));
+      for (let b = 0; b < 20; b++)
+        await insert(Array.from({ length: 1000 }, (_, i) => rowOf(i, Date.now())));
       runs.get(label).push(20_000 / ((clock() - t0) / 1000));
     }
   }
-  for (const [label] of shapes) console.log(`${label.padEnd(76)} ${Math.round(median(runs.get(label))).toLocaleString('en').padStart(8)} jobs/s`);
+  for (const [label] of shapes)
+    console.log(
+      `${label.padEnd(76)} ${Math.round(median(runs.get(label)))
+        .toLocaleString('en')
+        .padStart(8)} jobs/s`,
+    );
   await client.query('TRUNCATE nest_jobs');
   await client.end();
 }

@@ -17,7 +17,10 @@ function step(command, args, cwd) {
   }
 }
 
-if (!existsSync(join(benchDir, 'node_modules', 'graphile-worker')) || !existsSync(join(benchDir, 'node_modules', 'pg-boss'))) {
+if (
+  !existsSync(join(benchDir, 'node_modules', 'graphile-worker')) ||
+  !existsSync(join(benchDir, 'node_modules', 'pg-boss'))
+) {
   console.log('bench: installing bench/ dependencies (graphile-worker, pg-boss) with npm ci');
   step('npm', ['ci', '--no-audit', '--no-fund'], benchDir);
 }

@@ -4,10 +4,7 @@ export { JobKind, defineJobKind, type JobKindRef } from './decorators/index.js';
 export { JobEntity, JobKindEntity } from './entities/index.js';
 export * from './errors/index.js';
 export { JobSnooze, JOB_STATUSES } from './interfaces/job-context.interface.js';
-export type {
-  JobContext,
-  JobStatus,
-} from './interfaces/job-context.interface.js';
+export type { JobContext, JobStatus } from './interfaces/job-context.interface.js';
 export type {
   BackoffOption,
   JobsModuleOptions,
@@ -20,8 +17,16 @@ export {
   type EnqueueOptions,
   type EnqueueSpec,
 } from './interfaces/enqueue-options.interface.js';
-export type { JobKindInfo, ListJobsFilter, RunPendingSummary } from './interfaces/jobs-service.interface.js';
+export type {
+  JobKindInfo,
+  ListJobsFilter,
+  RunPendingSummary,
+} from './interfaces/jobs-service.interface.js';
 export * from './dashboard/index.js';
 export { OnJobEvent, type JobEvent, type JobEventName } from './events/index.js';
-export { JobsHealthIndicator, type JobsHealthOptions, type JobsHealthResult } from './health/jobs.health.js';
+export {
+  JobsHealthIndicator,
+  type JobsHealthOptions,
+  type JobsHealthResult,
+} from './health/jobs.health.js';
 export { JOBS_MIGRATIONS, JobsSchema1795478400000 } from './migrations/index.js';

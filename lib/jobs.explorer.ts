@@ -1,7 +1,11 @@
 import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
 import { JOB_EVENT_METADATA, JOB_KIND_METADATA } from './jobs.constants.js';
-import { JobsEvents, type EventEmitterLike, type OnJobEventMetadata } from './events/jobs.events.js';
+import {
+  JobsEvents,
+  type EventEmitterLike,
+  type OnJobEventMetadata,
+} from './events/jobs.events.js';
 import { messages } from './jobs.messages.js';
 import { JobsRegistry } from './jobs.registry.js';
 import type { JobKindMetadata } from './decorators/job-kind.decorator.js';
@@ -55,8 +59,14 @@ export class JobsExplorer implements OnModuleInit {
       if (!prototype) continue;
       if (isEventEmitter(instance)) this.events.useEmitter(instance);
       for (const method of this.scanner.getAllMethodNames(prototype)) {
-        const kind = this.reflector.get<JobKindMetadata | undefined>(JOB_KIND_METADATA, prototype[method]);
-        const listener = this.reflector.get<OnJobEventMetadata | undefined>(JOB_EVENT_METADATA, prototype[method]);
+        const kind = this.reflector.get<JobKindMetadata | undefined>(
+          JOB_KIND_METADATA,
+          prototype[method],
+        );
+        const listener = this.reflector.get<OnJobEventMetadata | undefined>(
+          JOB_EVENT_METADATA,
+          prototype[method],
+        );
         if (!kind && !listener) continue;
         const className = instance.constructor?.name ?? String(wrapper.name);
         if (!wrapper.isDependencyTreeStatic()) {
@@ -75,5 +85,7 @@ export class JobsExplorer implements OnModuleInit {
 /** @nestjs/event-emitter's EventEmitter2, recognised by its API without importing it (it is optional). */
 function isEventEmitter(instance: object): instance is EventEmitterLike {
   const candidate = instance as Record<string, unknown>;
-  return ['emit', 'emitAsync', 'onAny', 'listenersAny'].every((name) => typeof candidate[name] === 'function');
+  return ['emit', 'emitAsync', 'onAny', 'listenersAny'].every(
+    (name) => typeof candidate[name] === 'function',
+  );
 }

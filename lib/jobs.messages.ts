@@ -26,13 +26,15 @@ export const messages = {
     `Job ${id} is ${status}; only failed or cancelled jobs (or pending ones) can be retried.`,
   outage: (error: string, waitMs: number) =>
     `Database unreachable (${error}); the jobs runner retries in ${waitMs < 1_000 ? `${waitMs} ms` : `${Math.round(waitMs / 1_000)} s`}.`,
-  outageOver: (seconds: number) => `Database reachable again after ${seconds}s; the runner resumes.`,
+  outageOver: (seconds: number) =>
+    `Database reachable again after ${seconds}s; the runner resumes.`,
   leaseLost: (id: number) =>
     `Job ${id} finished here, but its lease had moved on (it expired, or the job was cancelled); ` +
     `the outcome is discarded.`,
   resultNotSaved: (id: number, error: string) =>
     `The outcome of job ${id} could not be written (${error}); it will run again after its lease expires.`,
-  resultNotJson: (error: string) => `The handler's return value is not JSON and was not kept: ${error}`,
+  resultNotJson: (error: string) =>
+    `The handler's return value is not JSON and was not kept: ${error}`,
   resultTooLarge: (size: number, max: number) =>
     `The handler's return value is ${size} characters of JSON, over the ${max} limit, and was not kept.`,
   timedOut: (ms: number) => `Timed out after ${ms} ms.`,
@@ -51,6 +53,7 @@ export const messages = {
 
 function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value == null)
+    return String(value);
   return typeof value;
 }

@@ -16,10 +16,13 @@ export const {
 } = new ConfigurableModuleBuilder<JobsModuleOptions>({ moduleName: 'Jobs' })
   .setClassMethodName('forRoot')
   .setFactoryMethodName('createJobsOptions')
-  .setExtras<JobsModuleExtras>({ isGlobal: false, dataSource: undefined }, (definition, extras) => ({
-    ...definition,
-    global: extras.isGlobal,
-  }))
+  .setExtras<JobsModuleExtras>(
+    { isGlobal: false, dataSource: undefined },
+    (definition, extras) => ({
+      ...definition,
+      global: extras.isGlobal,
+    }),
+  )
   .build();
 
 const KNOWN_OPTIONS = new Set<keyof JobsModuleOptions>([
@@ -42,7 +45,11 @@ const KNOWN_OPTIONS = new Set<keyof JobsModuleOptions>([
 export function resolveJobsOptions(options: JobsModuleOptions = {}): ResolvedJobsOptions {
   for (const key of Object.keys(options)) {
     if (!KNOWN_OPTIONS.has(key as keyof JobsModuleOptions)) {
-      throw new InvalidJobsOptionError(key, (options as Record<string, unknown>)[key], `one of: ${[...KNOWN_OPTIONS].join(', ')}`);
+      throw new InvalidJobsOptionError(
+        key,
+        (options as Record<string, unknown>)[key],
+        `one of: ${[...KNOWN_OPTIONS].join(', ')}`,
+      );
     }
   }
   const concurrency = positiveInteger('concurrency', options.concurrency, 10);
@@ -69,15 +76,27 @@ const RETENTION_DEFAULTS = { succeeded: DAY, cancelled: 7 * DAY, failed: 30 * DA
 
 function retentionOption(value: JobsModuleOptions['retention']): ResolvedJobsOptions['retention'] {
   if (value !== undefined && (typeof value !== 'object' || value === null)) {
-    throw new InvalidJobsOptionError('retention', value, '{ succeeded?, failed?, cancelled? } with durations or false');
+    throw new InvalidJobsOptionError(
+      'retention',
+      value,
+      '{ succeeded?, failed?, cancelled? } with durations or false',
+    );
   }
   const resolved = { ...RETENTION_DEFAULTS } as ResolvedJobsOptions['retention'];
   for (const [status, age] of Object.entries(value ?? {})) {
     if (!(status in RETENTION_DEFAULTS)) {
-      throw new InvalidJobsOptionError(`retention.${status}`, age, 'one of succeeded, failed, cancelled');
+      throw new InvalidJobsOptionError(
+        `retention.${status}`,
+        age,
+        'one of succeeded, failed, cancelled',
+      );
     }
     resolved[status as keyof typeof RETENTION_DEFAULTS] =
-      age === false ? null : age === 0 && status === 'succeeded' ? 0 : parseEvery(`retention.${status}`, age);
+      age === false
+        ? null
+        : age === 0 && status === 'succeeded'
+          ? 0
+          : parseEvery(`retention.${status}`, age);
   }
   return resolved;
 }

@@ -40,7 +40,10 @@ export class JobsModule extends ConfigurableJobsModule {
     return JobsModule.withInternals(super.forRootAsync(options), options.dataSource);
   }
 
-  private static withInternals(definition: DynamicModule, dataSource: string | undefined): DynamicModule {
+  private static withInternals(
+    definition: DynamicModule,
+    dataSource: string | undefined,
+  ): DynamicModule {
     const providers: Provider[] = [
       {
         provide: JOBS_RESOLVED_OPTIONS,

@@ -5,7 +5,10 @@ import { backoffOption, positiveInteger } from './jobs.module-definition.js';
 import type { JobContext } from './interfaces/job-context.interface.js';
 import { scheduleOf, type ScheduleSpec } from './schedules/schedule.js';
 import type { JobKindOptions } from './interfaces/job-kind-options.interface.js';
-import type { BackoffOption, ResolvedJobsOptions } from './interfaces/jobs-module-options.interface.js';
+import type {
+  BackoffOption,
+  ResolvedJobsOptions,
+} from './interfaces/jobs-module-options.interface.js';
 
 export type JobHandler = (context: JobContext<any>) => unknown;
 
@@ -35,15 +38,24 @@ export class JobsRegistry {
     const existing = this.kinds.get(name);
     if (existing) throw new DuplicateJobKindError(name, existing.source, source);
     if (typeof name !== 'string' || name.length === 0 || name.length > 200) {
-      throw new InvalidJobsOptionError(`@JobKind() name on ${source}`, name, 'a string of 1 to 200 characters');
+      throw new InvalidJobsOptionError(
+        `@JobKind() name on ${source}`,
+        name,
+        'a string of 1 to 200 characters',
+      );
     }
     const at = (option: string) => `${option} of job kind "${name}"`;
-    const timeout = options.timeout === undefined ? null : positiveInteger(at('timeout'), options.timeout, 0);
+    const timeout =
+      options.timeout === undefined ? null : positiveInteger(at('timeout'), options.timeout, 0);
     this.kinds.set(name, {
       name,
       source,
       handler,
-      maxAttempts: positiveInteger(at('maxAttempts'), options.maxAttempts, this.options.maxAttempts),
+      maxAttempts: positiveInteger(
+        at('maxAttempts'),
+        options.maxAttempts,
+        this.options.maxAttempts,
+      ),
       backoff: backoffOption(at('backoff'), options.backoff) ?? this.options.backoff,
       timeout,
       queue: queueName(at('queue'), options.queue),

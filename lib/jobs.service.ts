@@ -1,7 +1,17 @@
-import { Inject, Injectable, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  type BeforeApplicationShutdown,
+  type OnApplicationBootstrap,
+} from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { JobEntity } from './entities/job.entity.js';
-import { InvalidJobsOptionError, JobNotFoundError, JobNotRetryableError, UnknownJobKindError } from './errors/jobs.errors.js';
+import {
+  InvalidJobsOptionError,
+  JobNotFoundError,
+  JobNotRetryableError,
+  UnknownJobKindError,
+} from './errors/jobs.errors.js';
 import { JOBS_RESOLVED_OPTIONS } from './jobs.constants.js';
 import { positiveInteger } from './jobs.module-definition.js';
 import { serializePayload, uniqueKeyOf } from './jobs.payload.js';
@@ -9,7 +19,11 @@ import { parseEvery } from './schedules/schedule.js';
 import { integer, JobsRegistry, queueName } from './jobs.registry.js';
 import type { AnyEnqueueSpec, EnqueueOptions } from './interfaces/enqueue-options.interface.js';
 import type { ResolvedJobsOptions } from './interfaces/jobs-module-options.interface.js';
-import type { JobKindInfo, ListJobsFilter, RunPendingSummary } from './interfaces/jobs-service.interface.js';
+import type {
+  JobKindInfo,
+  ListJobsFilter,
+  RunPendingSummary,
+} from './interfaces/jobs-service.interface.js';
 import type { JobStatus } from './interfaces/job-context.interface.js';
 import { JobsRunner } from './runner/jobs.runner.js';
 import { JobsEvents } from './events/jobs.events.js';
@@ -36,18 +50,28 @@ export class JobsService implements OnApplicationBootstrap, BeforeApplicationShu
    */
   enqueue<T>(kind: JobKindRef<T>, data: T, options?: EnqueueOptions): Promise<JobEntity<T>>;
   enqueue<T = unknown>(kind: string, data?: T, options?: EnqueueOptions): Promise<JobEntity<T>>;
-  async enqueue<T>(kind: string | JobKindRef<T>, data?: T, options: EnqueueOptions = {}): Promise<JobEntity<T>> {
+  async enqueue<T>(
+    kind: string | JobKindRef<T>,
+    data?: T,
+    options: EnqueueOptions = {},
+  ): Promise<JobEntity<T>> {
     const row = await this.newRow({ ...options, kind, data }, options.manager);
     const added =
       row.uniqueKey === null
-        ? { job: entityOf((await this.store.insertMany([row], options.manager))[0], row), inserted: true }
+        ? {
+            job: entityOf((await this.store.insertMany([row], options.manager))[0], row),
+            inserted: true,
+          }
         : await this.insertUnique(row, options.manager);
     this.announce([added], options.manager);
     return added.job as JobEntity<T>;
   }
 
   /** Adds many jobs, in as few statements as it can; unique ones one by one. Returns them in order. */
-  async enqueueMany(specs: AnyEnqueueSpec[], options: { manager?: EntityManager } = {}): Promise<JobEntity[]> {
+  async enqueueMany(
+    specs: AnyEnqueueSpec[],
+    options: { manager?: EntityManager } = {},
+  ): Promise<JobEntity[]> {
     const kindIds = new Map<string, number | null>();
     for (const name of new Set(specs.map((spec) => kindName(spec.kind)))) {
       kindIds.set(name, await this.store.kindId(name, options.manager));
@@ -55,7 +79,10 @@ export class JobsService implements OnApplicationBootstrap, BeforeApplicationShu
     const rows = specs.map((spec) => this.rowOf(spec, kindIds.get(kindName(spec.kind))!));
     const added = new Array<{ job: JobEntity; inserted: boolean }>(rows.length);
     const plain = rows.map((row, i) => ({ row, i })).filter(({ row }) => row.uniqueKey === null);
-    const ids = await this.store.insertMany(plain.map(({ row }) => row), options.manager);
+    const ids = await this.store.insertMany(
+      plain.map(({ row }) => row),
+      options.manager,
+    );
     plain.forEach(({ row, i }, n) => (added[i] = { job: entityOf(ids[n], row), inserted: true }));
     for (const [i, row] of rows.entries()) {
       if (row.uniqueKey !== null) added[i] = await this.insertUnique(row, options.manager);
@@ -65,7 +92,10 @@ export class JobsService implements OnApplicationBootstrap, BeforeApplicationShu
   }
 
   /** Inserts a unique job, or returns the active job that holds its key. */
-  private async insertUnique(row: NewJobRow, manager?: EntityManager): Promise<{ job: JobEntity; inserted: boolean }> {
+  private async insertUnique(
+    row: NewJobRow,
+    manager?: EntityManager,
+  ): Promise<{ job: JobEntity; inserted: boolean }> {
     const found = await this.store.insertUnique(row, manager);
     const existing = found.inserted ? null : await this.store.get(found.id, manager);
     return { job: existing ?? entityOf(found.id, row), inserted: found.inserted };
@@ -75,7 +105,10 @@ export class JobsService implements OnApplicationBootstrap, BeforeApplicationShu
    * Tells listeners about the jobs just added, and wakes the runners when one is due now (inside a
    * transaction, once it commits: the job is not visible to any runner before).
    */
-  private announce(added: Array<{ job: JobEntity; inserted: boolean }>, manager?: EntityManager): void {
+  private announce(
+    added: Array<{ job: JobEntity; inserted: boolean }>,
+    manager?: EntityManager,
+  ): void {
     const inserted = added.filter((entry) => entry.inserted).map((entry) => entry.job);
     for (const job of inserted) this.events.emit('enqueued', job);
     const now = Date.now();
@@ -146,7 +179,10 @@ export class JobsService implements OnApplicationBootstrap, BeforeApplicationShu
    * schedule rows are kept. Returns how many. The runner does this by itself per `retention`.
    */
   prune(statuses: JobStatus[], before: number, batchSize = 500): Promise<number> {
-    return this.store.pruneFinished(statuses.map((status) => ({ status, before })), batchSize);
+    return this.store.pruneFinished(
+      statuses.map((status) => ({ status, before })),
+      batchSize,
+    );
   }
 
   /** How many jobs there are of each kind in each status. */
@@ -156,7 +192,10 @@ export class JobsService implements OnApplicationBootstrap, BeforeApplicationShu
 
   /** Kinds known to the database, and whether this instance can run each. */
   async kinds(): Promise<JobKindInfo[]> {
-    return (await this.store.kinds()).map((row) => ({ ...row, resolves: this.registry.has(row.name) }));
+    return (await this.store.kinds()).map((row) => ({
+      ...row,
+      resolves: this.registry.has(row.name),
+    }));
   }
 
   private async newRow(spec: AnyEnqueueSpec, manager?: EntityManager): Promise<NewJobRow> {
@@ -172,7 +211,11 @@ export class JobsService implements OnApplicationBootstrap, BeforeApplicationShu
     const now = Date.now();
     const periodic = spec.periodic ?? false;
     if (periodic && spec.interval === undefined && spec.every === undefined) {
-      throw new InvalidJobsOptionError('interval', undefined, 'milliseconds between runs (or every), required with periodic');
+      throw new InvalidJobsOptionError(
+        'interval',
+        undefined,
+        'milliseconds between runs (or every), required with periodic',
+      );
     }
     const interval = !periodic
       ? null
@@ -180,23 +223,35 @@ export class JobsService implements OnApplicationBootstrap, BeforeApplicationShu
         ? parseEvery('every', spec.every)
         : positiveInteger('interval', spec.interval, 0);
     const delay = spec.delay === undefined ? 0 : positiveInteger('delay', spec.delay, 0, 0);
-    if (spec.runAt !== undefined && !(spec.runAt instanceof Date && Number.isFinite(spec.runAt.getTime()))) {
+    if (
+      spec.runAt !== undefined &&
+      !(spec.runAt instanceof Date && Number.isFinite(spec.runAt.getTime()))
+    ) {
       throw new InvalidJobsOptionError('runAt', spec.runAt, 'a valid Date');
     }
     const unique = spec.unique;
-    if (unique !== undefined && typeof unique !== 'boolean' && (typeof unique !== 'string' || unique === '')) {
+    if (
+      unique !== undefined &&
+      typeof unique !== 'boolean' &&
+      (typeof unique !== 'string' || unique === '')
+    ) {
       throw new InvalidJobsOptionError('unique', unique, 'true, false or a non-empty key');
     }
     return {
       kind,
       kindId,
-      queue: spec.queue === undefined ? (local?.queue ?? 'default') : queueName('queue', spec.queue),
+      queue:
+        spec.queue === undefined ? (local?.queue ?? 'default') : queueName('queue', spec.queue),
       data,
       periodic,
       interval,
       priority: integer('priority', spec.priority, local?.priority ?? 0),
       runAt: spec.runAt ? spec.runAt.getTime() : now + delay,
-      maxAttempts: positiveInteger('maxAttempts', spec.maxAttempts, local?.maxAttempts ?? this.options.maxAttempts),
+      maxAttempts: positiveInteger(
+        'maxAttempts',
+        spec.maxAttempts,
+        local?.maxAttempts ?? this.options.maxAttempts,
+      ),
       created: now,
       uniqueKey: unique ? uniqueKeyOf(kind, unique, data) : null,
       schedule: null,

@@ -24,7 +24,9 @@ describeBackends('two app instances on one database', (backend) => {
     runs.clear();
     const database = await freshDatabase(backend);
     const apps = await Promise.all(
-      [0, 1].map(() => startApp({ database, providers: [Counted], jobs: { concurrency: 10, pollInterval: 20 } })),
+      [0, 1].map(() =>
+        startApp({ database, providers: [Counted], jobs: { concurrency: 10, pollInterval: 20 } }),
+      ),
     );
     try {
       const ids: number[] = [];
@@ -32,13 +34,26 @@ describeBackends('two app instances on one database', (backend) => {
       for (let batch = 0; batch < JOBS / 250; batch++) {
         const service = apps[batch % 2].get(JobsService);
         const added = await service.enqueueMany(
-          Array.from({ length: 250 }, (_, i) => ({ kind: 'counted', data: { n: batch * 250 + i } })),
+          Array.from({ length: 250 }, (_, i) => ({
+            kind: 'counted',
+            data: { n: batch * 250 + i },
+          })),
         );
         ids.push(...added.map((job) => job.id));
       }
       const jobs = apps[0].get(JobsService);
-      await waitFor(async () => (await jobs.list({ status: 'succeeded', limit: 1, order: 'newest' })).length > 0 && runs.size === JOBS, 'every job to run', 60_000);
-      await waitFor(async () => (await jobs.list({ active: true, limit: 1 })).length === 0, 'no active job', 30_000);
+      await waitFor(
+        async () =>
+          (await jobs.list({ status: 'succeeded', limit: 1, order: 'newest' })).length > 0 &&
+          runs.size === JOBS,
+        'every job to run',
+        60_000,
+      );
+      await waitFor(
+        async () => (await jobs.list({ active: true, limit: 1 })).length === 0,
+        'no active job',
+        30_000,
+      );
       const twice = [...runs.entries()].filter(([, list]) => list.length > 1);
       expect(twice).toEqual([]);
       expect(new Set(ids).size).toBe(JOBS);

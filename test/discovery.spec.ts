@@ -14,7 +14,13 @@ import {
 } from 'nestjs-typeorm-jobs';
 import { JobStore } from '../lib/storage/job.store.js';
 import { describeBackends } from './support/backends.js';
-import { closeCleaners, freshDatabase, quietLogger, startApp, waitForStatus } from './support/fixtures.js';
+import {
+  closeCleaners,
+  freshDatabase,
+  quietLogger,
+  startApp,
+  waitForStatus,
+} from './support/fixtures.js';
 
 @Injectable()
 class MailJobs {
@@ -61,7 +67,10 @@ describeBackends('discovery', (backend) => {
       expect(kinds.map((kind) => kind.name)).toEqual(['mail.bounce', 'mail.send']);
       expect(kinds.every((kind) => kind.resolves)).toBe(true);
       expect(kinds[0].created).toBeInstanceOf(Date);
-      const rows = await first.get<DataSource>(getDataSourceToken()).getRepository(JobKindEntity).count();
+      const rows = await first
+        .get<DataSource>(getDataSourceToken())
+        .getRepository(JobKindEntity)
+        .count();
       expect(rows).toBe(2);
     } finally {
       await second.close();
@@ -87,7 +96,9 @@ describeBackends('discovery', (backend) => {
 
   it('fails at startup when two handlers share a name', async () => {
     const database = await freshDatabase(backend);
-    await expect(startApp({ database, providers: [MailJobs, OtherMailJobs] })).rejects.toThrow(DuplicateJobKindError);
+    await expect(startApp({ database, providers: [MailJobs, OtherMailJobs] })).rejects.toThrow(
+      DuplicateJobKindError,
+    );
     await expect(startApp({ database, providers: [MailJobs, OtherMailJobs] })).rejects.toThrow(
       /"mail\.send" is declared twice: by MailJobs\.send and by OtherMailJobs\.sendAgain/,
     );
@@ -98,7 +109,12 @@ describeBackends('discovery', (backend) => {
     const database = await freshDatabase(backend);
     const moduleRef = await Test.createTestingModule({
       imports: [
-        TypeOrmModule.forRoot({ ...database, autoLoadEntities: true, synchronize: true, retryAttempts: 0 } as never),
+        TypeOrmModule.forRoot({
+          ...database,
+          autoLoadEntities: true,
+          synchronize: true,
+          retryAttempts: 0,
+        } as never),
         JobsModule.forRoot({ runner: false }),
       ],
       providers: [RequestScopedJobs, MailJobs],
@@ -109,7 +125,9 @@ describeBackends('discovery', (backend) => {
     try {
       const names = (await moduleRef.get(JobsService).kinds()).map((kind) => kind.name);
       expect(names).not.toContain('scoped.kind');
-      expect(warnings.some((w) => w.includes('RequestScopedJobs.run') && w.includes('request-scoped'))).toBe(true);
+      expect(
+        warnings.some((w) => w.includes('RequestScopedJobs.run') && w.includes('request-scoped')),
+      ).toBe(true);
     } finally {
       await moduleRef.close();
     }
@@ -117,13 +135,19 @@ describeBackends('discovery', (backend) => {
 
   it('rejects invalid module options at startup, naming the option', async () => {
     const database = await freshDatabase(backend);
-    await expect(startApp({ database, jobs: { concurrency: 0 } })).rejects.toThrow(InvalidJobsOptionError);
-    await expect(startApp({ database, jobs: { pollInterval: -5 } })).rejects.toThrow(/"pollInterval"/);
+    await expect(startApp({ database, jobs: { concurrency: 0 } })).rejects.toThrow(
+      InvalidJobsOptionError,
+    );
+    await expect(startApp({ database, jobs: { pollInterval: -5 } })).rejects.toThrow(
+      /"pollInterval"/,
+    );
     await expect(startApp({ database, jobs: { queues: [] } })).rejects.toThrow(/"queues"/);
-    await expect(startApp({ database, jobs: { concurency: 3 } as never })).rejects.toThrow(/"concurency"/);
-    await expect(
-      startApp({ database, providers: [BadKindOptions] }),
-    ).rejects.toThrow(/maxAttempts of job kind "bad.kind"/);
+    await expect(startApp({ database, jobs: { concurency: 3 } as never })).rejects.toThrow(
+      /"concurency"/,
+    );
+    await expect(startApp({ database, providers: [BadKindOptions] })).rejects.toThrow(
+      /maxAttempts of job kind "bad.kind"/,
+    );
   });
 
   it('takes its options from forRootAsync with injected dependencies', async () => {
@@ -162,7 +186,12 @@ describe('data sources', () => {
     const database = await backends[0].options();
     const moduleRef = await Test.createTestingModule({
       imports: [
-        TypeOrmModule.forRoot({ ...database, name: 'jobsdb', autoLoadEntities: true, synchronize: true } as never),
+        TypeOrmModule.forRoot({
+          ...database,
+          name: 'jobsdb',
+          autoLoadEntities: true,
+          synchronize: true,
+        } as never),
         JobsModule.forRoot({ pollInterval: 50, dataSource: 'jobsdb' }),
       ],
       providers: [MailJobs],
@@ -182,6 +211,8 @@ describe('data sources', () => {
     // No other TypeORM driver is installed here, so the store is given a data source that says it is one.
     const oracle = { options: { type: 'oracle' } } as unknown as DataSource;
     expect(() => new JobStore(oracle)).toThrow(UnsupportedDatabaseError);
-    expect(() => new JobStore(oracle)).toThrow(/postgres, mysql, mariadb, better-sqlite3 or sqlite/);
+    expect(() => new JobStore(oracle)).toThrow(
+      /postgres, mysql, mariadb, better-sqlite3 or sqlite/,
+    );
   });
 });

@@ -1,8 +1,20 @@
 import { Injectable } from '@nestjs/common';
 import { EventEmitterModule, OnEvent } from '@nestjs/event-emitter';
-import { JobKind, JobsService, OnJobEvent, type JobContext, type JobEvent } from 'nestjs-typeorm-jobs';
+import {
+  JobKind,
+  JobsService,
+  OnJobEvent,
+  type JobContext,
+  type JobEvent,
+} from 'nestjs-typeorm-jobs';
 import { describeBackends } from './support/backends.js';
-import { closeCleaners, freshDatabase, startApp, waitFor, waitForStatus } from './support/fixtures.js';
+import {
+  closeCleaners,
+  freshDatabase,
+  startApp,
+  waitFor,
+  waitForStatus,
+} from './support/fixtures.js';
 
 @Injectable()
 class Work {
@@ -51,7 +63,10 @@ afterAll(closeCleaners);
 
 describeBackends('lifecycle events', (backend) => {
   it('tells @OnJobEvent listeners what happens to each job', async () => {
-    const app = await startApp({ database: await freshDatabase(backend), providers: [Work, Audit] });
+    const app = await startApp({
+      database: await freshDatabase(backend),
+      providers: [Work, Audit],
+    });
     try {
       const jobs = app.get(JobsService);
       const audit = app.get(Audit);
@@ -62,7 +77,10 @@ describeBackends('lifecycle events', (backend) => {
       await jobs.retry(flaky.id);
       const later = await jobs.enqueue('ok', {}, { delay: 60_000 });
       await jobs.cancel(later.id);
-      await waitFor(() => audit.seen.filter((e) => e.id === flaky.id && e.event === 'dead').length === 2, 'two deaths');
+      await waitFor(
+        () => audit.seen.filter((e) => e.id === flaky.id && e.event === 'dead').length === 2,
+        'two deaths',
+      );
 
       const of = (id: number) => audit.seen.filter((e) => e.id === id).map((e) => e.event);
       // 'enqueued' is emitted when the INSERT returns; a runner that took the job at once may have

@@ -19,22 +19,34 @@ describeBackends('health indicator', (backend) => {
     try {
       const health = app.get(JobsHealthIndicator);
       const result = await waitFor(() => health.check('jobs').catch(() => null), 'an up check');
-      expect(result).toEqual({ jobs: { status: 'up', runner: 'polling', running: 0, oldestDueAgeMs: 0 } });
+      expect(result).toEqual({
+        jobs: { status: 'up', runner: 'polling', running: 0, oldestDueAgeMs: 0 },
+      });
     } finally {
       await app.close();
     }
   });
 
   it('is down, in the shape terminus reads, when a due job has waited longer than maxDueAge', async () => {
-    const app = await startApp({ database: await freshDatabase(backend), providers: [Noop], jobs: { runner: false } });
+    const app = await startApp({
+      database: await freshDatabase(backend),
+      providers: [Noop],
+      jobs: { runner: false },
+    });
     try {
       await app.get(JobsService).enqueue('noop', {}, { runAt: new Date(Date.now() - 120_000) });
-      type Failure = { isHealthCheckError: boolean; causes: { queue: { status: string; runner: string; oldestDueAgeMs: number } } };
+      type Failure = {
+        isHealthCheckError: boolean;
+        causes: { queue: { status: string; runner: string; oldestDueAgeMs: number } };
+      };
       const failure: unknown = await app
         .get(JobsHealthIndicator)
         .check('queue', { maxDueAge: 60_000 })
         .catch((error: unknown) => error);
-      expect(failure).toMatchObject({ isHealthCheckError: true, causes: { queue: { status: 'down', runner: 'off' } } });
+      expect(failure).toMatchObject({
+        isHealthCheckError: true,
+        causes: { queue: { status: 'down', runner: 'off' } },
+      });
       expect((failure as Failure).causes.queue.oldestDueAgeMs).toBeGreaterThanOrEqual(120_000);
     } finally {
       await app.close();

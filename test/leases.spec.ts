@@ -3,7 +3,13 @@ import { getDataSourceToken } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { JobEntity, JobKind, JobsService, type JobContext } from 'nestjs-typeorm-jobs';
 import { describeBackends } from './support/backends.js';
-import { closeCleaners, freshDatabase, startApp, waitFor, waitForStatus } from './support/fixtures.js';
+import {
+  closeCleaners,
+  freshDatabase,
+  startApp,
+  waitFor,
+  waitForStatus,
+} from './support/fixtures.js';
 
 /** Handlers that block until a test lets them go, and record how they were stopped. */
 @Injectable()
@@ -84,15 +90,28 @@ describeBackends('leases, shutdown and timeouts', (backend) => {
     const app = await startApp({ database, providers: [Slow], jobs: { lease: 1_000 } });
     try {
       const jobs = app.get(JobsService);
-      const orphan = await jobs.enqueue('quick', {}, { delay: 60_000, maxAttempts: 2, unique: true });
-      await app.get<DataSource>(getDataSourceToken()).getRepository(JobEntity).update(orphan.id, {
-        status: 'running',
-        lockedBy: 'dead-host:1:x',
-        lockedUntil: new Date(Date.now() - 1),
+      const orphan = await jobs.enqueue(
+        'quick',
+        {},
+        { delay: 60_000, maxAttempts: 2, unique: true },
+      );
+      await app
+        .get<DataSource>(getDataSourceToken())
+        .getRepository(JobEntity)
+        .update(orphan.id, {
+          status: 'running',
+          lockedBy: 'dead-host:1:x',
+          lockedUntil: new Date(Date.now() - 1),
+          attempts: 2,
+        });
+      const dead = await waitForStatus(app, orphan.id, 'failed');
+      expect(dead).toMatchObject({
+        active: false,
+        failed: true,
+        activeKey: null,
+        lockedBy: null,
         attempts: 2,
       });
-      const dead = await waitForStatus(app, orphan.id, 'failed');
-      expect(dead).toMatchObject({ active: false, failed: true, activeKey: null, lockedBy: null, attempts: 2 });
       expect(dead.finishedAt).toBeInstanceOf(Date);
       expect(dead.lastError).toContain('lease expired');
       expect(app.get(Slow).started.has(orphan.id)).toBe(false);
@@ -107,10 +126,17 @@ describeBackends('leases, shutdown and timeouts', (backend) => {
     const b = await startApp({ database, providers: [Slow], jobs: { lease: 1_000 } });
     try {
       const job = await a.get(JobsService).enqueue('slow', {});
-      const holder = await waitFor(() => [a, b].find((app) => app.get(Slow).started.has(job.id)), 'a claim');
+      const holder = await waitFor(
+        () => [a, b].find((app) => app.get(Slow).started.has(job.id)),
+        'a claim',
+      );
       const first = (await a.get(JobsService).get(job.id))!.lockedUntil!.getTime();
       // Three lease lengths later the same instance still holds it, with a renewed lease.
-      await waitFor(async () => (await a.get(JobsService).get(job.id))!.lockedUntil!.getTime() > first + 2_000, 'renewals', 10_000);
+      await waitFor(
+        async () => (await a.get(JobsService).get(job.id))!.lockedUntil!.getTime() > first + 2_000,
+        'renewals',
+        10_000,
+      );
       const other = holder === a ? b : a;
       expect(other.get(Slow).started.has(job.id)).toBe(false);
       holder.get(Slow).release(job.id);
@@ -135,7 +161,10 @@ describeBackends('leases, shutdown and timeouts', (backend) => {
     expect(slow.aborted.size).toBe(0);
     const checker = await startApp({ database, jobs: { runner: false } });
     try {
-      expect((await checker.get(JobsService).get(job.id))!).toMatchObject({ status: 'succeeded', lockedBy: null });
+      expect((await checker.get(JobsService).get(job.id))!).toMatchObject({
+        status: 'succeeded',
+        lockedBy: null,
+      });
     } finally {
       await checker.close();
     }
@@ -143,7 +172,11 @@ describeBackends('leases, shutdown and timeouts', (backend) => {
 
   it('aborts handlers still running after the grace period and releases their jobs at once', async () => {
     const database = await freshDatabase(backend);
-    const app = await startApp({ database, providers: [Slow], jobs: { shutdownTimeout: 100, lease: 60_000 } });
+    const app = await startApp({
+      database,
+      providers: [Slow],
+      jobs: { shutdownTimeout: 100, lease: 60_000 },
+    });
     const job = await app.get(JobsService).enqueue('slow', {});
     const slow = app.get(Slow);
     await waitFor(() => slow.started.has(job.id), 'the handler to start');
@@ -153,7 +186,12 @@ describeBackends('leases, shutdown and timeouts', (backend) => {
     try {
       const row = (await checker.get(JobsService).get(job.id))!;
       // Free for another worker now, not after the 60 s lease; the interrupted run does not count.
-      expect(row).toMatchObject({ status: 'pending', lockedBy: null, lockedUntil: null, attempts: 0 });
+      expect(row).toMatchObject({
+        status: 'pending',
+        lockedBy: null,
+        lockedUntil: null,
+        attempts: 0,
+      });
       expect(row.runAt.getTime()).toBeLessThanOrEqual(Date.now());
       expect(row.logs).toContain('released unfinished at shutdown');
     } finally {
@@ -196,7 +234,9 @@ describeBackends('leases, shutdown and timeouts', (backend) => {
     const app = await startApp({ database, providers: [Slow], jobs: { concurrency: 3 } });
     try {
       const jobs = app.get(JobsService);
-      const ids = (await jobs.enqueueMany(Array.from({ length: 6 }, () => ({ kind: 'slow', data: {} })))).map((job) => job.id);
+      const ids = (
+        await jobs.enqueueMany(Array.from({ length: 6 }, () => ({ kind: 'slow', data: {} })))
+      ).map((job) => job.id);
       const slow = app.get(Slow);
       await waitFor(() => slow.started.size === 3, 'three to start');
       await new Promise((resolve) => setTimeout(resolve, 200));

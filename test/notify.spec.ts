@@ -5,7 +5,13 @@ import { JobKind, JobsService, type JobContext, type JobsModuleOptions } from 'n
 import { JobsRunner } from '../lib/runner/jobs.runner.js';
 import type { TestingModule } from '@nestjs/testing';
 import { backends, describeBackends } from './support/backends.js';
-import { closeCleaners, freshDatabase, startApp, waitFor, waitForStatus } from './support/fixtures.js';
+import {
+  closeCleaners,
+  freshDatabase,
+  startApp,
+  waitFor,
+  waitForStatus,
+} from './support/fixtures.js';
 
 @Injectable()
 class Work {
@@ -43,17 +49,28 @@ describeBackends(
      * started and listening; `test` gets them, and they are closed after it.
      */
     async function withListeningPair(
-      test: (pair: { runner: TestingModule; web: TestingModule; source: DataSource }) => Promise<void>,
+      test: (pair: {
+        runner: TestingModule;
+        web: TestingModule;
+        source: DataSource;
+      }) => Promise<void>,
       other: JobsModuleOptions = { runner: false },
     ): Promise<void> {
       const database = await freshDatabase(backend);
       const runner = await startApp({ database, providers: [Work], jobs: SLOW_POLL });
       // Runner off: it knows the kinds (as a web tier built from the same code does). Runner on: it has no handlers.
-      const web = await startApp({ database, providers: other.runner === false ? [Work] : [], jobs: other });
+      const web = await startApp({
+        database,
+        providers: other.runner === false ? [Work] : [],
+        jobs: other,
+      });
       try {
         const source = web.get<DataSource>(getDataSourceToken());
         const expected = other.runner === false ? 1 : 2;
-        await waitFor(async () => (await listeners(source)).length === expected, 'the runners to listen');
+        await waitFor(
+          async () => (await listeners(source)).length === expected,
+          'the runners to listen',
+        );
         await waitFor(() => runner.get(JobsRunner).status().lastPollAt !== null, 'the first poll');
         await test({ runner, web, source });
       } finally {
@@ -127,9 +144,16 @@ describeBackends(
     });
 
     /** A runner set up so that it must not listen: it holds no LISTEN connection and still finds jobs by polling. */
-    async function expectPollingOnly(runnerDatabase: DataSourceOptions, jobs: JobsModuleOptions): Promise<void> {
+    async function expectPollingOnly(
+      runnerDatabase: DataSourceOptions,
+      jobs: JobsModuleOptions,
+    ): Promise<void> {
       const database = await freshDatabase(backend);
-      const runner = await startApp({ database: { ...database, ...runnerDatabase } as DataSourceOptions, providers: [Work], jobs: { ...jobs, pollInterval: 200 } });
+      const runner = await startApp({
+        database: { ...database, ...runnerDatabase } as DataSourceOptions,
+        providers: [Work],
+        jobs: { ...jobs, pollInterval: 200 },
+      });
       const web = await startApp({ database, jobs: { runner: false, notify: jobs.notify } });
       try {
         const source = web.get<DataSource>(getDataSourceToken());

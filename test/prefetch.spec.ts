@@ -42,9 +42,14 @@ describeBackends('claiming ahead (prefetch)', (backend) => {
     await jobs.enqueueMany(Array.from({ length: 300 }, () => ({ kind: 'quick', data: {} })));
     await waitFor(() => work.quickDone === 300, 'the quick jobs');
 
-    const slow = await jobs.enqueueMany(Array.from({ length: 30 }, () => ({ kind: 'slow', data: {} })));
+    const slow = await jobs.enqueueMany(
+      Array.from({ length: 30 }, () => ({ kind: 'slow', data: {} })),
+    );
     await waitFor(() => work.started.size === 2, 'two slow jobs to start');
-    await waitFor(async () => (await rows.countBy({ kind: 'slow', lockedBy: owner })) === 30, 'all 30 to be claimed');
+    await waitFor(
+      async () => (await rows.countBy({ kind: 'slow', lockedBy: owner })) === 30,
+      'all 30 to be claimed',
+    );
     expect(work.started.size).toBe(2);
 
     // Two lease lengths later, the 28 waiting in memory are still ours: their leases were renewed.
@@ -57,12 +62,21 @@ describeBackends('claiming ahead (prefetch)', (backend) => {
     await app.close();
     const checker = await startApp({ database, jobs: { runner: false } });
     try {
-      const after = await checker.get<DataSource>(getDataSourceToken()).getRepository(JobEntity).findBy({ kind: 'slow' });
+      const after = await checker
+        .get<DataSource>(getDataSourceToken())
+        .getRepository(JobEntity)
+        .findBy({ kind: 'slow' });
       expect(after).toHaveLength(30);
-      expect(after.every((row) => row.status === 'pending' && row.lockedBy === null && row.attempts === 0)).toBe(true);
+      expect(
+        after.every(
+          (row) => row.status === 'pending' && row.lockedBy === null && row.attempts === 0,
+        ),
+      ).toBe(true);
       const unstarted = after.filter((row) => !work.started.has(row.id));
       expect(unstarted).toHaveLength(28);
-      expect(unstarted.every((row) => row.logs?.includes('released unstarted at shutdown'))).toBe(true);
+      expect(unstarted.every((row) => row.logs?.includes('released unstarted at shutdown'))).toBe(
+        true,
+      );
       expect(slow.map((job) => job.id).sort()).toEqual(after.map((row) => row.id).sort());
     } finally {
       await checker.close();
@@ -71,7 +85,11 @@ describeBackends('claiming ahead (prefetch)', (backend) => {
 
   it('claims only for its free slots while its jobs are slow, leaving the rest to other instances', async () => {
     const database = await freshDatabase(backend);
-    const app = await startApp({ database, providers: [Work], jobs: { concurrency: 2, shutdownTimeout: 0 } });
+    const app = await startApp({
+      database,
+      providers: [Work],
+      jobs: { concurrency: 2, shutdownTimeout: 0 },
+    });
     try {
       const jobs = app.get(JobsService);
       const work = app.get(Work);

@@ -3,7 +3,13 @@ import { getDataSourceToken } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { InvalidJobsOptionError, JobEntity, JobKind, JobsService } from 'nestjs-typeorm-jobs';
 import { describeBackends } from './support/backends.js';
-import { closeCleaners, freshDatabase, startApp, waitFor, waitForStatus } from './support/fixtures.js';
+import {
+  closeCleaners,
+  freshDatabase,
+  startApp,
+  waitFor,
+  waitForStatus,
+} from './support/fixtures.js';
 
 @Injectable()
 class Work {
@@ -40,7 +46,8 @@ describeBackends('retention', (backend) => {
     const [schedule] = await jobs.list({ kind: 'tick' });
     const rows = maker.get<DataSource>(getDataSourceToken()).getRepository(JobEntity);
     const twoDaysAgo = new Date(Date.now() - 2 * 86_400_000);
-    for (const id of [oldOk.id, oldBad.id, oldCancelled.id]) await rows.update(id, { finishedAt: twoDaysAgo });
+    for (const id of [oldOk.id, oldBad.id, oldCancelled.id])
+      await rows.update(id, { finishedAt: twoDaysAgo });
     await rows.update(schedule.id, { status: 'cancelled', active: false, finishedAt: twoDaysAgo });
     await maker.close();
 
@@ -52,7 +59,11 @@ describeBackends('retention', (backend) => {
     });
     try {
       const service = pruner.get(JobsService);
-      await waitFor(async () => (await service.get(oldOk.id)) === null && (await service.get(oldCancelled.id)) === null, 'the prune');
+      await waitFor(
+        async () =>
+          (await service.get(oldOk.id)) === null && (await service.get(oldCancelled.id)) === null,
+        'the prune',
+      );
       expect(await service.get(newOk.id)).not.toBeNull();
       expect(await service.get(oldBad.id)).not.toBeNull();
       expect(await service.get(pending.id)).not.toBeNull();
@@ -65,18 +76,30 @@ describeBackends('retention', (backend) => {
 
   it('rejects a bad retention at startup, naming it', async () => {
     const database = await freshDatabase(backend);
-    await expect(startApp({ database, jobs: { retention: { succeded: '1d' } as never } })).rejects.toThrow(/"retention\.succeded"/);
-    await expect(startApp({ database, jobs: { retention: { failed: '1 week' } } })).rejects.toThrow(InvalidJobsOptionError);
+    await expect(
+      startApp({ database, jobs: { retention: { succeded: '1d' } as never } }),
+    ).rejects.toThrow(/"retention\.succeded"/);
+    await expect(startApp({ database, jobs: { retention: { failed: '1 week' } } })).rejects.toThrow(
+      InvalidJobsOptionError,
+    );
     // Only a success can be dropped at once: a failure or a cancellation is kept to be looked at.
-    await expect(startApp({ database, jobs: { retention: { failed: 0 } } })).rejects.toThrow(/"retention\.failed"/);
+    await expect(startApp({ database, jobs: { retention: { failed: 0 } } })).rejects.toThrow(
+      /"retention\.failed"/,
+    );
   });
 
   it('with succeeded: 0, deletes a job the moment it succeeds and keeps failures and schedules', async () => {
     const database = await freshDatabase(backend);
-    const app = await startApp({ database, providers: [Work], jobs: { retention: { succeeded: 0 } } });
+    const app = await startApp({
+      database,
+      providers: [Work],
+      jobs: { retention: { succeeded: 0 } },
+    });
     try {
       const jobs = app.get(JobsService);
-      const made = await jobs.enqueueMany(Array.from({ length: 50 }, (_, n) => ({ kind: 'ok', data: { n } })));
+      const made = await jobs.enqueueMany(
+        Array.from({ length: 50 }, (_, n) => ({ kind: 'ok', data: { n } })),
+      );
       const bad = await jobs.enqueue('bad', {});
       const unique = await jobs.enqueue('ok', { n: 'unique' }, { unique: true });
       await waitForStatus(app, bad.id, 'failed');

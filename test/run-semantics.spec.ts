@@ -1,7 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { JobKind, JobsService, type JobContext } from 'nestjs-typeorm-jobs';
 import { describeBackends } from './support/backends.js';
-import { closeCleaners, freshDatabase, startApp, waitFor, waitForStatus } from './support/fixtures.js';
+import {
+  closeCleaners,
+  freshDatabase,
+  startApp,
+  waitFor,
+  waitForStatus,
+} from './support/fixtures.js';
 
 /** Handlers whose behaviour each test steers through the job's data. */
 @Injectable()
@@ -63,7 +69,8 @@ class Behaviours {
 afterAll(closeCleaners);
 
 describeBackends('run semantics', (backend) => {
-  const start = async () => startApp({ database: await freshDatabase(backend), providers: [Behaviours] });
+  const start = async () =>
+    startApp({ database: await freshDatabase(backend), providers: [Behaviours] });
 
   it('appends job.log() lines and a returned string to the logs with timestamps, and ends a one-off job', async () => {
     const app = await start();
@@ -75,7 +82,13 @@ describeBackends('run semantics', (backend) => {
       expect(lines[0]).toMatch(/^\[\d{4}-\d\d-\d\dT[\d:.]+Z\] first line$/);
       expect(lines[1]).toMatch(/\] second line$/);
       expect(lines[2]).toMatch(/\] all done$/);
-      expect(done).toMatchObject({ active: false, failed: false, attempts: 1, result: 'all done', lockedBy: null });
+      expect(done).toMatchObject({
+        active: false,
+        failed: false,
+        attempts: 1,
+        result: 'all done',
+        lockedBy: null,
+      });
       expect(done.finishedAt).toBeInstanceOf(Date);
       expect(done.lastRun).toBeInstanceOf(Date);
     } finally {
@@ -89,7 +102,10 @@ describeBackends('run semantics', (backend) => {
       const jobs = app.get(JobsService);
       const object = await jobs.enqueue('returns.object', { n: 21 });
       const bad = await jobs.enqueue('returns.unserialisable');
-      expect((await waitForStatus(app, object.id, 'succeeded')).result).toEqual({ doubled: 42, list: [1, 2] });
+      expect((await waitForStatus(app, object.id, 'succeeded')).result).toEqual({
+        doubled: 42,
+        list: [1, 2],
+      });
       const badDone = await waitForStatus(app, bad.id, 'succeeded');
       expect(badDone.result).toBeNull();
       expect(badDone.logs).toContain('not JSON and was not kept');
@@ -105,8 +121,12 @@ describeBackends('run semantics', (backend) => {
       const done = await waitForStatus(app, job.id, 'succeeded');
       expect(done.attempts).toBe(3);
       expect(done.failed).toBe(false);
-      expect(done.logs).toContain('attempt 1 of 4 failed: Error: boom on attempt 1; retry in 20 ms');
-      expect(done.logs).toContain('attempt 2 of 4 failed: Error: boom on attempt 2; retry in 40 ms');
+      expect(done.logs).toContain(
+        'attempt 1 of 4 failed: Error: boom on attempt 1; retry in 20 ms',
+      );
+      expect(done.logs).toContain(
+        'attempt 2 of 4 failed: Error: boom on attempt 2; retry in 40 ms',
+      );
       const runs = app.get(Behaviours).seen.filter((run) => run.id === job.id);
       expect(runs.map((run) => run.attempt)).toEqual([1, 2, 3]);
       expect(runs[1].at - runs[0].at).toBeGreaterThanOrEqual(20);
@@ -124,7 +144,9 @@ describeBackends('run semantics', (backend) => {
       const failed = await waitForStatus(app, job.id, 'failed');
       expect(failed).toMatchObject({ active: false, failed: true, attempts: 3 });
       expect(failed.lastError).toContain('TypeError: always (3)');
-      expect(failed.logs).toContain('attempt 3 of 3 failed: TypeError: always (3); no attempts left');
+      expect(failed.logs).toContain(
+        'attempt 3 of 3 failed: TypeError: always (3); no attempts left',
+      );
       expect(app.get(Behaviours).runs.get(job.id)).toBe(3);
 
       const retried = await jobs.retry(job.id);
@@ -199,7 +221,11 @@ describeBackends('run semantics', (backend) => {
   });
 
   it('runPending() runs every due job once, now, and reports what happened', async () => {
-    const app = await startApp({ database: await freshDatabase(backend), providers: [Behaviours], jobs: { runner: false } });
+    const app = await startApp({
+      database: await freshDatabase(backend),
+      providers: [Behaviours],
+      jobs: { runner: false },
+    });
     try {
       const jobs = app.get(JobsService);
       const ok = await jobs.enqueue('returns.string', { text: 'a' });
@@ -208,7 +234,11 @@ describeBackends('run semantics', (backend) => {
       const summary = await jobs.runPending();
       expect(summary).toEqual({ ran: 2, succeeded: 1, failed: 1, snoozed: 0 });
       expect((await jobs.get(ok.id))!.status).toBe('succeeded');
-      expect((await jobs.get(bad.id))!).toMatchObject({ status: 'pending', failed: true, attempts: 1 });
+      expect((await jobs.get(bad.id))!).toMatchObject({
+        status: 'pending',
+        failed: true,
+        attempts: 1,
+      });
       expect((await jobs.get(later.id))!.status).toBe('pending');
       expect(await jobs.runPending()).toEqual({ ran: 0, succeeded: 0, failed: 0, snoozed: 0 });
     } finally {

@@ -35,14 +35,29 @@ if (missing.length && requireAll) {
 const run = (command, args) => spawnSync(command, args, { cwd: root, stdio: 'inherit' });
 
 console.log('\n> tsc --noEmit');
-if (run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json', '--noEmit']).status !== 0) {
+if (
+  run(process.execPath, [
+    join(root, 'node_modules/typescript/bin/tsc'),
+    '-p',
+    'tsconfig.json',
+    '--noEmit',
+  ]).status !== 0
+) {
   console.error('Type check failed.');
   console.log('0 passed, 1 failed');
   process.exit(1);
 }
 
-console.log('> tsc -p lib/tsconfig.build.json (dist/, which the suites that start real processes load)');
-if (run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'lib/tsconfig.build.json']).status !== 0) {
+console.log(
+  '> tsc -p lib/tsconfig.build.json (dist/, which the suites that start real processes load)',
+);
+if (
+  run(process.execPath, [
+    join(root, 'node_modules/typescript/bin/tsc'),
+    '-p',
+    'lib/tsconfig.build.json',
+  ]).status !== 0
+) {
   console.log('0 passed, 1 failed');
   process.exit(1);
 }
@@ -65,7 +80,12 @@ function jestPhase(reportName, extraArgs, env = process.env) {
     ],
     { cwd: root, stdio: 'inherit', env },
   );
-  let counts = { numPassedTests: 0, numFailedTests: 0, numPendingTests: 0, numRuntimeErrorTestSuites: 0 };
+  let counts = {
+    numPassedTests: 0,
+    numFailedTests: 0,
+    numPendingTests: 0,
+    numRuntimeErrorTestSuites: 0,
+  };
   try {
     counts = JSON.parse(readFileSync(report, 'utf8'));
   } catch {
@@ -90,12 +110,19 @@ const faultSkipReason =
 if (faultSkipReason) {
   console.log(`\nFault phase SKIPPED: ${faultSkipReason}. See docs/reliability.md.`);
 } else {
-  console.log('\n> fault phase: test/fault/**/*.fault.ts, in band (worker processes, database restarts)');
-  const size = process.env.JOBS_FAULT_SIZE ? ` with JOBS_FAULT_SIZE=${process.env.JOBS_FAULT_SIZE}` : '';
+  console.log(
+    '\n> fault phase: test/fault/**/*.fault.ts, in band (worker processes, database restarts)',
+  );
+  const size = process.env.JOBS_FAULT_SIZE
+    ? ` with JOBS_FAULT_SIZE=${process.env.JOBS_FAULT_SIZE}`
+    : '';
   console.log(`  real OS processes against each server backend${size}`);
   rmSync(join(root, 'test-results', 'fault'), { recursive: true, force: true }); // this run's figures only
   phases.push(
-    jestPhase('jest-fault.json', [...config, '--runInBand', ...narrowed], { ...process.env, JOBS_TEST_PHASE: 'fault' }),
+    jestPhase('jest-fault.json', [...config, '--runInBand', ...narrowed], {
+      ...process.env,
+      JOBS_TEST_PHASE: 'fault',
+    }),
   );
 }
 
@@ -104,7 +131,12 @@ if (faultSkipReason) {
 // JOBS_TEST_NEST11=1.
 const failedCheck = () => ({
   ok: false,
-  counts: { numPassedTests: 0, numFailedTests: 1, numPendingTests: 0, numRuntimeErrorTestSuites: 0 },
+  counts: {
+    numPassedTests: 0,
+    numFailedTests: 1,
+    numPendingTests: 0,
+    numRuntimeErrorTestSuites: 0,
+  },
 });
 const nest11Installed = existsSync(join(root, 'test/compat/nest11/node_modules/@nestjs/core'));
 const nest11SkipReason =
@@ -114,23 +146,36 @@ const nest11SkipReason =
 if (nest11SkipReason) {
   console.log(`\nNest 11 phase SKIPPED: ${nest11SkipReason}.`);
 } else if (!nest11Installed) {
-  console.error('\nNest 11 phase: test/compat/nest11 is not installed; run npm ci --prefix test/compat/nest11.');
+  console.error(
+    '\nNest 11 phase: test/compat/nest11 is not installed; run npm ci --prefix test/compat/nest11.',
+  );
   phases.push(failedCheck());
 } else {
-  console.log('\n> Nest 11 phase: lib/ type-checked against Nest 11, @nestjs/typeorm 11 and TypeORM 0.3 (test/compat/nest11)');
+  console.log(
+    '\n> Nest 11 phase: lib/ type-checked against Nest 11, @nestjs/typeorm 11 and TypeORM 0.3 (test/compat/nest11)',
+  );
   const tsc = join(root, 'node_modules/typescript/bin/tsc');
   if (run(process.execPath, [tsc, '-p', 'test/compat/tsconfig.nest11.json']).status !== 0) {
     console.error('Type check against Nest 11 / TypeORM 0.3 failed.');
     phases.push(failedCheck());
   }
   console.log('> Nest 11 phase: the suites against the same packages');
-  phases.push(jestPhase('jest-nest11.json', ['-c', join(root, 'test/compat/jest.nest11.config.mjs'), ...narrowed]));
+  phases.push(
+    jestPhase('jest-nest11.json', [
+      '-c',
+      join(root, 'test/compat/jest.nest11.config.mjs'),
+      ...narrowed,
+    ]),
+  );
 }
 
 const total = (key) => phases.reduce((sum, phase) => sum + phase.counts[key], 0);
-if (missing.length) console.log(`\nSkipped backends: ${missing.join(', ')} (see above for how to enable them).`);
+if (missing.length)
+  console.log(`\nSkipped backends: ${missing.join(', ')} (see above for how to enable them).`);
 if (faultSkipReason) console.log(`Skipped: the fault phase (${faultSkipReason}).`);
 if (nest11SkipReason) console.log('Skipped: the Nest 11 phase (JOBS_TEST_NEST11=1 runs it).');
 const failed = total('numFailedTests') + total('numRuntimeErrorTestSuites');
-console.log(`${total('numPassedTests')} passed, ${failed} failed, ${total('numPendingTests')} skipped`);
+console.log(
+  `${total('numPassedTests')} passed, ${failed} failed, ${total('numPendingTests')} skipped`,
+);
 process.exit(phases.every((phase) => phase.ok) && failed === 0 ? 0 : 1);

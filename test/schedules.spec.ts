@@ -1,7 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
-import { InvalidJobsOptionError, JobEntity, JobKind, JobsService, type JobContext } from 'nestjs-typeorm-jobs';
+import {
+  InvalidJobsOptionError,
+  JobEntity,
+  JobKind,
+  JobsService,
+  type JobContext,
+} from 'nestjs-typeorm-jobs';
 import { nextOccurrence, parseEvery, scheduleOf } from '../lib/schedules/schedule.js';
 import { describeBackends } from './support/backends.js';
 import { closeCleaners, freshDatabase, startApp, waitFor } from './support/fixtures.js';
@@ -81,19 +87,29 @@ describe('schedule arithmetic', () => {
   });
 
   it('fails with the kind named on an invalid cron expression or time zone', () => {
-    expect(() => scheduleOf('digest.send', { cron: '61 * * * *' })).toThrow(/cron of job kind "digest\.send"/);
-    expect(() => scheduleOf('digest.send', { cron: '0 8 * * *', timezone: 'Mars/Olympus' })).toThrow(
-      /timezone of job kind "digest\.send"/,
+    expect(() => scheduleOf('digest.send', { cron: '61 * * * *' })).toThrow(
+      /cron of job kind "digest\.send"/,
     );
-    expect(() => scheduleOf('x', { cron: '* * * * *', every: '1m' })).toThrow(/either cron or every/);
+    expect(() =>
+      scheduleOf('digest.send', { cron: '0 8 * * *', timezone: 'Mars/Olympus' }),
+    ).toThrow(/timezone of job kind "digest\.send"/);
+    expect(() => scheduleOf('x', { cron: '* * * * *', every: '1m' })).toThrow(
+      /either cron or every/,
+    );
   });
 
   it('runs a daily Paris job at 08:00 local time on both sides of the DST changes', () => {
     const spec = scheduleOf('d', { cron: '0 8 * * *', timezone: 'Europe/Paris' })!;
     // Winter: UTC+1; summer (from 29 March 2026): UTC+2; winter again from 25 October 2026.
-    expect(new Date(nextOccurrence(spec, Date.parse('2026-03-28T12:00:00Z'))).toISOString()).toBe('2026-03-29T06:00:00.000Z');
-    expect(new Date(nextOccurrence(spec, Date.parse('2026-03-27T12:00:00Z'))).toISOString()).toBe('2026-03-28T07:00:00.000Z');
-    expect(new Date(nextOccurrence(spec, Date.parse('2026-10-24T12:00:00Z'))).toISOString()).toBe('2026-10-25T07:00:00.000Z');
+    expect(new Date(nextOccurrence(spec, Date.parse('2026-03-28T12:00:00Z'))).toISOString()).toBe(
+      '2026-03-29T06:00:00.000Z',
+    );
+    expect(new Date(nextOccurrence(spec, Date.parse('2026-03-27T12:00:00Z'))).toISOString()).toBe(
+      '2026-03-28T07:00:00.000Z',
+    );
+    expect(new Date(nextOccurrence(spec, Date.parse('2026-10-24T12:00:00Z'))).toISOString()).toBe(
+      '2026-10-25T07:00:00.000Z',
+    );
   });
 
   it('runs a time that the spring-forward skips once, just after the gap, and not twice in the autumn', () => {
@@ -117,7 +133,9 @@ describeBackends('declared schedules', (backend) => {
     maxInFlight = 0;
     const database = await freshDatabase(backend);
     const apps = await Promise.all(
-      Array.from({ length: instances }, () => startApp({ database, providers: [EverySecond], jobs: { pollInterval: 100 } })),
+      Array.from({ length: instances }, () =>
+        startApp({ database, providers: [EverySecond], jobs: { pollInterval: 100 } }),
+      ),
     );
     const started = Date.now();
     try {
@@ -126,7 +144,8 @@ describeBackends('declared schedules', (backend) => {
       // One tick per second of wall time at most (plus the first), not one per instance.
       expect(ticks.length).toBeLessThanOrEqual(Math.floor(elapsed / 1_000) + 1);
       expect(maxInFlight).toBe(1);
-      for (let i = 1; i < ticks.length; i++) expect(ticks[i].start).toBeGreaterThanOrEqual(ticks[i - 1].end);
+      for (let i = 1; i < ticks.length; i++)
+        expect(ticks[i].start).toBeGreaterThanOrEqual(ticks[i - 1].end);
       const rows = await apps[0].get(JobsService).list({ kind: 'tick' });
       expect(rows).toHaveLength(1);
       expect(rows[0]).toMatchObject({ periodic: true, interval: 1_000, active: true });
@@ -164,7 +183,11 @@ describeBackends('declared schedules', (backend) => {
 
   it("with missed: 'skip', skips occurrences missed during downtime", async () => {
     const database = await freshDatabase(backend);
-    const first = await startApp({ database, providers: [HourlyDigestSkipping], jobs: { runner: false } });
+    const first = await startApp({
+      database,
+      providers: [HourlyDigestSkipping],
+      jobs: { runner: false },
+    });
     const [row] = await first.get(JobsService).list({ kind: 'digest' });
     await setRunAt(first, row.id, Date.now() - 5 * 3_600_000);
     await first.close();
@@ -191,12 +214,23 @@ describeBackends('declared schedules', (backend) => {
     const daily = await startApp({ database, providers: [DailyDigest], jobs: { runner: false } });
     const rows = await daily.get(JobsService).list({ kind: 'digest' });
     expect(rows.map((row) => row.id)).toEqual([before.id]);
-    expect(JSON.parse(rows[0].schedule!)).toMatchObject({ cron: '0 8 * * *', timezone: 'Europe/Paris' });
-    const local = new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Paris', hour: '2-digit', minute: '2-digit' });
+    expect(JSON.parse(rows[0].schedule!)).toMatchObject({
+      cron: '0 8 * * *',
+      timezone: 'Europe/Paris',
+    });
+    const local = new Intl.DateTimeFormat('en-GB', {
+      timeZone: 'Europe/Paris',
+      hour: '2-digit',
+      minute: '2-digit',
+    });
     expect(local.format(rows[0].runAt)).toBe('08:00');
     await daily.close();
 
-    const dropped = await startApp({ database, providers: [UnscheduledDigest], jobs: { runner: false } });
+    const dropped = await startApp({
+      database,
+      providers: [UnscheduledDigest],
+      jobs: { runner: false },
+    });
     try {
       const [kept] = await dropped.get(JobsService).list({ kind: 'digest' });
       expect(kept).toMatchObject({ id: before.id, status: 'cancelled', active: false });
@@ -217,14 +251,20 @@ describeBackends('declared schedules', (backend) => {
 
   it('keeps the enqueued periodic form ({ periodic: true, every }) a single row, run by one instance at a time', async () => {
     const database = await freshDatabase(backend);
-    const apps = await Promise.all([0, 1].map(() => startApp({ database, providers: [Polled], jobs: { pollInterval: 50 } })));
+    const apps = await Promise.all(
+      [0, 1].map(() => startApp({ database, providers: [Polled], jobs: { pollInterval: 50 } })),
+    );
     try {
       const [a, b] = await Promise.all(
-        apps.map((app) => app.get(JobsService).enqueue('feeds.poll', { feed: 1 }, { periodic: true, every: '200ms', unique: true })),
+        apps.map((app) =>
+          app
+            .get(JobsService)
+            .enqueue('feeds.poll', { feed: 1 }, { periodic: true, every: '200ms', unique: true }),
+        ),
       );
       expect(a.id).toBe(b.id);
       await waitFor(() => apps[0].get(Polled).runs + apps[1].get(Polled).runs >= 3, 'three polls');
-      expect((await apps[0].get(JobsService).list({ kind: 'feeds.poll' }))).toHaveLength(1);
+      expect(await apps[0].get(JobsService).list({ kind: 'feeds.poll' })).toHaveLength(1);
     } finally {
       await Promise.all(apps.map((app) => app.close()));
     }
@@ -232,6 +272,8 @@ describeBackends('declared schedules', (backend) => {
 });
 
 async function setRunAt(app: Awaited<ReturnType<typeof startApp>>, id: number, at: number) {
-  await app.get<DataSource>(getDataSourceToken()).getRepository(JobEntity).update(id, { runAt: new Date(at) });
+  await app
+    .get<DataSource>(getDataSourceToken())
+    .getRepository(JobEntity)
+    .update(id, { runAt: new Date(at) });
 }
-

@@ -27,12 +27,29 @@ describeBackends('batched storage writes', (backend) => {
     const jobs = app.get(JobsService);
     const store = app.get(JobStore);
     const rows = app.get<DataSource>(getDataSourceToken()).getRepository(JobEntity);
-    const made = await jobs.enqueueMany([0, 1, 2, 3].map((n) => ({ kind: 'ok', data: { n, text: AWKWARD } })));
+    const made = await jobs.enqueueMany(
+      [0, 1, 2, 3].map((n) => ({ kind: 'ok', data: { n, text: AWKWARD } })),
+    );
     const keyed = await jobs.enqueue('ok', { n: 4 }, { unique: true });
     const now = Date.now();
-    const claimed = await store.claim({ owner: 'me', limit: 10, now, leaseUntil: now + 60_000, kinds: ['ok'], queues: null });
-    expect(claimed.map((job) => job.id).sort((a, b) => a - b)).toEqual([...made, keyed].map((job) => job.id));
-    expect(claimed.map((job) => JSON.parse(job.data).text)).toEqual([AWKWARD, AWKWARD, AWKWARD, AWKWARD, undefined]);
+    const claimed = await store.claim({
+      owner: 'me',
+      limit: 10,
+      now,
+      leaseUntil: now + 60_000,
+      kinds: ['ok'],
+      queues: null,
+    });
+    expect(claimed.map((job) => job.id).sort((a, b) => a - b)).toEqual(
+      [...made, keyed].map((job) => job.id),
+    );
+    expect(claimed.map((job) => JSON.parse(job.data).text)).toEqual([
+      AWKWARD,
+      AWKWARD,
+      AWKWARD,
+      AWKWARD,
+      undefined,
+    ]);
 
     // Another instance took job 1 after our lease ran out; job 2 was cancelled meanwhile.
     await rows.update(made[1].id, { lockedBy: 'other' });
@@ -61,14 +78,32 @@ describeBackends('batched storage writes', (backend) => {
     const [done, taken, cancelled, failed, retrying] = await Promise.all(
       [...made, keyed].map((job) => rows.findOneByOrFail({ id: job.id })),
     );
-    expect(done).toMatchObject({ status: 'succeeded', active: false, failed: false, lockedBy: null, activeKey: null });
+    expect(done).toMatchObject({
+      status: 'succeeded',
+      active: false,
+      failed: false,
+      lockedBy: null,
+      activeKey: null,
+    });
     expect(done.result).toEqual({ n: 0, text: AWKWARD });
     expect(done.logs).toBe(`[0] ${AWKWARD}\n`);
     expect(done.finishedAt?.getTime()).toBe(now);
     expect(taken).toMatchObject({ status: 'running', lockedBy: 'other', logs: null });
     expect(cancelled).toMatchObject({ status: 'cancelled', logs: null });
-    expect(failed).toMatchObject({ status: 'failed', active: false, failed: true, lastError: AWKWARD, result: null });
-    expect(retrying).toMatchObject({ status: 'pending', active: true, failed: true, lockedBy: null, lockedUntil: null });
+    expect(failed).toMatchObject({
+      status: 'failed',
+      active: false,
+      failed: true,
+      lastError: AWKWARD,
+      result: null,
+    });
+    expect(retrying).toMatchObject({
+      status: 'pending',
+      active: true,
+      failed: true,
+      lockedBy: null,
+      lockedUntil: null,
+    });
     expect(retrying.activeKey).not.toBeNull();
     expect(retrying.runAt.getTime()).toBe(now + 60_000);
     expect(retrying.finishedAt).toBeNull();
@@ -82,7 +117,14 @@ describeBackends('batched storage writes', (backend) => {
     const rows = app.get<DataSource>(getDataSourceToken()).getRepository(JobEntity);
     const made = await jobs.enqueueMany([0, 1, 2, 3].map((n) => ({ kind: 'ok', data: { n } })));
     const now = Date.now();
-    await store.claim({ owner: 'me', limit: 10, now, leaseUntil: now + 60_000, kinds: ['ok'], queues: null });
+    await store.claim({
+      owner: 'me',
+      limit: 10,
+      now,
+      leaseUntil: now + 60_000,
+      kinds: ['ok'],
+      queues: null,
+    });
     await rows.update(made[1].id, { lockedBy: 'other' });
     const outcome = (id: number, status: JobUpdate['status']): JobUpdate => ({
       id,
@@ -97,14 +139,25 @@ describeBackends('batched storage writes', (backend) => {
       result: null,
     });
     const held = await store.finish(
-      [outcome(made[0].id, 'succeeded'), outcome(made[1].id, 'succeeded'), outcome(made[2].id, 'failed'), outcome(made[3].id, 'succeeded')],
+      [
+        outcome(made[0].id, 'succeeded'),
+        outcome(made[1].id, 'succeeded'),
+        outcome(made[2].id, 'failed'),
+        outcome(made[3].id, 'succeeded'),
+      ],
       true,
     );
     expect(held).toEqual([true, false, true, true]);
     expect(await rows.findOneBy({ id: made[0].id })).toBeNull();
     expect(await rows.findOneBy({ id: made[3].id })).toBeNull();
-    expect(await rows.findOneBy({ id: made[1].id })).toMatchObject({ status: 'running', lockedBy: 'other' });
-    expect(await rows.findOneBy({ id: made[2].id })).toMatchObject({ status: 'failed', lastError: 'no' });
+    expect(await rows.findOneBy({ id: made[1].id })).toMatchObject({
+      status: 'running',
+      lockedBy: 'other',
+    });
+    expect(await rows.findOneBy({ id: made[2].id })).toMatchObject({
+      status: 'failed',
+      lastError: 'no',
+    });
   });
 
   it('hands a claimed batch over in claim order: priority, then due time, then id', async () => {
@@ -120,7 +173,14 @@ describeBackends('batched storage writes', (backend) => {
       { kind: 'ok', data: { n: 4 }, priority: 1, runAt: new Date(past + 1) },
     ]);
     const now = Date.now();
-    const claimed = await store.claim({ owner: 'me', limit: 10, now, leaseUntil: now + 60_000, kinds: ['ok'], queues: null });
+    const claimed = await store.claim({
+      owner: 'me',
+      limit: 10,
+      now,
+      leaseUntil: now + 60_000,
+      kinds: ['ok'],
+      queues: null,
+    });
     expect(claimed.map((job) => made.findIndex((m) => m.id === job.id))).toEqual([3, 2, 4, 1, 0]);
   });
 
@@ -130,7 +190,14 @@ describeBackends('batched storage writes', (backend) => {
     const store = app.get(JobStore);
     const job = await app.get(JobsService).enqueue('ok', {});
     const now = Date.now();
-    await store.claim({ owner: 'me', limit: 1, now, leaseUntil: now + 60_000, kinds: ['ok'], queues: null });
+    await store.claim({
+      owner: 'me',
+      limit: 1,
+      now,
+      leaseUntil: now + 60_000,
+      kinds: ['ok'],
+      queues: null,
+    });
     const outcome: JobUpdate = {
       id: job.id,
       owner: 'someone else',

@@ -18,7 +18,11 @@ afterAll(closeCleaners);
 
 describeBackends('enqueue inside a transaction', (backend) => {
   const setup = async (runner: boolean) => {
-    const app = await startApp({ database: await freshDatabase(backend), providers: [Mailer], jobs: { runner } });
+    const app = await startApp({
+      database: await freshDatabase(backend),
+      providers: [Mailer],
+      jobs: { runner },
+    });
     const source = app.get<DataSource>(getDataSourceToken());
     await source.query('DROP TABLE IF EXISTS tx_users');
     await source.query('CREATE TABLE tx_users (name VARCHAR(50) PRIMARY KEY)');
@@ -30,7 +34,13 @@ describeBackends('enqueue inside a transaction', (backend) => {
     try {
       let id = 0;
       await source.transaction(async (manager) => {
-        await manager.query('INSERT INTO tx_users (name) VALUES (?)'.replace('?', backend.name === 'postgres' ? '$1' : '?'), ['ada']);
+        await manager.query(
+          'INSERT INTO tx_users (name) VALUES (?)'.replace(
+            '?',
+            backend.name === 'postgres' ? '$1' : '?',
+          ),
+          ['ada'],
+        );
         id = (await jobs.enqueue('mail.welcome', { user: 'ada' }, { manager })).id;
         expect(await manager.getRepository(JobEntity).findOneBy({ id })).not.toBeNull();
         if (backend.name === 'sqlite') {
@@ -57,7 +67,9 @@ describeBackends('enqueue inside a transaction', (backend) => {
       const jobs = app.get(JobsService);
       // The first poll (at startup) has found nothing; the next is a minute away.
       await new Promise((resolve) => setTimeout(resolve, 100));
-      const job = await source.transaction((manager) => jobs.enqueue('mail.welcome', { user: 'kim' }, { manager }));
+      const job = await source.transaction((manager) =>
+        jobs.enqueue('mail.welcome', { user: 'kim' }, { manager }),
+      );
       await waitForStatus(app, job.id, 'succeeded');
     } finally {
       await app.close();
@@ -94,7 +106,11 @@ describeBackends('enqueue inside a transaction', (backend) => {
     try {
       const committed = await jobs.enqueue('mail.welcome', { user: 'eve' }, { unique: true });
       await source.transaction(async (manager) => {
-        const inside = await jobs.enqueue('mail.welcome', { user: 'eve' }, { manager, unique: true });
+        const inside = await jobs.enqueue(
+          'mail.welcome',
+          { user: 'eve' },
+          { manager, unique: true },
+        );
         expect(inside.id).toBe(committed.id);
       });
       expect(await source.getRepository(JobEntity).count()).toBe(1);

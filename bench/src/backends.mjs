@@ -34,7 +34,12 @@ export function typeormOptions(backend, variant) {
       return { type: 'mariadb', url: serverUrl(backend, variant), charset: 'utf8mb4' };
     case 'sqlite':
       // WAL and a busy timeout: what any app that shares a SQLite file between processes sets.
-      return { type: 'better-sqlite3', database: sqliteFile(variant), enableWAL: true, timeout: 10_000 };
+      return {
+        type: 'better-sqlite3',
+        database: sqliteFile(variant),
+        enableWAL: true,
+        timeout: 10_000,
+      };
     default:
       throw new Error(`unknown backend ${backend}`);
   }

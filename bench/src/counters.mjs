@@ -6,14 +6,18 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 const here = fileURLToPath(import.meta.url);
-const requirers = [createRequire(here), createRequire(new URL('../../dist/index.js', import.meta.url))];
+const requirers = [
+  createRequire(here),
+  createRequire(new URL('../../dist/index.js', import.meta.url)),
+];
 
 export const counter = { statements: 0 };
 
 function wrap(proto, names) {
   for (const name of names) {
     let owner = proto;
-    while (owner && !Object.prototype.hasOwnProperty.call(owner, name)) owner = Object.getPrototypeOf(owner);
+    while (owner && !Object.prototype.hasOwnProperty.call(owner, name))
+      owner = Object.getPrototypeOf(owner);
     if (!owner || owner[`__benchCounted_${name}`]) continue;
     const original = owner[name];
     owner[name] = function counted(...args) {

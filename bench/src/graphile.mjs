@@ -19,7 +19,9 @@ export async function graphileProducer() {
  * of 500 jobs fetched in one statement, and completions batched.
  */
 export async function startGraphile({ concurrency, batched, pollInterval, onStart }) {
-  const worker = batched ? { localQueue: { size: 500 }, completeJobBatchDelay: 0, failJobBatchDelay: 0 } : {};
+  const worker = batched
+    ? { localQueue: { size: 500 }, completeJobBatchDelay: 0, failJobBatchDelay: 0 }
+    : {};
   const runner = await run({
     connectionString: peerUrl(),
     concurrency,
@@ -49,7 +51,13 @@ export const graphileTables = {
 export async function preloadGraphile(utils, count) {
   for (let i = 0; i < count; i += 1000) {
     const n = Math.min(1000, count - i);
-    await utils.addJobs(Array.from({ length: n }, (_, k) => ({ identifier: TASK, payload: { i: i + k }, runAt: FAR_FUTURE })));
+    await utils.addJobs(
+      Array.from({ length: n }, (_, k) => ({
+        identifier: TASK,
+        payload: { i: i + k },
+        runAt: FAR_FUTURE,
+      })),
+    );
   }
 }
 
@@ -67,6 +75,8 @@ export async function graphileOneAtATime(utils, count, inFlight) {
 export async function graphileBatches(utils, count, size) {
   for (let i = 0; i < count; i += size) {
     const n = Math.min(size, count - i);
-    await utils.addJobs(Array.from({ length: n }, (_, k) => ({ identifier: TASK, payload: { i: i + k } })));
+    await utils.addJobs(
+      Array.from({ length: n }, (_, k) => ({ identifier: TASK, payload: { i: i + k } })),
+    );
   }
 }

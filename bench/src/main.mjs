@@ -29,8 +29,14 @@ const CAP_MS = Number(env.BENCH_CAP_SECONDS ?? 10) * 1000;
 const RSS_CAP_MS = Number(env.BENCH_RSS_CAP_SECONDS ?? 120) * 1000;
 const LATENCY_GAP_MS = Number(env.BENCH_LATENCY_GAP_MS ?? 5);
 const IDLE_SECONDS = Number(env.BENCH_IDLE_SECONDS ?? 20);
-const RAW_LANES = { sqlite: 1, postgres: Number(env.BENCH_RAW_LANES ?? 2), mariadb: Number(env.BENCH_RAW_LANES ?? 2) };
-const GROUPS = new Set((env.BENCH_ONLY ?? 'enqueue,process,history,raw,latency,rss,idle').split(','));
+const RAW_LANES = {
+  sqlite: 1,
+  postgres: Number(env.BENCH_RAW_LANES ?? 2),
+  mariadb: Number(env.BENCH_RAW_LANES ?? 2),
+};
+const GROUPS = new Set(
+  (env.BENCH_ONLY ?? 'enqueue,process,history,raw,latency,rss,idle').split(','),
+);
 /** BENCH_CONCURRENCIES=10 and BENCH_PROCESSES=0 narrow the processing group (development runs). */
 const CONCURRENCIES = (env.BENCH_CONCURRENCIES ?? '1,10,32').split(',').map(Number);
 const PROCESSES = Number(env.BENCH_PROCESSES ?? 4);
@@ -76,12 +82,19 @@ async function setUp() {
     dbs[backend] = {};
     producers[backend] = {};
     for (const variant of ['empty', 'history']) {
-      producers[backend][variant] = await ours.startOurs({ backend, variant, jobs: { runner: false }, synchronize: true });
+      producers[backend][variant] = await ours.startOurs({
+        backend,
+        variant,
+        jobs: { runner: false },
+        synchronize: true,
+      });
       dbs[backend][variant] = await connect(backend, variant, { pool: 4 });
     }
     if (GROUPS.has('history')) await prefillHistory(backend);
   }
-  const [av] = await dbs.postgres.empty.query(`SELECT setting FROM pg_settings WHERE name = 'autovacuum'`);
+  const [av] = await dbs.postgres.empty.query(
+    `SELECT setting FROM pg_settings WHERE name = 'autovacuum'`,
+  );
   autovacuumOff = av.setting === 'off';
   gwUtils = await graphile.graphileProducer();
   boss = await pgboss.pgbossProducer();
@@ -94,16 +107,24 @@ async function prefillHistory(backend) {
   if (Number(n) !== SIZES.history) {
     log(`${backend}: writing ${SIZES.history.toLocaleString('en')} finished jobs`);
     const t0 = clock();
-    await db.query(backend === 'postgres' ? 'TRUNCATE nest_jobs RESTART IDENTITY' : 'DELETE FROM nest_jobs');
+    await db.query(
+      backend === 'postgres' ? 'TRUNCATE nest_jobs RESTART IDENTITY' : 'DELETE FROM nest_jobs',
+    );
     const now = Date.now();
     const columns = `kind, queue, data, status, active, periodic, failed, priority, run_at, attempts, max_attempts, created, last_run, finished_at`;
     const values = `'bench.noop', 'default', '{"i":0}', 'succeeded', FALSE, FALSE, FALSE, 0, ?, 1, 5, ?, ?, ?`;
     const params = [now, now, now, now];
     if (backend === 'postgres') {
-      await db.query(`INSERT INTO nest_jobs (${columns}) SELECT ${values} FROM generate_series(1, ${SIZES.history})`, params);
+      await db.query(
+        `INSERT INTO nest_jobs (${columns}) SELECT ${values} FROM generate_series(1, ${SIZES.history})`,
+        params,
+      );
       await db.query('VACUUM ANALYZE nest_jobs');
     } else if (backend === 'mariadb') {
-      await db.query(`INSERT INTO nest_jobs (${columns}) SELECT ${values} FROM seq_1_to_${SIZES.history}`, params);
+      await db.query(
+        `INSERT INTO nest_jobs (${columns}) SELECT ${values} FROM seq_1_to_${SIZES.history}`,
+        params,
+      );
       await db.query('ANALYZE TABLE nest_jobs');
     } else {
       await db.query(
@@ -141,7 +162,8 @@ function tablesOf(system) {
 
 async function reset(system, backend, variant = 'empty') {
   const db = dbs[backend][variant];
-  if (system === 'ours') await ours.oursTables.reset(db, variant === 'history' ? historyMaxId[backend] : null);
+  if (system === 'ours')
+    await ours.oursTables.reset(db, variant === 'history' ? historyMaxId[backend] : null);
   else await tablesOf(system).reset(db);
 }
 
@@ -191,8 +213,10 @@ function spawnWorker(spec) {
         const found = state.messages.find((m) => m.type === type);
         const error = state.messages.find((m) => m.type === 'error');
         if (found) resolve(found);
-        else if (error) reject(new Error(`worker ${spec.system}/${spec.backend ?? ''}: ${error.message}`));
-        else if (state.exited) reject(new Error(`worker ${spec.system}/${spec.backend ?? ''} exited without '${type}'`));
+        else if (error)
+          reject(new Error(`worker ${spec.system}/${spec.backend ?? ''}: ${error.message}`));
+        else if (state.exited)
+          reject(new Error(`worker ${spec.system}/${spec.backend ?? ''} exited without '${type}'`));
         else waiters.push(check);
       };
       check();
@@ -208,20 +232,40 @@ function spawnWorker(spec) {
  * `procs` worker processes started and ready, then every job made due by one UPDATE. Timed from the
  * first handler start to the moment the database shows every job finished.
  */
-async function processTrial({ system, backend, variant = 'empty', concurrency, procs = 1, count, cap = CAP_MS, vacuum = null, deleteOnSuccess = false }) {
+async function processTrial({
+  system,
+  backend,
+  variant = 'empty',
+  concurrency,
+  procs = 1,
+  count,
+  cap = CAP_MS,
+  vacuum = null,
+  deleteOnSuccess = false,
+}) {
   const db = dbs[backend][variant];
   const tables = tablesOf(system);
   await reset(system, backend, variant);
   await preload(system, backend, variant, count);
   const workers = Array.from({ length: procs }, () =>
-    spawnWorker({ role: 'process', system, backend, variant, concurrency, pgbossBatch: pgboss.PGBOSS_BATCH, deleteOnSuccess }),
+    spawnWorker({
+      role: 'process',
+      system,
+      backend,
+      variant,
+      concurrency,
+      pgbossBatch: pgboss.PGBOSS_BATCH,
+      deleteOnSuccess,
+    }),
   );
   try {
     await Promise.all(workers.map((w) => w.next('ready')));
     await tables.makeDue(db);
     const due = clock();
     // Long runs on a PostgreSQL without autovacuum: vacuum every 5 s, as autovacuum would.
-    const vacuuming = vacuum ? setInterval(() => void db.query(`VACUUM ${vacuum}`).catch(() => undefined), 5_000) : null;
+    const vacuuming = vacuum
+      ? setInterval(() => void db.query(`VACUUM ${vacuum}`).catch(() => undefined), 5_000)
+      : null;
     try {
       await untilFinished(workers, tables, db, count, due, cap, system);
     } finally {
@@ -235,7 +279,8 @@ async function processTrial({ system, backend, variant = 'empty', concurrency, p
     await Promise.all(workers.map((w) => w.gone));
     return {
       rate: (count - left) / ((end - first) / 1000),
-      statementsPerJob: stopped.reduce((sum, s) => sum + s.statements, 0) / Math.max(1, count - left),
+      statementsPerJob:
+        stopped.reduce((sum, s) => sum + s.statements, 0) / Math.max(1, count - left),
       done: count - left,
       capped: left > 0,
       maxRss: Math.max(...stopped.map((s) => s.maxRss)),
@@ -290,7 +335,15 @@ async function rawTrial(backend, size) {
 async function latencyTrial(system, backend, cross = false) {
   if (system === 'ours') await reset('ours', backend);
   else await reset(system, 'postgres');
-  const worker = spawnWorker({ role: 'latency', system, backend, variant: 'empty', cross, count: SIZES.latency, gap: LATENCY_GAP_MS });
+  const worker = spawnWorker({
+    role: 'latency',
+    system,
+    backend,
+    variant: 'empty',
+    cross,
+    count: SIZES.latency,
+    gap: LATENCY_GAP_MS,
+  });
   try {
     return await worker.next('result');
   } finally {
@@ -308,7 +361,14 @@ async function idleTrials() {
   await reset('graphile', 'postgres');
   await reset('pgboss', 'postgres');
   const workers = specs.map((s) =>
-    spawnWorker({ role: 'idle', system: s.system, backend: s.backend, variant: 'empty', settle: 3, seconds: IDLE_SECONDS }),
+    spawnWorker({
+      role: 'idle',
+      system: s.system,
+      backend: s.backend,
+      variant: 'empty',
+      settle: 3,
+      seconds: IDLE_SECONDS,
+    }),
   );
   const out = await Promise.all(workers.map((w) => w.next('result')));
   specs.forEach((s, i) => record(s.key, out[i].perSecond));
@@ -337,7 +397,8 @@ function describe(value) {
     const capped = value.capped ? ` (capped, ${value.done} done)` : '';
     return `${Math.round(value.rate).toLocaleString('en')}/s${capped}, ${value.statementsPerJob.toFixed(3)} statements per job`;
   }
-  if (value && 'p50' in value) return `p50 ${value.p50.toFixed(2)} ms, p99 ${value.p99.toFixed(2)} ms (${value.started}/${value.sent})`;
+  if (value && 'p50' in value)
+    return `p50 ${value.p50.toFixed(2)} ms, p99 ${value.p99.toFixed(2)} ms (${value.started}/${value.sent})`;
   return JSON.stringify(value);
 }
 
@@ -346,7 +407,9 @@ async function round(r) {
   if (GROUPS.has('enqueue')) {
     for (const mode of ['single', 'batch']) {
       for (const col of COLUMNS.filter((c) => wanted(c.id))) {
-        const rate = await timed(`enqueue ${mode} ${col.id}`, () => enqueueTrial(col.system, col.backend, mode));
+        const rate = await timed(`enqueue ${mode} ${col.id}`, () =>
+          enqueueTrial(col.system, col.backend, mode),
+        );
         if (rate !== null) record(`enqueue.${mode}.${col.id}`, rate);
       }
     }
@@ -360,7 +423,13 @@ async function round(r) {
       const cols = concurrency === 10 ? [...COLUMNS, ...extra] : COLUMNS;
       for (const col of cols.filter((c) => wanted(c.id))) {
         const out = await timed(`process c${concurrency} ${col.id}`, () =>
-          processTrial({ system: col.system, backend: col.backend, concurrency, count: SIZES.process, deleteOnSuccess: col.deleteOnSuccess }),
+          processTrial({
+            system: col.system,
+            backend: col.backend,
+            concurrency,
+            count: SIZES.process,
+            deleteOnSuccess: col.deleteOnSuccess,
+          }),
         );
         if (out) {
           if (out.capped) capped.add(`process.c${concurrency}.${col.id}`);
@@ -371,7 +440,13 @@ async function round(r) {
     }
     for (const col of COLUMNS.filter((c) => wanted(c.id) && PROCESSES > 1)) {
       const out = await timed(`process ${PROCESSES}x c10 ${col.id}`, () =>
-        processTrial({ system: col.system, backend: col.backend, concurrency: 10, procs: PROCESSES, count: SIZES.process }),
+        processTrial({
+          system: col.system,
+          backend: col.backend,
+          concurrency: 10,
+          procs: PROCESSES,
+          count: SIZES.process,
+        }),
       );
       if (out) {
         if (out.capped) capped.add(`process.procs.${col.id}`);
@@ -382,7 +457,13 @@ async function round(r) {
   if (GROUPS.has('history')) {
     for (const backend of BACKENDS.filter((b) => wanted(`ours.${b}`))) {
       const out = await timed(`process c10 ours.${backend} with history`, () =>
-        processTrial({ system: 'ours', backend, variant: 'history', concurrency: 10, count: SIZES.process }),
+        processTrial({
+          system: 'ours',
+          backend,
+          variant: 'history',
+          concurrency: 10,
+          count: SIZES.process,
+        }),
       );
       if (out) record(`history.c10.ours.${backend}`, out.rate);
     }
@@ -398,8 +479,17 @@ async function round(r) {
   }
   if (GROUPS.has('latency')) {
     const cases = [
-      ...BACKENDS.map((backend) => ({ key: `latency.self.ours.${backend}`, system: 'ours', backend })),
-      ...['postgres', 'mariadb'].map((backend) => ({ key: `latency.cross.ours.${backend}`, system: 'ours', backend, cross: true })),
+      ...BACKENDS.map((backend) => ({
+        key: `latency.self.ours.${backend}`,
+        system: 'ours',
+        backend,
+      })),
+      ...['postgres', 'mariadb'].map((backend) => ({
+        key: `latency.cross.ours.${backend}`,
+        system: 'ours',
+        backend,
+        cross: true,
+      })),
       { key: 'latency.self.graphile', system: 'graphile-plain', backend: 'postgres' },
       { key: 'latency.self.pgboss', system: 'pgboss', backend: 'postgres' },
     ];
@@ -416,12 +506,29 @@ async function round(r) {
 async function once() {
   if (GROUPS.has('rss')) {
     const cases = [
-      ...BACKENDS.map((backend) => ({ id: `ours.${backend}`, system: 'ours', backend, vacuum: backend === 'postgres' && autovacuumOff ? 'nest_jobs' : null })),
-      { id: 'graphile', system: 'graphile', backend: 'postgres', vacuum: autovacuumOff ? 'graphile_worker._private_jobs' : null },
+      ...BACKENDS.map((backend) => ({
+        id: `ours.${backend}`,
+        system: 'ours',
+        backend,
+        vacuum: backend === 'postgres' && autovacuumOff ? 'nest_jobs' : null,
+      })),
+      {
+        id: 'graphile',
+        system: 'graphile',
+        backend: 'postgres',
+        vacuum: autovacuumOff ? 'graphile_worker._private_jobs' : null,
+      },
     ];
     for (const c of cases) {
       const out = await timed(`RSS over ${SIZES.rss.toLocaleString('en')} jobs ${c.id}`, () =>
-        processTrial({ system: c.system, backend: c.backend, concurrency: 10, count: SIZES.rss, cap: RSS_CAP_MS, vacuum: c.vacuum }),
+        processTrial({
+          system: c.system,
+          backend: c.backend,
+          concurrency: 10,
+          count: SIZES.rss,
+          cap: RSS_CAP_MS,
+          vacuum: c.vacuum,
+        }),
       );
       if (out) {
         record(`rss.peak.${c.id}`, out.maxRss);
@@ -444,7 +551,12 @@ async function once() {
 // Report
 
 const med = (key) => median(results.get(key) ?? []);
-const fmtRate = (v) => (Number.isFinite(v) ? (v >= 10_000 ? `${(v / 1000).toFixed(1)}k/s` : `${Math.round(v).toLocaleString('en')}/s`) : '–');
+const fmtRate = (v) =>
+  Number.isFinite(v)
+    ? v >= 10_000
+      ? `${(v / 1000).toFixed(1)}k/s`
+      : `${Math.round(v).toLocaleString('en')}/s`
+    : '–';
 const fmtMs = (v) => (Number.isFinite(v) ? (v >= 100 ? v.toFixed(0) : v.toFixed(2)) : '–');
 const fmtMb = (v) => (Number.isFinite(v) ? `${Math.round(v / 1048576)} MB` : '–');
 const fmtX = (a, b) => {
@@ -452,24 +564,46 @@ const fmtX = (a, b) => {
   const x = a / b;
   return `${x >= 0.1 ? x.toFixed(2) : x.toPrecision(2)}x`;
 };
-const fmtPct = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${Math.round((100 * a) / b)}%` : '–');
+const fmtPct = (a, b) =>
+  Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${Math.round((100 * a) / b)}%` : '–';
 
 function buildTable() {
-  const head = ['measure', ...COLUMNS.map((c) => c.title), 'PG: ours ÷ graphile', 'PG: ours ÷ pg-boss'];
+  const head = [
+    'measure',
+    ...COLUMNS.map((c) => c.title),
+    'PG: ours ÷ graphile',
+    'PG: ours ÷ pg-boss',
+  ];
   const rows = [];
   const rateRow = (label, key, extra = {}) => {
-    const cells = COLUMNS.map((c) => extra[c.id] ?? fmtRate(med(`${key}.${c.id}`)) + (capped.has(`${key}.${c.id}`) ? ' *' : ''));
+    const cells = COLUMNS.map(
+      (c) =>
+        extra[c.id] ?? fmtRate(med(`${key}.${c.id}`)) + (capped.has(`${key}.${c.id}`) ? ' *' : ''),
+    );
     const mine = med(`${key}.ours.postgres`);
-    rows.push([label, ...cells, fmtX(mine, med(`${key}.graphile`)), fmtX(mine, med(`${key}.pgboss`))]);
+    rows.push([
+      label,
+      ...cells,
+      fmtX(mine, med(`${key}.graphile`)),
+      fmtX(mine, med(`${key}.pgboss`)),
+    ]);
   };
-  rateRow(`enqueue one at a time, 10 in flight (${SIZES.single.toLocaleString('en')} jobs)`, 'enqueue.single');
-  rateRow(`enqueue in batches of 1,000 (${SIZES.batch.toLocaleString('en')} jobs)`, 'enqueue.batch');
+  rateRow(
+    `enqueue one at a time, 10 in flight (${SIZES.single.toLocaleString('en')} jobs)`,
+    'enqueue.single',
+  );
+  rateRow(
+    `enqueue in batches of 1,000 (${SIZES.batch.toLocaleString('en')} jobs)`,
+    'enqueue.batch',
+  );
   const n = SIZES.process.toLocaleString('en');
   rateRow(`process ${n}, 1 process, concurrency 1`, 'process.c1');
   rateRow(`process ${n}, 1 process, concurrency 10`, 'process.c10');
   rows.push([
     '  graphile-worker without local queue / batching, c10',
-    '', '', '',
+    '',
+    '',
+    '',
     fmtRate(med('process.c10.graphile-plain')),
     '',
     fmtX(med('process.c10.ours.postgres'), med('process.c10.graphile-plain')),
@@ -490,29 +624,79 @@ function buildTable() {
   const hist = SIZES.history.toLocaleString('en');
   rows.push([
     `process ${n}, c10, ${hist} finished rows in the table`,
-    ...BACKENDS.map((b) => `${fmtRate(med(`history.c10.ours.${b}`))} (${fmtX(med(`history.c10.ours.${b}`), med(`process.c10.ours.${b}`))} of empty)`),
-    'n/a (deletes finished jobs)', 'n/a', '', '',
+    ...BACKENDS.map(
+      (b) =>
+        `${fmtRate(med(`history.c10.ours.${b}`))} (${fmtX(med(`history.c10.ours.${b}`), med(`process.c10.ours.${b}`))} of empty)`,
+    ),
+    'n/a (deletes finished jobs)',
+    'n/a',
+    '',
+    '',
   ]);
   rows.push([
     '  statements per job sent by the worker, c10 (driver calls, BEGIN/COMMIT included)',
-    ...COLUMNS.map((c) => (Number.isFinite(med(`statements.c10.${c.id}`)) ? med(`statements.c10.${c.id}`).toFixed(3) : '–')),
-    '', '',
+    ...COLUMNS.map((c) =>
+      Number.isFinite(med(`statements.c10.${c.id}`))
+        ? med(`statements.c10.${c.id}`).toFixed(3)
+        : '–',
+    ),
+    '',
+    '',
   ]);
-  rows.push(['raw-SQL limit: claim 100 + complete 100 loop', ...BACKENDS.map((b) => fmtRate(med(`raw.${b}`))), '', '', '', '']);
-  rows.push(['  the same loop claiming 500 (graphile-worker\'s local queue size)', ...BACKENDS.map((b) => fmtRate(med(`raw500.${b}`))), '', '', '', '']);
+  rows.push([
+    'raw-SQL limit: claim 100 + complete 100 loop',
+    ...BACKENDS.map((b) => fmtRate(med(`raw.${b}`))),
+    '',
+    '',
+    '',
+    '',
+  ]);
+  rows.push([
+    "  the same loop claiming 500 (graphile-worker's local queue size)",
+    ...BACKENDS.map((b) => fmtRate(med(`raw500.${b}`))),
+    '',
+    '',
+    '',
+    '',
+  ]);
   rows.push([
     'process c10 as a share of the raw-SQL limit',
     ...BACKENDS.map((b) => fmtPct(med(`process.c10.ours.${b}`), med(`raw.${b}`))),
     fmtPct(med('process.c10.graphile'), med('raw.postgres')),
     fmtPct(med('process.c10.pgboss'), med('raw.postgres')),
-    '', '',
+    '',
+    '',
   ]);
   rows.push([
     'best processing figure as a share of the raw-SQL limit',
-    ...BACKENDS.map((b) => fmtPct(Math.max(...['c1', 'c10', 'c32', 'procs'].map((m) => med(`process.${m}.ours.${b}`)).filter(Number.isFinite)), med(`raw.${b}`))),
-    fmtPct(Math.max(...['c1', 'c10', 'c32', 'procs'].map((m) => med(`process.${m}.graphile`)).filter(Number.isFinite)), med('raw.postgres')),
-    fmtPct(Math.max(...['c1', 'c10', 'c32', 'procs'].map((m) => med(`process.${m}.pgboss`)).filter(Number.isFinite)), med('raw.postgres')),
-    '', '',
+    ...BACKENDS.map((b) =>
+      fmtPct(
+        Math.max(
+          ...['c1', 'c10', 'c32', 'procs']
+            .map((m) => med(`process.${m}.ours.${b}`))
+            .filter(Number.isFinite),
+        ),
+        med(`raw.${b}`),
+      ),
+    ),
+    fmtPct(
+      Math.max(
+        ...['c1', 'c10', 'c32', 'procs']
+          .map((m) => med(`process.${m}.graphile`))
+          .filter(Number.isFinite),
+      ),
+      med('raw.postgres'),
+    ),
+    fmtPct(
+      Math.max(
+        ...['c1', 'c10', 'c32', 'procs']
+          .map((m) => med(`process.${m}.pgboss`))
+          .filter(Number.isFinite),
+      ),
+      med('raw.postgres'),
+    ),
+    '',
+    '',
   ]);
   const lat = (key) => `${fmtMs(med(`${key}.p50`))} / ${fmtMs(med(`${key}.p99`))} ms`;
   rows.push([
@@ -528,7 +712,8 @@ function buildTable() {
     '–',
     lat('latency.cross.ours.postgres'),
     lat('latency.cross.ours.mariadb'),
-    '', '',
+    '',
+    '',
     fmtX(med('latency.cross.ours.postgres.p50'), med('latency.self.graphile.p50')),
     '',
   ]);
@@ -543,31 +728,46 @@ function buildTable() {
   rows.push([
     '  RSS at 20% → 95% of those jobs',
     ...rssIds.map((id) => `${fmtMb(med(`rss.early.${id}`))} → ${fmtMb(med(`rss.late.${id}`))}`),
-    '', '', '',
+    '',
+    '',
+    '',
   ]);
   rows.push([
     `statements per second, idle instance (default options, ${IDLE_SECONDS} s)`,
     ...BACKENDS.map((b) => (med(`idle.ours.${b}`) ?? NaN).toFixed(2)),
     med('idle.graphile').toFixed(2),
     med('idle.pgboss').toFixed(2),
-    '', '',
+    '',
+    '',
   ]);
   return [head, ...rows];
 }
 
 function markdown(table) {
   const [head, ...rows] = table;
-  return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+  return [
+    `| ${head.join(' | ')} |`,
+    `|${head.map(() => '---').join('|')}|`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n');
 }
 
 function targets() {
   const pg = (key) => med(`${key}.ours.postgres`);
   const lines = [];
-  const check = (label, value, goal, met) => lines.push(`| ${label} | ${value} | ${goal} | ${met === null ? '–' : met ? 'met' : '**not met**'} |`);
+  const check = (label, value, goal, met) =>
+    lines.push(
+      `| ${label} | ${value} | ${goal} | ${met === null ? '–' : met ? 'met' : '**not met**'} |`,
+    );
   const ratio = (a, b) => a / b;
   const ok = (v, cond) => (Number.isFinite(v) ? cond(v) : null);
   let r = ratio(pg('process.c10'), med('process.c10.graphile'));
-  check('PG processing c10 vs graphile-worker batched c10', fmtX(pg('process.c10'), med('process.c10.graphile')), '≥ 1.0x', ok(r, (v) => v >= 1));
+  check(
+    'PG processing c10 vs graphile-worker batched c10',
+    fmtX(pg('process.c10'), med('process.c10.graphile')),
+    '≥ 1.0x',
+    ok(r, (v) => v >= 1),
+  );
   const deleting = med('process.c10.ours-delete.postgres');
   r = ratio(deleting, med('process.c10.graphile'));
   check(
@@ -577,39 +777,85 @@ function targets() {
     ok(r, (v) => v >= 1),
   );
   r = ratio(pg('process.c10'), med('raw.postgres'));
-  check('PG processing c10 vs the raw-SQL limit', fmtPct(pg('process.c10'), med('raw.postgres')), '≥ 50%', ok(r, (v) => v >= 0.5));
+  check(
+    'PG processing c10 vs the raw-SQL limit',
+    fmtPct(pg('process.c10'), med('raw.postgres')),
+    '≥ 50%',
+    ok(r, (v) => v >= 0.5),
+  );
   r = ratio(pg('enqueue.batch'), med('enqueue.batch.graphile'));
-  check('enqueueMany vs graphile-worker addJobs', fmtX(pg('enqueue.batch'), med('enqueue.batch.graphile')), '≥ 1.0x', ok(r, (v) => v >= 1));
+  check(
+    'enqueueMany vs graphile-worker addJobs',
+    fmtX(pg('enqueue.batch'), med('enqueue.batch.graphile')),
+    '≥ 1.0x',
+    ok(r, (v) => v >= 1),
+  );
   r = ratio(pg('enqueue.single'), med('enqueue.single.graphile'));
-  check('single enqueue vs graphile-worker addJob', fmtX(pg('enqueue.single'), med('enqueue.single.graphile')), '≥ 2.0x', ok(r, (v) => v >= 2));
+  check(
+    'single enqueue vs graphile-worker addJob',
+    fmtX(pg('enqueue.single'), med('enqueue.single.graphile')),
+    '≥ 2.0x',
+    ok(r, (v) => v >= 2),
+  );
   const p50 = med('latency.self.ours.postgres.p50');
   const gp50 = med('latency.self.graphile.p50');
-  check('latency p50 (PG, same instance) vs graphile-worker', `${fmtMs(p50)} vs ${fmtMs(gp50)} ms`, '≤ graphile-worker', ok(p50 / gp50, (v) => v <= 1));
+  check(
+    'latency p50 (PG, same instance) vs graphile-worker',
+    `${fmtMs(p50)} vs ${fmtMs(gp50)} ms`,
+    '≤ graphile-worker',
+    ok(p50 / gp50, (v) => v <= 1),
+  );
   const cp50 = med('latency.cross.ours.postgres.p50');
-  check('latency p50 (PG, another instance enqueues) vs graphile-worker', `${fmtMs(cp50)} vs ${fmtMs(gp50)} ms`, '≤ graphile-worker', ok(cp50 / gp50, (v) => v <= 1));
+  check(
+    'latency p50 (PG, another instance enqueues) vs graphile-worker',
+    `${fmtMs(cp50)} vs ${fmtMs(gp50)} ms`,
+    '≤ graphile-worker',
+    ok(cp50 / gp50, (v) => v <= 1),
+  );
   for (const b of BACKENDS) {
     r = ratio(med(`history.c10.ours.${b}`), med(`process.c10.ours.${b}`));
-    check(`${b}: processing with ${SIZES.history.toLocaleString('en')} finished rows vs empty`, fmtX(med(`history.c10.ours.${b}`), med(`process.c10.ours.${b}`)), '≥ 0.85x', ok(r, (v) => v >= 0.85));
+    check(
+      `${b}: processing with ${SIZES.history.toLocaleString('en')} finished rows vs empty`,
+      fmtX(med(`history.c10.ours.${b}`), med(`process.c10.ours.${b}`)),
+      '≥ 0.85x',
+      ok(r, (v) => v >= 0.85),
+    );
   }
   for (const b of BACKENDS) {
     r = ratio(med(`rss.late.ours.${b}`), med(`rss.early.ours.${b}`));
     // "Flat" is the issue's word; 10% is our reading of it.
-    check(`${b}: RSS flat (95% vs 20% of ${SIZES.rss.toLocaleString('en')} jobs)`, fmtX(med(`rss.late.ours.${b}`), med(`rss.early.ours.${b}`)), '≤ 1.10x', ok(r, (v) => v <= 1.1));
+    check(
+      `${b}: RSS flat (95% vs 20% of ${SIZES.rss.toLocaleString('en')} jobs)`,
+      fmtX(med(`rss.late.ours.${b}`), med(`rss.early.ours.${b}`)),
+      '≤ 1.10x',
+      ok(r, (v) => v <= 1.1),
+    );
   }
   for (const b of BACKENDS) {
     const q = med(`idle.ours.${b}`);
-    check(`${b}: idle statements per poll interval (1 s default)`, Number.isFinite(q) ? q.toFixed(2) : '–', '≤ 1', ok(q, (v) => v <= 1));
+    check(
+      `${b}: idle statements per poll interval (1 s default)`,
+      Number.isFinite(q) ? q.toFixed(2) : '–',
+      '≤ 1',
+      ok(q, (v) => v <= 1),
+    );
   }
   for (const b of ['sqlite', 'mariadb']) {
     r = ratio(med(`process.c10.ours.${b}`), med(`raw.${b}`));
-    check(`${b}: processing c10 vs its raw-SQL limit`, fmtPct(med(`process.c10.ours.${b}`), med(`raw.${b}`)), '≥ 50%', ok(r, (v) => v >= 0.5));
+    check(
+      `${b}: processing c10 vs its raw-SQL limit`,
+      fmtPct(med(`process.c10.ours.${b}`), med(`raw.${b}`)),
+      '≥ 50%',
+      ok(r, (v) => v >= 0.5),
+    );
   }
   return ['| target | measured | goal | |', '|---|---|---|---|', ...lines].join('\n');
 }
 
 /** The five processes using the most CPU, other than this benchmark's. */
 function busiest() {
-  const out = spawnSync('ps', ['-eo', 'pcpu,comm', '--sort=-pcpu'], { encoding: 'utf8' }).stdout ?? '';
+  const out =
+    spawnSync('ps', ['-eo', 'pcpu,comm', '--sort=-pcpu'], { encoding: 'utf8' }).stdout ?? '';
   return out
     .split('\n')
     .slice(1, 6)
@@ -620,8 +866,18 @@ function busiest() {
 
 function machine() {
   const cpu = cpus();
-  const pgVersion = spawnSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-tAc', 'SHOW server_version'], { encoding: 'utf8' }).stdout?.trim();
-  return { cpu: cpu[0]?.model ?? 'unknown', cores: cpu.length, ram: `${Math.round(totalmem() / 1024 ** 3)} GiB`, node: process.version, pgVersion };
+  const pgVersion = spawnSync(
+    'psql',
+    ['-h', '127.0.0.1', '-U', 'postgres', '-tAc', 'SHOW server_version'],
+    { encoding: 'utf8' },
+  ).stdout?.trim();
+  return {
+    cpu: cpu[0]?.model ?? 'unknown',
+    cores: cpu.length,
+    ram: `${Math.round(totalmem() / 1024 ** 3)} GiB`,
+    node: process.version,
+    pgVersion,
+  };
 }
 
 async function versions() {
@@ -636,7 +892,9 @@ async function versions() {
   );
   return {
     postgres: pg.server_version,
-    postgresSettings: pgSettings.map((r) => `${r.name}=${r.setting}${r.unit ? ` (${r.unit})` : ''}`).join(', '),
+    postgresSettings: pgSettings
+      .map((r) => `${r.name}=${r.setting}${r.unit ? ` (${r.unit})` : ''}`)
+      .join(', '),
     mariadb: my.v,
     mariadbSettings: `innodb_flush_log_at_trx_commit=${mySettings[0].flush}, innodb_buffer_pool_size=${Math.round(Number(mySettings[0].pool) / 1048576)} MB, ${mySettings[0].iso}`,
     sqlite: lite.v,
@@ -646,7 +904,9 @@ async function versions() {
 function allRuns() {
   const lines = ['| key | runs |', '|---|---|'];
   for (const [key, values] of [...results].sort(([a], [b]) => a.localeCompare(b))) {
-    lines.push(`| ${key} | ${values.map((v) => (Math.abs(v) >= 100 ? Math.round(v) : v.toFixed(2))).join(', ')} |`);
+    lines.push(
+      `| ${key} | ${values.map((v) => (Math.abs(v) >= 100 ? Math.round(v) : v.toFixed(2))).join(', ')} |`,
+    );
   }
   return lines.join('\n');
 }

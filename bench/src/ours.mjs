@@ -16,19 +16,35 @@ const FAR_FUTURE = 4_102_444_800_000; // 2100-01-01: preloaded jobs wait until t
  * Starts an app. `onStart(ctx)` is called when a handler starts (the no-op job). `runner: false`
  * gives an instance that only enqueues.
  */
-export async function startOurs({ backend, variant, jobs = {}, onStart = () => undefined, synchronize = false }) {
+export async function startOurs({
+  backend,
+  variant,
+  jobs = {},
+  onStart = () => undefined,
+  synchronize = false,
+}) {
   class NoopJobs {
     run(ctx) {
       onStart(ctx);
     }
   }
-  Reflect.decorate([JobKind(KIND)], NoopJobs.prototype, 'run', Object.getOwnPropertyDescriptor(NoopJobs.prototype, 'run'));
+  Reflect.decorate(
+    [JobKind(KIND)],
+    NoopJobs.prototype,
+    'run',
+    Object.getOwnPropertyDescriptor(NoopJobs.prototype, 'run'),
+  );
   class BenchAppModule {}
   Reflect.decorate(
     [
       Module({
         imports: [
-          TypeOrmModule.forRoot({ ...typeormOptions(backend, variant), autoLoadEntities: true, synchronize, retryAttempts: 0 }),
+          TypeOrmModule.forRoot({
+            ...typeormOptions(backend, variant),
+            autoLoadEntities: true,
+            synchronize,
+            retryAttempts: 0,
+          }),
           JobsModule.forRoot(jobs),
         ],
         providers: [NoopJobs],
@@ -57,7 +73,9 @@ export const oursTables = {
     return db.query(`UPDATE nest_jobs SET run_at = ? WHERE status = 'pending'`, [Date.now()]);
   },
   async remaining(db) {
-    const [row] = await db.query(`SELECT COUNT(*) AS n FROM nest_jobs WHERE status IN ('pending', 'running')`);
+    const [row] = await db.query(
+      `SELECT COUNT(*) AS n FROM nest_jobs WHERE status IN ('pending', 'running')`,
+    );
     return Number(row.n);
   },
 };
@@ -70,7 +88,8 @@ export function futureSpecs(count) {
 
 /** Pre-enqueues `count` jobs through the public API, 1,000 per `enqueueMany`. */
 export async function preloadOurs(service, count) {
-  for (let i = 0; i < count; i += 1000) await service.enqueueMany(futureSpecs(Math.min(1000, count - i)));
+  for (let i = 0; i < count; i += 1000)
+    await service.enqueueMany(futureSpecs(Math.min(1000, count - i)));
 }
 
 export async function enqueueOneAtATime(service, count, inFlight) {
@@ -87,6 +106,8 @@ export async function enqueueOneAtATime(service, count, inFlight) {
 export async function enqueueBatches(service, count, size) {
   for (let i = 0; i < count; i += size) {
     const n = Math.min(size, count - i);
-    await service.enqueueMany(Array.from({ length: n }, (_, k) => ({ kind: KIND, data: { i: i + k } })));
+    await service.enqueueMany(
+      Array.from({ length: n }, (_, k) => ({ kind: KIND, data: { i: i + k } })),
+    );
   }
 }

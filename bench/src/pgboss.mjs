@@ -33,15 +33,25 @@ export async function startPgboss({ concurrency, batchSize, defaults = false, on
       for (const job of jobs) onStart(job);
     });
   }
-  return { boss, send: (data) => boss.send(QUEUE, data), close: () => boss.stop({ graceful: false, wait: true, timeout: 2000 }) };
+  return {
+    boss,
+    send: (data) => boss.send(QUEUE, data),
+    close: () => boss.stop({ graceful: false, wait: true, timeout: 2000 }),
+  };
 }
 
 export const pgbossTables = {
   // TRUNCATE, not DELETE: the server may run without autovacuum, and dead rows would slow later runs.
   reset: (db) => db.query('TRUNCATE pgboss.job'),
-  makeDue: (db) => db.query(`UPDATE pgboss.job SET start_after = now() WHERE name = ? AND state = 'created'`, [QUEUE]),
+  makeDue: (db) =>
+    db.query(`UPDATE pgboss.job SET start_after = now() WHERE name = ? AND state = 'created'`, [
+      QUEUE,
+    ]),
   async remaining(db) {
-    const [row] = await db.query(`SELECT COUNT(*) AS n FROM pgboss.job WHERE name = ? AND state < 'completed'`, [QUEUE]);
+    const [row] = await db.query(
+      `SELECT COUNT(*) AS n FROM pgboss.job WHERE name = ? AND state < 'completed'`,
+      [QUEUE],
+    );
     return Number(row.n);
   },
 };
@@ -49,7 +59,13 @@ export const pgbossTables = {
 export async function preloadPgboss(boss, count) {
   for (let i = 0; i < count; i += 1000) {
     const n = Math.min(1000, count - i);
-    await boss.insert(Array.from({ length: n }, (_, k) => ({ name: QUEUE, data: { i: i + k }, startAfter: FAR_FUTURE })));
+    await boss.insert(
+      Array.from({ length: n }, (_, k) => ({
+        name: QUEUE,
+        data: { i: i + k },
+        startAfter: FAR_FUTURE,
+      })),
+    );
   }
 }
 

@@ -26,7 +26,8 @@ async function retryingDeadlocks(work) {
 
 async function claim(db, owner, size) {
   const now = Date.now();
-  if (db.backend !== 'mariadb') return db.query(claimStatement(db.backend, size), [owner, now + 30_000, now]);
+  if (db.backend !== 'mariadb')
+    return db.query(claimStatement(db.backend, size), [owner, now + 30_000, now]);
   return retryingDeadlocks(() => claimMariadb(db, owner, now, size));
 }
 
@@ -49,7 +50,8 @@ async function claimMariadb(db, owner, now, CLAIM) {
 }
 
 function complete(db, ids) {
-  if (db.backend === 'mariadb') return retryingDeadlocks(() => db.query(`${COMPLETE} (?)`, [Date.now(), ids]));
+  if (db.backend === 'mariadb')
+    return retryingDeadlocks(() => db.query(`${COMPLETE} (?)`, [Date.now(), ids]));
   return db.query(`${COMPLETE} (${ids.map(() => '?').join(', ')})`, [Date.now(), ...ids]);
 }
 
@@ -64,7 +66,10 @@ export async function rawLoop(db, lanes, size = 100) {
       const rows = await claim(db, `raw-${n}`, size);
       if (rows.length === 0) return;
       for (const row of rows) JSON.parse(row.data); // what any runner must do before calling a handler
-      await complete(db, rows.map((row) => row.id));
+      await complete(
+        db,
+        rows.map((row) => row.id),
+      );
       done += rows.length;
     }
   };

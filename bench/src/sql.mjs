@@ -39,7 +39,11 @@ export async function connect(backend, variant, { pool = 1 } = {}) {
   }
   if (backend === 'mariadb') {
     const mysql = require('mysql2/promise');
-    const client = mysql.createPool({ uri: serverUrl(backend, variant), connectionLimit: pool, multipleStatements: false });
+    const client = mysql.createPool({
+      uri: serverUrl(backend, variant),
+      connectionLimit: pool,
+      multipleStatements: false,
+    });
     return {
       backend,
       async query(statement, params = []) {

@@ -23,13 +23,25 @@ async function startWorker(options) {
   switch (spec.system) {
     case 'ours': {
       const { startOurs } = await import('./ours.mjs');
-      const app = await startOurs({ backend: spec.backend, variant: spec.variant, jobs: options.ours, onStart });
-      return { close: app.close, enqueue: async (data) => (await app.service.enqueue('bench.noop', data)).id };
+      const app = await startOurs({
+        backend: spec.backend,
+        variant: spec.variant,
+        jobs: options.ours,
+        onStart,
+      });
+      return {
+        close: app.close,
+        enqueue: async (data) => (await app.service.enqueue('bench.noop', data)).id,
+      };
     }
     case 'graphile':
     case 'graphile-plain': {
       const { startGraphile } = await import('./graphile.mjs');
-      const worker = await startGraphile({ ...options.graphile, batched: spec.system === 'graphile', onStart });
+      const worker = await startGraphile({
+        ...options.graphile,
+        batched: spec.system === 'graphile',
+        onStart,
+      });
       return { close: worker.close, enqueue: async (data) => (await worker.addJob(data)).id };
     }
     case 'pgboss': {
@@ -46,7 +58,11 @@ async function processRole() {
   const c = spec.concurrency;
   const worker = await startWorker({
     // deleteOnSuccess: `retention: { succeeded: 0 }`, a success deletes its row as graphile-worker does.
-    ours: { concurrency: c, pollInterval: 100, ...(spec.deleteOnSuccess ? { retention: { succeeded: 0 } } : {}) },
+    ours: {
+      concurrency: c,
+      pollInterval: 100,
+      ...(spec.deleteOnSuccess ? { retention: { succeeded: 0 } } : {}),
+    },
     graphile: { concurrency: c, pollInterval: 100 },
     pgboss: { concurrency: c, batchSize: spec.pgbossBatch },
   });
@@ -60,7 +76,13 @@ async function processRole() {
     if (message.type !== 'stop') return;
     clearInterval(timer);
     await worker.close();
-    send({ type: 'stopped', count, first, statements: counter.statements, maxRss: process.resourceUsage().maxRSS * 1024 });
+    send({
+      type: 'stopped',
+      count,
+      first,
+      statements: counter.statements,
+      maxRss: process.resourceUsage().maxRSS * 1024,
+    });
     process.exit(0);
   });
   send({ type: 'ready' });
@@ -79,7 +101,11 @@ async function latencyRole() {
   if (spec.cross) {
     // Another instance (runner off) enqueues: the worker hears of it only through the database.
     const { startOurs } = await import('./ours.mjs');
-    producer = await startOurs({ backend: spec.backend, variant: spec.variant, jobs: { runner: false } });
+    producer = await startOurs({
+      backend: spec.backend,
+      variant: spec.variant,
+      jobs: { runner: false },
+    });
     enqueue = async (data) => (await producer.service.enqueue('bench.noop', data)).id;
   }
   await sleep(1500); // let the runner settle into its idle loop
@@ -91,7 +117,9 @@ async function latencyRole() {
   }
   const deadline = clock() + 15_000;
   while (starts.size < sent.size && clock() < deadline) await sleep(20);
-  const latencies = [...sent].filter(([id]) => starts.has(id)).map(([id, at]) => Math.max(0, starts.get(id) - at));
+  const latencies = [...sent]
+    .filter(([id]) => starts.has(id))
+    .map(([id, at]) => Math.max(0, starts.get(id) - at));
   await producer?.close();
   await worker.close();
   send({

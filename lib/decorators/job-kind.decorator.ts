@@ -42,8 +42,15 @@ type Handler<T> = (job: JobContext<T>) => unknown;
 export function JobKind<T>(
   kind: JobKindRef<T>,
   options?: JobKindOptions,
-): <M extends Handler<T>>(target: object, key: string | symbol, descriptor: TypedPropertyDescriptor<M>) => void;
+): <M extends Handler<T>>(
+  target: object,
+  key: string | symbol,
+  descriptor: TypedPropertyDescriptor<M>,
+) => void;
 export function JobKind(kind: string, options?: JobKindOptions): MethodDecorator;
-export function JobKind(kind: string | { readonly name: string }, options: JobKindOptions = {}): MethodDecorator {
+export function JobKind(
+  kind: string | { readonly name: string },
+  options: JobKindOptions = {},
+): MethodDecorator {
   return SetMetadata<string, JobKindMetadata>(JOB_KIND_METADATA, { name: kindName(kind), options });
 }

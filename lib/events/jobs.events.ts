@@ -3,14 +3,7 @@ import { JOB_EVENT_METADATA } from '../jobs.constants.js';
 
 /** The moments of a job's life that listeners can observe. */
 export type JobEventName =
-  | 'enqueued'
-  | 'started'
-  | 'succeeded'
-  | 'snoozed'
-  | 'failed'
-  | 'dead'
-  | 'retried'
-  | 'cancelled';
+  'enqueued' | 'started' | 'succeeded' | 'snoozed' | 'failed' | 'dead' | 'retried' | 'cancelled';
 
 export interface JobEvent {
   event: JobEventName;
@@ -33,11 +26,21 @@ export interface OnJobEventMetadata {
  * throws is logged, never fails the job. With @nestjs/event-emitter in the app, the same events are
  * also emitted as `jobs.<event>`.
  */
-export function OnJobEvent(events: JobEventName | JobEventName[], options: { kind?: string } = {}): MethodDecorator {
-  return SetMetadata<string, OnJobEventMetadata>(JOB_EVENT_METADATA, { events: [events].flat(), kind: options.kind });
+export function OnJobEvent(
+  events: JobEventName | JobEventName[],
+  options: { kind?: string } = {},
+): MethodDecorator {
+  return SetMetadata<string, OnJobEventMetadata>(JOB_EVENT_METADATA, {
+    events: [events].flat(),
+    kind: options.kind,
+  });
 }
 
-type Listener = { metadata: OnJobEventMetadata; call: (event: JobEvent) => unknown; source: string };
+type Listener = {
+  metadata: OnJobEventMetadata;
+  call: (event: JobEvent) => unknown;
+  source: string;
+};
 
 /** Something with an `emit(name, payload)`: @nestjs/event-emitter's EventEmitter2, found at startup if present. */
 export interface EventEmitterLike {
@@ -50,7 +53,11 @@ export class JobsEvents {
   private readonly listeners: Listener[] = [];
   private emitter: EventEmitterLike | null = null;
 
-  addListener(metadata: OnJobEventMetadata, call: (event: JobEvent) => unknown, source: string): void {
+  addListener(
+    metadata: OnJobEventMetadata,
+    call: (event: JobEvent) => unknown,
+    source: string,
+  ): void {
     this.listeners.push({ metadata, call, source });
   }
 
@@ -59,7 +66,11 @@ export class JobsEvents {
   }
 
   /** Tells every matching listener; never throws and never waits for them. */
-  emit(event: JobEventName, job: { id: number; kind: string }, extra: Partial<JobEvent> = {}): void {
+  emit(
+    event: JobEventName,
+    job: { id: number; kind: string },
+    extra: Partial<JobEvent> = {},
+  ): void {
     if (this.listeners.length === 0 && !this.emitter) return;
     const payload: JobEvent = { event, id: job.id, kind: job.kind, at: new Date(), ...extra };
     for (const listener of this.listeners) {
@@ -67,7 +78,11 @@ export class JobsEvents {
       if (!events.includes(event) || (kind !== undefined && kind !== job.kind)) continue;
       Promise.resolve()
         .then(() => listener.call(payload))
-        .catch((error: unknown) => this.logger.error(`${listener.source} threw on ${event} of job ${job.id}: ${String(error)}`));
+        .catch((error: unknown) =>
+          this.logger.error(
+            `${listener.source} threw on ${event} of job ${job.id}: ${String(error)}`,
+          ),
+        );
     }
     try {
       this.emitter?.emit(`jobs.${event}`, payload);

@@ -29,7 +29,10 @@ export class JobsHealthIndicator {
     const oldest = await this.store.oldestDue(now);
     const oldestDueAge = oldest ? now - oldest.getTime() : 0;
     const runnerAlive =
-      !runner.enabled || (!runner.stopping && runner.lastPollAt !== null && now - runner.lastPollAt <= 3 * runner.pollInterval + 1_000);
+      !runner.enabled ||
+      (!runner.stopping &&
+        runner.lastPollAt !== null &&
+        now - runner.lastPollAt <= 3 * runner.pollInterval + 1_000);
     const details = {
       runner: runner.enabled ? (runnerAlive ? 'polling' : 'stalled') : 'off',
       running: runner.running,
@@ -39,6 +42,9 @@ export class JobsHealthIndicator {
     const result: JobsHealthResult = { [key]: { status: up ? 'up' : 'down', ...details } };
     if (up) return result;
     // Terminus recognises a failed check by this flag and reads `causes`; no import needed.
-    throw Object.assign(new Error(`Jobs health check "${key}" failed`), { isHealthCheckError: true, causes: result });
+    throw Object.assign(new Error(`Jobs health check "${key}" failed`), {
+      isHealthCheckError: true,
+      causes: result,
+    });
   }
 }

@@ -39,9 +39,15 @@ export interface EnqueueSpec<T = unknown> extends Omit<EnqueueOptions, 'manager'
 }
 
 /** What `enqueueMany()` takes: specs of any kinds (build typed ones with `jobSpec`). */
-export type AnyEnqueueSpec = Omit<EnqueueSpec, 'kind'> & { kind: string | { readonly name: string } };
+export type AnyEnqueueSpec = Omit<EnqueueSpec, 'kind'> & {
+  kind: string | { readonly name: string };
+};
 
 /** One job of `enqueueMany()`, its payload checked against its kind's reference. */
-export function jobSpec<T>(kind: JobKindRef<T>, data: T, options: Omit<EnqueueOptions, 'manager'> = {}): EnqueueSpec<T> {
+export function jobSpec<T>(
+  kind: JobKindRef<T>,
+  data: T,
+  options: Omit<EnqueueOptions, 'manager'> = {},
+): EnqueueSpec<T> {
   return { ...options, kind, data };
 }

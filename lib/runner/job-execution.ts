@@ -87,14 +87,21 @@ export async function runJob(
         attempts: 0,
         finishedAt: null,
         lastError: null,
-        appendLogs: logLine(now, `missed occurrences skipped (due ${new Date(job.runAt).toISOString()})`),
+        appendLogs: logLine(
+          now,
+          `missed occurrences skipped (due ${new Date(job.runAt).toISOString()})`,
+        ),
         result: null,
       },
     };
   }
   try {
     if (!kind) throw new Error(messages.noHandler(job.kind));
-    const value = await withTimeout(Promise.resolve().then(() => kind.handler(context)), kind.timeout, controller);
+    const value = await withTimeout(
+      Promise.resolve().then(() => kind.handler(context)),
+      kind.timeout,
+      controller,
+    );
     return settle(job, schedule, value, lines, settings);
   } catch (error) {
     return fail(job, kind, schedule, error, lines, settings);
@@ -120,7 +127,11 @@ function nextRun(job: ClaimedJob, schedule: ScheduleSpec | null, now: number): n
   return schedule ? nextOccurrence(schedule, now) : now + Math.max(1, job.interval ?? 0);
 }
 
-function withTimeout<T>(work: Promise<T>, timeout: number | null, controller: RunAbort): Promise<T> {
+function withTimeout<T>(
+  work: Promise<T>,
+  timeout: number | null,
+  controller: RunAbort,
+): Promise<T> {
   if (timeout === null) return work;
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
@@ -144,15 +155,24 @@ function settle(
   if (value instanceof JobSnooze) {
     const delay = Math.max(1, Math.round(value.delay));
     lines.push(logLine(now, `snoozed for ${delay} ms${value.reason ? `: ${value.reason}` : ''}`));
-    return { verdict: 'snoozed', update: succeeded(job, settings, 'pending', now + delay, job.attempts - 1, null, lines, null) };
+    return {
+      verdict: 'snoozed',
+      update: succeeded(job, settings, 'pending', now + delay, job.attempts - 1, null, lines, null),
+    };
   }
   if (typeof value === 'string') lines.push(logLine(now, value));
   const result = resultJson(value, lines, now);
   if (job.periodic) {
     const runAt = nextRun(job, schedule, now);
-    return { verdict: 'rescheduled', update: succeeded(job, settings, 'pending', runAt, 0, null, lines, result) };
+    return {
+      verdict: 'rescheduled',
+      update: succeeded(job, settings, 'pending', runAt, 0, null, lines, result),
+    };
   }
-  return { verdict: 'succeeded', update: succeeded(job, settings, 'succeeded', now, job.attempts, now, lines, result) };
+  return {
+    verdict: 'succeeded',
+    update: succeeded(job, settings, 'succeeded', now, job.attempts, now, lines, result),
+  };
 }
 
 /**
@@ -212,7 +232,9 @@ function fail(
   const retrying = kind !== undefined && job.attempts < job.maxAttempts;
   const delay = retrying ? backoffDelay(kind.backoff, job.attempts, settings.maxBackoff) : 0;
   const next = retrying ? `; retry in ${delay} ms` : '; no attempts left';
-  lines.push(logLine(now, `attempt ${job.attempts} of ${job.maxAttempts} failed: ${summary}${next}`));
+  lines.push(
+    logLine(now, `attempt ${job.attempts} of ${job.maxAttempts} failed: ${summary}${next}`),
+  );
   return {
     verdict: retrying ? 'retrying' : 'failed',
     error,
@@ -243,7 +265,12 @@ function failedOccurrence(
   const text = describeError(error);
   const summary = summarizeError(error);
   const runAt = nextOccurrence(schedule, now);
-  lines.push(logLine(now, `attempt ${job.attempts} of ${job.maxAttempts} failed: ${summary}; next occurrence ${new Date(runAt).toISOString()}`));
+  lines.push(
+    logLine(
+      now,
+      `attempt ${job.attempts} of ${job.maxAttempts} failed: ${summary}; next occurrence ${new Date(runAt).toISOString()}`,
+    ),
+  );
   return {
     verdict: 'failed',
     error,

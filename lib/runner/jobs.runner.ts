@@ -8,7 +8,11 @@ import {
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { JOBS_RESOLVED_OPTIONS, RUNNER_LEASE_INTERVAL, RUNNER_POLL_INTERVAL } from '../jobs.constants.js';
+import {
+  JOBS_RESOLVED_OPTIONS,
+  RUNNER_LEASE_INTERVAL,
+  RUNNER_POLL_INTERVAL,
+} from '../jobs.constants.js';
 import { messages } from '../jobs.messages.js';
 import { JobsRegistry } from '../jobs.registry.js';
 import type { ResolvedJobsOptions } from '../interfaces/jobs-module-options.interface.js';
@@ -96,8 +100,12 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
     );
     if (!this.options.runner) return;
     this.started = true;
-    if (this.options.notify) this.wakeups = this.store.listenForWakeups(this.owner, () => this.wake());
-    this.scheduler.addInterval(RUNNER_POLL_INTERVAL, setInterval(() => this.tick(), this.options.pollInterval));
+    if (this.options.notify)
+      this.wakeups = this.store.listenForWakeups(this.owner, () => this.wake());
+    this.scheduler.addInterval(
+      RUNNER_POLL_INTERVAL,
+      setInterval(() => this.tick(), this.options.pollInterval),
+    );
     this.wake();
   }
 
@@ -112,7 +120,12 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
   }
 
   private idle(): boolean {
-    return this.running.size === 0 && this.ready.length === 0 && !this.moreDue && this.buffer.length === 0;
+    return (
+      this.running.size === 0 &&
+      this.ready.length === 0 &&
+      !this.moreDue &&
+      this.buffer.length === 0
+    );
   }
 
   async beforeApplicationShutdown(): Promise<void> {
@@ -222,7 +235,11 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
 
   /** Starts claimed jobs while there are free slots. */
   private startReady(): void {
-    while (!this.stopping && this.ready.length > 0 && this.running.size < this.options.concurrency) {
+    while (
+      !this.stopping &&
+      this.ready.length > 0 &&
+      this.running.size < this.options.concurrency
+    ) {
       this.start(this.ready.shift()!);
     }
   }
@@ -272,11 +289,16 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
   }
 
   private report(job: ClaimedJob, outcome: RunOutcome): void {
-    this.events.emit(EVENT_OF[outcome.verdict], job, { attempt: job.attempts, error: outcome.error });
+    this.events.emit(EVENT_OF[outcome.verdict], job, {
+      attempt: job.attempts,
+      error: outcome.error,
+    });
     const label = `${job.kind} #${job.id} (attempt ${job.attempts}/${job.maxAttempts})`;
     if (outcome.verdict === 'retrying' || outcome.verdict === 'failed') {
       const reason = outcome.error instanceof Error ? outcome.error.message : String(outcome.error);
-      this.logger.warn(`${label} ${outcome.verdict === 'failed' ? 'failed for good' : 'failed, will retry'}: ${reason}`);
+      this.logger.warn(
+        `${label} ${outcome.verdict === 'failed' ? 'failed for good' : 'failed, will retry'}: ${reason}`,
+      );
     } else {
       this.logger.debug(`${label} ${outcome.verdict}`);
     }
@@ -331,7 +353,11 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
       const held = [...this.running.keys(), ...this.ready.map((job) => job.id)];
       if (held.length > 0) await this.store.renew(this.owner, held, now + this.options.lease);
       if (this.buffer.length > 0) await this.flush();
-      if (this.started && !this.stopping && (this.outage || (!this.idle() && this.housekeepingDue(now)))) {
+      if (
+        this.started &&
+        !this.stopping &&
+        (this.outage || (!this.idle() && this.housekeepingDue(now)))
+      ) {
         await this.housekeep();
       }
     } catch (error) {
@@ -352,7 +378,10 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
       const now = Date.now();
       if (now >= this.nextReapAt || this.outage) {
         this.nextReapAt = now + Math.floor(this.options.lease / 2);
-        await this.store.reapExpired(now, logLine(now, 'lease expired: the instance running it stopped or lost the database'));
+        await this.store.reapExpired(
+          now,
+          logLine(now, 'lease expired: the instance running it stopped or lost the database'),
+        );
       }
       if (now >= this.nextPruneAt) {
         this.nextPruneAt = now + PRUNE_EVERY_MS;
@@ -379,7 +408,10 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
     const unstarted = this.ready;
     this.ready = [];
     if (unstarted.length > 0) {
-      await this.releaseJobs(unstarted.map((job) => job.id), 'released unstarted at shutdown');
+      await this.releaseJobs(
+        unstarted.map((job) => job.id),
+        'released unstarted at shutdown',
+      );
     }
     if (this.running.size === 0) return;
     const grace = this.options.shutdownTimeout;
@@ -394,9 +426,13 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
     const left = [...this.running.values()];
     if (left.length === 0) return;
     this.running.clear();
-    for (const entry of left) entry.controller.abort(new Error('The application is shutting down.'));
+    for (const entry of left)
+      entry.controller.abort(new Error('The application is shutting down.'));
     this.logger.warn(messages.shutdownAborted(left.length, grace));
-    await this.releaseJobs(left.map((entry) => entry.job.id), 'released unfinished at shutdown');
+    await this.releaseJobs(
+      left.map((entry) => entry.job.id),
+      'released unfinished at shutdown',
+    );
   }
 
   /** Makes jobs we hold due again at once, the interrupted attempt not counted. */
@@ -440,7 +476,10 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
     const now = Date.now();
     const outage = (this.outage ??= { since: now, failures: 0, loggedAt: 0 });
     outage.failures++;
-    const wait = Math.min(this.options.pollInterval * 2 ** (outage.failures - 1), MAX_OUTAGE_BACKOFF);
+    const wait = Math.min(
+      this.options.pollInterval * 2 ** (outage.failures - 1),
+      MAX_OUTAGE_BACKOFF,
+    );
     this.resumeAt = now + wait;
     if (now - outage.loggedAt >= MAX_OUTAGE_BACKOFF || outage.loggedAt === 0) {
       outage.loggedAt = now;

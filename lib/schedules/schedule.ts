@@ -21,33 +21,45 @@ export function parseEvery(option: string, value: unknown): number {
   if (typeof value === 'number' && Number.isSafeInteger(value) && value > 0) return value;
   if (typeof value === 'string' && /^(\d+(ms|s|m|h|d))+$/.test(value.trim())) {
     let total = 0;
-    for (const [, amount, unit] of value.trim().matchAll(/(\d+)(ms|s|m|h|d)/g)) total += Number(amount) * UNITS[unit];
+    for (const [, amount, unit] of value.trim().matchAll(/(\d+)(ms|s|m|h|d)/g))
+      total += Number(amount) * UNITS[unit];
     if (total > 0) return total;
   }
-  throw new InvalidJobsOptionError(option, value, "milliseconds or a duration such as '30s', '15m', '1h30m', '1d'");
+  throw new InvalidJobsOptionError(
+    option,
+    value,
+    "milliseconds or a duration such as '30s', '15m', '1h30m', '1d'",
+  );
 }
 
 /** The schedule a kind declares, checked (cron syntax and time zone included), or null if it declares none. */
 export function scheduleOf(kind: string, options: JobKindOptions): ScheduleSpec | null {
   const at = (option: string) => `${option} of job kind "${kind}"`;
   if (options.cron === undefined && options.every === undefined) {
-    if (options.timezone !== undefined) throw new InvalidJobsOptionError(at('timezone'), options.timezone, 'to go with cron');
+    if (options.timezone !== undefined)
+      throw new InvalidJobsOptionError(at('timezone'), options.timezone, 'to go with cron');
     return null;
   }
   if (options.cron !== undefined && options.every !== undefined) {
     throw new InvalidJobsOptionError(at('cron'), options.cron, 'either cron or every, not both');
   }
   const missed = options.missed ?? 'run-once';
-  if (missed !== 'run-once' && missed !== 'skip') throw new InvalidJobsOptionError(at('missed'), missed, "'run-once' or 'skip'");
+  if (missed !== 'run-once' && missed !== 'skip')
+    throw new InvalidJobsOptionError(at('missed'), missed, "'run-once' or 'skip'");
   if (options.every !== undefined) return { every: parseEvery(at('every'), options.every), missed };
-  if (typeof options.cron !== 'string') throw new InvalidJobsOptionError(at('cron'), options.cron, 'a cron expression');
+  if (typeof options.cron !== 'string')
+    throw new InvalidJobsOptionError(at('cron'), options.cron, 'a cron expression');
   const spec: ScheduleSpec = { cron: options.cron, timezone: options.timezone, missed };
   try {
     new Cron(spec.cron!, { timezone: spec.timezone, paused: true }).nextRun();
   } catch (error) {
     const option = /timezone/i.test((error as Error).message) ? 'timezone' : 'cron';
     const value = option === 'timezone' ? spec.timezone : spec.cron;
-    throw new InvalidJobsOptionError(at(option), value, `a valid ${option === 'cron' ? 'cron expression' : 'IANA time zone'} (${(error as Error).message})`);
+    throw new InvalidJobsOptionError(
+      at(option),
+      value,
+      `a valid ${option === 'cron' ? 'cron expression' : 'IANA time zone'} (${(error as Error).message})`,
+    );
   }
   return spec;
 }
@@ -55,14 +67,21 @@ export function scheduleOf(kind: string, options: JobKindOptions): ScheduleSpec 
 /** The first occurrence strictly after `after` (epoch ms). */
 export function nextOccurrence(spec: ScheduleSpec, after: number): number {
   if (spec.every !== undefined) return after + spec.every;
-  const next = new Cron(spec.cron!, { timezone: spec.timezone, paused: true }).nextRun(new Date(after));
+  const next = new Cron(spec.cron!, { timezone: spec.timezone, paused: true }).nextRun(
+    new Date(after),
+  );
   if (!next) throw new Error(`The cron expression "${spec.cron}" has no future occurrence.`);
   return next.getTime();
 }
 
 /** The stored form: fixed key order, so an unchanged schedule gives the same text. */
 export function serializeSchedule(spec: ScheduleSpec): string {
-  return JSON.stringify({ cron: spec.cron, timezone: spec.timezone, every: spec.every, missed: spec.missed });
+  return JSON.stringify({
+    cron: spec.cron,
+    timezone: spec.timezone,
+    every: spec.every,
+    missed: spec.missed,
+  });
 }
 
 export function parseSchedule(text: string): ScheduleSpec {

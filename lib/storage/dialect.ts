@@ -29,7 +29,19 @@ export function insertValues(row: NewJobRow): unknown[] {
 
 /** The columns a claim returns (read by `claimedJob`), with the data as JSON text. */
 export function claimColumns(dataAsText: string, prefix = ''): string {
-  return ['id', 'kind', 'queue', 'attempts', 'max_attempts', 'periodic', 'interval_ms', 'unique_key', 'schedule', 'run_at', 'priority']
+  return [
+    'id',
+    'kind',
+    'queue',
+    'attempts',
+    'max_attempts',
+    'periodic',
+    'interval_ms',
+    'unique_key',
+    'schedule',
+    'run_at',
+    'priority',
+  ]
     .map((column) => prefix + column)
     .concat(`${dataAsText} AS data`)
     .join(', ');
@@ -44,7 +56,11 @@ export abstract class JobsDialect {
 
   /** Inserts rows (none with a unique key) and returns their ids in order (INSERT ... RETURNING). */
   async insertMany(sql: Sql, rows: NewJobRow[]): Promise<number[]> {
-    const result = await this.run(sql, this.insertStatement(rows.length, ' RETURNING id'), rows.flatMap(insertValues));
+    const result = await this.run(
+      sql,
+      this.insertStatement(rows.length, ' RETURNING id'),
+      rows.flatMap(insertValues),
+    );
     return result.rows.map((row) => Number(row.id));
   }
 
@@ -82,7 +98,11 @@ export abstract class JobsDialect {
     return statement;
   }
 
-  run<Row = Record<string, unknown>>(sql: Sql, statement: string, params?: unknown[]): Promise<SqlResult<Row>> {
+  run<Row = Record<string, unknown>>(
+    sql: Sql,
+    statement: string,
+    params?: unknown[],
+  ): Promise<SqlResult<Row>> {
     return sql<Row>(this.prepare(statement), params);
   }
 
@@ -179,7 +199,13 @@ export abstract class JobsDialect {
   }
 
   /** Gives jobs back unrun (shutdown): due at once, the interrupted run not counted. */
-  async release(sql: Sql, owner: string, ids: number[], now: number, note: string): Promise<number> {
+  async release(
+    sql: Sql,
+    owner: string,
+    ids: number[],
+    now: number,
+    note: string,
+  ): Promise<number> {
     const result = await this.run(
       sql,
       `UPDATE ${T} SET status = 'pending', locked_by = NULL, locked_until = NULL, run_at = ?,

@@ -56,7 +56,9 @@ function dialectFor(dataSource: DataSource, database: Database): JobsDialect {
       return new MysqlDialect(database);
     case 'better-sqlite3':
     case 'sqlite':
-      return new SqliteDialect(dataSource.driver as { queryRunner?: { isTransactionActive: boolean } });
+      return new SqliteDialect(
+        dataSource.driver as { queryRunner?: { isTransactionActive: boolean } },
+      );
     default:
       throw new UnsupportedDatabaseError(type);
   }
@@ -142,7 +144,8 @@ export class JobStore {
       .values(names.map((name) => ({ name, created: now, modified: now })))
       .orIgnore()
       .execute();
-    for (const row of await this.kindRows.findBy({ name: In(names) })) this.kindIds.set(row.name, row.id);
+    for (const row of await this.kindRows.findBy({ name: In(names) }))
+      this.kindIds.set(row.name, row.id);
   }
 
   /**
@@ -150,10 +153,17 @@ export class JobStore {
    * schedule (inserted once across every instance, by its dedupe key), its spec updated when the code
    * changed it, and rows of kinds that no longer declare one cancelled (kept for history).
    */
-  async syncSchedules(declared: DeclaredSchedule[], undeclared: string[], now: number): Promise<void> {
+  async syncSchedules(
+    declared: DeclaredSchedule[],
+    undeclared: string[],
+    now: number,
+  ): Promise<void> {
     for (const schedule of declared) {
       const key = scheduleKeyOf(schedule.kind);
-      const row = await this.jobs.findOne({ where: { uniqueKey: key, kind: schedule.kind }, order: { id: 'DESC' } });
+      const row = await this.jobs.findOne({
+        where: { uniqueKey: key, kind: schedule.kind },
+        order: { id: 'DESC' },
+      });
       if (!row) {
         await this.insertUnique({
           kind: schedule.kind,
@@ -176,7 +186,14 @@ export class JobStore {
           interval: schedule.interval,
           maxAttempts: schedule.maxAttempts,
           ...(reschedule
-            ? { status: 'pending', active: true, attempts: 0, finishedAt: null, activeKey: key, runAt: new Date(schedule.firstRunAt) }
+            ? {
+                status: 'pending',
+                active: true,
+                attempts: 0,
+                finishedAt: null,
+                activeKey: key,
+                runAt: new Date(schedule.firstRunAt),
+              }
             : {}),
         });
       }
@@ -186,7 +203,10 @@ export class JobStore {
         .createQueryBuilder()
         .update()
         .set({ status: 'cancelled', active: false, activeKey: null, finishedAt: new Date(now) })
-        .where('kind IN (:...kinds) AND schedule IS NOT NULL AND status = :pending', { kinds: undeclared, pending: 'pending' })
+        .where('kind IN (:...kinds) AND schedule IS NOT NULL AND status = :pending', {
+          kinds: undeclared,
+          pending: 'pending',
+        })
         .execute();
     }
   }
@@ -242,14 +262,19 @@ export class JobStore {
    * Inserts a job with a unique key, or finds the active job that holds the key. Loops because the
    * holder can finish between our failed insert and our read.
    */
-  async insertUnique(row: NewJobRow, manager?: EntityManager): Promise<{ id: number; inserted: boolean }> {
+  async insertUnique(
+    row: NewJobRow,
+    manager?: EntityManager,
+  ): Promise<{ id: number; inserted: boolean }> {
     const sql = this.sql(manager);
     for (;;) {
       const id = await this.dialect.insertUnlessDuplicate(sql, row);
       if (id !== null) return { id, inserted: true };
-      const holder = await this.dialect.run(sql, `SELECT id FROM ${JOBS_TABLE} WHERE active_key = ?`, [
-        row.uniqueKey,
-      ]);
+      const holder = await this.dialect.run(
+        sql,
+        `SELECT id FROM ${JOBS_TABLE} WHERE active_key = ?`,
+        [row.uniqueKey],
+      );
       if (holder.rows.length) return { id: Number(holder.rows[0].id), inserted: false };
     }
   }
@@ -266,7 +291,11 @@ export class JobStore {
     const held = new Map<JobUpdate, boolean>();
     const gone = (update: JobUpdate) => deleteSucceeded && update.status === 'succeeded';
     await this.perOwnerBatch(updates.filter(gone), held, (sql, owner, batch) =>
-      this.dialect.deleteHeld(sql, owner, batch.map((update) => update.id)),
+      this.dialect.deleteHeld(
+        sql,
+        owner,
+        batch.map((update) => update.id),
+      ),
     );
     await this.perOwnerBatch(
       updates.filter((update) => !gone(update)),
@@ -325,9 +354,12 @@ export class JobStore {
       }
       if (filter.kind !== undefined) qb.andWhere('job.kind = :kind', { kind: filter.kind });
       if (filter.queue !== undefined) qb.andWhere('job.queue = :queue', { queue: filter.queue });
-      if (filter.periodic !== undefined) qb.andWhere('job.periodic = :periodic', { periodic: filter.periodic });
-      if (filter.active !== undefined) qb.andWhere('job.active = :active', { active: filter.active });
-      if (filter.failed !== undefined) qb.andWhere('job.failed = :failed', { failed: filter.failed });
+      if (filter.periodic !== undefined)
+        qb.andWhere('job.periodic = :periodic', { periodic: filter.periodic });
+      if (filter.active !== undefined)
+        qb.andWhere('job.active = :active', { active: filter.active });
+      if (filter.failed !== undefined)
+        qb.andWhere('job.failed = :failed', { failed: filter.failed });
       if (filter.after !== undefined) {
         qb.andWhere(newest ? 'job.id < :after' : 'job.id > :after', { after: filter.after });
       }
@@ -344,7 +376,10 @@ export class JobStore {
    * statement holds locks for long (one SELECT when there is nothing to delete). Schedule rows are
    * history and are kept. Returns how many.
    */
-  async pruneFinished(rules: Array<{ status: JobStatus; before: number }>, batchSize = 500): Promise<number> {
+  async pruneFinished(
+    rules: Array<{ status: JobStatus; before: number }>,
+    batchSize = 500,
+  ): Promise<number> {
     if (rules.length === 0) return 0;
     const statuses = rules.map((rule) => rule.status);
     const finishedBefore = new Brackets((qb) => {
@@ -367,7 +402,10 @@ export class JobStore {
         .getRawMany<{ id: number | string }>();
       if (batch.length === 0) return deleted;
       // The status is checked again: a job retried since it was read is no longer finished.
-      const result = await this.jobs.delete({ id: In(batch.map((row) => Number(row.id))), status: In(statuses) });
+      const result = await this.jobs.delete({
+        id: In(batch.map((row) => Number(row.id))),
+        status: In(statuses),
+      });
       deleted += result.affected ?? batch.length;
       if (batch.length < batchSize) return deleted;
     }
@@ -414,7 +452,14 @@ export class JobStore {
     const result = await this.jobs
       .createQueryBuilder()
       .update()
-      .set({ status: 'cancelled', active: false, finishedAt: new Date(now), activeKey: null, lockedBy: null, lockedUntil: null })
+      .set({
+        status: 'cancelled',
+        active: false,
+        finishedAt: new Date(now),
+        activeKey: null,
+        lockedBy: null,
+        lockedUntil: null,
+      })
       .where('id = :id AND status IN (:...open)', { id, open: ['pending', 'running'] })
       .execute();
     return (result.affected ?? 0) > 0;
@@ -438,7 +483,10 @@ export class JobStore {
         finishedAt: null,
         activeKey: keyFree ? job.uniqueKey : null,
       })
-      .where('id = :id AND status IN (:...retryable)', { id: job.id, retryable: ['failed', 'cancelled', 'pending'] })
+      .where('id = :id AND status IN (:...retryable)', {
+        id: job.id,
+        retryable: ['failed', 'cancelled', 'pending'],
+      })
       .execute();
     return (result.affected ?? 0) > 0;
   }

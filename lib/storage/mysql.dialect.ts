@@ -30,7 +30,11 @@ export class MysqlDialect extends JobsDialect {
   }
 
   override async insertMany(sql: Sql, rows: NewJobRow[]): Promise<number[]> {
-    const result = await this.run(sql, this.insertStatement(rows.length), rows.flatMap(insertValues));
+    const result = await this.run(
+      sql,
+      this.insertStatement(rows.length),
+      rows.flatMap(insertValues),
+    );
     const first = Number((result.raw as InsertHeader).insertId);
     const step = await this.autoIncrementStep();
     return rows.map((_, i) => first + i * step);
@@ -58,7 +62,11 @@ export class MysqlDialect extends JobsDialect {
     return jobs;
   }
 
-  private lockAndClaim(request: ClaimRequest, where: string, params: unknown[]): Promise<ClaimedJob[]> {
+  private lockAndClaim(
+    request: ClaimRequest,
+    where: string,
+    params: unknown[],
+  ): Promise<ClaimedJob[]> {
     return this.database.transaction(async (sql) => {
       const due = await sql(
         `SELECT ${claimColumns('CAST(data AS CHAR)')} FROM ${JOBS_TABLE} WHERE ${where}
@@ -85,14 +93,21 @@ export class MysqlDialect extends JobsDialect {
     if (updates.length === 1) return [(await this.finishHeld(sql, owner, updates)) > 0];
     const ids = updates.map((update) => update.id);
     return this.onHeldRows(owner, ids, (sql, held) =>
-      this.finishHeld(sql, owner, updates.filter((_, i) => held[i])),
+      this.finishHeld(
+        sql,
+        owner,
+        updates.filter((_, i) => held[i]),
+      ),
     );
   }
 
   /** As `finish`: one id is one statement; several go through `onHeldRows`. */
   override async deleteHeld(sql: Sql, owner: string, ids: number[]): Promise<boolean[]> {
     if (ids.length === 1) {
-      const result = await this.run(sql, `DELETE FROM ${JOBS_TABLE} WHERE id = ? AND ${HELD}`, [ids[0], owner]);
+      const result = await this.run(sql, `DELETE FROM ${JOBS_TABLE} WHERE id = ? AND ${HELD}`, [
+        ids[0],
+        owner,
+      ]);
       return [result.affected > 0];
     }
     return this.onHeldRows(owner, ids, (sql, held) => {

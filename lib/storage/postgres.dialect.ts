@@ -27,7 +27,11 @@ export class PostgresDialect extends JobsDialect {
    * `Sql.prepared`). Only statements whose text does not grow with a batch come here, so each
    * connection prepares a handful of them.
    */
-  private runPrepared<Row = Record<string, unknown>>(sql: Sql, statement: string, params: unknown[]): Promise<SqlResult<Row>> {
+  private runPrepared<Row = Record<string, unknown>>(
+    sql: Sql,
+    statement: string,
+    params: unknown[],
+  ): Promise<SqlResult<Row>> {
     if (!sql.prepared) return this.run<Row>(sql, statement, params);
     let name = this.names.get(statement);
     if (name === undefined) {
@@ -120,6 +124,9 @@ export class PostgresDialect extends JobsDialect {
        RETURNING j.id`,
       [...JobsDialect.FINISH_COLUMNS.map((_, c) => columns.map((values) => values[c])), owner],
     );
-    return JobsDialect.heldOf(updates.map((update) => update.id), result.rows);
+    return JobsDialect.heldOf(
+      updates.map((update) => update.id),
+      result.rows,
+    );
   }
 }

@@ -9,7 +9,10 @@ export const WAKE_CHANNEL = JOBS_TABLE;
 /** The bits of a node-postgres pooled client used here. */
 interface ListeningClient {
   query(sql: string): Promise<unknown>;
-  on(event: 'notification', listener: (message: { channel: string; payload?: string }) => void): unknown;
+  on(
+    event: 'notification',
+    listener: (message: { channel: string; payload?: string }) => void,
+  ): unknown;
   on(event: 'error', listener: (error: Error) => void): unknown;
   on(event: 'end', listener: () => void): unknown;
   removeAllListeners(): unknown;

@@ -9,21 +9,36 @@ export interface SqlResult<Row = Record<string, unknown>> {
 }
 
 /** Runs a statement with `?` placeholders. Dialects turn `?` into their own form first. */
-export type Sql = (<Row = Record<string, unknown>>(sql: string, params?: unknown[]) => Promise<SqlResult<Row>>) & {
+export type Sql = (<Row = Record<string, unknown>>(
+  sql: string,
+  params?: unknown[],
+) => Promise<SqlResult<Row>>) & {
   /**
    * PostgreSQL outside a transaction: runs a statement (already in the driver's `$n` form) as a
    * named prepared statement on a pooled connection, parsed and planned once per connection. About
    * half the round trip of a plain query for the runner's claim.
    */
-  prepared?: <Row = Record<string, unknown>>(name: string, text: string, params: unknown[]) => Promise<SqlResult<Row>>;
+  prepared?: <Row = Record<string, unknown>>(
+    name: string,
+    text: string,
+    params: unknown[],
+  ) => Promise<SqlResult<Row>>;
 };
 
 /** The bits of node-postgres's pool used for prepared statements. */
 interface PgPool {
-  query(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: unknown[]; rowCount: number | null }>;
+  query(config: {
+    name: string;
+    text: string;
+    values: unknown[];
+  }): Promise<{ rows: unknown[]; rowCount: number | null }>;
 }
 
-async function structured<Row>(runner: QueryRunner, sql: string, params: unknown[]): Promise<SqlResult<Row>> {
+async function structured<Row>(
+  runner: QueryRunner,
+  sql: string,
+  params: unknown[],
+): Promise<SqlResult<Row>> {
   const result = await runner.query(sql, params, true);
   return { rows: (result.records ?? []) as Row[], affected: result.affected ?? 0, raw: result.raw };
 }
@@ -35,7 +50,8 @@ export function sqlOf(source: DataSource | EntityManager): Sql {
   if (transactional) return (sql, params = []) => structured(transactional, sql, params);
   // TypeORM 1.x names it `dataSource`; 0.3 has `connection`.
   const dataSource: DataSource =
-    (manager as { dataSource?: DataSource }).dataSource ?? (manager as unknown as { connection: DataSource }).connection;
+    (manager as { dataSource?: DataSource }).dataSource ??
+    (manager as unknown as { connection: DataSource }).connection;
   const sql: Sql = async (text, params = []) => {
     const runner = dataSource.createQueryRunner();
     try {

@@ -20,8 +20,16 @@ export class SqliteDialect extends JobsDialect {
   }
 
   /** better-sqlite3 binds no booleans: TypeORM 1.x turns them into 0/1 for it, TypeORM 0.3 does not. */
-  override run<Row = Record<string, unknown>>(sql: Sql, statement: string, params?: unknown[]): Promise<SqlResult<Row>> {
-    return super.run<Row>(sql, statement, params?.map((value) => (typeof value === 'boolean' ? Number(value) : value)));
+  override run<Row = Record<string, unknown>>(
+    sql: Sql,
+    statement: string,
+    params?: unknown[],
+  ): Promise<SqlResult<Row>> {
+    return super.run<Row>(
+      sql,
+      statement,
+      params?.map((value) => (typeof value === 'boolean' ? Number(value) : value)),
+    );
   }
 
   async claim(sql: Sql, request: ClaimRequest): Promise<ClaimedJob[]> {
@@ -49,6 +57,9 @@ export class SqliteDialect extends JobsDialect {
        RETURNING id`,
       [...updates.flatMap(JobsDialect.finishValues), owner],
     );
-    return JobsDialect.heldOf(updates.map((update) => update.id), result.rows);
+    return JobsDialect.heldOf(
+      updates.map((update) => update.id),
+      result.rows,
+    );
   }
 }

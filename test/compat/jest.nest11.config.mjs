@@ -12,7 +12,9 @@ import base from '../jest.config.mjs';
 
 const modules = fileURLToPath(new URL('./nest11/node_modules/', import.meta.url));
 if (!existsSync(`${modules}@nestjs/core`)) {
-  throw new Error('test/compat/nest11 is not installed: run `npm ci --prefix test/compat/nest11` first.');
+  throw new Error(
+    'test/compat/nest11 is not installed: run `npm ci --prefix test/compat/nest11` first.',
+  );
 }
 
 /**

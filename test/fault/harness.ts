@@ -73,7 +73,11 @@ export async function freshServerDatabase(
   type: ServerName,
   baseUrl: string,
 ): Promise<DataSourceOptions> {
-  const database = await recreateDatabase(type, baseUrl, `${process.env.JOBS_TEST_DB_PREFIX ?? 'jobs_test'}_fault`);
+  const database = await recreateDatabase(
+    type,
+    baseUrl,
+    `${process.env.JOBS_TEST_DB_PREFIX ?? 'jobs_test'}_fault`,
+  );
   return { ...database, ...(type === 'mysql' ? { charset: 'utf8mb4' } : {}) } as DataSourceOptions;
 }
 

@@ -21,7 +21,11 @@ function serverBackend(name: 'postgres' | 'mysql', variable: string): Backend {
     skipped: url ? null : `${variable} is not set`,
     async options() {
       const database = await workerDatabase(name, url!);
-      return { type: database.type, url: database.url, ...(name === 'mysql' ? { charset: 'utf8mb4' } : {}) } as DataSourceOptions;
+      return {
+        type: database.type,
+        url: database.url,
+        ...(name === 'mysql' ? { charset: 'utf8mb4' } : {}),
+      } as DataSourceOptions;
     },
   };
 }
@@ -31,7 +35,12 @@ const sqlite: Backend = {
   skipped: null,
   async options() {
     const dir = mkdtempSync(join(tmpdir(), 'jobs-test-'));
-    return { type: 'better-sqlite3', database: join(dir, 'jobs.db'), enableWAL: true, timeout: 10_000 } as DataSourceOptions;
+    return {
+      type: 'better-sqlite3',
+      database: join(dir, 'jobs.db'),
+      enableWAL: true,
+      timeout: 10_000,
+    } as DataSourceOptions;
   },
 };
 
@@ -47,7 +56,11 @@ export const serverBackends = backends.filter((backend) => backend.name !== 'sql
  * Runs `suite` once per backend, as `<title> [<backend>]`; a backend without its URL is skipped
  * with its reason in the test name, so the report says what did not run.
  */
-export function describeBackends(title: string, suite: (backend: Backend) => void, only = backends): void {
+export function describeBackends(
+  title: string,
+  suite: (backend: Backend) => void,
+  only = backends,
+): void {
   for (const backend of only) {
     if (backend.skipped) {
       describe.skip(`${title} [${backend.name}: skipped, ${backend.skipped}]`, () => {
@@ -93,11 +106,18 @@ export async function recreateDatabase(
 const prepared = new Map<string, Promise<{ url: string; type: string }>>();
 
 /** One database per jest worker, emptied once per test file, so files can run in parallel. */
-function workerDatabase(type: 'postgres' | 'mysql', baseUrl: string): Promise<{ url: string; type: string }> {
+function workerDatabase(
+  type: 'postgres' | 'mysql',
+  baseUrl: string,
+): Promise<{ url: string; type: string }> {
   const key = `${type}:${baseUrl}`;
   let ready = prepared.get(key);
   if (!ready) {
-    ready = recreateDatabase(type, baseUrl, `${process.env.JOBS_TEST_DB_PREFIX ?? 'jobs_test'}_w${worker}`);
+    ready = recreateDatabase(
+      type,
+      baseUrl,
+      `${process.env.JOBS_TEST_DB_PREFIX ?? 'jobs_test'}_w${worker}`,
+    );
     prepared.set(key, ready);
   }
   return ready;

@@ -2,7 +2,12 @@ import type { DynamicModule, Provider, Type } from '@nestjs/common';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource, type DataSourceOptions } from 'typeorm';
-import { JOBS_ENTITIES, JobsModule, JobsService, type JobsModuleOptions } from 'nestjs-typeorm-jobs';
+import {
+  JOBS_ENTITIES,
+  JobsModule,
+  JobsService,
+  type JobsModuleOptions,
+} from 'nestjs-typeorm-jobs';
 import type { Backend } from './backends.js';
 
 const cleaners = new Map<string, Promise<DataSource>>();
@@ -17,7 +22,12 @@ export async function freshDatabase(backend: Backend): Promise<DataSourceOptions
   const key = JSON.stringify(options);
   let cleaner = cleaners.get(key);
   if (!cleaner) {
-    cleaner = new DataSource({ ...options, entities: JOBS_ENTITIES, synchronize: true, dropSchema: true }).initialize();
+    cleaner = new DataSource({
+      ...options,
+      entities: JOBS_ENTITIES,
+      synchronize: true,
+      dropSchema: true,
+    }).initialize();
     cleaners.set(key, cleaner);
   }
   const source = await cleaner;
@@ -45,7 +55,12 @@ export interface AppSpec {
 export async function startApp(spec: AppSpec): Promise<TestingModule> {
   const moduleRef = await Test.createTestingModule({
     imports: [
-      TypeOrmModule.forRoot({ ...spec.database, autoLoadEntities: true, synchronize: true, retryAttempts: 0 } as never),
+      TypeOrmModule.forRoot({
+        ...spec.database,
+        autoLoadEntities: true,
+        synchronize: true,
+        retryAttempts: 0,
+      } as never),
       spec.jobsModule ?? JobsModule.forRoot({ pollInterval: 50, ...spec.jobs }),
       ...(spec.imports ?? []),
     ],
@@ -75,7 +90,8 @@ export async function waitFor<T>(
   for (;;) {
     last = await check();
     if (last) return last;
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}; last value: ${JSON.stringify(last)}`);
+    if (Date.now() > deadline)
+      throw new Error(`Timed out waiting for ${what}; last value: ${JSON.stringify(last)}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
@@ -83,10 +99,13 @@ export async function waitFor<T>(
 /** Waits until the job reaches one of the statuses and returns it. */
 export async function waitForStatus(app: TestingModule, id: number, ...statuses: string[]) {
   const jobs = app.get(JobsService);
-  return waitFor(async () => {
-    const job = await jobs.get(id);
-    return job && statuses.includes(job.status) ? job : null;
-  }, `job ${id} to be ${statuses.join(' or ')}`);
+  return waitFor(
+    async () => {
+      const job = await jobs.get(id);
+      return job && statuses.includes(job.status) ? job : null;
+    },
+    `job ${id} to be ${statuses.join(' or ')}`,
+  );
 }
 
 /** Swallows Nest's logs in tests, but keeps errors visible. */
@@ -95,5 +114,6 @@ export const quietLogger = {
   warn: () => undefined,
   debug: () => undefined,
   verbose: () => undefined,
-  error: (...args: unknown[]) => (process.env.JOBS_TEST_VERBOSE ? console.error(...args) : undefined),
+  error: (...args: unknown[]) =>
+    process.env.JOBS_TEST_VERBOSE ? console.error(...args) : undefined,
 };

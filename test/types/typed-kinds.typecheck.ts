@@ -1,7 +1,13 @@
 // Compiled by `tsc --noEmit` (npm test's first step), never run: each `@ts-expect-error` line must
 // fail to compile, so a wrong payload or handler type is caught at compile time.
 import { Injectable } from '@nestjs/common';
-import { defineJobKind, JobKind, jobSpec, type JobContext, type JobsService } from 'nestjs-typeorm-jobs';
+import {
+  defineJobKind,
+  JobKind,
+  jobSpec,
+  type JobContext,
+  type JobsService,
+} from 'nestjs-typeorm-jobs';
 
 export const SendDigest = defineJobKind<{ userId: string }>('digest.send');
 
@@ -31,7 +37,10 @@ export async function enqueueChecks(jobs: JobsService) {
   await jobs.enqueue(SendDigest, {});
   // @ts-expect-error the payload is required for a typed kind
   await jobs.enqueue(SendDigest);
-  await jobs.enqueueMany([jobSpec(SendDigest, { userId: 'a' }), { kind: 'any.string.kind', data: 1 }]);
+  await jobs.enqueueMany([
+    jobSpec(SendDigest, { userId: 'a' }),
+    { kind: 'any.string.kind', data: 1 },
+  ]);
   // @ts-expect-error wrong payload in a typed spec
   jobSpec(SendDigest, { user: 'a' });
   // The string form stays available, untyped.

@@ -38,7 +38,10 @@ export class WebmentionController {
     const payload = webmentionBody(body);
     const job = await this.dataSource.transaction(async (manager) => {
       const mention = await manager.save(Webmention, { ...payload, verified: false, jobId: null });
-      const queued = await this.jobs.enqueue(WEBMENTION_RECEIVE, payload, { unique: true, manager });
+      const queued = await this.jobs.enqueue(WEBMENTION_RECEIVE, payload, {
+        unique: true,
+        manager,
+      });
       await manager.update(Webmention, mention.id, { jobId: queued.id });
       return queued;
     });
