@@ -14,6 +14,9 @@ export const messages = {
     `Pass plain objects, arrays, strings, finite numbers, booleans and null (Dates become ISO strings).`,
   invalidOption: (option: string, value: unknown, expected: string) =>
     `Invalid nestjs-typeorm-jobs option "${option}": got ${describe(value)}, expected ${expected}.`,
+  unknownOption: (where: string, key: string, known: string[]) =>
+    `Unknown ${where} option "${key}": it would be ignored, so nothing was done. ` +
+    `Check the spelling; the known options are: ${known.join(', ')}.`,
   unsupportedDatabase: (type: string) =>
     `nestjs-typeorm-jobs does not support TypeORM data sources of type "${type}". ` +
     `Use postgres, mysql, mariadb, better-sqlite3 or sqlite.`,
@@ -33,6 +36,10 @@ export const messages = {
     `the outcome is discarded.`,
   resultNotSaved: (id: number, error: string) =>
     `The outcome of job ${id} could not be written (${error}); it will run again after its lease expires.`,
+  outcomeRefused: (id: number, error: string) =>
+    `The database refused the outcome of job ${id} (${error}); it was written without its result and logs.`,
+  runnerFault: (id: number, error: string) =>
+    `The run of job ${id} ended in a fault of the runner itself (${error}); the job runs again after its lease expires.`,
   resultNotJson: (error: string) =>
     `The handler's return value is not JSON and was not kept: ${error}`,
   resultTooLarge: (size: number, max: number) =>
@@ -48,7 +55,21 @@ export const messages = {
     `The PostgreSQL pool has ${size} connection(s): too few to hold one for LISTEN, so job wake-ups ` +
     `across instances are off and runners find other instances' jobs by polling. Raise the pool size ` +
     `(extra: { max }) or set notify: false to silence this.`,
+  scheduleNotFound: (key: string) =>
+    `There is no schedule "${key}": name a kind whose @JobKind declares cron or every, or the key ` +
+    `given to schedule(). JobsService.schedules() (CLI: schedules) lists them.`,
+  scheduleNotCancellable: (id: number, key: string, declared: boolean) =>
+    `Job ${id} is the schedule "${key}"; cancelling it was refused, as ${declared ? 'the next start of any instance would bring it back' : 'it would only stop one occurrence'}. ` +
+    `Pause it with pauseSchedule('${key}') (CLI: pause-schedule ${key}) and resume it later, or ` +
+    (declared
+      ? `turn it off for good by removing cron/every from its @JobKind.`
+      : `remove it with unschedule('${key}').`),
   noHandler: (kind: string) => `No handler for kind "${kind}" in this instance.`,
+  sqliteTransactionOpen: (ms: number) =>
+    `nestjs-typeorm-jobs waited ${ms} ms for a transaction of the application to end on SQLite, and ` +
+    `wrote nothing. TypeORM drives SQLite through one connection, so a write made meanwhile would ` +
+    `join that transaction and be undone if it rolled back. To enqueue inside a transaction, pass ` +
+    `its EntityManager: enqueue(kind, data, { manager }); otherwise enqueue after it ends.`,
 };
 
 function describe(value: unknown): string {

@@ -1,6 +1,16 @@
 import { ConfigurableModuleBuilder } from '@nestjs/common';
 import { InvalidJobsOptionError } from './errors/jobs.errors.js';
-import { parseEvery } from './schedules/schedule.js';
+import {
+  backoffOption,
+  duration,
+  flag,
+  jobKindName,
+  knownKeys,
+  positiveInteger,
+  queueList,
+  timerDuration,
+} from './options/index.js';
+import { DEFAULT_MAX_PAYLOAD_SIZE } from './jobs.payload.js';
 import type {
   BackoffOption,
   JobsModuleExtras,
@@ -16,13 +26,12 @@ export const {
 } = new ConfigurableModuleBuilder<JobsModuleOptions>({ moduleName: 'Jobs' })
   .setClassMethodName('forRoot')
   .setFactoryMethodName('createJobsOptions')
-  .setExtras<JobsModuleExtras>(
-    { isGlobal: false, dataSource: undefined },
-    (definition, extras) => ({
-      ...definition,
-      global: extras.isGlobal,
-    }),
-  )
+  // Global by default, as TypeOrmModule.forRoot and ScheduleModule.forRoot are: JobsService is an
+  // app-wide handle, and feature modules should inject it without importing the root module again.
+  .setExtras<JobsModuleExtras>({ isGlobal: true, dataSource: undefined }, (definition, extras) => ({
+    ...definition,
+    global: extras.isGlobal,
+  }))
   .build();
 
 const KNOWN_OPTIONS = new Set<keyof JobsModuleOptions>([
@@ -38,37 +47,61 @@ const KNOWN_OPTIONS = new Set<keyof JobsModuleOptions>([
   'maxAttempts',
   'backoff',
   'maxBackoff',
+  'timeout',
   'retention',
+  'maxPayloadSize',
+  'kinds',
 ]);
 
 /** Applies every default and checks every value; the one place that knows them. */
+/** A run's time limit for kinds that set none: 30 minutes. */
+export const DEFAULT_TIMEOUT = 30 * 60_000;
+
 export function resolveJobsOptions(options: JobsModuleOptions = {}): ResolvedJobsOptions {
-  for (const key of Object.keys(options)) {
-    if (!KNOWN_OPTIONS.has(key as keyof JobsModuleOptions)) {
-      throw new InvalidJobsOptionError(
-        key,
-        (options as Record<string, unknown>)[key],
-        `one of: ${[...KNOWN_OPTIONS].join(', ')}`,
-      );
-    }
-  }
+  knownKeys('JobsModule', options, KNOWN_OPTIONS);
   const concurrency = positiveInteger('concurrency', options.concurrency, 10);
-  const lease = positiveInteger('lease', options.lease, 30_000, 1_000);
+  const lease = timerDuration('lease', options.lease, 30_000, 1_000);
   return {
     runner: flag('runner', options.runner, true),
-    pollInterval: positiveInteger('pollInterval', options.pollInterval, 1_000, 10),
+    pollInterval: timerDuration('pollInterval', options.pollInterval, 1_000, 10),
     concurrency,
     batchSize: positiveInteger('batchSize', options.batchSize, Math.max(concurrency, 500)),
     prefetch: positiveInteger('prefetch', options.prefetch, 200, 0),
     notify: flag('notify', options.notify, true),
     queues: queueList(options.queues),
     lease,
-    shutdownTimeout: positiveInteger('shutdownTimeout', options.shutdownTimeout, 10_000, 0),
+    shutdownTimeout: timerDuration('shutdownTimeout', options.shutdownTimeout, 10_000, 0),
     maxAttempts: positiveInteger('maxAttempts', options.maxAttempts, 5),
     backoff: backoffOption('backoff', options.backoff) ?? 1_000,
-    maxBackoff: positiveInteger('maxBackoff', options.maxBackoff, 3_600_000),
+    maxBackoff: duration('maxBackoff', options.maxBackoff, 3_600_000),
+    timeout: timerDuration('timeout', options.timeout, DEFAULT_TIMEOUT, 0),
     retention: retentionOption(options.retention),
+    kinds: declaredKinds(options.kinds),
+    maxPayloadSize: positiveInteger(
+      'maxPayloadSize',
+      options.maxPayloadSize,
+      DEFAULT_MAX_PAYLOAD_SIZE,
+      1_024,
+    ),
   };
+}
+
+/** The names of the `kinds` option, given as names or `defineJobKind()` references. */
+function declaredKinds(value: unknown): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) {
+    throw new InvalidJobsOptionError(
+      'kinds',
+      value,
+      'an array of kind names or job kind references',
+    );
+  }
+  return value.map((kind: unknown, i) =>
+    jobKindName(
+      `kinds[${i}]`,
+      typeof kind === 'object' && kind !== null ? (kind as { name?: unknown }).name : kind,
+    ),
+  );
 }
 
 const DAY = 86_400_000;
@@ -96,38 +129,10 @@ function retentionOption(value: JobsModuleOptions['retention']): ResolvedJobsOpt
         ? null
         : age === 0 && status === 'succeeded'
           ? 0
-          : parseEvery(`retention.${status}`, age);
+          : duration(`retention.${status}`, age, 0);
   }
   return resolved;
 }
 
-export function positiveInteger(name: string, value: unknown, fallback: number, min = 1): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
-    throw new InvalidJobsOptionError(name, value, `an integer of at least ${min}`);
-  }
-  return value;
-}
-
-export function backoffOption(name: string, value: unknown): BackoffOption | undefined {
-  if (value === undefined || typeof value === 'function') return value as BackoffOption | undefined;
-  return positiveInteger(name, value, 0, 0);
-}
-
-function flag(name: string, value: unknown, fallback: boolean): boolean {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'boolean') throw new InvalidJobsOptionError(name, value, 'true or false');
-  return value;
-}
-
-function queueList(value: unknown): string[] | null {
-  if (value === undefined) return null;
-  if (
-    !Array.isArray(value) ||
-    value.length === 0 ||
-    !value.every((q) => typeof q === 'string' && q.length > 0 && q.length <= 100)
-  ) {
-    throw new InvalidJobsOptionError('queues', value, 'a non-empty array of queue names');
-  }
-  return value;
-}
+// The validators moved to lib/options/; re-exported for the files that still import them from here.
+export { backoffOption, positiveInteger } from './options/index.js';

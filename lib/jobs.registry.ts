@@ -1,7 +1,15 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DuplicateJobKindError, InvalidJobsOptionError } from './errors/jobs.errors.js';
 import { JOBS_RESOLVED_OPTIONS } from './jobs.constants.js';
-import { backoffOption, positiveInteger } from './jobs.module-definition.js';
+import {
+  backoffOption,
+  checkKindOptionKeys,
+  integer,
+  jobKindName,
+  positiveInteger,
+  queueName,
+  timerDuration,
+} from './options/index.js';
 import type { JobContext } from './interfaces/job-context.interface.js';
 import { scheduleOf, type ScheduleSpec } from './schedules/schedule.js';
 import type { JobKindOptions } from './interfaces/job-kind-options.interface.js';
@@ -27,26 +35,27 @@ export interface RegisteredKind {
   schedule: ScheduleSpec | null;
 }
 
-/** Kind name -> handler and options: what may run in this process, and nothing else. */
+/**
+ * Kind name -> handler and options: what may run in this process, and nothing else. Also the kinds
+ * this code declares without handling them (the `kinds` option), which it may enqueue.
+ */
 @Injectable()
 export class JobsRegistry {
   private readonly kinds = new Map<string, RegisteredKind>();
+  private readonly declared: ReadonlySet<string>;
 
-  constructor(@Inject(JOBS_RESOLVED_OPTIONS) private readonly options: ResolvedJobsOptions) {}
+  constructor(@Inject(JOBS_RESOLVED_OPTIONS) private readonly options: ResolvedJobsOptions) {
+    this.declared = new Set(options.kinds);
+  }
 
   register(name: string, options: JobKindOptions, handler: JobHandler, source: string): void {
     const existing = this.kinds.get(name);
     if (existing) throw new DuplicateJobKindError(name, existing.source, source);
-    if (typeof name !== 'string' || name.length === 0 || name.length > 200) {
-      throw new InvalidJobsOptionError(
-        `@JobKind() name on ${source}`,
-        name,
-        'a string of 1 to 200 characters',
-      );
-    }
+    jobKindName(`@JobKind() name on ${source}`, name);
+    checkKindOptionKeys(name, options);
     const at = (option: string) => `${option} of job kind "${name}"`;
-    const timeout =
-      options.timeout === undefined ? null : positiveInteger(at('timeout'), options.timeout, 0);
+    // 0 (here or in the module's default) means no time limit.
+    const timeout = timerDuration(at('timeout'), options.timeout, this.options.timeout, 0) || null;
     this.kinds.set(name, {
       name,
       source,
@@ -72,8 +81,19 @@ export class JobsRegistry {
     return this.kinds.has(name);
   }
 
+  /** The kinds this instance runs. */
   names(): string[] {
     return [...this.kinds.keys()];
+  }
+
+  /** Whether this code says the kind exists, by a handler or in the `kinds` option. */
+  declares(name: string): boolean {
+    return this.kinds.has(name) || this.declared.has(name);
+  }
+
+  /** Kinds in the `kinds` option that have no handler here (those with one are recorded as handled). */
+  declaredWithoutHandler(): string[] {
+    return [...this.declared].filter((name) => !this.kinds.has(name));
   }
 
   all(): RegisteredKind[] {
@@ -81,18 +101,5 @@ export class JobsRegistry {
   }
 }
 
-export function queueName(option: string, value: unknown): string {
-  if (value === undefined) return 'default';
-  if (typeof value !== 'string' || value.length === 0 || value.length > 100) {
-    throw new InvalidJobsOptionError(option, value, 'a queue name of 1 to 100 characters');
-  }
-  return value;
-}
-
-export function integer(option: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value)) {
-    throw new InvalidJobsOptionError(option, value, 'an integer');
-  }
-  return value;
-}
+// The validators moved to lib/options/; re-exported for the files that still import them from here.
+export { integer, queueName } from './options/index.js';

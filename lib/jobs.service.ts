@@ -1,27 +1,36 @@
-import {
-  Inject,
-  Injectable,
-  type BeforeApplicationShutdown,
-  type OnApplicationBootstrap,
-} from '@nestjs/common';
-import type { EntityManager } from 'typeorm';
+import { Inject, Injectable } from '@nestjs/common';
+import type { DataSource, EntityManager } from 'typeorm';
 import { JobEntity } from './entities/job.entity.js';
 import {
   InvalidJobsOptionError,
   JobNotFoundError,
   JobNotRetryableError,
+  ScheduleNotFoundError,
   UnknownJobKindError,
 } from './errors/jobs.errors.js';
-import { JOBS_RESOLVED_OPTIONS } from './jobs.constants.js';
-import { positiveInteger } from './jobs.module-definition.js';
+import { JOBS_DATA_SOURCE, JOBS_RESOLVED_OPTIONS } from './jobs.constants.js';
 import { serializePayload, uniqueKeyOf } from './jobs.payload.js';
-import { parseEvery } from './schedules/schedule.js';
-import { integer, JobsRegistry, queueName } from './jobs.registry.js';
+import { JobsRegistry } from './jobs.registry.js';
+import {
+  checkEnqueueOptionKeys,
+  checkEnqueueSpecKeys,
+  checkListFilter,
+  dueAt,
+  duration,
+  flag,
+  integer,
+  jobKindName,
+  lookupId,
+  positiveInteger,
+  queueName,
+} from './options/index.js';
+import { jobBackoff, jobTimeout } from './options/run-options.js';
 import type { AnyEnqueueSpec, EnqueueOptions } from './interfaces/enqueue-options.interface.js';
 import type { ResolvedJobsOptions } from './interfaces/jobs-module-options.interface.js';
 import type {
   JobKindInfo,
   ListJobsFilter,
+  RunPendingOptions,
   RunPendingSummary,
 } from './interfaces/jobs-service.interface.js';
 import type { JobStatus } from './interfaces/job-context.interface.js';
@@ -29,12 +38,24 @@ import { JobsRunner } from './runner/jobs.runner.js';
 import { JobsEvents } from './events/jobs.events.js';
 import { kindName, type JobKindRef } from './decorators/job-kind.decorator.js';
 import { JobStore } from './storage/job.store.js';
+import type {
+  JobSchedule,
+  ListSchedulesFilter,
+  ScheduleOptions,
+} from './interfaces/schedule-options.interface.js';
+import { ScheduleStore, scheduleOfRow } from './schedules/schedule.store.js';
+import {
+  checkRuntimeSchedule,
+  refuseScheduleCancel,
+  runtimeScheduleRow,
+} from './schedules/runtime-schedule.js';
 import type { NewJobRow } from './storage/job-rows.js';
+import { Wakeups } from './wakeups/wakeups.js';
 
 /** Enqueue, inspect, cancel and retry jobs; run pending jobs on demand. */
 @Injectable()
-export class JobsService implements OnApplicationBootstrap, BeforeApplicationShutdown {
-  private unwatchCommits: () => void = () => undefined;
+export class JobsService {
+  private readonly scheduleRows: ScheduleStore;
 
   constructor(
     @Inject(JOBS_RESOLVED_OPTIONS) private readonly options: ResolvedJobsOptions,
@@ -42,7 +63,11 @@ export class JobsService implements OnApplicationBootstrap, BeforeApplicationShu
     private readonly store: JobStore,
     private readonly runner: JobsRunner,
     private readonly events: JobsEvents,
-  ) {}
+    private readonly wakeups: Wakeups,
+    @Inject(JOBS_DATA_SOURCE) dataSource: DataSource,
+  ) {
+    this.scheduleRows = new ScheduleStore(dataSource, store);
+  }
 
   /**
    * Adds a job. With `unique`, returns the active job that holds the same key instead of adding one.
@@ -55,6 +80,7 @@ export class JobsService implements OnApplicationBootstrap, BeforeApplicationShu
     data?: T,
     options: EnqueueOptions = {},
   ): Promise<JobEntity<T>> {
+    checkEnqueueOptionKeys(options);
     const row = await this.newRow({ ...options, kind, data }, options.manager);
     const added =
       row.uniqueKey === null
@@ -72,11 +98,13 @@ export class JobsService implements OnApplicationBootstrap, BeforeApplicationShu
     specs: AnyEnqueueSpec[],
     options: { manager?: EntityManager } = {},
   ): Promise<JobEntity[]> {
+    specs.forEach((spec, i) => checkEnqueueSpecKeys(spec, i));
     const kindIds = new Map<string, number | null>();
     for (const name of new Set(specs.map((spec) => kindName(spec.kind)))) {
-      kindIds.set(name, await this.store.kindId(name, options.manager));
+      kindIds.set(name, await this.store.kindId(jobKindName('kind', name), options.manager));
     }
     const rows = specs.map((spec) => this.rowOf(spec, kindIds.get(kindName(spec.kind))!));
+    await this.registerDeclaredKinds(rows, options.manager);
     const added = new Array<{ job: JobEntity; inserted: boolean }>(rows.length);
     const plain = rows.map((row, i) => ({ row, i })).filter(({ row }) => row.uniqueKey === null);
     const ids = await this.store.insertMany(
@@ -102,50 +130,34 @@ export class JobsService implements OnApplicationBootstrap, BeforeApplicationShu
   }
 
   /**
-   * Tells listeners about the jobs just added, and wakes the runners when one is due now (inside a
-   * transaction, once it commits: the job is not visible to any runner before).
+   * Tells listeners about the jobs just added, and wakes the runners that will take them, when
+   * they are due (inside a transaction, once it commits: no runner sees the jobs before).
    */
   private announce(
     added: Array<{ job: JobEntity; inserted: boolean }>,
     manager?: EntityManager,
   ): void {
     const inserted = added.filter((entry) => entry.inserted).map((entry) => entry.job);
-    for (const job of inserted) this.events.emit('enqueued', job);
-    const now = Date.now();
-    const due = inserted.filter((job) => job.runAt.getTime() <= now);
-    if (due.length === 0) return;
-    if (manager?.queryRunner?.isTransactionActive) this.store.markForCommit(manager);
-    // A runner here with room for them takes them within a round trip: waking the others would only
-    // send them after the same jobs (and NOTIFY costs every committing transaction a global lock).
-    else if (due.every((job) => this.runner.canTakeNow(job.kind, job.queue))) this.runner.wake();
-    else this.wakeAll();
+    if (this.events.active) {
+      for (const job of inserted) this.events.emit('enqueued', job, { data: job.data });
+    }
+    this.wakeups.added(inserted, manager);
   }
 
-  /** Wakes this instance's runner, and other instances' where they listen (PostgreSQL NOTIFY). */
-  private wakeAll(): void {
-    this.runner.wake();
-    if (this.options.notify) this.store.wakeOthers(this.runner.owner);
-  }
-
-  /** Jobs enqueued in a transaction wake the runners when it commits (see announce). */
-  onApplicationBootstrap(): void {
-    this.unwatchCommits = this.store.watchCommits(() => this.wakeAll());
-  }
-
-  beforeApplicationShutdown(): void {
-    this.unwatchCommits();
-  }
-
-  get(id: number): Promise<JobEntity | null> {
-    return this.store.get(id);
+  /** The job, or null if there is none (an id no column can hold included). */
+  async get(id: number): Promise<JobEntity | null> {
+    return lookupId(id) ? this.store.get(id) : null;
   }
 
   list(filter?: ListJobsFilter): Promise<JobEntity[]> {
+    checkListFilter(filter);
     return this.store.list(filter);
   }
 
   /** Cancels a pending or running job (a running handler finishes, but its outcome is discarded). */
   async cancel(id: number): Promise<boolean> {
+    if (!lookupId(id)) throw new JobNotFoundError(id);
+    refuseScheduleCancel(await this.store.get(id));
     const cancelled = await this.store.cancel(id, Date.now());
     if (!cancelled && !(await this.store.get(id))) throw new JobNotFoundError(id);
     if (cancelled) this.events.emit('cancelled', (await this.store.get(id))!);
@@ -155,23 +167,77 @@ export class JobsService implements OnApplicationBootstrap, BeforeApplicationShu
   /** Makes pending jobs due now (keeping their attempts) and wakes this instance's runner; returns how many. */
   async runNow(ids: number[]): Promise<number> {
     const changed = await this.store.makeDue(ids, Date.now());
-    if (changed > 0) this.wakeAll();
+    if (changed > 0) this.wakeups.wakeAll();
     return changed;
   }
 
   /** Makes a failed or cancelled job pending again, due now, with its attempts reset. */
   async retry(id: number): Promise<JobEntity> {
-    const job = await this.store.get(id);
+    const job = lookupId(id) ? await this.store.get(id) : null;
     if (!job) throw new JobNotFoundError(id);
     if (!(await this.store.retry(job, Date.now()))) throw new JobNotRetryableError(id, job.status);
-    this.wakeAll();
+    this.wakeups.wakeAll();
     this.events.emit('retried', job);
     return (await this.store.get(id))!;
   }
 
-  /** Runs every job due now, once, in this process: the seed's cron command and admin action. */
-  runPending(): Promise<RunPendingSummary> {
-    return this.runner.runPending();
+  /**
+   * Creates or updates (by `key`) a schedule stored in the database: `kind` runs with `data` once per
+   * occurrence across every instance, as a declared schedule does. Throws UnknownJobKindError or
+   * InvalidJobsOptionError (or InvalidJobPayloadError), having written nothing.
+   */
+  async schedule<T>(
+    key: string,
+    kind: string | JobKindRef<T>,
+    data: T,
+    options: ScheduleOptions,
+  ): Promise<JobSchedule<T>> {
+    const spec = checkRuntimeSchedule(key, options);
+    const { queue, priority, maxAttempts } = options;
+    const row = await this.newRow({ kind, data, queue, priority, maxAttempts });
+    const stored = await this.scheduleRows.upsertRuntime(
+      runtimeScheduleRow(key, row, spec, Date.now()),
+    );
+    return scheduleOfRow(stored) as JobSchedule<T>;
+  }
+
+  /** Removes a schedule made by `schedule(key, ...)`; false if there was none. */
+  unschedule(key: string): Promise<boolean> {
+    return this.scheduleRows.removeRuntime(key);
+  }
+
+  /** Declared and runtime schedules, paused ones included, by row id (keyset: `after`). */
+  schedules(filter?: ListSchedulesFilter): Promise<JobSchedule[]> {
+    return this.scheduleRows.list(filter);
+  }
+
+  /**
+   * Pauses a schedule on every instance until resumed (stored: restarts keep it paused): the
+   * schedule a kind declares, by the kind's name, or a runtime one, by its key. False if it was
+   * paused already; ScheduleNotFoundError if there is no such schedule.
+   */
+  async pauseSchedule(kindOrKey: string): Promise<boolean> {
+    return this.scheduleRows.pause(await this.scheduleRow(kindOrKey));
+  }
+
+  /** Resumes a paused schedule from its next occurrence; false if it was not paused. */
+  async resumeSchedule(kindOrKey: string): Promise<boolean> {
+    return this.scheduleRows.resume(await this.scheduleRow(kindOrKey), Date.now());
+  }
+
+  private async scheduleRow(name: string): Promise<JobEntity> {
+    const row = typeof name === 'string' ? await this.scheduleRows.find(name) : null;
+    if (!row) throw new ScheduleNotFoundError(String(name));
+    return row;
+  }
+
+  /**
+   * Runs every job due now, once, in this process: the seed's cron command and admin action.
+   * Returns after `timeout` at the latest (see RunPendingOptions); runs still going then finish in
+   * the background and are counted as `unfinished`.
+   */
+  runPending(options?: RunPendingOptions): Promise<RunPendingSummary> {
+    return this.runner.runPending(options);
   }
 
   /**
@@ -199,17 +265,39 @@ export class JobsService implements OnApplicationBootstrap, BeforeApplicationShu
   }
 
   private async newRow(spec: AnyEnqueueSpec, manager?: EntityManager): Promise<NewJobRow> {
-    return this.rowOf(spec, await this.store.kindId(kindName(spec.kind), manager));
+    const row = this.rowOf(
+      spec,
+      await this.store.kindId(jobKindName('kind', kindName(spec.kind)), manager),
+    );
+    await this.registerDeclaredKinds([row], manager);
+    return row;
+  }
+
+  /**
+   * Records the kinds of checked rows that no instance registered yet but this code declares (rowOf
+   * let them through), so a producer enqueues them on a fresh database; in the caller's transaction
+   * if there is one, so a rollback leaves nothing behind.
+   */
+  private async registerDeclaredKinds(rows: NewJobRow[], manager?: EntityManager): Promise<void> {
+    const names = [...new Set(rows.filter((row) => row.kindId === null).map((row) => row.kind))];
+    if (names.length === 0) return;
+    await this.store.upsertKinds(names, manager);
+    for (const row of rows) row.kindId ??= await this.store.kindId(row.kind, manager);
+  }
+
+  /** Whether this code says the kind exists: a `defineJobKind()` reference, a handler, or the `kinds` option. */
+  private declares(kind: string | { readonly name: string }): boolean {
+    return typeof kind !== 'string' || this.registry.declares(kind);
   }
 
   /** Checks a spec and makes its row; throws on an unknown kind or a bad option, having written nothing. */
   private rowOf(spec: AnyEnqueueSpec, kindId: number | null): NewJobRow {
     const kind = kindName(spec.kind);
     const local = this.registry.get(kind);
-    if (!local && kindId === null) throw new UnknownJobKindError(kind);
-    const data = serializePayload(kind, spec.data);
+    if (kindId === null && !this.declares(spec.kind)) throw new UnknownJobKindError(kind);
+    const data = serializePayload(kind, spec.data, this.options.maxPayloadSize);
     const now = Date.now();
-    const periodic = spec.periodic ?? false;
+    const periodic = flag('periodic', spec.periodic, false);
     if (periodic && spec.interval === undefined && spec.every === undefined) {
       throw new InvalidJobsOptionError(
         'interval',
@@ -220,15 +308,9 @@ export class JobsService implements OnApplicationBootstrap, BeforeApplicationShu
     const interval = !periodic
       ? null
       : spec.every !== undefined
-        ? parseEvery('every', spec.every)
-        : positiveInteger('interval', spec.interval, 0);
-    const delay = spec.delay === undefined ? 0 : positiveInteger('delay', spec.delay, 0, 0);
-    if (
-      spec.runAt !== undefined &&
-      !(spec.runAt instanceof Date && Number.isFinite(spec.runAt.getTime()))
-    ) {
-      throw new InvalidJobsOptionError('runAt', spec.runAt, 'a valid Date');
-    }
+        ? duration('every', spec.every, 0)
+        : duration('interval', spec.interval, 0);
+    const runAt = dueAt(spec.runAt, spec.delay, now);
     const unique = spec.unique;
     if (
       unique !== undefined &&
@@ -246,7 +328,7 @@ export class JobsService implements OnApplicationBootstrap, BeforeApplicationShu
       periodic,
       interval,
       priority: integer('priority', spec.priority, local?.priority ?? 0),
-      runAt: spec.runAt ? spec.runAt.getTime() : now + delay,
+      runAt,
       maxAttempts: positiveInteger(
         'maxAttempts',
         spec.maxAttempts,
@@ -255,6 +337,8 @@ export class JobsService implements OnApplicationBootstrap, BeforeApplicationShu
       created: now,
       uniqueKey: unique ? uniqueKeyOf(kind, unique, data) : null,
       schedule: null,
+      timeout: jobTimeout(spec.timeout),
+      backoff: jobBackoff(spec.backoff),
     };
   }
 }
@@ -286,5 +370,7 @@ function entityOf(id: number, row: NewJobRow): JobEntity {
     result: null,
     uniqueKey: row.uniqueKey,
     activeKey: row.uniqueKey,
+    timeout: row.timeout ?? null,
+    backoff: row.backoff ?? null,
   });
 }

@@ -48,6 +48,18 @@ export class InvalidJobsOptionError extends JobsError {
   }
 }
 
+/** An options object has a key the module does not know (`{ dealy: 1000 }`). Nothing was written. */
+export class UnknownJobsOptionError extends InvalidJobsOptionError {
+  constructor(
+    readonly where: string,
+    key: string,
+    readonly known: string[],
+  ) {
+    super(key, undefined, `one of: ${known.join(', ')}`);
+    this.message = messages.unknownOption(where, key, known);
+  }
+}
+
 /** The TypeORM data source is of a type this module cannot drive. */
 export class UnsupportedDatabaseError extends JobsError {
   constructor(readonly type: string) {
@@ -76,5 +88,36 @@ export class JobNotRetryableError extends JobsError {
 export class JobTimeoutError extends JobsError {
   constructor(readonly timeoutMs: number) {
     super(messages.timedOut(timeoutMs));
+  }
+}
+
+/** `pauseSchedule`/`resumeSchedule` named neither a kind with a declared schedule nor a runtime schedule's key. */
+export class ScheduleNotFoundError extends JobsError {
+  constructor(readonly key: string) {
+    super(messages.scheduleNotFound(key));
+  }
+}
+
+/**
+ * `cancel()` of a schedule's row. Refused, having changed nothing: a cancelled declared schedule
+ * would come back at the next start of any instance. Pause it, or turn it off in code.
+ */
+export class ScheduleNotCancellableError extends JobsError {
+  constructor(
+    readonly id: number,
+    readonly key: string,
+    readonly declared: boolean,
+  ) {
+    super(messages.scheduleNotCancellable(id, key, declared));
+  }
+}
+
+/**
+ * SQLite: a write of the module (an enqueue without `manager`, an outcome, a lease renewal) waited
+ * SQLITE_TRANSACTION_WAIT_MS for a transaction of the app to end, and gave up. Nothing was written.
+ */
+export class SqliteTransactionOpenError extends JobsError {
+  constructor(readonly waitedMs: number) {
+    super(messages.sqliteTransactionOpen(waitedMs));
   }
 }

@@ -42,6 +42,13 @@ export interface JobsModuleOptions {
   /** Upper bound of any backoff delay, in ms. Default 3600000 (one hour). */
   maxBackoff?: number;
   /**
+   * How long a run may take, for kinds (and enqueues) that do not say: then its `signal` aborts and
+   * the run fails with JobTimeoutError (retried like any failure). Stops a handler that never
+   * settles from holding a slot, and `runPending` from hanging, for ever. `0` means no limit.
+   * Default 1800000 (30 minutes).
+   */
+  timeout?: number | string;
+  /**
    * How long finished jobs are kept, per status (ms, or '1d', '12h'...; `false` keeps them for ever).
    * The runner deletes older ones about once a minute, in small batches. Default: succeeded 1 day,
    * cancelled 7 days, failed 30 days. Declared schedules' rows are never pruned.
@@ -49,11 +56,28 @@ export interface JobsModuleOptions {
    * way through the table (no history, no stored result), as graphile-worker does.
    */
   retention?: Partial<Record<'succeeded' | 'failed' | 'cancelled', number | string | false>>;
+  /**
+   * Largest job payload accepted by `enqueue`, in bytes of its UTF-8 JSON; a larger one is refused
+   * with InvalidJobPayloadError before anything is written. Default 4194304 (4 MiB): a statement
+   * holding one such row stays well under MariaDB's default 16 MiB `max_allowed_packet`.
+   */
+  maxPayloadSize?: number;
+  /**
+   * Kinds this app enqueues without handling them (names or `defineJobKind()` references): a web tier
+   * with `runner: false` lists the kinds it sends to workers. They are recorded in the database at
+   * startup, so enqueueing them works on a fresh database before any worker has started. A name no
+   * instance registered and not listed here is still refused (UnknownJobKindError), so typos fail
+   * loudly. Kinds with a handler in this app, and kinds enqueued through a reference, need no entry.
+   */
+  kinds?: Array<string | { readonly name: string }>;
 }
 
 /** Options that must be known when the module is declared (not from a factory). */
 export interface JobsModuleExtras {
-  /** Register the module globally, so feature modules can inject JobsService without importing it. */
+  /**
+   * Register the module globally, so feature modules inject JobsService without importing it.
+   * Default `true`, as `TypeOrmModule.forRoot`; `false` exports it only to the importing module.
+   */
   isGlobal?: boolean;
   /** Name of the TypeORM data source to use, as given to `TypeOrmModule.forRoot({ name })`. */
   dataSource?: string;
@@ -73,6 +97,11 @@ export interface ResolvedJobsOptions {
   maxAttempts: number;
   backoff: BackoffOption;
   maxBackoff: number;
+  /** Default run time limit in ms; 0 for none. */
+  timeout: number;
   /** Milliseconds to keep finished jobs per status; null keeps them. */
   retention: Record<'succeeded' | 'failed' | 'cancelled', number | null>;
+  maxPayloadSize: number;
+  /** Names of the `kinds` option. */
+  kinds: string[];
 }

@@ -1,0 +1,73 @@
+import type { EnqueueOptions } from '../interfaces/enqueue-options.interface.js';
+import type { JobKindOptions } from '../interfaces/job-kind-options.interface.js';
+import type { ListJobsFilter } from '../interfaces/jobs-service.interface.js';
+import { integer, knownKeys } from './options.validation.js';
+import { INT32_MAX } from './options.bounds.js';
+
+// Records rather than lists: adding an option to an interface without adding it here fails to
+// compile, so a new option can never be refused as unknown by mistake.
+const ENQUEUE_OPTIONS: Record<keyof EnqueueOptions, true> = {
+  delay: true,
+  runAt: true,
+  priority: true,
+  maxAttempts: true,
+  queue: true,
+  periodic: true,
+  interval: true,
+  every: true,
+  unique: true,
+  timeout: true,
+  backoff: true,
+  manager: true,
+};
+
+const KIND_OPTIONS: Record<keyof JobKindOptions, true> = {
+  maxAttempts: true,
+  backoff: true,
+  timeout: true,
+  queue: true,
+  priority: true,
+  cron: true,
+  timezone: true,
+  every: true,
+  missed: true,
+};
+
+const LIST_FILTER: Record<keyof ListJobsFilter, true> = {
+  status: true,
+  kind: true,
+  queue: true,
+  periodic: true,
+  active: true,
+  failed: true,
+  order: true,
+  after: true,
+  limit: true,
+};
+
+const SPEC_KEYS = [
+  'kind',
+  'data',
+  ...Object.keys(ENQUEUE_OPTIONS).filter((key) => key !== 'manager'),
+];
+
+/** The options of `enqueue()`: no key it would ignore. */
+export function checkEnqueueOptionKeys(options: object | undefined): void {
+  knownKeys('enqueue()', options, Object.keys(ENQUEUE_OPTIONS));
+}
+
+/** One spec of `enqueueMany()` (`manager` goes in its second argument, for all of them). */
+export function checkEnqueueSpecKeys(spec: object, index: number): void {
+  knownKeys(`enqueueMany() spec [${index}]`, spec, SPEC_KEYS);
+}
+
+export function checkKindOptionKeys(kind: string, options: object | undefined): void {
+  knownKeys(`@JobKind("${kind}")`, options, Object.keys(KIND_OPTIONS));
+}
+
+/** `list()`'s filter: known keys, and a cursor the id column can hold. */
+export function checkListFilter(filter: ListJobsFilter | undefined): void {
+  knownKeys('list()', filter, Object.keys(LIST_FILTER));
+  integer('after', filter?.after, 0, 0, INT32_MAX);
+  integer('limit', filter?.limit, 100, 1, Number.MAX_SAFE_INTEGER); // more than 1,000 reads 1,000
+}
