@@ -3,7 +3,6 @@ import {
   In,
   type DataSource,
   type EntityManager,
-  type EntitySubscriberInterface,
   type Repository,
 } from 'typeorm';
 import { JobEntity } from '../entities/job.entity.js';
@@ -17,10 +16,8 @@ import { JobsDialect } from './dialect.js';
 import { MysqlDialect } from './mysql.dialect.js';
 import { PostgresDialect } from './postgres.dialect.js';
 import { SqliteDialect } from './sqlite.dialect.js';
-import { PostgresWakeups } from './postgres.wakeups.js';
 import { databaseOf, sqlOf, type Database, type Sql } from './sql.js';
 import type { ClaimRequest, ClaimedJob, JobUpdate, NewJobRow } from './job-rows.js';
-import { scheduleKeyOf } from '../schedules/schedule.js';
 
 /** One row of `countByKindAndStatus`. */
 export interface KindStatusCount {
@@ -29,22 +26,33 @@ export interface KindStatusCount {
   count: number;
 }
 
-/** A schedule declared in code, ready to be stored. */
-export interface DeclaredSchedule {
-  kind: string;
-  /** JSON of the spec; compared as text to see whether the code changed it. */
-  spec: string;
-  interval: number | null;
-  queue: string;
-  priority: number;
-  maxAttempts: number;
-  firstRunAt: number;
-}
-
 const MAX_LIST = 1_000;
+/** Rows per INSERT at most. */
+const INSERT_BATCH = 1_000;
+/**
+ * Payload bytes per INSERT at most (a single larger row goes alone). MariaDB refuses a statement
+ * over `max_allowed_packet` (16 MiB by default), and client-side escaping can double the text.
+ */
+const INSERT_BATCH_BYTES = 4 * 1024 * 1024;
+
+/** Consecutive runs of rows, each small enough for one statement on every backend. */
+function* insertChunks(rows: NewJobRow[]): Generator<NewJobRow[]> {
+  let chunk: NewJobRow[] = [];
+  let bytes = 0;
+  for (const row of rows) {
+    const size = Buffer.byteLength(row.data, 'utf8');
+    if (chunk.length === INSERT_BATCH || (chunk.length > 0 && bytes + size > INSERT_BATCH_BYTES)) {
+      yield chunk;
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(row);
+    bytes += size;
+  }
+  if (chunk.length > 0) yield chunk;
+}
 /** Outcomes written per statement at most. */
 const FINISH_BATCH = 500;
-const COMMIT_FLAG = 'nestjs-typeorm-jobs:wake-after-commit';
 
 function dialectFor(dataSource: DataSource, database: Database): JobsDialect {
   const type = String(dataSource.options.type);
@@ -56,9 +64,7 @@ function dialectFor(dataSource: DataSource, database: Database): JobsDialect {
       return new MysqlDialect(database);
     case 'better-sqlite3':
     case 'sqlite':
-      return new SqliteDialect(
-        dataSource.driver as { queryRunner?: { isTransactionActive: boolean } },
-      );
+      return new SqliteDialect();
     default:
       throw new UnsupportedDatabaseError(type);
   }
@@ -75,56 +81,19 @@ export class JobStore {
   private readonly kindRows: Repository<JobKindEntity>;
   /** Kind name -> id, for kinds known to exist (they are never renamed). */
   private readonly kindIds = new Map<string, number>();
-  private waking: Promise<void> | null = null;
-  private wakeAgain = false;
+  /** Kinds this instance inserted in a transaction (gone if it rolled back) until a read confirms them. */
+  private readonly kindsInDoubt = new Set<string>();
 
   constructor(private readonly dataSource: DataSource) {
     this.database = databaseOf(dataSource);
     this.dialect = dialectFor(dataSource, this.database);
-    this.jobs = dataSource.getRepository(JobEntity);
-    this.kindRows = dataSource.getRepository(JobKindEntity);
+    // On SQLite this manager keeps the repositories' writes out of the app's transactions.
+    this.jobs = this.database.manager.getRepository(JobEntity);
+    this.kindRows = this.database.manager.getRepository(JobKindEntity);
   }
 
   private sql(manager?: EntityManager): Sql {
     return manager ? sqlOf(manager) : this.database.sql;
-  }
-
-  /**
-   * Calls `listener` after each commit of a transaction that `markForCommit` was given, so a job
-   * enqueued in a transaction can start as soon as it is visible. Returns the way to stop.
-   */
-  watchCommits(listener: () => void): () => void {
-    const subscriber: EntitySubscriberInterface = {
-      afterTransactionCommit: (event) => {
-        const data = event.queryRunner.data as Record<string, unknown> | undefined;
-        if (!data?.[COMMIT_FLAG]) return;
-        delete data[COMMIT_FLAG];
-        listener();
-      },
-    };
-    const subscribers = this.dataSource.subscribers as EntitySubscriberInterface[];
-    subscribers.push(subscriber);
-    return () => {
-      const at = subscribers.indexOf(subscriber);
-      if (at >= 0) subscribers.splice(at, 1);
-    };
-  }
-
-  /**
-   * PostgreSQL: listens for jobs enqueued by other instances and calls `onWake` (see
-   * PostgresWakeups). Returns the way to stop, or null on databases without LISTEN.
-   */
-  listenForWakeups(self: string, onWake: () => void): { stop(): Promise<void> } | null {
-    if (this.dialect.name !== 'postgres') return null;
-    const wakeups = new PostgresWakeups(this.dataSource, self, onWake);
-    void wakeups.start();
-    return wakeups;
-  }
-
-  /** Flags the manager's open transaction for `watchCommits`. */
-  markForCommit(manager: EntityManager): void {
-    const runner = manager.queryRunner;
-    if (runner) (runner.data ??= {})[COMMIT_FLAG] = true;
   }
 
   /** Problems with the database setup worth a warning at startup. */
@@ -134,81 +103,29 @@ export class JobStore {
     return String(version).includes('MariaDB') ? [messages.mariadbAsMysql(String(version))] : [];
   }
 
-  /** Records the kinds this instance handles; existing rows keep their id and creation time. */
-  async upsertKinds(names: string[]): Promise<void> {
+  /**
+   * Records kinds this instance handles or its code declares; existing rows keep their id and
+   * creation time. Given the manager of an open transaction, the rows commit or vanish with it.
+   */
+  async upsertKinds(names: string[], manager?: EntityManager): Promise<void> {
     if (names.length === 0) return;
+    const repository = manager ? manager.getRepository(JobKindEntity) : this.kindRows;
     const now = new Date();
-    await this.kindRows
+    await repository
       .createQueryBuilder()
       .insert()
       .values(names.map((name) => ({ name, created: now, modified: now })))
       .orIgnore()
       .execute();
-    for (const row of await this.kindRows.findBy({ name: In(names) }))
-      this.kindIds.set(row.name, row.id);
+    for (const row of await repository.findBy({ name: In(names) })) {
+      if (!inOpenTransaction(manager)) this.rememberKind(row);
+      else if (!this.kindIds.has(row.name)) this.kindsInDoubt.add(row.name);
+    }
   }
 
-  /**
-   * Makes the schedule rows match the schedules declared in this code: one active row per declared
-   * schedule (inserted once across every instance, by its dedupe key), its spec updated when the code
-   * changed it, and rows of kinds that no longer declare one cancelled (kept for history).
-   */
-  async syncSchedules(
-    declared: DeclaredSchedule[],
-    undeclared: string[],
-    now: number,
-  ): Promise<void> {
-    for (const schedule of declared) {
-      const key = scheduleKeyOf(schedule.kind);
-      const row = await this.jobs.findOne({
-        where: { uniqueKey: key, kind: schedule.kind },
-        order: { id: 'DESC' },
-      });
-      if (!row) {
-        await this.insertUnique({
-          kind: schedule.kind,
-          kindId: this.kindIds.get(schedule.kind) ?? null,
-          queue: schedule.queue,
-          data: 'null',
-          periodic: true,
-          interval: schedule.interval,
-          priority: schedule.priority,
-          runAt: schedule.firstRunAt,
-          maxAttempts: schedule.maxAttempts,
-          created: now,
-          uniqueKey: key,
-          schedule: schedule.spec,
-        });
-      } else if (row.schedule !== schedule.spec || !row.active) {
-        const reschedule = row.status !== 'running';
-        await this.jobs.update(row.id, {
-          schedule: schedule.spec,
-          interval: schedule.interval,
-          maxAttempts: schedule.maxAttempts,
-          ...(reschedule
-            ? {
-                status: 'pending',
-                active: true,
-                attempts: 0,
-                finishedAt: null,
-                activeKey: key,
-                runAt: new Date(schedule.firstRunAt),
-              }
-            : {}),
-        });
-      }
-    }
-    if (undeclared.length > 0) {
-      await this.jobs
-        .createQueryBuilder()
-        .update()
-        .set({ status: 'cancelled', active: false, activeKey: null, finishedAt: new Date(now) })
-        .where('kind IN (:...kinds) AND schedule IS NOT NULL AND status = :pending', {
-          kinds: undeclared,
-          pending: 'pending',
-        })
-        .execute();
-    }
+  private rememberKind(row: JobKindEntity): void {
+    this.kindIds.set(row.name, row.id);
+    this.kindsInDoubt.delete(row.name);
   }
 
   /** The id of a kind some instance has registered, or null if none has. */
@@ -217,7 +134,8 @@ export class JobStore {
     if (known !== undefined) return known;
     const repository = manager ? manager.getRepository(JobKindEntity) : this.kindRows;
     const row = await repository.findOneBy({ name });
-    if (row) this.kindIds.set(name, row.id);
+    // Uncommitted rows of other transactions are never visible; only our own can vanish.
+    if (row && !(inOpenTransaction(manager) && this.kindsInDoubt.has(name))) this.rememberKind(row);
     return row?.id ?? null;
   }
 
@@ -228,34 +146,10 @@ export class JobStore {
   async insertMany(rows: NewJobRow[], manager?: EntityManager): Promise<number[]> {
     const sql = this.sql(manager);
     const ids: number[] = [];
-    for (let i = 0; i < rows.length; i += 1_000) {
-      ids.push(...(await this.dialect.insertMany(sql, rows.slice(i, i + 1_000))));
+    for (const chunk of insertChunks(rows)) {
+      ids.push(...(await this.dialect.insertMany(sql, chunk)));
     }
     return ids;
-  }
-
-  /**
-   * Wakes runners listening in other instances (PostgreSQL NOTIFY with `self` as payload; nothing
-   * elsewhere). Fire and forget, and coalesced: while one NOTIFY is in flight, the calls that come
-   * meanwhile send one more after it. NOTIFY serializes committing transactions on a global lock,
-   * so it travels on its own, once per burst of enqueues, never with every INSERT.
-   */
-  wakeOthers(self: string): void {
-    if (this.dialect.name !== 'postgres') return;
-    if (this.waking) {
-      this.wakeAgain = true;
-      return;
-    }
-    this.waking = this.dialect
-      .wakeOthers(this.database.sql, self)
-      .catch(() => undefined) // the others find the jobs at their next poll
-      .finally(() => {
-        this.waking = null;
-        if (this.wakeAgain) {
-          this.wakeAgain = false;
-          this.wakeOthers(self);
-        }
-      });
   }
 
   /**
@@ -490,4 +384,8 @@ export class JobStore {
       .execute();
     return (result.affected ?? 0) > 0;
   }
+}
+
+function inOpenTransaction(manager: EntityManager | undefined): boolean {
+  return manager?.queryRunner?.isTransactionActive === true;
 }
