@@ -16,12 +16,18 @@ export {
   type AnyEnqueueSpec,
   type EnqueueOptions,
   type EnqueueSpec,
+  type JobBackoff,
 } from './interfaces/enqueue-options.interface.js';
 export type {
   JobKindInfo,
   ListJobsFilter,
   RunPendingSummary,
 } from './interfaces/jobs-service.interface.js';
+export type {
+  JobSchedule,
+  ListSchedulesFilter,
+  ScheduleOptions,
+} from './interfaces/schedule-options.interface.js';
 export * from './dashboard/index.js';
 export { OnJobEvent, type JobEvent, type JobEventName } from './events/index.js';
 export {

@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
-import { JOB_EVENT_METADATA, JOB_KIND_METADATA } from './jobs.constants.js';
+import type { DataSource } from 'typeorm';
+import { JOB_EVENT_METADATA, JOB_KIND_METADATA, JOBS_DATA_SOURCE } from './jobs.constants.js';
 import {
   JobsEvents,
   type EventEmitterLike,
@@ -11,6 +12,7 @@ import { JobsRegistry } from './jobs.registry.js';
 import type { JobKindMetadata } from './decorators/job-kind.decorator.js';
 import { JobStore } from './storage/job.store.js';
 import { nextOccurrence, serializeSchedule } from './schedules/schedule.js';
+import { ScheduleStore } from './schedules/schedule.store.js';
 
 /** Finds `@JobKind()` methods at startup, registers them and records their kinds in the database. */
 @Injectable()
@@ -24,6 +26,7 @@ export class JobsExplorer implements OnModuleInit {
     private readonly registry: JobsRegistry,
     @Inject(JobStore) private readonly store: JobStore,
     private readonly events: JobsEvents,
+    @Inject(JOBS_DATA_SOURCE) private readonly dataSource: DataSource,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -48,7 +51,7 @@ export class JobsExplorer implements OnModuleInit {
         firstRunAt: nextOccurrence(kind.schedule!, now),
       }));
     const undeclared = kinds.filter((kind) => kind.schedule === null).map((kind) => kind.name);
-    await this.store.syncSchedules(declared, undeclared, now);
+    await new ScheduleStore(this.dataSource, this.store).syncDeclared(declared, undeclared, now);
   }
 
   private explore(): void {

@@ -24,6 +24,18 @@ export const messages = {
     `The TypeORM data source has type "mysql" but the server is MariaDB ${version}. Set type: 'mariadb': ` +
     `with "mysql", TypeORM misreads MariaDB's JSON columns and its synchronize drops and re-adds them ` +
     `(losing job data) at every start.`,
+  entitiesMissing: (entities: string[]) =>
+    `The TypeORM data source does not know ${entities.join(' and ')} of nestjs-typeorm-jobs: its ` +
+    `entities are listed by hand without them. Add them, as entities: [...yourEntities, ...JOBS_ENTITIES] ` +
+    `(JOBS_ENTITIES from 'nestjs-typeorm-jobs'), or set autoLoadEntities: true.`,
+  schemaMissing: (migration: string) =>
+    `The tables of nestjs-typeorm-jobs are not up to date: migration ${migration} has not run, and ` +
+    `JobsModule has schema: 'migrations'. Add ...JOBS_MIGRATIONS to your data source's migrations and ` +
+    `run them (migrationsRun: true, or typeorm migration:run), or leave schema at 'auto' to let the ` +
+    `module create its tables at startup.`,
+  schemaLockTimeout: (seconds: number) =>
+    `nestjs-typeorm-jobs waited ${seconds} s for another instance creating its tables, and gave up; ` +
+    `restart this instance once that one has started.`,
   jobNotFound: (id: number) => `Job ${id} does not exist.`,
   notRetryable: (id: number, status: string) =>
     `Job ${id} is ${status}; only failed or cancelled jobs (or pending ones) can be retried.`,

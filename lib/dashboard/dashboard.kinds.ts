@@ -20,7 +20,7 @@ export class DashboardKinds {
       this.jobs.service.kinds(),
       this.queries.countsByKind(),
     ]);
-    const empty = { pending: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 };
+    const empty = { pending: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0, paused: 0 };
     return kinds.map((kind) => ({ ...kind, counts: counts.get(kind.name) ?? { ...empty } }));
   }
 }

@@ -60,6 +60,26 @@ export class UnknownJobsOptionError extends InvalidJobsOptionError {
   }
 }
 
+/**
+ * The TypeORM data source does not know the module's entities: its `entities` are listed by hand
+ * without `...JOBS_ENTITIES`. Thrown at startup, before any query.
+ */
+export class JobsEntitiesMissingError extends JobsError {
+  constructor(readonly entities: string[]) {
+    super(messages.entitiesMissing(entities));
+  }
+}
+
+/**
+ * With `schema: 'migrations'`, the module's tables (or a change to them) are not in the database.
+ * Thrown at startup, naming the migration to run.
+ */
+export class JobsSchemaMissingError extends JobsError {
+  constructor(readonly migration: string) {
+    super(messages.schemaMissing(migration));
+  }
+}
+
 /** The TypeORM data source is of a type this module cannot drive. */
 export class UnsupportedDatabaseError extends JobsError {
   constructor(readonly type: string) {

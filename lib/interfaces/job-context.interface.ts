@@ -23,8 +23,11 @@ export interface JobContext<T = unknown> {
   snooze(delay: number, reason?: string): JobSnooze;
 }
 
-/** How a job stands. `active` is true while pending or running. */
-export type JobStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+/**
+ * How a job stands. `active` is true while pending, running or paused. Only a schedule's row is
+ * ever 'paused' (`pauseSchedule()`); runners claim 'pending' rows only, so it never runs.
+ */
+export type JobStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'paused';
 
 export const JOB_STATUSES: readonly JobStatus[] = [
   'pending',
@@ -32,4 +35,5 @@ export const JOB_STATUSES: readonly JobStatus[] = [
   'succeeded',
   'failed',
   'cancelled',
+  'paused',
 ];

@@ -1,12 +1,30 @@
 import { JobSnooze, type JobContext } from '../interfaces/job-context.interface.js';
-import { MAX_ERROR_CHARS, MAX_RESULT_CHARS } from '../jobs.constants.js';
+import {
+  MAX_ERROR_CHARS,
+  MAX_LOG_CHARS,
+  MAX_LOG_LINE_CHARS,
+  MAX_RESULT_CHARS,
+} from '../jobs.constants.js';
 import { messages } from '../jobs.messages.js';
 import { serializePayload } from '../jobs.payload.js';
 import { JobTimeoutError } from '../errors/jobs.errors.js';
 import type { RegisteredKind } from '../jobs.registry.js';
 import type { ClaimedJob, JobUpdate } from '../storage/job-rows.js';
 import { backoffDelay } from './backoff.js';
-import { nextOccurrence, parseSchedule, type ScheduleSpec } from '../schedules/schedule.js';
+import {
+  bounded,
+  describeError,
+  safeString,
+  storable,
+  summarizeError,
+  tail,
+} from './error-text.js';
+import {
+  nextOccurrence,
+  parseSchedule,
+  runtimeKeyOf,
+  type ScheduleSpec,
+} from '../schedules/schedule.js';
 
 /** How a run ended, from the runner's point of view. */
 export type RunVerdict = 'succeeded' | 'rescheduled' | 'snoozed' | 'retrying' | 'failed';
@@ -39,9 +57,34 @@ export class RunAbort {
   }
 }
 
-/** A timestamped log line, as stored. */
+/** A timestamped log line, as stored, its text bounded to MAX_LOG_LINE_CHARS. */
 export function logLine(at: number, text: string): string {
-  return `[${new Date(at).toISOString()}] ${text}\n`;
+  return `[${new Date(at).toISOString()}] ${storable(bounded(text, MAX_LOG_LINE_CHARS))}\n`;
+}
+
+/**
+ * The lines a run appends to its job's logs. The column keeps the newest MAX_LOG_CHARS characters,
+ * so older lines are dropped here already: a handler logging in a loop holds bounded memory, and
+ * no more than the column keeps is ever sent to the database.
+ */
+export class RunLog {
+  private lines: string[] = [];
+  private length = 0;
+
+  add(at: number, text: string): void {
+    const line = logLine(at, text);
+    this.lines.push(line);
+    this.length += line.length;
+    if (this.length > 2 * MAX_LOG_CHARS) this.lines = [this.text()];
+  }
+
+  /** What to append to the column ('' when nothing was logged). */
+  text(): string {
+    if (this.lines.length === 0) return '';
+    const all = tail(this.lines.length === 1 ? this.lines[0] : this.lines.join(''), MAX_LOG_CHARS);
+    this.length = all.length;
+    return all;
+  }
 }
 
 /**
@@ -59,7 +102,7 @@ export async function runJob(
   controller: RunAbort,
   settings: RunSettings,
 ): Promise<RunOutcome> {
-  const lines: string[] = [];
+  const lines = new RunLog();
   const context: JobContext = {
     id: job.id,
     kind: job.kind,
@@ -70,7 +113,7 @@ export async function runJob(
     get signal() {
       return controller.signal;
     },
-    log: (line: string) => void lines.push(logLine(settings.now(), String(line))),
+    log: (line: string) => lines.add(settings.now(), safeString(line)),
     snooze: (delay: number, reason?: string) => new JobSnooze(delay, reason),
   };
   const schedule = scheduleFor(job, kind);
@@ -108,9 +151,11 @@ export async function runJob(
   }
 }
 
-/** A schedule row follows the schedule its kind declares in this code (which may be newer than the row's). */
+/** A declared schedule's row follows the schedule its kind declares in this code (which may be newer than the row's). */
 function scheduleFor(job: ClaimedJob, kind: RegisteredKind | undefined): ScheduleSpec | null {
   if (job.schedule === null) return null;
+  // A runtime schedule (JobsService.schedule) has its own spec; the kind's is another schedule's.
+  if (runtimeKeyOf(job.uniqueKey) !== null) return parseSchedule(job.schedule);
   return kind?.schedule ?? parseSchedule(job.schedule);
 }
 
@@ -148,19 +193,20 @@ function settle(
   job: ClaimedJob,
   schedule: ScheduleSpec | null,
   value: unknown,
-  lines: string[],
+  lines: RunLog,
   settings: RunSettings,
 ): RunOutcome {
   const now = settings.now();
   if (value instanceof JobSnooze) {
     const delay = Math.max(1, Math.round(value.delay));
-    lines.push(logLine(now, `snoozed for ${delay} ms${value.reason ? `: ${value.reason}` : ''}`));
+    const reason = value.reason ? `: ${safeString(value.reason)}` : '';
+    lines.add(now, `snoozed for ${delay} ms${reason}`);
     return {
       verdict: 'snoozed',
       update: succeeded(job, settings, 'pending', now + delay, job.attempts - 1, null, lines, null),
     };
   }
-  if (typeof value === 'string') lines.push(logLine(now, value));
+  if (typeof value === 'string') lines.add(now, value);
   const result = resultJson(value, lines, now);
   if (job.periodic) {
     const runAt = nextRun(job, schedule, now);
@@ -171,7 +217,7 @@ function settle(
   }
   return {
     verdict: 'succeeded',
-    update: succeeded(job, settings, 'succeeded', now, job.attempts, now, lines, result),
+    update: succeeded(job, settings, 'succeeded', job.runAt, job.attempts, now, lines, result),
   };
 }
 
@@ -186,7 +232,7 @@ function succeeded(
   runAt: number,
   attempts: number,
   finishedAt: number | null,
-  lines: string[],
+  lines: RunLog,
   result: string | null,
 ): JobUpdate {
   return {
@@ -198,19 +244,19 @@ function succeeded(
     attempts,
     finishedAt,
     lastError: null,
-    appendLogs: lines.length === 0 ? '' : lines.join(''),
+    appendLogs: lines.text(),
     result,
   };
 }
 
-function resultJson(value: unknown, lines: string[], now: number): string | null {
+function resultJson(value: unknown, lines: RunLog, now: number): string | null {
   if (value === undefined) return null;
   try {
     const json = serializePayload('result', value);
     if (json.length <= MAX_RESULT_CHARS) return json;
-    lines.push(logLine(now, messages.resultTooLarge(json.length, MAX_RESULT_CHARS)));
+    lines.add(now, messages.resultTooLarge(json.length, MAX_RESULT_CHARS));
   } catch (error) {
-    lines.push(logLine(now, messages.resultNotJson((error as Error).message)));
+    lines.add(now, messages.resultNotJson(summarizeError(error)));
   }
   return null;
 }
@@ -220,21 +266,19 @@ function fail(
   kind: RegisteredKind | undefined,
   schedule: ScheduleSpec | null,
   error: unknown,
-  lines: string[],
+  lines: RunLog,
   settings: RunSettings,
 ): RunOutcome {
   const now = settings.now();
   if (schedule && kind && job.attempts >= job.maxAttempts) {
     return failedOccurrence(job, schedule, error, lines, settings, now);
   }
-  const text = describeError(error);
+  const text = describeError(error, MAX_ERROR_CHARS);
   const summary = summarizeError(error);
   const retrying = kind !== undefined && job.attempts < job.maxAttempts;
   const delay = retrying ? backoffDelay(kind.backoff, job.attempts, settings.maxBackoff) : 0;
   const next = retrying ? `; retry in ${delay} ms` : '; no attempts left';
-  lines.push(
-    logLine(now, `attempt ${job.attempts} of ${job.maxAttempts} failed: ${summary}${next}`),
-  );
+  lines.add(now, `attempt ${job.attempts} of ${job.maxAttempts} failed: ${summary}${next}`);
   return {
     verdict: retrying ? 'retrying' : 'failed',
     error,
@@ -246,8 +290,8 @@ function fail(
       runAt: now + Math.max(1, delay),
       attempts: job.attempts,
       finishedAt: retrying ? null : now,
-      lastError: text.slice(0, MAX_ERROR_CHARS),
-      appendLogs: lines.join(''),
+      lastError: text,
+      appendLogs: lines.text(),
       result: null,
     },
   };
@@ -258,18 +302,17 @@ function failedOccurrence(
   job: ClaimedJob,
   schedule: ScheduleSpec,
   error: unknown,
-  lines: string[],
+  lines: RunLog,
   settings: RunSettings,
   now: number,
 ): RunOutcome {
-  const text = describeError(error);
+  const text = describeError(error, MAX_ERROR_CHARS);
   const summary = summarizeError(error);
   const runAt = nextOccurrence(schedule, now);
-  lines.push(
-    logLine(
-      now,
-      `attempt ${job.attempts} of ${job.maxAttempts} failed: ${summary}; next occurrence ${new Date(runAt).toISOString()}`,
-    ),
+  const next = new Date(runAt).toISOString();
+  lines.add(
+    now,
+    `attempt ${job.attempts} of ${job.maxAttempts} failed: ${summary}; next occurrence ${next}`,
   );
   return {
     verdict: 'failed',
@@ -282,19 +325,9 @@ function failedOccurrence(
       runAt,
       attempts: 0,
       finishedAt: null,
-      lastError: text.slice(0, MAX_ERROR_CHARS),
-      appendLogs: lines.join(''),
+      lastError: text,
+      appendLogs: lines.text(),
       result: null,
     },
   };
-}
-
-/** One line for the logs: the error's name and message (the stack goes to lastError). */
-function summarizeError(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-}
-
-export function describeError(error: unknown): string {
-  if (error instanceof Error) return error.stack ?? `${error.name}: ${error.message}`;
-  return String(error);
 }

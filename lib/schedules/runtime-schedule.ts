@@ -1,0 +1,77 @@
+import type { JobEntity } from '../entities/job.entity.js';
+import {
+  InvalidJobsOptionError,
+  ScheduleNotCancellableError,
+  UnknownJobsOptionError,
+} from '../errors/jobs.errors.js';
+import type { NewJobRow } from '../storage/job-rows.js';
+import {
+  MAX_SCHEDULE_KEY_CHARS,
+  nextOccurrence,
+  runtimeKeyOf,
+  runtimeScheduleKeyOf,
+  runtimeScheduleOf,
+  serializeSchedule,
+  type ScheduleSpec,
+} from './schedule.js';
+
+const OPTION_KEYS = ['cron', 'timezone', 'every', 'missed', 'queue', 'priority', 'maxAttempts'];
+
+/** Control characters, and UTF-16 halves without their other half (no database stores those). */
+const UNSTORABLE =
+  /[\u0000-\u001f]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Checks the key and options of `schedule(key, kind, data, options)`; returns its spec. Writes nothing. */
+export function checkRuntimeSchedule(key: unknown, options: unknown): ScheduleSpec {
+  if (
+    typeof key !== 'string' ||
+    key.length === 0 ||
+    key.length > MAX_SCHEDULE_KEY_CHARS ||
+    UNSTORABLE.test(key)
+  ) {
+    throw new InvalidJobsOptionError(
+      'key of schedule()',
+      key,
+      `a string of 1 to ${MAX_SCHEDULE_KEY_CHARS} characters without control characters, such as 'digest:user:42'`,
+    );
+  }
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new InvalidJobsOptionError(
+      `options of schedule "${key}"`,
+      options,
+      "an object with cron or every, such as { cron: '0 8 * * *', timezone: 'Europe/Paris' }",
+    );
+  }
+  for (const name of Object.keys(options)) {
+    if (!OPTION_KEYS.includes(name))
+      throw new UnknownJobsOptionError('schedule()', name, OPTION_KEYS);
+  }
+  return runtimeScheduleOf(key, options);
+}
+
+/** The row of a runtime schedule: the job row `schedule()` checked, made periodic on the spec. */
+export function runtimeScheduleRow(
+  key: string,
+  row: NewJobRow,
+  spec: ScheduleSpec,
+  now: number,
+): NewJobRow {
+  return {
+    ...row,
+    periodic: true,
+    interval: spec.every ?? null,
+    runAt: nextOccurrence(spec, now),
+    uniqueKey: runtimeScheduleKeyOf(key),
+    schedule: serializeSchedule(spec),
+  };
+}
+
+/**
+ * `cancel()` refuses a schedule's row: a declared schedule would be revived at the next start of any
+ * instance, and a cancelled runtime schedule would stop holding its key. Pausing is the way.
+ */
+export function refuseScheduleCancel(job: JobEntity | null): void {
+  if (!job || job.schedule === null || !job.active) return;
+  const runtimeKey = runtimeKeyOf(job.uniqueKey);
+  throw new ScheduleNotCancellableError(job.id, runtimeKey ?? job.kind, runtimeKey === null);
+}

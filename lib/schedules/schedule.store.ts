@@ -1,0 +1,212 @@
+import { In, IsNull, MoreThan, Not, type DataSource, type Repository } from 'typeorm';
+import { JobEntity } from '../entities/job.entity.js';
+import type { JobSchedule, ListSchedulesFilter } from '../interfaces/schedule-options.interface.js';
+import type { JobStore } from '../storage/job.store.js';
+import type { NewJobRow } from '../storage/job-rows.js';
+import {
+  nextOccurrence,
+  parseSchedule,
+  runtimeKeyOf,
+  runtimeScheduleKeyOf,
+  scheduleKeyOf,
+} from './schedule.js';
+
+/** A schedule declared in code, ready to be stored. */
+export interface DeclaredSchedule {
+  kind: string;
+  /** JSON of the spec; compared as text to see whether the code changed it. */
+  spec: string;
+  interval: number | null;
+  queue: string;
+  priority: number;
+  maxAttempts: number;
+  firstRunAt: number;
+}
+
+const MAX_LIST = 1_000;
+
+/**
+ * The rules of schedule rows. A schedule is one row of nest_jobs with `periodic`, a `schedule` spec
+ * and a dedupe key it holds while it lives (`active_key`, unique): the kind's digest for a schedule
+ * declared on `@JobKind`, `schedule:<key>` for one made by `JobsService.schedule()`. Each run
+ * updates the row; pausing sets its status to 'paused', which the claim (status 'pending') skips,
+ * while the row keeps its key, so no instance can add a second one meanwhile.
+ */
+export class ScheduleStore {
+  private readonly jobs: Repository<JobEntity>;
+
+  constructor(
+    dataSource: DataSource,
+    private readonly store: JobStore,
+  ) {
+    this.jobs = dataSource.getRepository(JobEntity);
+  }
+
+  /**
+   * Makes the declared schedules' rows match this code: one row per declared schedule (inserted
+   * once across every instance, by its key), its spec updated when the code changed it, a row
+   * turned off in code (cancelled) revived, and rows of kinds that no longer declare one cancelled
+   * (kept for history). A paused row stays paused: pausing is an operator's decision, kept until
+   * resumed. Runtime schedules are not touched: their keys are of another namespace.
+   */
+  async syncDeclared(declared: DeclaredSchedule[], undeclared: string[], now: number) {
+    for (const schedule of declared) {
+      const key = scheduleKeyOf(schedule.kind);
+      const row = await this.jobs.findOne({
+        where: { uniqueKey: key, kind: schedule.kind },
+        order: { id: 'DESC' },
+      });
+      if (!row) {
+        await this.store.insertUnique({
+          kind: schedule.kind,
+          kindId: await this.store.kindId(schedule.kind),
+          queue: schedule.queue,
+          data: 'null',
+          periodic: true,
+          interval: schedule.interval,
+          priority: schedule.priority,
+          runAt: schedule.firstRunAt,
+          maxAttempts: schedule.maxAttempts,
+          created: now,
+          uniqueKey: key,
+          schedule: schedule.spec,
+        });
+      } else if (row.schedule !== schedule.spec || !row.active) {
+        const reschedule = row.status !== 'running' && row.status !== 'paused';
+        await this.jobs.update(row.id, {
+          schedule: schedule.spec,
+          interval: schedule.interval,
+          maxAttempts: schedule.maxAttempts,
+          ...(reschedule
+            ? {
+                status: 'pending',
+                active: true,
+                attempts: 0,
+                finishedAt: null,
+                activeKey: key,
+                runAt: new Date(schedule.firstRunAt),
+              }
+            : {}),
+        });
+      }
+    }
+    if (undeclared.length > 0) {
+      await this.jobs.update(
+        { activeKey: In(undeclared.map(scheduleKeyOf)), status: 'pending' },
+        { status: 'cancelled', active: false, activeKey: null, finishedAt: new Date(now) },
+      );
+    }
+  }
+
+  /**
+   * Creates the runtime schedule of `row.uniqueKey`, or updates the one that holds it: one row per
+   * key across every instance. A changed spec takes effect from its next occurrence; a paused one
+   * stays paused.
+   */
+  async upsertRuntime(row: NewJobRow): Promise<JobEntity> {
+    let current = await this.jobs.findOneBy({ activeKey: row.uniqueKey! });
+    if (!current) {
+      const { id, inserted } = await this.store.insertUnique(row);
+      current = await this.jobs.findOneBy({ id });
+      if (inserted && current) return current;
+      if (!current) return this.upsertRuntime(row); // the holder was removed meanwhile
+    }
+    const respec = current.schedule !== row.schedule && current.status === 'pending';
+    await this.jobs.update(current.id, {
+      kind: row.kind,
+      kindId: row.kindId,
+      queue: row.queue,
+      data: JSON.parse(row.data),
+      interval: row.interval,
+      priority: row.priority,
+      maxAttempts: row.maxAttempts,
+      schedule: row.schedule,
+      ...(respec ? { runAt: new Date(row.runAt), attempts: 0 } : {}),
+    });
+    return (await this.jobs.findOneBy({ id: current.id }))!;
+  }
+
+  /** Removes a runtime schedule; false if there was none. A run in progress finishes, its outcome discarded. */
+  async removeRuntime(key: string): Promise<boolean> {
+    const result = await this.jobs.delete({ activeKey: runtimeScheduleKeyOf(key) });
+    return (result.affected ?? 0) > 0;
+  }
+
+  /**
+   * The row of the declared schedule of kind `name`, or else of the runtime schedule keyed `name`;
+   * null if neither exists (one indexed read: both keys are unique).
+   */
+  async find(name: string): Promise<JobEntity | null> {
+    const declared = scheduleKeyOf(name);
+    const rows = await this.jobs.findBy({
+      activeKey: In([declared, runtimeScheduleKeyOf(name)]),
+    });
+    return rows.find((row) => row.activeKey === declared) ?? rows[0] ?? null;
+  }
+
+  /**
+   * Pauses the schedule's row; false if it was paused already. A run in progress finishes, but its
+   * outcome is discarded (the row is no longer its runner's).
+   */
+  async pause(row: JobEntity): Promise<boolean> {
+    const result = await this.jobs.update(
+      { id: row.id, status: In(['pending', 'running']) },
+      { status: 'paused', lockedBy: null, lockedUntil: null },
+    );
+    return (result.affected ?? 0) > 0;
+  }
+
+  /** Resumes a paused schedule at its next occurrence from now (those that passed while paused are skipped). */
+  async resume(row: JobEntity, now: number): Promise<boolean> {
+    const result = await this.jobs.update(
+      { id: row.id, status: 'paused' },
+      {
+        status: 'pending',
+        attempts: 0,
+        runAt: new Date(nextOccurrence(parseSchedule(row.schedule!), now)),
+      },
+    );
+    return (result.affected ?? 0) > 0;
+  }
+
+  /** The live schedules (not those turned off in code), by row id. */
+  async list(filter: ListSchedulesFilter = {}): Promise<JobSchedule[]> {
+    const rows = await this.jobs.find({
+      where: {
+        active: true,
+        schedule: Not(IsNull()),
+        ...(filter.kind !== undefined ? { kind: filter.kind } : {}),
+        ...(filter.after !== undefined ? { id: MoreThan(filter.after) } : {}),
+      },
+      order: { id: 'ASC' },
+      take: Math.min(Math.max(filter.limit ?? 100, 1), MAX_LIST),
+    });
+    return rows.map(scheduleOfRow);
+  }
+}
+
+/** A schedule row as the API shows it. */
+export function scheduleOfRow(row: JobEntity): JobSchedule {
+  const spec = parseSchedule(row.schedule!);
+  const runtimeKey = runtimeKeyOf(row.uniqueKey);
+  return {
+    key: runtimeKey ?? row.kind,
+    declared: runtimeKey === null,
+    kind: row.kind,
+    id: row.id,
+    cron: spec.cron ?? null,
+    timezone: spec.timezone ?? null,
+    every: spec.every ?? null,
+    missed: spec.missed,
+    data: row.data,
+    queue: row.queue,
+    priority: row.priority,
+    maxAttempts: row.maxAttempts,
+    paused: row.status === 'paused',
+    status: row.status,
+    nextRunAt: row.status === 'paused' ? null : row.runAt,
+    lastRunAt: row.lastRun,
+    lastOutcome: row.lastRun === null ? null : row.failed ? 'failed' : 'succeeded',
+    lastError: row.lastError,
+  };
+}
