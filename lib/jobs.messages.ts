@@ -8,9 +8,10 @@ export const messages = {
     `job handlers must live on singleton providers, so it is skipped.`,
   unknownKind: (name: string) =>
     `Unknown job kind "${name}": no @JobKind('${name}') handler is registered in this app ` +
-    `and no instance sharing this database has registered it. Check the name, or add the handler.`,
+    `and no instance sharing this database has registered it. Check the name; an app that only ` +
+    `enqueues it lists it in JobsModule.forRoot({ kinds: [...] }) or enqueues a defineJobKind() reference.`,
   invalidPayload: (kind: string, path: string, reason: string) =>
-    `The data for job kind "${kind}" is not JSON: ${path} ${reason}. ` +
+    `The data for job kind "${kind}" cannot be stored as given: ${path} ${reason}. ` +
     `Pass plain objects, arrays, strings, finite numbers, booleans and null (Dates become ISO strings).`,
   invalidOption: (option: string, value: unknown, expected: string) =>
     `Invalid nestjs-typeorm-jobs option "${option}": got ${describe(value)}, expected ${expected}.`,

@@ -51,6 +51,7 @@ const KNOWN_OPTIONS = new Set<keyof JobsModuleOptions>([
   'retention',
   'maxPayloadSize',
   'kinds',
+  'schema',
 ]);
 
 /** Applies every default and checks every value; the one place that knows them. */
@@ -83,7 +84,16 @@ export function resolveJobsOptions(options: JobsModuleOptions = {}): ResolvedJob
       DEFAULT_MAX_PAYLOAD_SIZE,
       1_024,
     ),
+    schema: schemaOption(options.schema),
   };
+}
+
+function schemaOption(value: unknown): ResolvedJobsOptions['schema'] {
+  if (value === undefined) return 'auto';
+  if (value !== 'auto' && value !== 'migrations') {
+    throw new InvalidJobsOptionError('schema', value, "'auto' or 'migrations'");
+  }
+  return value;
 }
 
 /** The names of the `kinds` option, given as names or `defineJobKind()` references. */

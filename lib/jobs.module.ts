@@ -1,4 +1,10 @@
-import { Module, type DynamicModule, type Provider } from '@nestjs/common';
+import {
+  Inject,
+  Module,
+  type DynamicModule,
+  type OnModuleInit,
+  type Provider,
+} from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { ScheduleModule } from '@nestjs/schedule';
 import { TypeOrmModule, getDataSourceToken } from '@nestjs/typeorm';
@@ -18,20 +24,40 @@ import { JobsRegistry } from './jobs.registry.js';
 import { JobsEvents } from './events/jobs.events.js';
 import { JobsHealthIndicator } from './health/jobs.health.js';
 import { JobsService } from './jobs.service.js';
-import type { JobsModuleOptions } from './interfaces/jobs-module-options.interface.js';
+import type {
+  JobsModuleOptions,
+  ResolvedJobsOptions,
+} from './interfaces/jobs-module-options.interface.js';
 import { JobsRunner } from './runner/jobs.runner.js';
 import { JobStore } from './storage/job.store.js';
+import { Wakeups } from './wakeups/wakeups.js';
 
 /** The entities the module stores, for apps that list entities by hand instead of `autoLoadEntities`. */
 export const JOBS_ENTITIES = [JobEntity, JobKindEntity];
 
 /**
  * A job system in the app's own database, through its own TypeORM connection.
- * `JobsModule.forRoot({ ... })` or `forRootAsync({ useFactory, inject })`; extras `isGlobal` and
- * `dataSource` (the name of a TypeORM connection; the default one if omitted).
+ * `JobsModule.forRoot({ ... })` or `forRootAsync({ useFactory, inject })`; extras `isGlobal`
+ * (default true) and `dataSource` (the name of a TypeORM connection; the default one if omitted).
  */
 @Module({})
-export class JobsModule extends ConfigurableJobsModule {
+export class JobsModule extends ConfigurableJobsModule implements OnModuleInit {
+  constructor(
+    private readonly registry: JobsRegistry,
+    @Inject(JobStore) private readonly store: JobStore,
+  ) {
+    super();
+  }
+
+  /**
+   * Records the kinds of the `kinds` option, so a producer can enqueue them before any worker has
+   * started. Nest calls a module's own hook after its providers', so the explorer has prepared the
+   * tables and registered the handlers by now.
+   */
+  async onModuleInit(): Promise<void> {
+    await this.store.upsertKinds(this.registry.declaredWithoutHandler());
+  }
+
   static forRoot(options: typeof JOBS_OPTIONS_TYPE = {}): DynamicModule {
     return JobsModule.withInternals(super.forRoot(options), options.dataSource);
   }
@@ -55,6 +81,12 @@ export class JobsModule extends ConfigurableJobsModule {
         provide: JobStore,
         useFactory: (source: DataSource) => new JobStore(source),
         inject: [JOBS_DATA_SOURCE],
+      },
+      {
+        provide: Wakeups,
+        useFactory: (source: DataSource, options: ResolvedJobsOptions) =>
+          new Wakeups(source, options.notify),
+        inject: [JOBS_DATA_SOURCE, JOBS_RESOLVED_OPTIONS],
       },
       JobsRegistry,
       JobsEvents,

@@ -1,5 +1,6 @@
 import { SetMetadata } from '@nestjs/common';
 import { JOB_KIND_METADATA } from '../jobs.constants.js';
+import { jobKindName } from '../options/index.js';
 import type { JobContext } from '../interfaces/job-context.interface.js';
 import type { JobKindOptions } from '../interfaces/job-kind-options.interface.js';
 
@@ -10,7 +11,8 @@ export interface JobKindMetadata {
 
 /**
  * A kind of job with its payload type: declare it once, use it in `@JobKind()` and in `enqueue()`,
- * and the compiler checks both ends.
+ * and the compiler checks both ends. The reference is also the code's word that the kind exists: an
+ * app that enqueues through it needs no handler of its own, nor a worker that started before.
  *
  *     export const SendDigest = defineJobKind<{ userId: string }>('digest.send');
  *     @JobKind(SendDigest) send(job: JobContext<{ userId: string }>) { ... }
@@ -23,7 +25,7 @@ export interface JobKindRef<T> {
 }
 
 export function defineJobKind<T>(name: string): JobKindRef<T> {
-  return Object.freeze({ name });
+  return Object.freeze({ name: jobKindName('defineJobKind() name', name) });
 }
 
 /** The name of a kind given by name or by reference. */

@@ -8,7 +8,7 @@ export class JobsError extends Error {
   }
 }
 
-/** `enqueue()` named a kind that no instance has registered. Nothing was written. */
+/** `enqueue()` named a kind that no instance has registered and this app does not declare. Nothing was written. */
 export class UnknownJobKindError extends JobsError {
   constructor(readonly kind: string) {
     super(messages.unknownKind(kind));

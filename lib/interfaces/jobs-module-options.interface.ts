@@ -70,6 +70,13 @@ export interface JobsModuleOptions {
    * loudly. Kinds with a handler in this app, and kinds enqueued through a reference, need no entry.
    */
   kinds?: Array<string | { readonly name: string }>;
+  /**
+   * Who creates the module's tables. `'auto'` (default): the module, at startup, when they are
+   * missing, under a lock so instances starting together create them once (TypeORM's `synchronize`
+   * never touches them). `'migrations'`: your migrations do (`...JOBS_MIGRATIONS`); startup fails
+   * with JobsSchemaMissingError naming the migration that has not run. See docs/migrations.md.
+   */
+  schema?: 'auto' | 'migrations';
 }
 
 /** Options that must be known when the module is declared (not from a factory). */
@@ -104,4 +111,5 @@ export interface ResolvedJobsOptions {
   maxPayloadSize: number;
   /** Names of the `kinds` option. */
   kinds: string[];
+  schema: 'auto' | 'migrations';
 }

@@ -1,0 +1,171 @@
+import { Injectable } from '@nestjs/common';
+import type { TestingModule } from '@nestjs/testing';
+import { getDataSourceToken } from '@nestjs/typeorm';
+import type { DataSource } from 'typeorm';
+import {
+  InvalidJobPayloadError,
+  InvalidJobsOptionError,
+  JobKind,
+  JobsService,
+  UnknownJobKindError,
+  defineJobKind,
+  jobSpec,
+  type JobContext,
+} from 'nestjs-typeorm-jobs';
+import { describeBackends } from './support/backends.js';
+import { closeCleaners, freshDatabase, startApp, waitForStatus } from './support/fixtures.js';
+
+// A web tier (runner: false, no handlers) and the workers that run what it enqueues. The producer
+// starts on a fresh database, before any worker has ever registered a kind.
+const SendInvoice = defineJobKind<{ invoice: number }>('billing.invoice');
+
+@Injectable()
+class Workers {
+  @JobKind('mail.send')
+  send(job: JobContext<{ to: string }>) {
+    return `sent to ${job.data.to}`;
+  }
+
+  @JobKind(SendInvoice)
+  invoice(job: JobContext<{ invoice: number }>) {
+    return { invoiced: job.data.invoice };
+  }
+}
+
+async function count(app: TestingModule, table: 'nest_jobs' | 'nest_job_kinds'): Promise<number> {
+  const [row] = await app
+    .get<DataSource>(getDataSourceToken())
+    .query(`SELECT COUNT(*) AS n FROM ${table}`);
+  return Number(row.n);
+}
+
+async function kindNames(app: TestingModule): Promise<string[]> {
+  return (await app.get(JobsService).kinds()).map((kind) => kind.name);
+}
+
+afterAll(closeCleaners);
+
+describeBackends('a producer enqueues kinds it declares', (backend) => {
+  it('records the kinds option at startup, enqueues them, and a worker started later runs them', async () => {
+    const database = await freshDatabase(backend);
+    const web = await startApp({
+      database,
+      jobs: { runner: false, kinds: ['mail.send', SendInvoice] },
+    });
+    try {
+      expect(await kindNames(web)).toEqual(['billing.invoice', 'mail.send']);
+      const jobs = web.get(JobsService);
+      const mail = await jobs.enqueue('mail.send', { to: 'a@b.c' });
+      const [invoice] = await jobs.enqueueMany([jobSpec('billing.invoice', { invoice: 7 })]);
+      const worker = await startApp({ database, providers: [Workers] });
+      try {
+        expect((await waitForStatus(worker, mail.id, 'succeeded')).result).toBe('sent to a@b.c');
+        expect((await waitForStatus(worker, invoice.id, 'succeeded')).result).toEqual({
+          invoiced: 7,
+        });
+        // The worker found the producer's rows and kept their ids.
+        const kinds = await worker.get(JobsService).kinds();
+        expect(kinds.find((kind) => kind.name === 'mail.send')?.id).toBe(mail.kindId);
+        expect(kinds.every((kind) => kind.resolves)).toBe(true);
+      } finally {
+        await worker.close();
+      }
+    } finally {
+      await web.close();
+    }
+  });
+
+  it('enqueues through a defineJobKind reference on a fresh database, recording the kind on first use', async () => {
+    const database = await freshDatabase(backend);
+    const web = await startApp({ database, jobs: { runner: false } });
+    try {
+      expect(await kindNames(web)).toEqual([]);
+      const jobs = web.get(JobsService);
+      const first = await jobs.enqueue(SendInvoice, { invoice: 1 });
+      const [second] = await jobs.enqueueMany([jobSpec(SendInvoice, { invoice: 2 })]);
+      expect(await kindNames(web)).toEqual(['billing.invoice']);
+      expect(first.kindId).not.toBeNull();
+      expect(second.kindId).toBe(first.kindId);
+      const worker = await startApp({ database, providers: [Workers] });
+      try {
+        expect((await waitForStatus(worker, second.id, 'succeeded')).result).toEqual({
+          invoiced: 2,
+        });
+      } finally {
+        await worker.close();
+      }
+    } finally {
+      await web.close();
+    }
+  });
+
+  it('still refuses a name no instance registered and the kinds option does not list, writing nothing', async () => {
+    const web = await startApp({
+      database: await freshDatabase(backend),
+      jobs: { runner: false, kinds: ['mail.send'] },
+    });
+    try {
+      const jobs = web.get(JobsService);
+      await expect(jobs.enqueue('mail.sned', { to: 'a@b.c' })).rejects.toThrow(UnknownJobKindError);
+      // One typo in a batch refuses the batch, declared kinds of it included.
+      await expect(
+        jobs.enqueueMany([
+          jobSpec(SendInvoice, { invoice: 3 }),
+          jobSpec('mail.sned', { to: 'a@b.c' }),
+        ]),
+      ).rejects.toThrow(/Unknown job kind "mail\.sned"/);
+      expect(await count(web, 'nest_jobs')).toBe(0);
+      expect(await kindNames(web)).toEqual(['mail.send']);
+    } finally {
+      await web.close();
+    }
+  });
+
+  it('records no kind for a refused enqueue through a reference', async () => {
+    const web = await startApp({ database: await freshDatabase(backend), jobs: { runner: false } });
+    try {
+      await expect(
+        web.get(JobsService).enqueue(SendInvoice, { invoice: 10n } as never),
+      ).rejects.toThrow(InvalidJobPayloadError);
+      expect(await count(web, 'nest_jobs')).toBe(0);
+      expect(await count(web, 'nest_job_kinds')).toBe(0);
+    } finally {
+      await web.close();
+    }
+  });
+
+  it('records a kind first used in a transaction with it: a rollback leaves neither job nor kind', async () => {
+    const web = await startApp({ database: await freshDatabase(backend), jobs: { runner: false } });
+    try {
+      const jobs = web.get(JobsService);
+      const source = web.get<DataSource>(getDataSourceToken());
+      await expect(
+        source.transaction(async (manager) => {
+          await jobs.enqueue(SendInvoice, { invoice: 4 }, { manager });
+          await jobs.enqueue(SendInvoice, { invoice: 5 }, { manager });
+          throw new Error('roll back');
+        }),
+      ).rejects.toThrow('roll back');
+      expect(await count(web, 'nest_jobs')).toBe(0);
+      expect(await count(web, 'nest_job_kinds')).toBe(0);
+      // Nothing remembered the rolled-back kind row: the next enqueue records it again.
+      const job = await jobs.enqueue(SendInvoice, { invoice: 6 });
+      const [kind] = await web.get(JobsService).kinds();
+      expect(kind.name).toBe('billing.invoice');
+      expect(job.kindId).toBe(kind.id);
+    } finally {
+      await web.close();
+    }
+  });
+
+  it('refuses a kinds option or a reference that is not a kind name, naming it', async () => {
+    const database = await freshDatabase(backend);
+    await expect(startApp({ database, jobs: { kinds: ['mail.send', ''] } })).rejects.toThrow(
+      /"kinds\[1\]"/,
+    );
+    await expect(startApp({ database, jobs: { kinds: 'mail.send' as never } })).rejects.toThrow(
+      InvalidJobsOptionError,
+    );
+    expect(() => defineJobKind('')).toThrow(InvalidJobsOptionError);
+  });
+});
