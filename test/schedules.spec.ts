@@ -6,6 +6,8 @@ import {
   JobEntity,
   JobKind,
   JobsService,
+  ScheduleNotCancellableError,
+  ScheduleNotFoundError,
   type JobContext,
 } from 'nestjs-typeorm-jobs';
 import { nextOccurrence, parseEvery, scheduleOf } from '../lib/schedules/schedule.js';
@@ -246,6 +248,92 @@ describeBackends('declared schedules', (backend) => {
       expect(revived[0]).toMatchObject({ id: before.id, status: 'pending', active: true });
     } finally {
       await back.close();
+    }
+  });
+
+  it('refuses to cancel a declared schedule (it would come back at the next start), and changes nothing', async () => {
+    const database = await freshDatabase(backend);
+    const app = await startApp({ database, providers: [HourlyDigest], jobs: { runner: false } });
+    try {
+      const jobs = app.get(JobsService);
+      const [row] = await jobs.list({ kind: 'digest' });
+      const refused = await jobs.cancel(row.id).catch((error: Error) => error);
+      expect(refused).toBeInstanceOf(ScheduleNotCancellableError);
+      expect((refused as Error).message).toContain("pauseSchedule('digest')");
+      expect((refused as Error).message).toContain('removing cron/every');
+      expect(await jobs.get(row.id)).toMatchObject({ status: 'pending', active: true });
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('stays paused through restarts of every instance until resumed, then runs again', async () => {
+    const database = await freshDatabase(backend);
+    const first = await startApp({ database, providers: [HourlyDigest], jobs: { runner: false } });
+    const [row] = await first.get(JobsService).list({ kind: 'digest' });
+    expect(await first.get(JobsService).pauseSchedule('digest')).toBe(true);
+    // Due long ago: only the pause keeps it from running.
+    await setRunAt(first, row.id, Date.now() - 60_000);
+    await first.close();
+
+    // Each start syncs the declared schedules (the CLI's next command does too): the pause holds.
+    for (let start = 0; start < 2; start++) {
+      const again = await startApp({
+        database,
+        providers: [HourlyDigest],
+        jobs: { runner: false },
+      });
+      try {
+        const jobs = again.get(JobsService);
+        expect(await jobs.runPending()).toMatchObject({ ran: 0 });
+        expect(again.get(HourlyDigest).runs).toBe(0);
+        expect(await jobs.schedules()).toEqual([
+          expect.objectContaining({ key: 'digest', declared: true, paused: true, nextRunAt: null }),
+        ]);
+      } finally {
+        await again.close();
+      }
+    }
+
+    // A code change of a paused schedule updates its spec; it stays paused.
+    const changed = await startApp({ database, providers: [DailyDigest], jobs: { runner: false } });
+    try {
+      const jobs = changed.get(JobsService);
+      expect(await jobs.get(row.id)).toMatchObject({ status: 'paused' });
+      expect(JSON.parse((await jobs.get(row.id))!.schedule!)).toMatchObject({ cron: '0 8 * * *' });
+    } finally {
+      await changed.close();
+    }
+
+    const resumed = await startApp({
+      database,
+      providers: [HourlyDigest],
+      jobs: { runner: false },
+    });
+    try {
+      const jobs = resumed.get(JobsService);
+      expect(await jobs.resumeSchedule('digest')).toBe(true);
+      expect(await jobs.resumeSchedule('digest')).toBe(false);
+      const [schedule] = await jobs.schedules();
+      expect(schedule).toMatchObject({ paused: false, status: 'pending' });
+      expect(schedule.nextRunAt!.getTime()).toBeGreaterThan(Date.now());
+      await setRunAt(resumed, row.id, Date.now() - 1);
+      expect(await jobs.runPending()).toMatchObject({ ran: 1, succeeded: 1 });
+      expect(resumed.get(HourlyDigest).runs).toBe(1);
+    } finally {
+      await resumed.close();
+    }
+  });
+
+  it('names what it could not find when pausing a schedule that does not exist', async () => {
+    const database = await freshDatabase(backend);
+    const app = await startApp({ database, providers: [Polled], jobs: { runner: false } });
+    try {
+      const jobs = app.get(JobsService);
+      await expect(jobs.pauseSchedule('feeds.poll')).rejects.toThrow(ScheduleNotFoundError);
+      await expect(jobs.resumeSchedule('nothing')).rejects.toThrow(/no schedule "nothing"/);
+    } finally {
+      await app.close();
     }
   });
 
