@@ -1,4 +1,5 @@
 import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
+import { SqliteOutsideTransactions } from './sqlite.outside.js';
 
 /** What one statement gave back, the same on every driver. */
 export interface SqlResult<Row = Record<string, unknown>> {
@@ -23,6 +24,11 @@ export type Sql = (<Row = Record<string, unknown>>(
     text: string,
     params: unknown[],
   ) => Promise<SqlResult<Row>>;
+  /**
+   * SQLite outside a transaction: true while a write issued now would have to wait for a
+   * transaction of the app to end (the claim skips its turn instead).
+   */
+  busy?: () => boolean;
 };
 
 /** The bits of node-postgres's pool used for prepared statements. */
@@ -79,11 +85,45 @@ export function placeholders(count: number): string {
 export interface Database {
   sql: Sql;
   transaction<T>(work: (sql: Sql) => Promise<T>): Promise<T>;
+  /**
+   * For the statements made through TypeORM's repositories: on better-sqlite3 they run outside
+   * the app's transactions, as `sql`'s do; elsewhere the data source's own manager.
+   */
+  manager: EntityManager;
 }
 
+const databases = new WeakMap<DataSource, Database>();
+
+/** One per data source, so every statement of the module on SQLite waits in the same line. */
 export function databaseOf(dataSource: DataSource): Database {
-  return {
-    sql: sqlOf(dataSource),
-    transaction: (work) => dataSource.transaction((manager) => work(sqlOf(manager))),
-  };
+  let database = databases.get(dataSource);
+  if (!database) {
+    database = {
+      ...statementsOf(dataSource),
+      // Only MySQL uses transactions of the module's own; they go through TypeORM on every driver.
+      transaction: (work) => dataSource.transaction((manager) => work(sqlOf(manager))),
+    };
+    databases.set(dataSource, database);
+  }
+  return database;
+}
+
+function statementsOf(dataSource: DataSource): Pick<Database, 'sql' | 'manager'> {
+  // String(): TypeORM 1.x no longer lists 'sqlite' (node-sqlite3); 0.3 does.
+  switch (String(dataSource.options.type)) {
+    case 'better-sqlite3': {
+      const outside = new SqliteOutsideTransactions(dataSource);
+      return { sql: outside.sql, manager: outside.manager() };
+    }
+    case 'sqlite': {
+      // node-sqlite3 is asynchronous: no check and statement can share a tick, so its statements
+      // keep TypeORM's path and join an open app transaction; only the claim waits for it to end.
+      const sql = sqlOf(dataSource);
+      const runner = dataSource.driver as { queryRunner?: { isTransactionActive: boolean } };
+      sql.busy = () => runner.queryRunner?.isTransactionActive ?? false;
+      return { sql, manager: dataSource.manager };
+    }
+    default:
+      return { sql: sqlOf(dataSource), manager: dataSource.manager };
+  }
 }

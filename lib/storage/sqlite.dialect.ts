@@ -5,15 +5,12 @@ import type { ClaimRequest, ClaimedJob, JobUpdate } from './job-rows.js';
 
 /**
  * SQLite: one writer at a time, so a single UPDATE ... RETURNING claims atomically. TypeORM drives
- * SQLite through one connection per data source, so a claim issued while the app has a transaction
- * open would join that transaction (and could run a job that is then rolled back): claims wait.
+ * SQLite through one connection per data source; the statements of `databaseOf` run outside the
+ * app's transactions (see SqliteOutsideTransactions), and a claim that would have to wait for one
+ * to end skips its turn instead: the runner polls again.
  */
 export class SqliteDialect extends JobsDialect {
   readonly name = 'sqlite';
-
-  constructor(private readonly connection: { queryRunner?: { isTransactionActive: boolean } }) {
-    super();
-  }
 
   protected appendExpression(expression: string, value: string): string {
     return `substr(coalesce(${expression}, '') || ${value}, -${JobsDialect.MAX_LOG_CHARS})`;
@@ -33,8 +30,9 @@ export class SqliteDialect extends JobsDialect {
   }
 
   async claim(sql: Sql, request: ClaimRequest): Promise<ClaimedJob[]> {
-    if (this.connection.queryRunner?.isTransactionActive) return [];
     const { where, params } = this.claimFilter(request);
+    // Nothing may await between the check and the statement (see SqliteOutsideTransactions).
+    if (sql.busy?.()) return [];
     const result = await this.run(
       sql,
       `UPDATE ${JOBS_TABLE} SET status = 'running', locked_by = ?, locked_until = ?, last_run = ?,
