@@ -1,7 +1,12 @@
 import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
 import type { DataSource } from 'typeorm';
-import { JOB_EVENT_METADATA, JOB_KIND_METADATA, JOBS_DATA_SOURCE } from './jobs.constants.js';
+import {
+  JOB_EVENT_METADATA,
+  JOB_KIND_METADATA,
+  JOBS_DATA_SOURCE,
+  JOBS_RESOLVED_OPTIONS,
+} from './jobs.constants.js';
 import {
   JobsEvents,
   type EventEmitterLike,
@@ -11,6 +16,8 @@ import { messages } from './jobs.messages.js';
 import { JobsRegistry } from './jobs.registry.js';
 import type { JobKindMetadata } from './decorators/job-kind.decorator.js';
 import { JobStore } from './storage/job.store.js';
+import { prepareJobsSchema } from './storage/schema.js';
+import type { ResolvedJobsOptions } from './interfaces/jobs-module-options.interface.js';
 import { nextOccurrence, serializeSchedule } from './schedules/schedule.js';
 import { ScheduleStore } from './schedules/schedule.store.js';
 
@@ -27,11 +34,12 @@ export class JobsExplorer implements OnModuleInit {
     @Inject(JobStore) private readonly store: JobStore,
     private readonly events: JobsEvents,
     @Inject(JOBS_DATA_SOURCE) private readonly dataSource: DataSource,
+    @Inject(JOBS_RESOLVED_OPTIONS) private readonly options: ResolvedJobsOptions,
   ) {}
 
   async onModuleInit(): Promise<void> {
     this.explore();
-    for (const warning of await this.store.setupWarnings()) this.logger.warn(warning);
+    await prepareJobsSchema(this.dataSource, this.options.schema);
     await this.store.upsertKinds(this.registry.names());
     await this.syncSchedules();
   }

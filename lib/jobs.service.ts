@@ -149,7 +149,7 @@ export class JobsService {
     return lookupId(id) ? this.store.get(id) : null;
   }
 
-  list(filter?: ListJobsFilter): Promise<JobEntity[]> {
+  async list(filter?: ListJobsFilter): Promise<JobEntity[]> {
     checkListFilter(filter);
     return this.store.list(filter);
   }

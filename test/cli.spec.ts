@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { DataSource, type DataSourceOptions } from 'typeorm';
-import { JOBS_ENTITIES, JobEntity } from 'nestjs-typeorm-jobs';
+import { JOBS_ENTITIES, JOBS_MIGRATIONS, JobEntity } from 'nestjs-typeorm-jobs';
 import { describeBackends } from './support/backends.js';
 import { closeCleaners, freshDatabase } from './support/fixtures.js';
 
@@ -88,8 +88,13 @@ describeBackends('cli', (backend) => {
 
   beforeAll(async () => {
     database = await freshDatabase(backend);
-    // The app runs with synchronize: false; the tables are made here (the worker's on servers).
-    source = new DataSource({ ...database, entities: JOBS_ENTITIES, synchronize: true });
+    // The tables are made here, by the migrations (on servers freshDatabase ran them already).
+    source = new DataSource({
+      ...database,
+      entities: JOBS_ENTITIES,
+      migrations: JOBS_MIGRATIONS,
+      migrationsRun: true,
+    });
     await source.initialize();
   });
 

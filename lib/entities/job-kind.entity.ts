@@ -3,7 +3,7 @@ import { JOB_KINDS_TABLE } from '../jobs.constants.js';
 import { epochMillis } from './column-transformers.js';
 
 /** A registered kind of job (the seed's JobKind), upserted by every instance that has its handler. */
-@Entity(JOB_KINDS_TABLE)
+@Entity({ name: JOB_KINDS_TABLE, synchronize: false })
 export class JobKindEntity {
   @PrimaryGeneratedColumn()
   id!: number;

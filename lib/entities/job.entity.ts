@@ -8,7 +8,7 @@ import { JobKindEntity } from './job-kind.entity.js';
  * One job: the seed's fields (kind, data, active, periodic, failed, last run, logs) and what safe
  * execution by many instances needs (status, queue, priority, run-at, attempts, lease, errors).
  */
-@Entity(JOBS_TABLE)
+@Entity({ name: JOBS_TABLE, synchronize: false })
 // "Find due jobs" walks this index in claim order: status = 'pending', then priority, run_at, id.
 @Index('idx_nest_jobs_due', ['status', 'priority', 'runAt', 'id'])
 @Index('idx_nest_jobs_kind', ['kind', 'status'])
@@ -99,6 +99,17 @@ export class JobEntity<T = unknown> {
   /** What the handler returned, as JSON. */
   @Column({ type: 'json', nullable: true })
   result!: unknown;
+
+  /** Milliseconds a run of this job may take, given at enqueue; null: the kind's timeout. */
+  @Column({ name: 'timeout_ms', type: 'integer', nullable: true })
+  timeout!: number | null;
+
+  /**
+   * The backoff given at enqueue, as JSON text: a number (the base of an exponential backoff, in ms)
+   * or `{ "type": "fixed" | "exponential", "delay": ms }`; null: the kind's backoff.
+   */
+  @Column({ type: 'varchar', length: 100, nullable: true })
+  backoff!: string | null;
 
   /** The dedupe key given at enqueue (kept for reference). */
   @Column({ name: 'unique_key', type: 'varchar', length: 255, nullable: true })

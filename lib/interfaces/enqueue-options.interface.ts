@@ -3,8 +3,8 @@ import type { JobKindRef } from '../decorators/job-kind.decorator.js';
 
 /** Options of `JobsService.enqueue()`. */
 export interface EnqueueOptions {
-  /** Run no earlier than this many ms from now. */
-  delay?: number;
+  /** Run no earlier than this long from now: ms, or a duration such as '30s', '15m', '1h30m', '7d'. */
+  delay?: number | string;
   /** Run no earlier than this moment. */
   runAt?: Date;
   /** Lower runs first. Default: the kind's priority, else 0. */
@@ -25,10 +25,27 @@ export interface EnqueueOptions {
    */
   unique?: boolean | string;
   /**
+   * Milliseconds one run of this job may take; then its AbortSignal fires and the run fails as timed
+   * out. `0`: no timeout. Default: the kind's `timeout`.
+   */
+  timeout?: number;
+  /** Backoff between this job's attempts. Default: the kind's `backoff`, else the module's. */
+  backoff?: number | JobBackoff;
+  /**
    * Enqueue through this EntityManager, e.g. the one of a running transaction: the job then exists
    * only if that transaction commits.
    */
   manager?: EntityManager;
+}
+
+/**
+ * A backoff one job carries (stored with it, so no function): `fixed` waits `delay` ms before every
+ * retry, `exponential` waits `delay`, then twice that, four times... (a plain number is the same as
+ * `{ type: 'exponential', delay: number }`). Never longer than the module's `maxBackoff`.
+ */
+export interface JobBackoff {
+  type: 'fixed' | 'exponential';
+  delay: number;
 }
 
 /** One job of `JobsService.enqueueMany()`. */

@@ -3,6 +3,7 @@
  * schema builder writes it for lib/entities/ on an empty database (`driver.createSchemaBuilder().log()`),
  * reordered to read top-down. Constraint names are TypeORM's, so that after this migration TypeORM
  * sees no difference between the tables and the entities. test/migrations.spec.ts checks exactly that.
+ * `IF NOT EXISTS` lets a run cut short be run again: MySQL commits each DDL statement on its own.
  */
 export interface SchemaSql {
   up: string[];
@@ -11,7 +12,7 @@ export interface SchemaSql {
 
 export const postgresSchema: SchemaSql = {
   up: [
-    `CREATE TABLE "nest_job_kinds" (
+    `CREATE TABLE IF NOT EXISTS "nest_job_kinds" (
       "id" SERIAL NOT NULL,
       "name" character varying(200) NOT NULL,
       "created" bigint NOT NULL,
@@ -19,7 +20,7 @@ export const postgresSchema: SchemaSql = {
       CONSTRAINT "UQ_d188bd7f1c69910d30dd15a7984" UNIQUE ("name"),
       CONSTRAINT "PK_fe04b4553aaab19f875ee7c6c1e" PRIMARY KEY ("id")
     )`,
-    `CREATE TABLE "nest_jobs" (
+    `CREATE TABLE IF NOT EXISTS "nest_jobs" (
       "id" SERIAL NOT NULL,
       "kind" character varying(200) NOT NULL,
       "kind_id" integer,
@@ -43,14 +44,16 @@ export const postgresSchema: SchemaSql = {
       "last_error" text,
       "logs" text,
       "result" json,
+      "timeout_ms" integer,
+      "backoff" character varying(100),
       "unique_key" character varying(255),
       "active_key" character varying(255),
       CONSTRAINT "UQ_2cb0a14f5eff443c0d9003d87a1" UNIQUE ("active_key"),
       CONSTRAINT "PK_6c8d0179d499dcb79f0fb833da7" PRIMARY KEY ("id")
     )`,
-    `CREATE INDEX "idx_nest_jobs_due" ON "nest_jobs" ("status", "priority", "run_at", "id")`,
-    `CREATE INDEX "idx_nest_jobs_kind" ON "nest_jobs" ("kind", "status")`,
-    `CREATE INDEX "idx_nest_jobs_finished" ON "nest_jobs" ("status", "finished_at")`,
+    `CREATE INDEX IF NOT EXISTS "idx_nest_jobs_due" ON "nest_jobs" ("status", "priority", "run_at", "id")`,
+    `CREATE INDEX IF NOT EXISTS "idx_nest_jobs_kind" ON "nest_jobs" ("kind", "status")`,
+    `CREATE INDEX IF NOT EXISTS "idx_nest_jobs_finished" ON "nest_jobs" ("status", "finished_at")`,
   ],
   // Dropping a table drops its indexes and constraints.
   down: [`DROP TABLE "nest_jobs"`, `DROP TABLE "nest_job_kinds"`],
@@ -59,7 +62,7 @@ export const postgresSchema: SchemaSql = {
 /** MySQL 8 and MariaDB 10.5+ (TypeORM types 'mysql' and 'mariadb'). */
 export const mysqlSchema: SchemaSql = {
   up: [
-    `CREATE TABLE \`nest_job_kinds\` (
+    `CREATE TABLE IF NOT EXISTS \`nest_job_kinds\` (
       \`id\` int NOT NULL AUTO_INCREMENT,
       \`name\` varchar(200) NOT NULL,
       \`created\` bigint NOT NULL,
@@ -67,7 +70,7 @@ export const mysqlSchema: SchemaSql = {
       UNIQUE INDEX \`IDX_d188bd7f1c69910d30dd15a798\` (\`name\`),
       PRIMARY KEY (\`id\`)
     ) ENGINE=InnoDB`,
-    `CREATE TABLE \`nest_jobs\` (
+    `CREATE TABLE IF NOT EXISTS \`nest_jobs\` (
       \`id\` int NOT NULL AUTO_INCREMENT,
       \`kind\` varchar(200) NOT NULL,
       \`kind_id\` int NULL,
@@ -91,6 +94,8 @@ export const mysqlSchema: SchemaSql = {
       \`last_error\` text NULL,
       \`logs\` text NULL,
       \`result\` json NULL,
+      \`timeout_ms\` int NULL,
+      \`backoff\` varchar(100) NULL,
       \`unique_key\` varchar(255) NULL,
       \`active_key\` varchar(255) NULL,
       INDEX \`idx_nest_jobs_due\` (\`status\`, \`priority\`, \`run_at\`, \`id\`),
@@ -110,14 +115,14 @@ export const mysqlSchema: SchemaSql = {
  */
 export const sqliteSchema: SchemaSql = {
   up: [
-    `CREATE TABLE "nest_job_kinds" (
+    `CREATE TABLE IF NOT EXISTS "nest_job_kinds" (
       "id" integer PRIMARY KEY AUTOINCREMENT NOT NULL,
       "name" varchar(200) NOT NULL,
       "created" bigint NOT NULL,
       "modified" bigint NOT NULL,
       CONSTRAINT "UQ_d188bd7f1c69910d30dd15a7984" UNIQUE ("name")
     )`,
-    `CREATE TABLE "nest_jobs" (
+    `CREATE TABLE IF NOT EXISTS "nest_jobs" (
       "id" integer PRIMARY KEY AUTOINCREMENT NOT NULL,
       "kind" varchar(200) NOT NULL,
       "kind_id" integer,
@@ -141,13 +146,15 @@ export const sqliteSchema: SchemaSql = {
       "last_error" text,
       "logs" text,
       "result" json,
+      "timeout_ms" integer,
+      "backoff" varchar(100),
       "unique_key" varchar(255),
       "active_key" varchar(255),
       CONSTRAINT "UQ_2cb0a14f5eff443c0d9003d87a1" UNIQUE ("active_key")
     )`,
-    `CREATE INDEX "idx_nest_jobs_due" ON "nest_jobs" ("status", "priority", "run_at", "id")`,
-    `CREATE INDEX "idx_nest_jobs_kind" ON "nest_jobs" ("kind", "status")`,
-    `CREATE INDEX "idx_nest_jobs_finished" ON "nest_jobs" ("status", "finished_at")`,
+    `CREATE INDEX IF NOT EXISTS "idx_nest_jobs_due" ON "nest_jobs" ("status", "priority", "run_at", "id")`,
+    `CREATE INDEX IF NOT EXISTS "idx_nest_jobs_kind" ON "nest_jobs" ("kind", "status")`,
+    `CREATE INDEX IF NOT EXISTS "idx_nest_jobs_finished" ON "nest_jobs" ("status", "finished_at")`,
   ],
   down: [`DROP TABLE "nest_jobs"`, `DROP TABLE "nest_job_kinds"`],
 };

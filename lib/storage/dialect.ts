@@ -6,8 +6,8 @@ const T = JOBS_TABLE;
 
 /** The columns of an INSERT, in the order `insertValues` gives them. */
 export const INSERT_COLUMNS =
-  'kind, kind_id, queue, data, status, periodic, interval_ms, priority, run_at, max_attempts, created, unique_key, active_key, schedule';
-const INSERT_ROW = `(?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+  'kind, kind_id, queue, data, status, periodic, interval_ms, priority, run_at, max_attempts, created, unique_key, active_key, schedule, timeout_ms, backoff';
+const INSERT_ROW = `(?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 
 export function insertValues(row: NewJobRow): unknown[] {
   return [
@@ -24,6 +24,8 @@ export function insertValues(row: NewJobRow): unknown[] {
     row.uniqueKey,
     row.uniqueKey,
     row.schedule,
+    row.timeout ?? null,
+    row.backoff ?? null,
   ];
 }
 
@@ -41,6 +43,8 @@ export function claimColumns(dataAsText: string, prefix = ''): string {
     'schedule',
     'run_at',
     'priority',
+    'timeout_ms',
+    'backoff',
   ]
     .map((column) => prefix + column)
     .concat(`${dataAsText} AS data`)
@@ -73,9 +77,6 @@ export abstract class JobsDialect {
     );
     return result.rows.length ? Number(result.rows[0].id) : null;
   }
-
-  /** Wakes listening runners of other instances (PostgreSQL NOTIFY); elsewhere nothing to do. */
-  async wakeOthers(_sql: Sql, _wake: string): Promise<void> {}
 
   /** Atomically marks up to `limit` due jobs running for `owner` and returns them. */
   abstract claim(sql: Sql, request: ClaimRequest): Promise<ClaimedJob[]>;
@@ -262,6 +263,8 @@ export abstract class JobsDialect {
       uniqueKey: (row.unique_key as string | null) ?? null,
       schedule: (row.schedule as string | null) ?? null,
       runAt: Number(row.run_at),
+      timeout: row.timeout_ms == null ? null : Number(row.timeout_ms),
+      backoff: (row.backoff as string | null) ?? null,
     };
   }
 

@@ -15,6 +15,10 @@ export interface NewJobRow {
   uniqueKey: string | null;
   /** A declared schedule, as JSON (schedule rows only). */
   schedule: string | null;
+  /** This job's run timeout in ms; absent or null: the kind's. */
+  timeout?: number | null;
+  /** This job's backoff as JSON text (see ClaimedJob.backoff); absent or null: the kind's. */
+  backoff?: string | null;
 }
 
 export interface ClaimRequest {
@@ -43,6 +47,13 @@ export interface ClaimedJob {
   schedule: string | null;
   /** When it was due (for a schedule: the occurrence). */
   runAt: number;
+  /** The run timeout given at enqueue, in ms; null: the kind's. */
+  timeout: number | null;
+  /**
+   * The backoff given at enqueue, as stored: JSON text of a number (the base of an exponential
+   * backoff, in ms) or of `{ "type": "fixed" | "exponential", "delay": ms }`; null: the kind's.
+   */
+  backoff: string | null;
 }
 
 /** The end of one run, written only while `owner` still holds the job. */

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { JOBS_TABLE } from '../jobs.constants.js';
 import { JobsDialect, claimColumns } from './dialect.js';
-import { WAKE_CHANNEL } from './postgres.wakeups.js';
 import type { Sql, SqlResult } from './sql.js';
 import type { ClaimRequest, ClaimedJob, JobUpdate, NewJobRow } from './job-rows.js';
 
@@ -53,10 +52,6 @@ export class PostgresDialect extends JobsDialect {
     return `${expression}::json`;
   }
 
-  override async wakeOthers(sql: Sql, wake: string): Promise<void> {
-    await this.run(sql, 'SELECT pg_notify(?, ?)', [WAKE_CHANNEL, wake]);
-  }
-
   /**
    * The rows travel as one JSON document (json_to_recordset): one parameter whatever the batch,
    * serialized by the engine's JSON.stringify instead of the driver escaping one array item at a time.
@@ -66,11 +61,12 @@ export class PostgresDialect extends JobsDialect {
     const result = await this.runPrepared(
       sql,
       `INSERT INTO ${JOBS_TABLE} (kind, kind_id, queue, data, status, periodic, interval_ms, priority, run_at,
-           max_attempts, created, schedule)
+           max_attempts, created, schedule, timeout_ms, backoff)
          SELECT kind, kind_id, queue, data::json, 'pending', periodic, interval_ms, priority, run_at, max_attempts,
-           created, schedule
+           created, schedule, timeout_ms, backoff
          FROM json_to_recordset(?::json) AS r(kind text, kind_id int, queue text, data text, periodic boolean,
-           interval_ms bigint, priority int, run_at bigint, max_attempts int, created bigint, schedule text)
+           interval_ms bigint, priority int, run_at bigint, max_attempts int, created bigint, schedule text,
+           timeout_ms int, backoff text)
          RETURNING id`,
       [json],
     );
@@ -82,7 +78,8 @@ export class PostgresDialect extends JobsDialect {
       `{"kind":${JSON.stringify(row.kind)},"kind_id":${row.kindId},"queue":${JSON.stringify(row.queue)},` +
       `"data":${JSON.stringify(row.data)},"periodic":${row.periodic},"interval_ms":${row.interval},` +
       `"priority":${row.priority},"run_at":${row.runAt},"max_attempts":${row.maxAttempts},` +
-      `"created":${row.created},"schedule":${JSON.stringify(row.schedule)}}`
+      `"created":${row.created},"schedule":${JSON.stringify(row.schedule)},` +
+      `"timeout_ms":${row.timeout ?? null},"backoff":${JSON.stringify(row.backoff ?? null)}}`
     );
   }
 

@@ -4,6 +4,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import {
   JOBS_ENTITIES,
+  JOBS_MIGRATIONS,
   JobsModule,
   JobsService,
   type JobsModuleOptions,
@@ -25,7 +26,8 @@ export async function freshDatabase(backend: Backend): Promise<DataSourceOptions
     cleaner = new DataSource({
       ...options,
       entities: JOBS_ENTITIES,
-      synchronize: true,
+      migrations: JOBS_MIGRATIONS,
+      migrationsRun: true,
       dropSchema: true,
     }).initialize();
     cleaners.set(key, cleaner);

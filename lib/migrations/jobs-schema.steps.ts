@@ -1,0 +1,72 @@
+import type { QueryRunner } from 'typeorm';
+import { UnsupportedDatabaseError } from '../errors/jobs.errors.js';
+import { JOB_KINDS_TABLE, JOBS_TABLE } from '../jobs.constants.js';
+import { mysqlSchema, postgresSchema, sqliteSchema, type SchemaSql } from './jobs-schema.sql.js';
+
+/** The three SQL dialects the schema is written in. */
+export type SchemaDialect = 'postgres' | 'mysql' | 'sqlite';
+
+/** The dialect of a TypeORM data source type, or UnsupportedDatabaseError. */
+export function schemaDialectOf(type: string): SchemaDialect {
+  switch (type) {
+    case 'postgres':
+      return 'postgres';
+    case 'mysql':
+    case 'mariadb':
+      return 'mysql';
+    case 'better-sqlite3':
+    case 'sqlite':
+      return 'sqlite';
+    default:
+      throw new UnsupportedDatabaseError(type);
+  }
+}
+
+/**
+ * One change of the module's tables. Each is shipped twice, from the same SQL: as a TypeORM
+ * migration class (for apps that run migrations) and as a step the module applies itself at
+ * startup (`schema: 'auto'`). Whether a step is in place is read from the database (a table or a
+ * column that it adds), not from a record of who applied it, so the two ways can be mixed: a
+ * migration finds the tables the module made and does nothing, and the other way round.
+ */
+export interface SchemaStep {
+  /** The name of the migration class that makes this change. */
+  readonly migration: string;
+  /** Whether the database has this change. */
+  applied(runner: QueryRunner): Promise<boolean>;
+  readonly sql: Record<SchemaDialect, SchemaSql>;
+}
+
+/**
+ * Every change, oldest first, in step with JOBS_MIGRATIONS. A release that changes the schema
+ * appends a step (and its migration class, with the same SQL) and never edits a released one.
+ */
+export const JOBS_SCHEMA_STEPS: readonly SchemaStep[] = [
+  {
+    migration: 'JobsSchema1795478400000',
+    applied: async (runner) =>
+      (await runner.hasTable(JOBS_TABLE)) && (await runner.hasTable(JOB_KINDS_TABLE)),
+    sql: { postgres: postgresSchema, mysql: mysqlSchema, sqlite: sqliteSchema },
+  },
+];
+
+/** The step a migration class applies, by the class's name. */
+export function schemaStep(migration: string): SchemaStep {
+  return JOBS_SCHEMA_STEPS.find((step) => step.migration === migration)!;
+}
+
+/** The statements of one direction of a step, for the database the runner talks to. */
+export function stepSql(
+  runner: QueryRunner,
+  step: SchemaStep,
+  direction: keyof SchemaSql,
+): string[] {
+  return step.sql[schemaDialectOf(String(runner.connection.options.type))][direction];
+}
+
+/** Applies the step unless the database has it; returns whether it ran. */
+export async function applyStep(runner: QueryRunner, step: SchemaStep): Promise<boolean> {
+  if (await step.applied(runner)) return false;
+  for (const statement of stepSql(runner, step, 'up')) await runner.query(statement);
+  return true;
+}
