@@ -19,6 +19,8 @@ export const JOB_KINDS_TABLE = 'nest_job_kinds';
 
 /** Logs keep their newest characters up to this length (a TEXT column holds 64 KiB on MySQL). */
 export const MAX_LOG_CHARS = 16_000;
+/** One line of a job's logs (from `job.log()`, a returned string, an error summary) is cut to this length. */
+export const MAX_LOG_LINE_CHARS = 2_000;
 /** An error message is cut to this length before it is stored. */
 export const MAX_ERROR_CHARS = 4_000;
 /** A stored result may take at most this many characters of JSON. */

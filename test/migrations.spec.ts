@@ -14,8 +14,10 @@ import { describeBackends, recreateDatabase, type Backend } from './support/back
 import { quietLogger, waitForStatus } from './support/fixtures.js';
 
 /**
- * Apps that run with `synchronize: false` create the tables with the package's migrations. After
- * them, TypeORM must see no difference between the database and the entities.
+ * Apps with `schema: 'migrations'` create the tables with the package's migrations. After them,
+ * TypeORM must see no difference between the database and the entities (looked at with their
+ * synchronize flag turned on: the entities are `synchronize: false`, so TypeORM's schema sync and
+ * `migration:generate` never look at them).
  */
 
 const worker = process.env.JEST_WORKER_ID ?? '1';
@@ -65,17 +67,70 @@ describeBackends('migrations', (backend) => {
     return source;
   }
 
+  /** The statements TypeORM's schema sync would run for the module's entities, were they its to sync. */
+  async function entityDiff(db: DataSource): Promise<string[]> {
+    const entities = db.entityMetadatas;
+    expect(entities.map((metadata) => metadata.synchronize)).toEqual([false, false]);
+    for (const metadata of entities) metadata.synchronize = true;
+    try {
+      return (await db.driver.createSchemaBuilder().log()).upQueries.map((query) => query.query);
+    } finally {
+      for (const metadata of entities) metadata.synchronize = false;
+    }
+  }
+
   it('creates the tables and indexes exactly as the entities declare them', async () => {
     const db = await migrated();
     expect(await db.query('SELECT COUNT(*) AS n FROM nest_jobs')).toEqual([
       { n: expect.anything() },
     ]);
-    const pending = await db.driver.createSchemaBuilder().log();
-    expect(pending.upQueries.map((query) => query.query)).toEqual([]);
+    expect(await entityDiff(db)).toEqual([]);
     expect(await db.showMigrations()).toBe(false);
   });
 
-  it('lets an app with synchronize: false and migrationsRun run a job end to end', async () => {
+  it("is what TypeORM's schema sync would create, were the tables its own", async () => {
+    source = new DataSource({ ...database, entities: JOBS_ENTITIES });
+    await source.initialize();
+    expect(await entityDiff(source)).toEqual(
+      expect.arrayContaining([expect.stringMatching(/CREATE TABLE .nest_jobs./)]),
+    );
+  });
+
+  it('leaves the tables to the module: synchronize: true neither creates nor alters them', async () => {
+    source = new DataSource({ ...database, entities: JOBS_ENTITIES, synchronize: true });
+    await source.initialize();
+    const runner = source.createQueryRunner();
+    try {
+      expect(await runner.hasTable('nest_jobs')).toBe(false);
+    } finally {
+      await runner.release();
+    }
+    expect((await source.driver.createSchemaBuilder().log()).upQueries).toEqual([]);
+  });
+
+  it('records itself as run, changing nothing, on tables the module created at startup', async () => {
+    app = await Test.createTestingModule({
+      imports: [
+        TypeOrmModule.forRoot({ ...database, autoLoadEntities: true, retryAttempts: 0 } as never),
+        JobsModule.forRoot({ runner: false }),
+      ],
+      providers: [Handlers],
+    })
+      .setLogger(quietLogger)
+      .compile();
+    await app.init();
+    const job = await app.get(JobsService).enqueue('migrated.echo', { text: 'kept' });
+    await app.close();
+    app = null;
+
+    const db = await migrated();
+    expect(await db.showMigrations()).toBe(false);
+    expect(await entityDiff(db)).toEqual([]);
+    const [row] = await db.query(`SELECT status FROM nest_jobs WHERE id = ${job.id}`);
+    expect(row).toEqual({ status: 'pending' });
+  });
+
+  it("lets an app with schema: 'migrations' and migrationsRun run a job end to end", async () => {
     app = await Test.createTestingModule({
       imports: [
         TypeOrmModule.forRoot({
@@ -86,7 +141,7 @@ describeBackends('migrations', (backend) => {
           migrationsRun: true,
           retryAttempts: 0,
         } as never),
-        JobsModule.forRoot({ pollInterval: 50 }),
+        JobsModule.forRoot({ pollInterval: 50, schema: 'migrations' }),
       ],
       providers: [Handlers],
     })

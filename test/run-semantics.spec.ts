@@ -232,7 +232,7 @@ describeBackends('run semantics', (backend) => {
       const bad = await jobs.enqueue('always.fails');
       const later = await jobs.enqueue('returns.string', { text: 'later' }, { delay: 60_000 });
       const summary = await jobs.runPending();
-      expect(summary).toEqual({ ran: 2, succeeded: 1, failed: 1, snoozed: 0 });
+      expect(summary).toEqual({ ran: 2, succeeded: 1, failed: 1, snoozed: 0, unfinished: 0 });
       expect((await jobs.get(ok.id))!.status).toBe('succeeded');
       expect((await jobs.get(bad.id))!).toMatchObject({
         status: 'pending',

@@ -1,5 +1,6 @@
 import { Injectable, Logger, SetMetadata } from '@nestjs/common';
 import { JOB_EVENT_METADATA } from '../jobs.constants.js';
+import { summarizeError } from '../runner/error-text.js';
 
 /** The moments of a job's life that listeners can observe. */
 export type JobEventName =
@@ -13,6 +14,10 @@ export interface JobEvent {
   attempt?: number;
   /** What the handler threw, for `failed` and `dead`. */
   error?: unknown;
+  /** The job's data (every event but `cancelled` and `retried`, which carry what was read back). */
+  data?: unknown;
+  /** What the handler returned, as stored (JSON), for `succeeded`. */
+  result?: unknown;
   at: Date;
 }
 
@@ -65,7 +70,29 @@ export class JobsEvents {
     this.emitter = emitter;
   }
 
-  /** Tells every matching listener; never throws and never waits for them. */
+  /** Listener calls still running. */
+  private readonly inFlight = new Set<Promise<unknown>>();
+
+  /** Whether anyone listens: callers skip building an event's payload when nobody does. */
+  get active(): boolean {
+    return this.listeners.length > 0 || this.emitter !== null;
+  }
+
+  /**
+   * Waits for the listener calls still running, at most `timeout` ms: shutdown calls this before
+   * the data source closes, so a listener that reads the database still can.
+   */
+  async settle(timeout: number): Promise<void> {
+    if (this.inFlight.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.inFlight]),
+      new Promise((resolve) => (timer = setTimeout(resolve, timeout))),
+    ]);
+    clearTimeout(timer);
+  }
+
+  /** Tells every matching listener; never throws and never waits for them (see `settle`). */
   emit(
     event: JobEventName,
     job: { id: number; kind: string },
@@ -76,18 +103,22 @@ export class JobsEvents {
     for (const listener of this.listeners) {
       const { events, kind } = listener.metadata;
       if (!events.includes(event) || (kind !== undefined && kind !== job.kind)) continue;
-      Promise.resolve()
+      const call = Promise.resolve()
         .then(() => listener.call(payload))
         .catch((error: unknown) =>
           this.logger.error(
-            `${listener.source} threw on ${event} of job ${job.id}: ${String(error)}`,
+            `${listener.source} threw on ${event} of job ${job.id}: ${summarizeError(error)}`,
           ),
-        );
+        )
+        .finally(() => this.inFlight.delete(call));
+      this.inFlight.add(call);
     }
     try {
       this.emitter?.emit(`jobs.${event}`, payload);
     } catch (error) {
-      this.logger.error(`An event-emitter listener threw on jobs.${event}: ${String(error)}`);
+      this.logger.error(
+        `An event-emitter listener threw on jobs.${event}: ${summarizeError(error)}`,
+      );
     }
   }
 }

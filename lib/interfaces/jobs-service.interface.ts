@@ -23,6 +23,17 @@ export interface RunPendingSummary {
   /** Runs that threw (including those that will be retried). */
   failed: number;
   snoozed: number;
+  /** Runs still going when `runPending` returned at its time bound; they finish in the background. */
+  unfinished: number;
+}
+
+/** Options of `JobsService.runPending()`. */
+export interface RunPendingOptions {
+  /**
+   * Return after this many ms at the latest. Default: the module's `timeout` (or 30 minutes when
+   * that is 0).
+   */
+  timeout?: number;
 }
 
 /** A job kind as stored, with whether this instance has its handler. */

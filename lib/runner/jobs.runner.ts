@@ -16,12 +16,18 @@ import {
 import { messages } from '../jobs.messages.js';
 import { JobsRegistry } from '../jobs.registry.js';
 import type { ResolvedJobsOptions } from '../interfaces/jobs-module-options.interface.js';
-import type { RunPendingSummary } from '../interfaces/jobs-service.interface.js';
-import type { JobStatus } from '../interfaces/job-context.interface.js';
+import type { RunPendingOptions, RunPendingSummary } from '../interfaces/jobs-service.interface.js';
 import { JobStore } from '../storage/job.store.js';
-import type { ClaimedJob, JobUpdate } from '../storage/job-rows.js';
-import { logLine, RunAbort, runJob, type RunOutcome, type RunVerdict } from './job-execution.js';
+import type { ClaimedJob } from '../storage/job-rows.js';
 import { JobsEvents, type JobEventName } from '../events/jobs.events.js';
+import { summarizeError } from './error-text.js';
+import { Housekeeper } from './housekeeper.js';
+import { logLine, RunAbort, runJob, type RunOutcome, type RunVerdict } from './job-execution.js';
+import { LocalQueue } from './local-queue.js';
+import { OutageTracker } from './outage.js';
+import { OutcomeWriter, type WrittenRun } from './outcome-writer.js';
+import { WakeTimer } from './wake-timer.js';
+import { Wakeups } from '../wakeups/wakeups.js';
 
 interface RunningJob {
   job: ClaimedJob;
@@ -29,16 +35,8 @@ interface RunningJob {
   done: Promise<RunOutcome>;
 }
 
-interface BufferedUpdate {
-  update: JobUpdate;
-  /** After this moment our lease is gone and the write would be refused anyway. */
-  deadline: number;
-}
-
-const MAX_OUTAGE_BACKOFF = 30_000;
-const PRUNE_EVERY_MS = 60_000;
-/** How often the finish rate behind `prefetch` is re-measured. */
-const RATE_WINDOW_MS = 100;
+/** How long `runPending` waits at most when neither it nor the module's `timeout` says. */
+const RUN_PENDING_BOUND = 30 * 60_000;
 
 const EVENT_OF: Record<RunVerdict, JobEventName> = {
   succeeded: 'succeeded',
@@ -49,13 +47,10 @@ const EVENT_OF: Record<RunVerdict, JobEventName> = {
 };
 
 /**
- * The scheduled runner: polls for due jobs, claims them in batches into a local buffer, runs them
- * under a concurrency limit, renews their leases, writes their outcomes in batches, and drains on
- * shutdown.
- *
- * How much it claims: the free slots plus about `prefetch` ms of work at the rate its jobs have been
- * finishing, at most `batchSize` per statement, and only once half of that is missing (so a busy
- * runner claims many jobs per statement, and slow jobs stay in the table for other instances).
+ * The scheduled runner: polls for due jobs, claims them into its LocalQueue, runs them under a
+ * concurrency limit and drains on shutdown. Its helpers each own one chore: the OutcomeWriter
+ * writes outcomes in batches, the Housekeeper frees expired leases and prunes, the OutageTracker
+ * paces claims while the database is away, the WakeTimer wakes it when a delayed job is due.
  */
 @Injectable()
 export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -63,27 +58,18 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
   readonly owner = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
   private readonly logger = new Logger('JobsRunner');
   private readonly running = new Map<number, RunningJob>();
-  /** Claimed, not started yet: they wait for a free slot, under our lease. */
-  private ready: ClaimedJob[] = [];
-  /** Outcomes not written yet. */
-  private buffer: BufferedUpdate[] = [];
-  /** Jobs per ms finishing here (smoothed), and the window being counted. */
-  private rate = 0;
-  private rateWindow = { start: Date.now(), finished: 0 };
-  private flushing: Promise<void> | null = null;
-  private flushQueued = false;
+  private readonly queue: LocalQueue;
+  private readonly outcomes: OutcomeWriter;
+  private readonly housekeeper: Housekeeper;
+  private readonly outage: OutageTracker;
+  private readonly timer = new WakeTimer(() => this.wake());
   private polling: Promise<void> | null = null;
   private pollAgain = false;
   /** The last claim came back full: more jobs are probably due. */
   private moreDue = false;
   private started = false;
   private stopping = false;
-  private outage: { since: number; failures: number; loggedAt: number } | null = null;
-  private resumeAt = 0;
   private lastPollAt: number | null = null;
-  private nextPruneAt = 0;
-  private nextReapAt = 0;
-  private wakeups: { stop(): Promise<void> } | null = null;
 
   constructor(
     @Inject(JOBS_RESOLVED_OPTIONS) private readonly options: ResolvedJobsOptions,
@@ -91,17 +77,31 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
     private readonly store: JobStore,
     private readonly scheduler: SchedulerRegistry,
     private readonly events: JobsEvents,
-  ) {}
+    private readonly wakeups: Wakeups,
+  ) {
+    this.queue = new LocalQueue(options);
+    this.housekeeper = new Housekeeper(store, options);
+    this.outage = new OutageTracker(options.pollInterval, this.logger);
+    this.outcomes = new OutcomeWriter(
+      store,
+      { lease: options.lease, deleteSucceeded: options.retention.succeeded === 0 },
+      {
+        written: (runs) => this.announce(runs),
+        // Claims wait while unwritten outcomes pile up (see LocalQueue.claimLimit): claim again.
+        flushed: () => this.wakeIfWanted(),
+        warn: (message) => this.logger.warn(message),
+      },
+    );
+  }
 
   onApplicationBootstrap(): void {
     this.scheduler.addInterval(
       RUNNER_LEASE_INTERVAL,
       setInterval(() => void this.maintain(), Math.max(100, Math.floor(this.options.lease / 3))),
     );
+    this.wakeups.attach(this, this.options.runner);
     if (!this.options.runner) return;
     this.started = true;
-    if (this.options.notify)
-      this.wakeups = this.store.listenForWakeups(this.owner, () => this.wake());
     this.scheduler.addInterval(
       RUNNER_POLL_INTERVAL,
       setInterval(() => this.tick(), this.options.pollInterval),
@@ -111,32 +111,32 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
 
   /**
    * A poll interval has passed. An idle instance spends at most one statement per interval: when
-   * housekeeping (freeing expired leases, pruning) is due, it takes this tick instead of the claim.
+   * housekeeping is due, it takes this tick instead of the claim.
    */
   private tick(): void {
     if (!this.started || this.stopping) return;
-    if (this.idle() && this.housekeepingDue(Date.now()) && !this.polling) void this.housekeep();
+    if (this.idle() && this.housekeeper.due(Date.now()) && !this.polling) void this.housekeep();
     else this.wake();
   }
 
   private idle(): boolean {
     return (
-      this.running.size === 0 &&
-      this.ready.length === 0 &&
-      !this.moreDue &&
-      this.buffer.length === 0
+      this.running.size === 0 && this.queue.size === 0 && !this.moreDue && this.outcomes.size === 0
     );
   }
 
   async beforeApplicationShutdown(): Promise<void> {
     this.stopping = true;
-    await this.wakeups?.stop();
+    this.timer.stop();
+    await this.wakeups.stop();
     for (const name of [RUNNER_POLL_INTERVAL, RUNNER_LEASE_INTERVAL]) {
       if (this.scheduler.doesExist('interval', name)) this.scheduler.deleteInterval(name);
     }
     await this.polling;
     await this.drain();
-    await this.flush();
+    await this.outcomes.flush();
+    // Listeners told of the last outcomes may still read the database: it closes after this.
+    await this.events.settle(this.options.shutdownTimeout);
   }
 
   /** What a health check needs: is the runner on, when did it last reach the database, how busy is it. */
@@ -153,21 +153,35 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
       stopping: this.stopping,
       lastPollAt: this.lastPollAt,
       running: this.running.size,
-      claimed: this.ready.length,
+      claimed: this.queue.size,
       pollInterval: this.options.pollInterval,
     };
+  }
+
+  /** Whether a job of this kind and queue would be claimed here, were it due and we woken. */
+  handles(kind: string, queue: string): boolean {
+    return (
+      this.started &&
+      !this.stopping &&
+      this.registry.has(kind) &&
+      (this.options.queues === null || this.options.queues.includes(queue))
+    );
   }
 
   /** Whether a job of this kind and queue, due now, would be claimed here at once if we were woken. */
   canTakeNow(kind: string, queue: string): boolean {
     return (
-      this.started &&
-      !this.stopping &&
-      Date.now() >= this.resumeAt &&
-      this.registry.has(kind) &&
-      (this.options.queues === null || this.options.queues.includes(queue)) &&
-      this.options.concurrency - this.running.size > this.ready.length
+      this.handles(kind, queue) &&
+      this.outage.mayClaim(Date.now()) &&
+      this.options.concurrency - this.running.size > this.queue.size
     );
+  }
+
+  /** Claims at `at` (epoch ms; now or past: at once), for a job known to become due then. */
+  wakeAt(at: number): void {
+    if (!this.started || this.stopping) return;
+    if (at <= Date.now()) this.wake();
+    else this.timer.wakeAt(at);
   }
 
   /** Asks for a poll soon (a job was enqueued here, or a slot freed up while more are due). */
@@ -187,60 +201,34 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
   }
 
   private async poll(): Promise<void> {
-    if (Date.now() < this.resumeAt) return;
+    if (!this.outage.mayClaim(Date.now())) return;
     try {
       for (;;) {
         // Let timers and I/O in first: with a synchronous driver (better-sqlite3) a claim resolves
         // without leaving the microtask queue, and a busy runner would starve the outcome writes
         // and the lease renewals.
         await new Promise((resolve) => setImmediate(resolve));
-        const limit = this.stopping ? 0 : this.claimLimit();
+        const limit = this.stopping
+          ? 0
+          : this.queue.claimLimit(this.running.size, this.outcomes.size);
         if (limit === 0) return;
         const jobs = await this.claim(limit, Date.now());
         this.lastPollAt = Date.now();
-        this.databaseReachable();
-        this.ready.push(...jobs);
+        this.outage.reachable();
+        this.queue.add(jobs);
         this.startReady();
         this.moreDue = jobs.length === limit;
         if (!this.moreDue) return;
       }
     } catch (error) {
-      this.databaseUnreachable(error);
+      this.outage.unreachable(error);
     }
-  }
-
-  /**
-   * How many jobs to claim now: 0 while fewer than half of the wanted ones are missing, or while
-   * unwritten outcomes pile up (the database is slower than the handlers: let it catch up).
-   */
-  private claimLimit(): number {
-    const wanted = this.options.concurrency - this.running.size + this.prefetchTarget();
-    const missing = wanted - this.ready.length;
-    if (missing < Math.max(1, wanted / 2)) return 0;
-    if (this.buffer.length >= Math.max(this.options.concurrency, this.options.batchSize)) return 0;
-    return Math.min(missing, this.options.batchSize);
-  }
-
-  /** Jobs worth holding beyond the free slots: `prefetch` ms of work at the recent finish rate. */
-  private prefetchTarget(): number {
-    const now = Date.now();
-    const elapsed = now - this.rateWindow.start;
-    if (elapsed >= RATE_WINDOW_MS) {
-      const observed = this.rateWindow.finished / elapsed;
-      this.rate = (this.rate + observed) / 2;
-      this.rateWindow = { start: now, finished: 0 };
-    }
-    return Math.min(Math.floor(this.rate * this.options.prefetch), this.options.batchSize);
   }
 
   /** Starts claimed jobs while there are free slots. */
   private startReady(): void {
-    while (
-      !this.stopping &&
-      this.ready.length > 0 &&
-      this.running.size < this.options.concurrency
-    ) {
-      this.start(this.ready.shift()!);
+    while (!this.stopping && this.queue.size > 0 && this.running.size < this.options.concurrency) {
+      this.start(this.queue.take()!);
     }
   }
 
@@ -266,8 +254,15 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
     });
     const entry: RunningJob = { job, controller, done };
     this.running.set(job.id, entry);
-    this.events.emit('started', job, { attempt: job.attempts });
-    void done.then((outcome) => this.finished(entry, outcome));
+    if (this.events.active) {
+      this.events.emit('started', job, { attempt: job.attempts, data: parseData(job) });
+    }
+    // No rejection of a run may go unhandled: one would take the whole process down.
+    done
+      .then((outcome) => this.finished(entry, outcome))
+      .catch((error: unknown) =>
+        this.logger.error(messages.runnerFault(job.id, summarizeError(error))),
+      );
     return entry;
   }
 
@@ -275,128 +270,75 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
     // A job released at shutdown is no longer ours: its late outcome is dropped.
     if (this.running.get(entry.job.id) !== entry) return;
     this.running.delete(entry.job.id);
-    this.rateWindow.finished++;
-    this.report(entry.job, outcome);
-    this.buffer.push({ update: outcome.update, deadline: Date.now() + this.options.lease });
-    this.scheduleFlush();
+    this.queue.finishedOne();
+    this.log(entry.job, outcome);
+    this.outcomes.add(entry.job, outcome);
     this.startReady();
     this.wakeIfWanted();
   }
 
-  /** Claims again if the slots and the buffer want enough jobs (see claimLimit). */
+  /** Claims again if the slots and the buffer want enough jobs (see LocalQueue.claimLimit). */
   private wakeIfWanted(): void {
-    if (this.moreDue && this.claimLimit() > 0) this.wake();
+    if (this.moreDue && this.queue.claimLimit(this.running.size, this.outcomes.size) > 0) {
+      this.wake();
+    }
   }
 
-  private report(job: ClaimedJob, outcome: RunOutcome): void {
-    this.events.emit(EVENT_OF[outcome.verdict], job, {
-      attempt: job.attempts,
-      error: outcome.error,
-    });
+  private log(job: ClaimedJob, outcome: RunOutcome): void {
     const label = `${job.kind} #${job.id} (attempt ${job.attempts}/${job.maxAttempts})`;
     if (outcome.verdict === 'retrying' || outcome.verdict === 'failed') {
-      const reason = outcome.error instanceof Error ? outcome.error.message : String(outcome.error);
-      this.logger.warn(
-        `${label} ${outcome.verdict === 'failed' ? 'failed for good' : 'failed, will retry'}: ${reason}`,
-      );
+      const how = outcome.verdict === 'failed' ? 'failed for good' : 'failed, will retry';
+      this.logger.warn(`${label} ${how}: ${summarizeError(outcome.error)}`);
     } else {
       this.logger.debug(`${label} ${outcome.verdict}`);
     }
   }
 
-  /** Outcomes that end at the same moment are written in one transaction. */
-  private scheduleFlush(): void {
-    if (this.flushQueued) return;
-    this.flushQueued = true;
-    setImmediate(() => {
-      this.flushQueued = false;
-      void this.flush();
-    });
-  }
-
-  private async flush(): Promise<void> {
-    while (this.flushing) await this.flushing;
-    if (this.buffer.length === 0) return;
-    const batch = this.buffer;
-    this.buffer = [];
-    this.flushing = this.write(batch).finally(() => (this.flushing = null));
-    await this.flushing;
-    // Claims wait while unwritten outcomes pile up (see claimLimit): now that they are written, claim again.
-    this.wakeIfWanted();
-  }
-
-  private async write(batch: BufferedUpdate[]): Promise<void> {
-    try {
-      const held = await this.store.finish(
-        batch.map((entry) => entry.update),
-        this.options.retention.succeeded === 0,
-      );
-      held.forEach((ok, i) => ok || this.logger.warn(messages.leaseLost(batch[i].update.id)));
-    } catch (error) {
-      // Keep what can still be written; the rest will run again once its lease expires.
-      const now = Date.now();
-      for (const entry of batch) {
-        if (entry.deadline > now) this.buffer.push(entry);
-        else this.logger.warn(messages.resultNotSaved(entry.update.id, (error as Error).message));
-      }
+  /**
+   * Outcomes are stored: a job due again soon (a retry, a snooze, a periodic run) gets a wake-up,
+   * and listeners are told, with the job's data and result.
+   */
+  private announce(runs: WrittenRun[]): void {
+    for (const { outcome } of runs) {
+      if (outcome.update.status === 'pending') this.wakeAt(outcome.update.runAt);
+    }
+    if (!this.events.active) return;
+    for (const { job, outcome } of runs) {
+      const { result } = outcome.update;
+      this.events.emit(EVENT_OF[outcome.verdict], job, {
+        attempt: job.attempts,
+        error: outcome.error,
+        data: parseData(job),
+        ...(result === null ? {} : { result: JSON.parse(result) }),
+      });
     }
   }
 
   /**
-   * Every lease / 3: renews the leases of running jobs and retries unwritten outcomes. Housekeeping
-   * happens here while the instance is busy, and during an outage, where its statement is the probe
-   * that notices the database is back (an idle instance does it from `tick` instead).
+   * Every lease / 3: renews the leases of running and claimed jobs and retries unwritten outcomes.
+   * Housekeeping happens here while the instance is busy, and during an outage, where its
+   * statement is the probe that notices the database is back (an idle instance does it from `tick`).
    */
   private async maintain(): Promise<void> {
     try {
       const now = Date.now();
-      const held = [...this.running.keys(), ...this.ready.map((job) => job.id)];
+      const held = [...this.running.keys(), ...this.queue.ids()];
       if (held.length > 0) await this.store.renew(this.owner, held, now + this.options.lease);
-      if (this.buffer.length > 0) await this.flush();
-      if (
-        this.started &&
-        !this.stopping &&
-        (this.outage || (!this.idle() && this.housekeepingDue(now)))
-      ) {
-        await this.housekeep();
-      }
+      if (this.outcomes.size > 0) await this.outcomes.flush();
+      const busy = !this.idle() && this.housekeeper.due(now);
+      if (this.started && !this.stopping && (this.outage.active || busy)) await this.housekeep();
     } catch (error) {
-      this.databaseUnreachable(error);
+      this.outage.unreachable(error);
     }
   }
 
-  private housekeepingDue(now: number): boolean {
-    return now >= this.nextReapAt || now >= this.nextPruneAt;
-  }
-
-  /**
-   * Frees expired leases (every lease / 2) and prunes finished jobs past their retention (every
-   * minute), one statement each when there is nothing to do.
-   */
   private async housekeep(): Promise<void> {
     try {
-      const now = Date.now();
-      if (now >= this.nextReapAt || this.outage) {
-        this.nextReapAt = now + Math.floor(this.options.lease / 2);
-        await this.store.reapExpired(
-          now,
-          logLine(now, 'lease expired: the instance running it stopped or lost the database'),
-        );
-      }
-      if (now >= this.nextPruneAt) {
-        this.nextPruneAt = now + PRUNE_EVERY_MS;
-        const rules = Object.entries(this.options.retention)
-          .filter((entry): entry is [JobStatus, number] => entry[1] !== null)
-          .map(([status, keep]) => ({ status, before: now - keep }));
-        await this.store.pruneFinished(rules);
-      }
+      await this.housekeeper.run(Date.now(), this.outage.active);
       // A statement went through: if the database was down, claim again without waiting out the backoff.
-      if (this.outage) {
-        this.databaseReachable();
-        this.wake();
-      }
+      if (this.outage.reachable()) this.wake();
     } catch (error) {
-      this.databaseUnreachable(error);
+      this.outage.unreachable(error);
     }
   }
 
@@ -405,8 +347,7 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
    * period, then aborts and releases the rest.
    */
   private async drain(): Promise<void> {
-    const unstarted = this.ready;
-    this.ready = [];
+    const unstarted = this.queue.release();
     if (unstarted.length > 0) {
       await this.releaseJobs(
         unstarted.map((job) => job.id),
@@ -415,12 +356,10 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
     }
     if (this.running.size === 0) return;
     const grace = this.options.shutdownTimeout;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.allSettled([...this.running.values()].map((entry) => entry.done)),
-      new Promise((resolve) => (timer = setTimeout(resolve, grace))),
-    ]);
-    clearTimeout(timer);
+    await settledWithin(
+      [...this.running.values()].map((entry) => entry.done),
+      grace,
+    );
     // Let the outcomes that just arrived be recorded before deciding what is left.
     await new Promise((resolve) => setImmediate(resolve));
     const left = [...this.running.values()];
@@ -441,49 +380,69 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
     try {
       await this.store.release(this.owner, ids, now, logLine(now, note));
     } catch (error) {
-      this.logger.error(messages.resultNotSaved(ids[0], (error as Error).message));
+      this.logger.error(messages.resultNotSaved(ids[0], summarizeError(error)));
     }
   }
 
-  /** Runs every job due now once, in this process, and reports what happened (the seed's cron command). */
-  async runPending(): Promise<RunPendingSummary> {
-    const summary: RunPendingSummary = { ran: 0, succeeded: 0, failed: 0, snoozed: 0 };
+  /**
+   * Runs every job due now once, in this process, and reports what happened (the seed's cron
+   * command). Returns after `timeout` ms at the latest: jobs still running then go on here, their
+   * outcomes written as usual, and are counted as `unfinished`.
+   */
+  async runPending(options: RunPendingOptions = {}): Promise<RunPendingSummary> {
+    const summary: RunPendingSummary = {
+      ran: 0,
+      succeeded: 0,
+      failed: 0,
+      snoozed: 0,
+      unfinished: 0,
+    };
     const cutoff = Date.now();
-    for (;;) {
+    const deadline = cutoff + (options.timeout ?? (this.options.timeout || RUN_PENDING_BOUND));
+    while (Date.now() < deadline) {
       const jobs = await this.claim(this.options.concurrency, cutoff);
-      if (jobs.length === 0) return summary;
-      const entries = jobs.map((job) => this.start(job));
-      const outcomes = await Promise.all(entries.map((entry) => entry.done));
-      await this.flush();
+      if (jobs.length === 0) break;
+      const runs = jobs.map((job) => this.start(job).done);
+      const outcomes = await settledWithin(runs, deadline - Date.now());
+      await this.outcomes.flush();
       for (const outcome of outcomes) {
+        if (outcome === undefined) {
+          summary.unfinished++;
+          continue;
+        }
         summary.ran++;
         if (outcome.verdict === 'retrying' || outcome.verdict === 'failed') summary.failed++;
         else if (outcome.verdict === 'snoozed') summary.snoozed++;
         else summary.succeeded++;
       }
+      if (summary.unfinished > 0) break;
     }
+    return summary;
   }
+}
 
-  private databaseReachable(): void {
-    if (!this.outage) return;
-    this.logger.log(messages.outageOver(Math.round((Date.now() - this.outage.since) / 1000)));
-    this.outage = null;
-    this.resumeAt = 0;
-  }
+/** The job's data for an event (parsed only when someone listens). */
+function parseData(job: ClaimedJob): unknown {
+  return JSON.parse(job.data);
+}
 
-  /** Logs an outage once per backoff step, not once per poll, and polls less often while it lasts. */
-  private databaseUnreachable(error: unknown): void {
-    const now = Date.now();
-    const outage = (this.outage ??= { since: now, failures: 0, loggedAt: 0 });
-    outage.failures++;
-    const wait = Math.min(
-      this.options.pollInterval * 2 ** (outage.failures - 1),
-      MAX_OUTAGE_BACKOFF,
-    );
-    this.resumeAt = now + wait;
-    if (now - outage.loggedAt >= MAX_OUTAGE_BACKOFF || outage.loggedAt === 0) {
-      outage.loggedAt = now;
-      this.logger.warn(messages.outage((error as Error)?.message ?? String(error), wait));
-    }
-  }
+/**
+ * Waits for the promises, at most `timeout` ms; returns each one's value, or undefined for those
+ * not settled by then (or rejected).
+ */
+async function settledWithin<T>(
+  promises: Promise<T>[],
+  timeout: number,
+): Promise<Array<T | undefined>> {
+  const values = new Array<T | undefined>(promises.length);
+  const all = Promise.allSettled(
+    promises.map((promise, i) => promise.then((value) => (values[i] = value))),
+  );
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    all,
+    new Promise((resolve) => (timer = setTimeout(resolve, Math.max(0, timeout)))),
+  ]);
+  clearTimeout(timer);
+  return [...values];
 }

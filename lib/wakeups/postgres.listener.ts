@@ -29,14 +29,24 @@ const FIRST_RETRY_MS = 1_000;
 const MIN_POOL_FOR_LISTEN = 3;
 const MAX_RETRY_MS = 30_000;
 
+/** A notification's payload: the sending instance, and when the jobs it announces are due. */
+export function wakePayload(self: string, at: number): string {
+  return `${self} ${at}`;
+}
+
+function readPayload(payload: string): { from: string; at: number } {
+  const space = payload.lastIndexOf(' ');
+  const at = space < 0 ? NaN : Number(payload.slice(space + 1));
+  return Number.isFinite(at) ? { from: payload.slice(0, space), at } : { from: payload, at: 0 };
+}
+
 /**
- * PostgreSQL wake-ups: holds one connection of the data source's pool, LISTENs on the jobs
- * channel, and calls `onWake` for every notification another instance sent. The enqueuing side
- * sends them from its INSERT (see PostgresDialect), so a job enqueued in a transaction wakes
- * runners when it commits. If the connection fails, it reconnects with a growing delay; polling
- * keeps jobs moving meanwhile.
+ * PostgreSQL wake-ups, the receiving side: holds one connection of the data source's pool, LISTENs
+ * on the jobs channel, and calls `onWake(at)` for every notification another instance sent (see
+ * PostgresNotifier), `at` being when the announced jobs are due. If the connection fails, it
+ * reconnects with a growing delay; polling keeps jobs moving meanwhile.
  */
-export class PostgresWakeups {
+export class PostgresListener {
   private readonly logger = new Logger('JobsRunner');
   private client: ListeningClient | null = null;
   private retryMs = FIRST_RETRY_MS;
@@ -48,7 +58,7 @@ export class PostgresWakeups {
     private readonly dataSource: DataSource,
     /** Notifications carrying this payload came from this instance and are ignored. */
     private readonly self: string,
-    private readonly onWake: () => void,
+    private readonly onWake: (at: number) => void,
   ) {}
 
   /** Connects and listens; never throws (a failure is logged and retried). */
@@ -65,7 +75,9 @@ export class PostgresWakeups {
       }
       client = await pool.connect();
       client.on('notification', (message) => {
-        if (message.channel === WAKE_CHANNEL && message.payload !== this.self) this.onWake();
+        if (message.channel !== WAKE_CHANNEL) return;
+        const { from, at } = readPayload(message.payload ?? '');
+        if (from !== this.self) this.onWake(at);
       });
       client.on('error', (error) => this.lost(error));
       client.on('end', () => this.lost(new Error('the connection ended')));
@@ -76,7 +88,7 @@ export class PostgresWakeups {
       if (this.failing) this.logger.log(messages.listenBack());
       this.failing = false;
       // Jobs may have been enqueued while nobody listened.
-      this.onWake();
+      this.onWake(0);
     } catch (error) {
       if (client) this.drop(client, error as Error);
       this.retry(error as Error);

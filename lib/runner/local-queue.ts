@@ -1,0 +1,83 @@
+import type { ClaimedJob } from '../storage/job-rows.js';
+
+/** How often the finish rate behind `prefetch` is re-measured. */
+const RATE_WINDOW_MS = 100;
+
+/**
+ * Jobs claimed ahead of free slots: held under this instance's lease (renewed with the running
+ * ones), started as slots free up, given back unstarted at shutdown.
+ *
+ * How many to hold: the free slots plus about `prefetch` ms of work at the rate jobs have been
+ * finishing here, at most `batchSize` per claim, and a claim only once half of that is missing (so
+ * a busy runner claims many jobs per statement, and slow jobs stay in the table for other
+ * instances).
+ */
+export class LocalQueue {
+  private jobs: ClaimedJob[] = [];
+  private state: 'open' | 'released' = 'open';
+  /** Jobs per ms finishing here (smoothed), and the window being counted. */
+  private rate = 0;
+  private window = { start: Date.now(), finished: 0 };
+
+  constructor(
+    private readonly settings: { concurrency: number; batchSize: number; prefetch: number },
+  ) {}
+
+  get size(): number {
+    return this.jobs.length;
+  }
+
+  /** Ids of the jobs held, for lease renewal. */
+  ids(): number[] {
+    return this.jobs.map((job) => job.id);
+  }
+
+  add(jobs: ClaimedJob[]): void {
+    if (this.state === 'released') throw new Error('jobs claimed into a released queue');
+    for (const job of jobs) this.jobs.push(job);
+  }
+
+  /** The next job to start, in claim order. */
+  take(): ClaimedJob | undefined {
+    return this.jobs.shift();
+  }
+
+  /** Empties the queue for good (shutdown): its jobs are to be given back. */
+  release(): ClaimedJob[] {
+    this.state = 'released';
+    const jobs = this.jobs;
+    this.jobs = [];
+    return jobs;
+  }
+
+  /** A job finished here: counts toward the finish rate. */
+  finishedOne(): void {
+    this.window.finished++;
+  }
+
+  /**
+   * How many jobs to claim now: 0 while fewer than half of the wanted ones are missing, or while
+   * unwritten outcomes pile up (the database is slower than the handlers: let it catch up).
+   */
+  claimLimit(running: number, unwritten: number): number {
+    if (this.state === 'released') return 0;
+    const { concurrency, batchSize } = this.settings;
+    const wanted = concurrency - running + this.prefetchTarget();
+    const missing = wanted - this.jobs.length;
+    if (missing < Math.max(1, wanted / 2)) return 0;
+    if (unwritten >= Math.max(concurrency, batchSize)) return 0;
+    return Math.min(missing, batchSize);
+  }
+
+  /** Jobs worth holding beyond the free slots: `prefetch` ms of work at the recent finish rate. */
+  private prefetchTarget(): number {
+    const now = Date.now();
+    const elapsed = now - this.window.start;
+    if (elapsed >= RATE_WINDOW_MS) {
+      const observed = this.window.finished / elapsed;
+      this.rate = (this.rate + observed) / 2;
+      this.window = { start: now, finished: 0 };
+    }
+    return Math.min(Math.floor(this.rate * this.settings.prefetch), this.settings.batchSize);
+  }
+}

@@ -1,0 +1,152 @@
+import { messages } from '../jobs.messages.js';
+import type { JobStore } from '../storage/job.store.js';
+import type { ClaimedJob, JobUpdate } from '../storage/job-rows.js';
+import { summarizeError } from './error-text.js';
+import { logLine, type RunOutcome } from './job-execution.js';
+
+/** A run whose outcome was written while this instance still held its job. */
+export interface WrittenRun {
+  job: ClaimedJob;
+  outcome: RunOutcome;
+}
+
+interface PendingRun extends WrittenRun {
+  /** After this moment our lease is gone and the write would be refused anyway. */
+  deadline: number;
+}
+
+export interface OutcomeWriterSettings {
+  lease: number;
+  /** Retention `succeeded: 0`: a success deletes its job instead of writing its outcome. */
+  deleteSucceeded: boolean;
+}
+
+export interface OutcomeWriterHooks {
+  /** Outcomes now in the database (events are told from here: listeners see what is stored). */
+  written(runs: WrittenRun[]): void;
+  /** A flush ended; the runner may want to claim again. */
+  flushed(): void;
+  warn(message: string): void;
+}
+
+/**
+ * Writes the ends of runs, batched: outcomes that arrive in the same turn of the event loop go in
+ * one statement per owner (see JobStore.finish). When the database refuses a batch, its runs are
+ * written one by one, so one bad row cannot make the others run again; a run whose outcome is
+ * refused alone is written without its result and logs, with the reason. When even that fails, the
+ * database itself is failing: the runs are kept and retried until their leases run out.
+ */
+export class OutcomeWriter {
+  private buffer: PendingRun[] = [];
+  private flushing: Promise<void> | null = null;
+  private flushQueued = false;
+
+  constructor(
+    private readonly store: JobStore,
+    private readonly settings: OutcomeWriterSettings,
+    private readonly hooks: OutcomeWriterHooks,
+  ) {}
+
+  /** Outcomes not written yet. */
+  get size(): number {
+    return this.buffer.length;
+  }
+
+  add(job: ClaimedJob, outcome: RunOutcome): void {
+    this.buffer.push({ job, outcome, deadline: Date.now() + this.settings.lease });
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    setImmediate(() => {
+      this.flushQueued = false;
+      void this.flush();
+    });
+  }
+
+  /** Writes what is buffered (waiting for a flush in flight first); never throws. */
+  async flush(): Promise<void> {
+    while (this.flushing) await this.flushing;
+    if (this.buffer.length === 0) return;
+    const batch = this.buffer;
+    this.buffer = [];
+    this.flushing = this.write(batch).finally(() => (this.flushing = null));
+    await this.flushing;
+    this.hooks.flushed();
+  }
+
+  private async write(batch: PendingRun[]): Promise<void> {
+    try {
+      this.report(batch, await this.finish(batch.map((run) => run.outcome.update)));
+    } catch (error) {
+      if (batch.length === 1) await this.writeStripped(batch, 0, error);
+      else await this.writeOneByOne(batch);
+    }
+  }
+
+  private finish(updates: JobUpdate[]): Promise<boolean[]> {
+    return this.store.finish(updates, this.settings.deleteSucceeded);
+  }
+
+  private async writeOneByOne(batch: PendingRun[]): Promise<void> {
+    for (let i = 0; i < batch.length; i++) {
+      try {
+        this.report([batch[i]], await this.finish([batch[i].outcome.update]));
+      } catch (error) {
+        if (!(await this.writeStripped(batch, i, error))) return;
+      }
+    }
+  }
+
+  /**
+   * Writes run `i` of the batch without its result and logs, saying why. Returns false when that
+   * failed too: then the database is failing, and run `i` and those after it are kept for later.
+   */
+  private async writeStripped(batch: PendingRun[], i: number, refusal: unknown): Promise<boolean> {
+    const run = batch[i];
+    const reason = summarizeError(refusal);
+    const update = strippedUpdate(run.outcome.update, reason);
+    try {
+      const held = await this.finish([update]);
+      this.hooks.warn(messages.outcomeRefused(run.job.id, reason));
+      this.report([{ ...run, outcome: { ...run.outcome, update } }], held);
+      return true;
+    } catch (error) {
+      this.keep(batch.slice(i), error);
+      return false;
+    }
+  }
+
+  /** Keeps what can still be written; the rest will run again once its lease expires. */
+  private keep(runs: PendingRun[], error: unknown): void {
+    const now = Date.now();
+    for (const run of runs) {
+      if (run.deadline > now) this.buffer.push(run);
+      else this.hooks.warn(messages.resultNotSaved(run.job.id, summarizeError(error)));
+    }
+  }
+
+  private report(runs: PendingRun[], held: boolean[]): void {
+    const written: WrittenRun[] = [];
+    runs.forEach((run, i) => {
+      if (held[i]) written.push({ job: run.job, outcome: run.outcome });
+      else this.hooks.warn(messages.leaseLost(run.job.id));
+    });
+    if (written.length > 0) this.hooks.written(written);
+  }
+}
+
+/** The same end of the run, without what the database refused to store (result, logs, error text). */
+function strippedUpdate(update: JobUpdate, reason: string): JobUpdate {
+  const note = `the outcome could not be stored as it was (${reason}); its result and logs were dropped`;
+  return {
+    id: update.id,
+    owner: update.owner,
+    status: update.status,
+    failed: update.failed,
+    runAt: update.runAt,
+    attempts: update.attempts,
+    finishedAt: update.finishedAt,
+    lastError: update.lastError === null ? null : note,
+    appendLogs: logLine(Date.now(), note),
+    result: null,
+  };
+}

@@ -1,0 +1,92 @@
+import type { DataSource, EntityManager } from 'typeorm';
+import { sqlOf } from '../storage/sql.js';
+import { CommitWatcher } from './commit-watcher.js';
+import { PostgresListener } from './postgres.listener.js';
+import { PostgresNotifier } from './postgres.notifier.js';
+
+/** What wake-ups need of this instance's runner. */
+export interface LocalRunner {
+  /** Names this instance in notifications, so it ignores its own. */
+  readonly owner: string;
+  /** Whether a job of this kind and queue would be claimed here (now or when due). */
+  handles(kind: string, queue: string): boolean;
+  /** Whether a job of this kind and queue, due now, would be claimed here at once. */
+  canTakeNow(kind: string, queue: string): boolean;
+  /** Claims at `at` (epoch ms; at once when past). */
+  wakeAt(at: number): void;
+}
+
+/** A job just written, as far as wake-ups care. */
+export interface AddedJob {
+  kind: string;
+  queue: string;
+  runAt: Date;
+}
+
+/**
+ * Every way a runner learns that jobs are due, behind one object: this instance's runner is woken
+ * directly (at once, or by a timer when the jobs are delayed); other instances are woken on
+ * PostgreSQL by NOTIFY (carrying when the jobs are due) and elsewhere find them at their next
+ * poll; jobs enqueued in a transaction wake runners when it commits.
+ */
+export class Wakeups {
+  private runner: LocalRunner | null = null;
+  private listener: PostgresListener | null = null;
+  private notifier: PostgresNotifier | null = null;
+  private readonly commits: CommitWatcher;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    /** PostgreSQL LISTEN/NOTIFY (the module's `notify` option). */
+    private readonly notify: boolean,
+  ) {
+    this.commits = new CommitWatcher(dataSource, (at) => this.wakeAll(at));
+  }
+
+  private get postgres(): boolean {
+    return this.notify && this.dataSource.options.type === 'postgres';
+  }
+
+  /** Connects this instance's runner; with `listen`, it also hears other instances' jobs. */
+  attach(runner: LocalRunner, listen: boolean): void {
+    this.runner = runner;
+    if (!this.postgres) return;
+    this.notifier = new PostgresNotifier(sqlOf(this.dataSource), runner.owner);
+    if (!listen) return;
+    this.listener = new PostgresListener(this.dataSource, runner.owner, (at) => runner.wakeAt(at));
+    void this.listener.start();
+  }
+
+  /** Jobs were just written (through `manager`, if given): wake whoever will run them, when due. */
+  added(jobs: AddedJob[], manager?: EntityManager): void {
+    if (jobs.length === 0) return;
+    let at = Infinity;
+    for (const job of jobs) at = Math.min(at, job.runAt.getTime());
+    if (manager?.queryRunner?.isTransactionActive) return this.commits.mark(manager, at);
+    // A runner here that takes them (at once if due) needs no one else: waking the others would
+    // only send them after the same jobs, and NOTIFY costs every committing transaction a lock.
+    const runner = this.runner;
+    const now = Date.now();
+    const takenHere =
+      runner !== null &&
+      jobs.every((job) =>
+        job.runAt.getTime() <= now
+          ? runner.canTakeNow(job.kind, job.queue)
+          : runner.handles(job.kind, job.queue),
+      );
+    if (takenHere) runner.wakeAt(at);
+    else this.wakeAll(at);
+  }
+
+  /** Wakes this instance's runner and, on PostgreSQL, the others, for jobs due at `at`. */
+  wakeAll(at = Date.now()): void {
+    this.runner?.wakeAt(at);
+    this.notifier?.send(at);
+  }
+
+  async stop(): Promise<void> {
+    this.commits.stop();
+    await this.listener?.stop();
+    this.listener = null;
+  }
+}
