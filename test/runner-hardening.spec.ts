@@ -333,6 +333,30 @@ describeBackends('runner hardening', (backend) => {
     expect(failed.lastError).toContain('JobTimeoutError');
   });
 
+  it('a timeout given at enqueue overrides the kind and module defaults', async () => {
+    app = await startApp({
+      database: await freshDatabase(backend),
+      providers: [Never],
+      jobs: { maxAttempts: 1, shutdownTimeout: 100 },
+    });
+    const job = await app.get(JobsService).enqueue('never.settles', null, { timeout: 200 });
+    const failed = await waitForStatus(app, job.id, 'failed');
+    expect(failed.lastError).toContain('JobTimeoutError');
+  });
+
+  it('a backoff given at enqueue decides the retry delay', async () => {
+    app = await startApp({
+      database: await freshDatabase(backend),
+      providers: [Retrying],
+      jobs: { pollInterval: 60_000 },
+    });
+    const jobs = app.get(JobsService);
+    const fixed = await jobs.enqueue('fails.once', null, { backoff: { type: 'fixed', delay: 70 } });
+    const base = await jobs.enqueue('fails.once', null, { backoff: 30 });
+    expect((await waitForStatus(app, fixed.id, 'succeeded')).logs).toContain('retry in 70 ms');
+    expect((await waitForStatus(app, base.id, 'succeeded')).logs).toContain('retry in 30 ms');
+  });
+
   it('runPending returns at its bound, counting the runs still going as unfinished', async () => {
     app = await startApp({
       database: await freshDatabase(backend),

@@ -10,7 +10,7 @@ import { serializePayload } from '../jobs.payload.js';
 import { JobTimeoutError } from '../errors/jobs.errors.js';
 import type { RegisteredKind } from '../jobs.registry.js';
 import type { ClaimedJob, JobUpdate } from '../storage/job-rows.js';
-import { backoffDelay } from './backoff.js';
+import { backoffDelay, storedBackoff } from './backoff.js';
 import {
   bounded,
   describeError,
@@ -142,7 +142,7 @@ export async function runJob(
     if (!kind) throw new Error(messages.noHandler(job.kind));
     const value = await withTimeout(
       Promise.resolve().then(() => kind.handler(context)),
-      kind.timeout,
+      job.timeout === null ? kind.timeout : job.timeout || null,
       controller,
     );
     return settle(job, schedule, value, lines, settings);
@@ -276,7 +276,8 @@ function fail(
   const text = describeError(error, MAX_ERROR_CHARS);
   const summary = summarizeError(error);
   const retrying = kind !== undefined && job.attempts < job.maxAttempts;
-  const delay = retrying ? backoffDelay(kind.backoff, job.attempts, settings.maxBackoff) : 0;
+  const backoff = job.backoff === null ? kind?.backoff : storedBackoff(job.backoff);
+  const delay = retrying ? backoffDelay(backoff!, job.attempts, settings.maxBackoff) : 0;
   const next = retrying ? `; retry in ${delay} ms` : '; no attempts left';
   lines.add(now, `attempt ${job.attempts} of ${job.maxAttempts} failed: ${summary}${next}`);
   return {
