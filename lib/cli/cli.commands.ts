@@ -12,6 +12,7 @@ import {
   type GlobalOptions,
 } from './cli.args.js';
 import { CliUsageError, EXIT_JOB_FAILURE, EXIT_OK } from './cli.errors.js';
+import { SCHEDULE_COMMANDS } from './cli.schedules.js';
 
 /** What a command prints (text, or the object with --json) and its exit code. */
 export interface CommandResult {
@@ -35,7 +36,7 @@ type Prepared = (app: INestApplicationContext) => Promise<CommandResult>;
 
 const FINISHED: JobStatus[] = ['succeeded', 'failed', 'cancelled'];
 
-function jobsService(app: INestApplicationContext): JobsService {
+export function jobsService(app: INestApplicationContext): JobsService {
   try {
     return app.get(JobsService, { strict: false });
   } catch {
@@ -65,7 +66,7 @@ function parseJson(source: string, text: string): unknown {
 }
 
 /** Known failures of JobsService (unknown kind, bad payload, bad option, unknown id) are usage errors. */
-async function asUsage<T>(work: () => Promise<T>): Promise<T> {
+export async function asUsage<T>(work: () => Promise<T>): Promise<T> {
   try {
     return await work();
   } catch (error) {
@@ -254,7 +255,8 @@ const cancel: Command = {
   usage: 'cancel <id>',
   help: [
     'Cancels the job: a pending one never runs; a running one finishes but its outcome is discarded.',
-    'Exit code 1 when the job had already finished, 2 when there is no such job.',
+    'Exit code 1 when the job had already finished, 2 when there is no such job. A schedule is',
+    'not cancelled (it would come back): pause-schedule pauses it.',
   ].join('\n'),
   options: {},
   async prepare(positionals) {
@@ -316,6 +318,14 @@ const prune: Command = {
   },
 };
 
-export const COMMANDS: Command[] = [run, enqueue, stats, retryFailed, cancel, prune];
+export const COMMANDS: Command[] = [
+  run,
+  enqueue,
+  stats,
+  retryFailed,
+  cancel,
+  prune,
+  ...SCHEDULE_COMMANDS,
+];
 
 export type { GlobalOptions };
