@@ -3,7 +3,8 @@
 // set, PostgreSQL and MariaDB/MySQL. Says loudly which backends were skipped. With CI=true (or
 // JOBS_TEST_REQUIRE_ALL=1) a missing URL is an error, never a skip. Then a second phase, the fault
 // suites (test/fault/, see docs/reliability.md), and a third against Nest 11 + TypeORM 0.3
-// (test/compat/nest11). Ends with "N passed, N failed" over every phase.
+// (test/compat/nest11), where a CommonJS app also installs the packed package and runs a job
+// (test/compat/cjs-app.check.mjs). Ends with "N passed, N failed" over every phase.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -94,6 +95,23 @@ function jestPhase(reportName, extraArgs, env = process.env) {
   return { ok: result.status === 0, counts };
 }
 
+/** Runs a check script that ends with "N passed, N failed"; its counts join the suites'. */
+function checkPhase(script) {
+  const result = spawnSync(process.execPath, [script], { cwd: root, encoding: 'utf8' });
+  process.stdout.write(result.stdout ?? '');
+  process.stderr.write(result.stderr ?? '');
+  const counted = /(\d+) passed, (\d+) failed\s*$/.exec(result.stdout ?? '');
+  return {
+    ok: result.status === 0,
+    counts: {
+      numPassedTests: counted ? Number(counted[1]) : 0,
+      numFailedTests: counted ? Number(counted[2]) : 1,
+      numPendingTests: 0,
+      numRuntimeErrorTestSuites: 0,
+    },
+  };
+}
+
 // A file or pattern given on the command line may belong to either phase.
 const narrowed = process.argv.length > 2 ? ['--passWithNoTests'] : [];
 const config = ['-c', join(root, 'test/jest.config.mjs')];
@@ -167,6 +185,12 @@ if (nest11SkipReason) {
       ...narrowed,
     ]),
   );
+  if (!narrowed.length || process.argv.slice(2).some((arg) => arg.includes('cjs'))) {
+    console.log(
+      '> Nest 11 phase: a CommonJS app installs the packed package and runs a job (test/compat/cjs-app)',
+    );
+    phases.push(checkPhase(join(root, 'test/compat/cjs-app.check.mjs')));
+  }
 }
 
 const total = (key) => phases.reduce((sum, phase) => sum + phase.counts[key], 0);
