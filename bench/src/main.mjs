@@ -28,6 +28,7 @@ const SIZES = {
 const CAP_MS = Number(env.BENCH_CAP_SECONDS ?? 10) * 1000;
 const RSS_CAP_MS = Number(env.BENCH_RSS_CAP_SECONDS ?? 120) * 1000;
 const LATENCY_GAP_MS = Number(env.BENCH_LATENCY_GAP_MS ?? 5);
+const DELAYED_MS = 300;
 const IDLE_SECONDS = Number(env.BENCH_IDLE_SECONDS ?? 20);
 const RAW_LANES = {
   sqlite: 1,
@@ -332,7 +333,7 @@ async function rawTrial(backend, size) {
   return rate;
 }
 
-async function latencyTrial(system, backend, cross = false) {
+async function latencyTrial(system, backend, cross = false, delay = 0) {
   if (system === 'ours') await reset('ours', backend);
   else await reset(system, 'postgres');
   const worker = spawnWorker({
@@ -341,8 +342,9 @@ async function latencyTrial(system, backend, cross = false) {
     backend,
     variant: 'empty',
     cross,
-    count: SIZES.latency,
+    count: delay ? Math.max(20, Math.round(SIZES.latency / 5)) : SIZES.latency,
     gap: LATENCY_GAP_MS,
+    delay,
   });
   try {
     return await worker.next('result');
@@ -492,9 +494,25 @@ async function round(r) {
       })),
       { key: 'latency.self.graphile', system: 'graphile-plain', backend: 'postgres' },
       { key: 'latency.self.pgboss', system: 'pgboss', backend: 'postgres' },
+      // Jobs enqueued 300 ms ahead: how late they start after they are due (issue 11, item 8).
+      ...BACKENDS.map((backend) => ({
+        key: `latency.delayed.ours.${backend}`,
+        system: 'ours',
+        backend,
+        delay: DELAYED_MS,
+      })),
+      ...['postgres', 'mariadb'].map((backend) => ({
+        key: `latency.delayedcross.ours.${backend}`,
+        system: 'ours',
+        backend,
+        cross: true,
+        delay: DELAYED_MS,
+      })),
     ];
     for (const c of cases) {
-      const out = await timed(`latency ${c.key}`, () => latencyTrial(c.system, c.backend, c.cross));
+      const out = await timed(`latency ${c.key}`, () =>
+        latencyTrial(c.system, c.backend, c.cross, c.delay),
+      );
       if (out) {
         record(`${c.key}.p50`, out.p50);
         record(`${c.key}.p99`, out.p99);
@@ -715,6 +733,24 @@ function buildTable() {
     '',
     '',
     fmtX(med('latency.cross.ours.postgres.p50'), med('latency.self.graphile.p50')),
+    '',
+  ]);
+  rows.push([
+    `lateness of a job enqueued ${DELAYED_MS} ms ahead, due → handler start, p50 / p99 (same instance)`,
+    ...BACKENDS.map((b) => lat(`latency.delayed.ours.${b}`)),
+    '',
+    '',
+    '',
+    '',
+  ]);
+  rows.push([
+    '  the same, enqueued by another instance (runner off; poll interval 1 s)',
+    '–',
+    lat('latency.delayedcross.ours.postgres'),
+    lat('latency.delayedcross.ours.mariadb'),
+    '',
+    '',
+    '',
     '',
   ]);
   const rssIds = [...BACKENDS.map((b) => `ours.${b}`), 'graphile'];

@@ -31,7 +31,8 @@ async function startWorker(options) {
       });
       return {
         close: app.close,
-        enqueue: async (data) => (await app.service.enqueue('bench.noop', data)).id,
+        enqueue: async (data, delay) =>
+          (await app.service.enqueue('bench.noop', data, delay ? { delay } : undefined)).id,
       };
     }
     case 'graphile':
@@ -106,13 +107,16 @@ async function latencyRole() {
       variant: spec.variant,
       jobs: { runner: false },
     });
-    enqueue = async (data) => (await producer.service.enqueue('bench.noop', data)).id;
+    enqueue = async (data, delay) =>
+      (await producer.service.enqueue('bench.noop', data, delay ? { delay } : undefined)).id;
   }
   await sleep(1500); // let the runner settle into its idle loop
   const sent = new Map();
   for (let i = 0; i < spec.count; i++) {
-    const id = String(await enqueue({ i }));
-    sent.set(id, clock());
+    const before = clock();
+    const id = String(await enqueue({ i }, spec.delay));
+    // With a delay, what counts is how late the job starts after it is due (due = before + delay).
+    sent.set(id, spec.delay ? before + spec.delay : clock());
     await sleep(spec.gap);
   }
   const deadline = clock() + 15_000;
