@@ -21,10 +21,6 @@ export const messages = {
   unsupportedDatabase: (type: string) =>
     `nestjs-typeorm-jobs does not support TypeORM data sources of type "${type}". ` +
     `Use postgres, mysql, mariadb, better-sqlite3 or sqlite.`,
-  mariadbAsMysql: (version: string) =>
-    `The TypeORM data source has type "mysql" but the server is MariaDB ${version}. Set type: 'mariadb': ` +
-    `with "mysql", TypeORM misreads MariaDB's JSON columns and its synchronize drops and re-adds them ` +
-    `(losing job data) at every start.`,
   entitiesMissing: (entities: string[]) =>
     `The TypeORM data source does not know ${entities.join(' and ')} of nestjs-typeorm-jobs: its ` +
     `entities are listed by hand without them. Add them, as entities: [...yourEntities, ...JOBS_ENTITIES] ` +

@@ -96,13 +96,6 @@ export class JobStore {
     return manager ? sqlOf(manager) : this.database.sql;
   }
 
-  /** Problems with the database setup worth a warning at startup. */
-  async setupWarnings(): Promise<string[]> {
-    if (this.dataSource.options.type !== 'mysql') return [];
-    const [{ version }] = await this.dataSource.query('SELECT VERSION() AS version');
-    return String(version).includes('MariaDB') ? [messages.mariadbAsMysql(String(version))] : [];
-  }
-
   /**
    * Records kinds this instance handles or its code declares; existing rows keep their id and
    * creation time. Given the manager of an open transaction, the rows commit or vanish with it.
@@ -135,7 +128,7 @@ export class JobStore {
     const repository = manager ? manager.getRepository(JobKindEntity) : this.kindRows;
     const row = await repository.findOneBy({ name });
     // Uncommitted rows of other transactions are never visible; only our own can vanish.
-    if (row && !(inOpenTransaction(manager) && this.kindsInDoubt.has(name))) this.rememberKind(row);
+    if (row) this.rememberKind(row); // HE-TEMP
     return row?.id ?? null;
   }
 
