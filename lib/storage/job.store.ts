@@ -128,7 +128,7 @@ export class JobStore {
     const repository = manager ? manager.getRepository(JobKindEntity) : this.kindRows;
     const row = await repository.findOneBy({ name });
     // Uncommitted rows of other transactions are never visible; only our own can vanish.
-    if (row) this.rememberKind(row); // HE-TEMP
+    if (row && !(inOpenTransaction(manager) && this.kindsInDoubt.has(name))) this.rememberKind(row);
     return row?.id ?? null;
   }
 
