@@ -5,6 +5,8 @@ import {
   type ExecutionContext,
   type NestInterceptor,
 } from '@nestjs/common';
+import { StreamableFile } from '@nestjs/common';
+import { Readable } from 'node:stream';
 import type { Observable } from 'rxjs';
 
 /** The parts of an Express (or Node) request the dashboard reads. */
@@ -95,4 +97,23 @@ export class DashboardNoStoreInterceptor implements NestInterceptor {
     noStore(context.switchToHttp().getResponse<DashboardResponse>());
     return next.handle();
   }
+}
+
+const DOWNLOAD_CHUNK = 64 * 1024;
+
+/** JSON text as a download, sent in chunks rather than one write of megabytes. */
+export function jsonDownload(json: string, filename: string): StreamableFile {
+  function* chunks(): Generator<string> {
+    for (let at = 0; at < json.length; ) {
+      let end = Math.min(at + DOWNLOAD_CHUNK, json.length);
+      // Each chunk is encoded on its own: never split a surrogate pair between two.
+      if (/[\ud800-\udbff]/.test(json[end - 1] ?? '')) end += 1;
+      yield json.slice(at, end);
+      at = end;
+    }
+  }
+  return new StreamableFile(Readable.from(chunks()), {
+    type: 'application/json; charset=utf-8',
+    disposition: `attachment; filename="${filename}"`,
+  });
 }

@@ -9,6 +9,7 @@ import {
   Query,
   Req,
   Res,
+  StreamableFile,
   UseFilters,
   UseGuards,
 } from '@nestjs/common';
@@ -18,7 +19,13 @@ import { DashboardActions, describeRunPending } from './dashboard.actions.js';
 import { DASHBOARD_OPTIONS } from './dashboard.constants.js';
 import { DashboardCsrf, DashboardCsrfGuard } from './dashboard.csrf.js';
 import { DashboardFlash } from './dashboard.flash.js';
-import { securePage, type DashboardRequest, type DashboardResponse } from './dashboard.http.js';
+import {
+  jsonDownload,
+  noStore,
+  securePage,
+  type DashboardRequest,
+  type DashboardResponse,
+} from './dashboard.http.js';
 import { DashboardKinds } from './dashboard.kinds.js';
 import type { PageContext } from './dashboard.layout.js';
 import type { ResolvedDashboardOptions } from './dashboard.options.js';
@@ -27,6 +34,7 @@ import { listQueryString, parseAction, parseJobId, parseJobsQuery } from './dash
 import { DashboardPaths } from './dashboard.paths.js';
 import { DashboardQueries } from './dashboard.queries.js';
 import { detailPage, kindsPage, listPage } from './dashboard.views.js';
+import { schedulesPage } from './dashboard.schedules.view.js';
 
 /** The HTML pages and their form actions (post, then redirect with a notice). */
 @Controller()
@@ -67,9 +75,22 @@ export class DashboardPagesController {
     @Req() request: DashboardRequest,
     @Res({ passthrough: true }) response: DashboardResponse,
   ): Promise<string> {
-    const job = await this.queries.get(parseJobId(id));
+    const job = await this.queries.detail(parseJobId(id));
     if (!job) throw new NotFoundException(`There is no job #${id}: it may have been deleted.`);
     return detailPage(this.context(request, response), job).markup;
+  }
+
+  /** The job's data, whole, as a JSON download (the page shows only its start when it is large). */
+  @Get('jobs/:id/data')
+  async data(
+    @Param('id') id: string,
+    @Res({ passthrough: true }) response: DashboardResponse,
+  ): Promise<StreamableFile> {
+    const json = await this.queries.dataJson(parseJobId(id));
+    if (json === null)
+      throw new NotFoundException(`There is no job #${id}: it may have been deleted.`);
+    noStore(response);
+    return jsonDownload(json, `job-${parseJobId(id)}-data.json`);
   }
 
   @Get('kinds')
@@ -113,6 +134,30 @@ export class DashboardPagesController {
       kind: 'notice',
       text: describeRunPending(summary),
     });
+  }
+
+  @Get('schedules')
+  async scheduleList(
+    @Query('after') after: unknown,
+    @Req() request: DashboardRequest,
+    @Res({ passthrough: true }) response: DashboardResponse,
+  ): Promise<string> {
+    const cursor = after === undefined || after === '' ? undefined : parseJobId(after);
+    const { schedules, next } = await this.actions.schedules(cursor);
+    return schedulesPage(this.context(request, response), schedules, next).markup;
+  }
+
+  /** Pause or resume one schedule: `key` and `action` posted by the Schedules page's buttons. */
+  @Post('schedules')
+  @UseGuards(DashboardCsrfGuard)
+  @HttpCode(303)
+  async toggleSchedule(
+    @Body() body: Record<string, unknown>,
+    @Req() request: DashboardRequest,
+    @Res({ passthrough: true }) response: DashboardResponse,
+  ): Promise<string> {
+    const flash = await this.actions.toggleSchedule(body.action, body.key);
+    return this.redirect(request, response, `${this.paths.base}/schedules`, flash);
   }
 
   private redirect(

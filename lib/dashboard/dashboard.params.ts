@@ -1,9 +1,13 @@
-import { BadRequestException } from '@nestjs/common';
+import { BadRequestException, NotFoundException } from '@nestjs/common';
+import { INT32_MAX, isJobId } from '../options/index.js';
 import { JOB_STATUSES, type JobStatus } from '../interfaces/job-context.interface.js';
 import { MAX_ACTION_IDS } from './dashboard.constants.js';
 import { DASHBOARD_ACTIONS, type DashboardAction, type JobsQuery } from './dashboard.types.js';
 
 type Params = Record<string, unknown>;
+
+/** Jobs per page at most. */
+const MAX_PAGE = 500;
 
 function text(params: Params, name: string, max = 200): string | undefined {
   const value = params[name];
@@ -20,8 +24,11 @@ function id(value: unknown, name: string): number {
       : typeof value === 'string' && /^\d{1,10}$/.test(value)
         ? Number(value)
         : NaN;
-  if (!Number.isSafeInteger(number) || number < 1)
-    throw new BadRequestException(`"${name}" must be a job id (a positive integer).`);
+  if (!isJobId(number)) {
+    throw new BadRequestException(
+      `"${name}" must be a job id (an integer from 1 to ${INT32_MAX}).`,
+    );
+  }
   return number;
 }
 
@@ -42,8 +49,7 @@ export function parseJobsQuery(params: Params, pageSize: number): JobsQuery {
   const order = text(params, 'order') ?? 'newest';
   if (order !== 'newest' && order !== 'oldest')
     throw new BadRequestException('"order" must be newest or oldest.');
-  const limit = optionalId(params, 'limit') ?? pageSize;
-  if (limit > 500) throw new BadRequestException('"limit" must be at most 500.');
+  const limit = pageLimit(params.limit, pageSize);
   const query: JobsQuery = {
     status: status as JobStatus | undefined,
     kind: text(params, 'kind'),
@@ -60,8 +66,20 @@ export function parseJobsQuery(params: Params, pageSize: number): JobsQuery {
   return query;
 }
 
+/** A job's id in a path: not a number is a 400; a number no job can have (past 2^31 - 1) is a 404. */
 export function parseJobId(value: unknown): number {
+  if (typeof value === 'string' && /^\d+$/.test(value) && !isJobId(Number(value))) {
+    throw new NotFoundException(`There is no job #${value}.`);
+  }
   return id(value, 'id');
+}
+
+function pageLimit(value: unknown, fallback: number): number {
+  if (value === undefined || value === '') return fallback;
+  const number = typeof value === 'string' && /^\d{1,3}$/.test(value) ? Number(value) : NaN;
+  if (!(number >= 1 && number <= MAX_PAGE))
+    throw new BadRequestException(`"limit" must be an integer from 1 to ${MAX_PAGE}.`);
+  return number;
 }
 
 /** `{ action, ids }` from a form (ids repeated or one) or a JSON body. */

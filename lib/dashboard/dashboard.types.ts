@@ -1,4 +1,4 @@
-import type { JobEntity } from '../entities/job.entity.js';
+import type { JobSummary, KeysetPage, MinuteBucket, StatusCounts } from '../storage/job.queries.js';
 import type { JobStatus } from '../interfaces/job-context.interface.js';
 import type { JobKindInfo } from '../interfaces/jobs-service.interface.js';
 
@@ -16,21 +16,10 @@ export interface JobsQuery {
   limit: number;
 }
 
-export interface JobsPage {
-  jobs: JobEntity[];
-  /** Cursor (`before`) of the page before this one, or null on the first page. */
-  previous: number | null;
-  /** Cursor (`after`) of the page after this one, or null on the last page. */
-  next: number | null;
-}
+/** One page of the list: each job without its large columns, its data as a preview. */
+export type JobsPage = KeysetPage<JobSummary>;
 
-export type StatusCounts = Record<JobStatus, number>;
-
-export interface MinuteBucket {
-  minute: Date;
-  succeeded: number;
-  failed: number;
-}
+export type { StatusCounts, MinuteBucket };
 
 export type DashboardAction = 'run' | 'retry' | 'cancel' | 'delete';
 

@@ -1,4 +1,5 @@
-import type { JobEntity } from '../entities/job.entity.js';
+import type { JobDetail } from '../storage/job.queries.js';
+import { DETAIL_DATA_CHARS } from './dashboard.queries.js';
 import { JOB_STATUSES } from '../interfaces/job-context.interface.js';
 import { finishedChart } from './dashboard.chart.js';
 import { html, type Html } from './dashboard.html.js';
@@ -22,13 +23,34 @@ import type {
 
 const PREVIEW_CHARS = 90;
 
-export function dataPreview(data: unknown): string {
-  const json = data === undefined || data === null ? '' : JSON.stringify(data);
-  return json.length > PREVIEW_CHARS ? `${json.slice(0, PREVIEW_CHARS)}…` : json;
+/** The start of a job's data as the list shows it, from the preview the query cut. */
+export function dataPreview(
+  job: { dataPreview: string; dataLength: number },
+  chars = PREVIEW_CHARS,
+): string {
+  const json = job.dataPreview === 'null' ? '' : job.dataPreview;
+  return json.length > chars || job.dataLength > json.length ? `${json.slice(0, chars)}…` : json;
 }
 
-function pretty(value: unknown): string {
-  return value === undefined || value === null ? 'null' : JSON.stringify(value, null, 2);
+/** Pretty JSON, cut to `max` characters (a result can be a megabyte). */
+function pretty(value: unknown, max = DETAIL_DATA_CHARS): string {
+  const text = value === undefined || value === null ? 'null' : JSON.stringify(value, null, 2);
+  return text.length > max
+    ? `${text.slice(0, max)}\n… (${text.length - max} more characters)`
+    : text;
+}
+
+/** The job's data: pretty when it came whole, else its first characters and a download link. */
+function dataSection(page: PageContext, job: JobDetail): Html {
+  const download = `${page.base}/jobs/${job.id}/data`;
+  if (job.dataText.length >= job.dataLength) {
+    return html`<pre id="data">${pretty(JSON.parse(job.dataText))}</pre>`;
+  }
+  return html`<p class="muted" id="data-cut">
+      The data is ${job.dataLength} characters of JSON; here are the first ${job.dataText.length}.
+      <a href="${download}" download>Download all of it</a>
+    </p>
+    <pre id="data">${job.dataText}…</pre>`;
 }
 
 function actionButtons(): Html {
@@ -88,7 +110,7 @@ export function listPage(page: PageContext, view: ListView): Html {
         <td><a href="${page.base}/jobs/${job.id}">#${job.id}</a></td>
         <td><a class="plain" href="${link({ kind: job.kind })}">${job.kind}</a></td>
         <td>${job.queue}</td>
-        <td class="data" title="${dataPreview(job.data)}">${dataPreview(job.data)}</td>
+        <td class="data" title="${dataPreview(job, 300)}">${dataPreview(job)}</td>
         <td class="time">${time(job.created)}</td>
         <td>
           ${statusBadge(job.status)}${
@@ -159,7 +181,7 @@ export function attemptErrors(logs: string | null): string[] {
     );
 }
 
-export function detailPage(page: PageContext, job: JobEntity): Html {
+export function detailPage(page: PageContext, job: JobDetail): Html {
   const failures = attemptErrors(job.logs);
   const here = `${page.base}/jobs/${job.id}`;
   const fields = html`<dl>
@@ -208,7 +230,7 @@ export function detailPage(page: PageContext, job: JobEntity): Html {
       </form>
       ${fields}
       <h2>Data</h2>
-      <pre id="data">${pretty(job.data)}</pre>
+      ${dataSection(page, job)}
       <h2>Result</h2>
       <pre id="result">${pretty(job.result)}</pre>
       <h2>Attempt errors</h2>
