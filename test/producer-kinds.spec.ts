@@ -56,7 +56,7 @@ describeBackends('a producer enqueues kinds it declares', (backend) => {
       expect(await kindNames(web)).toEqual(['billing.invoice', 'mail.send']);
       const jobs = web.get(JobsService);
       const mail = await jobs.enqueue('mail.send', { to: 'a@b.c' });
-      const [invoice] = await jobs.enqueueMany([jobSpec('billing.invoice', { invoice: 7 })]);
+      const [invoice] = await jobs.enqueueMany([{ kind: 'billing.invoice', data: { invoice: 7 } }]);
       const worker = await startApp({ database, providers: [Workers] });
       try {
         expect((await waitForStatus(worker, mail.id, 'succeeded')).result).toBe('sent to a@b.c');
@@ -111,7 +111,7 @@ describeBackends('a producer enqueues kinds it declares', (backend) => {
       await expect(
         jobs.enqueueMany([
           jobSpec(SendInvoice, { invoice: 3 }),
-          jobSpec('mail.sned', { to: 'a@b.c' }),
+          { kind: 'mail.sned', data: { to: 'a@b.c' } },
         ]),
       ).rejects.toThrow(/Unknown job kind "mail\.sned"/);
       expect(await count(web, 'nest_jobs')).toBe(0);
