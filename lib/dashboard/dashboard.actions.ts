@@ -1,10 +1,19 @@
-import { Injectable } from '@nestjs/common';
-import { JobNotFoundError, JobNotRetryableError } from '../errors/jobs.errors.js';
+import { BadRequestException, Injectable } from '@nestjs/common';
+import {
+  JobNotFoundError,
+  JobNotRetryableError,
+  ScheduleNotCancellableError,
+  ScheduleNotFoundError,
+} from '../errors/jobs.errors.js';
+import type { JobSchedule } from '../interfaces/schedule-options.interface.js';
 import type { JobStatus } from '../interfaces/job-context.interface.js';
 import type { RunPendingSummary } from '../interfaces/jobs-service.interface.js';
 import { DashboardJobs } from './dashboard.jobs.js';
 import { DashboardQueries } from './dashboard.queries.js';
 import type { ActionReport, DashboardAction } from './dashboard.types.js';
+
+/** Schedules per page of the Schedules page. */
+const SCHEDULES_PAGE = 200;
 
 const PAST: Record<DashboardAction, string> = {
   run: 'Made due now',
@@ -58,6 +67,37 @@ export class DashboardActions {
     return this.jobs.service.runPending();
   }
 
+  /** One page of the schedules, and the cursor of the next page (null on the last). */
+  async schedules(after?: number): Promise<{ schedules: JobSchedule[]; next: number | null }> {
+    const page = await this.jobs.service.schedules({ after, limit: SCHEDULES_PAGE + 1 });
+    const schedules = page.slice(0, SCHEDULES_PAGE);
+    const next = page.length > SCHEDULES_PAGE ? schedules[schedules.length - 1].id : null;
+    return { schedules, next };
+  }
+
+  /** Pauses or resumes the schedule `key` (a kind's declared one, or a runtime one); says how it went. */
+  async toggleSchedule(
+    action: unknown,
+    key: unknown,
+  ): Promise<{ kind: 'notice' | 'error'; text: string }> {
+    if ((action !== 'pause' && action !== 'resume') || typeof key !== 'string' || key === '') {
+      throw new BadRequestException('Post a schedule "key" and an "action": pause or resume.');
+    }
+    const service = this.jobs.service;
+    try {
+      const changed =
+        action === 'pause' ? await service.pauseSchedule(key) : await service.resumeSchedule(key);
+      const done = action === 'pause' ? 'Paused' : 'Resumed';
+      const already = action === 'pause' ? 'paused' : 'not paused';
+      return changed
+        ? { kind: 'notice', text: `${done} schedule ${key}.` }
+        : { kind: 'error', text: `Schedule ${key} was ${already} already.` };
+    } catch (error) {
+      if (error instanceof ScheduleNotFoundError) return { kind: 'error', text: error.message };
+      throw error;
+    }
+  }
+
   /** One job; the status may have moved since it was read, which the service reports. */
   private async one(
     action: DashboardAction,
@@ -77,6 +117,8 @@ export class DashboardActions {
       if (error instanceof JobNotFoundError) report.missing.push(id);
       else if (error instanceof JobNotRetryableError)
         report.skipped.push({ id, reason: error.status });
+      else if (error instanceof ScheduleNotCancellableError)
+        report.skipped.push({ id, reason: `the schedule ${error.key}: pause it on Schedules` });
       else throw error;
     }
   }

@@ -24,7 +24,7 @@ td.data{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px;max-wid
 td.time{white-space:nowrap;font-size:12px}pre{background:#fff;border:1px solid #dde1e8;padding:10px;overflow:auto;max-height:480px;white-space:pre-wrap;word-break:break-word;font-size:12px}
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600;background:#e4e7ec}
 .pending{background:#e3ecfb;color:#1d4ea8}.running{background:#fff1d6;color:#8a5a00}.succeeded{background:#dcf3e3;color:#17703a}
-.failed{background:#fbe0e0;color:#a32020}.cancelled{background:#e8e8e8;color:#555}
+.failed{background:#fbe0e0;color:#a32020}.cancelled{background:#e8e8e8;color:#555}.paused{background:#ece3fb;color:#5b2da8}
 .counts{display:flex;gap:8px;flex-wrap:wrap;margin:0 0 12px;padding:0;list-style:none}.counts a{text-decoration:none}
 .counts .badge{font-size:13px;padding:4px 12px}.counts .here .badge{outline:2px solid #1d2330}
 form.filters{display:flex;gap:10px;flex-wrap:wrap;align-items:end;margin:0 0 12px}form.filters label{display:flex;flex-direction:column;font-size:12px;color:#556}
@@ -81,7 +81,7 @@ export function layout(page: PageContext, heading: string, body: HtmlValue): Htm
       <body data-api="${page.base}/api">
         <header>
           <a class="brand" href="${page.base}">${page.title}</a><a href="${page.base}">Jobs</a
-          ><a href="${page.base}/kinds">Kinds</a>
+          ><a href="${page.base}/kinds">Kinds</a><a href="${page.base}/schedules">Schedules</a>
           ${page.csrf ? html`<form method="post" action="${page.base}/run-pending">${csrfField(page)}<button type="submit" class="secondary">Run pending jobs</button></form>` : ''}
         </header>
         <main>${flash}${body}</main>
