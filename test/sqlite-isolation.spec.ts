@@ -115,7 +115,7 @@ describeBackends(
       );
       const succeeded = async () =>
         (await jobs.list({ status: 'succeeded', limit: 1_000 })).length === 200;
-      await waitFor(succeeded, '200 jobs succeeded', 40_000);
+      await waitFor(succeeded, '200 jobs succeeded', 70_000);
       done = true;
       expect(await traffic).toBeGreaterThan(0);
       // Only now is nothing of the app's left open: a rolled-back outcome would show here.
@@ -126,7 +126,7 @@ describeBackends(
       );
       expect(added.map((job) => runs.get(job.id) ?? 0)).toEqual(added.map(() => 1));
       expect(await source.query('SELECT * FROM app_audit')).toEqual([]);
-    }, 60_000);
+    }, 100_000);
 
     it('keeps a lease renewed during an app transaction that rolls back: another instance does not take the job', async () => {
       const first = await start({});
