@@ -2,7 +2,10 @@ import { Column, Entity, PrimaryGeneratedColumn } from 'typeorm';
 import { JOB_KINDS_TABLE } from '../jobs.constants.js';
 import { epochMillis } from './column-transformers.js';
 
-/** A registered kind of job (the seed's JobKind), upserted by every instance that has its handler. */
+/**
+ * A registered kind of job (the seed's JobKind), upserted by every instance that has its handler.
+ * Created by the module, never by TypeORM's synchronize (see JobEntity).
+ */
 @Entity({ name: JOB_KINDS_TABLE, synchronize: false })
 export class JobKindEntity {
   @PrimaryGeneratedColumn()

@@ -7,6 +7,8 @@ import { JobKindEntity } from './job-kind.entity.js';
 /**
  * One job: the seed's fields (kind, data, active, periodic, failed, last run, logs) and what safe
  * execution by many instances needs (status, queue, priority, run-at, attempts, lease, errors).
+ * `synchronize: false`: the module creates its tables (lib/storage/schema.ts); TypeORM's schema sync
+ * misread MariaDB's JSON columns under type 'mysql' and dropped them, payloads and all, every start.
  */
 @Entity({ name: JOBS_TABLE, synchronize: false })
 // "Find due jobs" walks this index in claim order: status = 'pending', then priority, run_at, id.
