@@ -128,6 +128,7 @@ describeBackends('dashboard over HTTP', (backend) => {
       succeeded: 0,
       failed: 0,
       cancelled: 0,
+      paused: 0,
     });
 
     const ids = mail.map((job) => job.id);
@@ -250,6 +251,71 @@ describeBackends('dashboard over HTTP', (backend) => {
     ]);
     expect(offsite.headers.get('location')).toBe('/jobs');
     expect((await client.get('/jobs')).text).toContain(`skipped 1 (#${job.id} is cancelled)`);
+  });
+
+  it('sends back only to pages under the dashboard, however the return path is spelled', async () => {
+    const job = await dashboard.jobs.enqueue(
+      'email.send',
+      { to: 'r@example.com', subject: 'x' },
+      { delay: 60_000 },
+    );
+    const token = csrfTokenOf((await client.get('/jobs')).text);
+    const back = async (to: string) => {
+      const reply = await client.postForm('/jobs/actions', [
+        ['_csrf', token],
+        ['action', 'cancel'],
+        ['ids', String(job.id)],
+        ['return', to],
+      ]);
+      return reply.headers.get('location') ?? `status ${reply.status}`;
+    };
+    for (const to of [
+      '/jobs/../admin/delete',
+      '/jobs/%2e%2e/admin/delete',
+      '/jobs/%2E%2E/admin/delete',
+      '/jobs/.%2e/admin',
+      '/jobs/%2e./admin',
+      '/jobs/./../admin',
+      '/jobs%2f..%2fadmin',
+      '/jobs\\..\\admin',
+      '/jobs/..\\admin',
+      '/jobs//evil.example/',
+      '//evil.example/jobs',
+      '/jobsadmin',
+      '/jobs/kinds/..',
+      'jobs/kinds',
+      '/jobs/kinds#x',
+    ]) {
+      expect([to, await back(to)]).toEqual([to, '/jobs']);
+    }
+    for (const to of [
+      '/jobs',
+      '/jobs/kinds',
+      `/jobs/jobs/${job.id}`,
+      '/jobs?status=failed&kind=a.b',
+    ]) {
+      expect([to, await back(to)]).toEqual([to, to]);
+    }
+  });
+
+  it('answers 404 for an id no job can have, and names a malformed parameter', async () => {
+    for (const path of [
+      '/jobs/jobs/9999999999',
+      '/jobs/api/jobs/9999999999',
+      '/jobs/jobs/2147483648/data',
+    ]) {
+      expect([path, (await client.get(path)).status]).toEqual([path, 404]);
+    }
+    expect((await client.get('/jobs/jobs/2147483647')).status).toBe(404);
+    const cursor = await client.get('/jobs/api/jobs?after=9999999999');
+    expect(cursor.status).toBe(400);
+    expect(cursor.text).toContain('\\"after\\" must be a job id');
+    const limit = await client.get('/jobs/api/jobs?limit=abc');
+    expect(limit.status).toBe(400);
+    expect(limit.text).toContain('\\"limit\\" must be an integer from 1 to 500');
+    expect(limit.text).not.toContain('job id');
+    expect((await client.get('/jobs/api/jobs?limit=501')).status).toBe(400);
+    expect((await client.get('/jobs/api/jobs?limit=500')).status).toBe(200);
   });
 
   it('runs now, retries, cancels and deletes selected jobs, and runs pending jobs', async () => {

@@ -104,7 +104,7 @@ const DOWNLOAD_CHUNK = 64 * 1024;
 /** JSON text as a download, sent in chunks rather than one write of megabytes. */
 export function jsonDownload(json: string, filename: string): StreamableFile {
   function* chunks(): Generator<string> {
-    for (let at = 0; at < json.length; ) {
+    for (let at = 0; at < json.length;) {
       let end = Math.min(at + DOWNLOAD_CHUNK, json.length);
       // Each chunk is encoded on its own: never split a surrogate pair between two.
       if (/[\ud800-\udbff]/.test(json[end - 1] ?? '')) end += 1;
