@@ -185,6 +185,18 @@ describeBackends(
       expect(await source.query('SELECT * FROM app_audit')).toEqual([]);
     });
 
+    it("keeps a job enqueued with the data source's own manager while another flow's transaction rolls back", async () => {
+      const { source, jobs } = await start({ runner: false });
+      let enqueued!: Promise<JobEntity>;
+      await rolledBack(source, async () => {
+        // What @InjectEntityManager() gives: no query runner, so no transaction of the caller's.
+        enqueued = jobs.enqueue('isolation.work', { n: 1 }, { manager: source.manager });
+        for (let turn = 0; turn < 50; turn++) await new Promise((resolve) => setImmediate(resolve));
+      });
+      const job = await enqueued;
+      expect(await jobs.get(job.id)).toMatchObject({ id: job.id, status: 'pending' });
+    });
+
     it('keeps a cancel made while another flow holds a transaction that rolls back', async () => {
       const { source, jobs } = await start({ runner: false });
       const job = await jobs.enqueue('isolation.work', { n: 1 });

@@ -92,8 +92,9 @@ export class JobStore {
     this.kindRows = this.database.manager.getRepository(JobKindEntity);
   }
 
+  /** A manager without a query runner (the data source's own) holds no transaction to join. */
   private sql(manager?: EntityManager): Sql {
-    return manager ? sqlOf(manager) : this.database.sql;
+    return manager?.queryRunner ? sqlOf(manager) : this.database.sql;
   }
 
   /**
