@@ -1,5 +1,6 @@
 import { ConfigurableModuleBuilder } from '@nestjs/common';
 import { InvalidJobsOptionError } from './errors/jobs.errors.js';
+import { defineJobKind, type JobKindRef } from './decorators/job-kind.decorator.js';
 import {
   backoffOption,
   duration,
@@ -96,8 +97,8 @@ function schemaOption(value: unknown): ResolvedJobsOptions['schema'] {
   return value;
 }
 
-/** The names of the `kinds` option, given as names or `defineJobKind()` references. */
-function declaredKinds(value: unknown): string[] {
+/** The `kinds` option: names, or `defineJobKind()` references with the defaults they carry. */
+function declaredKinds(value: unknown): ResolvedJobsOptions['kinds'] {
   if (value === undefined) return [];
   if (!Array.isArray(value)) {
     throw new InvalidJobsOptionError(
@@ -106,12 +107,11 @@ function declaredKinds(value: unknown): string[] {
       'an array of kind names or job kind references',
     );
   }
-  return value.map((kind: unknown, i) =>
-    jobKindName(
-      `kinds[${i}]`,
-      typeof kind === 'object' && kind !== null ? (kind as { name?: unknown }).name : kind,
-    ),
-  );
+  return value.map((kind: unknown, i) => {
+    const ref = typeof kind === 'object' && kind !== null ? (kind as JobKindRef<unknown>) : null;
+    const name = jobKindName(`kinds[${i}]`, ref ? ref.name : kind);
+    return { name, defaults: defineJobKind(name, ref?.defaults).defaults ?? {} };
+  });
 }
 
 const DAY = 86_400_000;

@@ -12,7 +12,8 @@ import {
 } from './options/index.js';
 import type { JobContext } from './interfaces/job-context.interface.js';
 import { scheduleOf, type ScheduleSpec } from './schedules/schedule.js';
-import type { JobKindOptions } from './interfaces/job-kind-options.interface.js';
+import type { JobKindDefaults, JobKindOptions } from './interfaces/job-kind-options.interface.js';
+import { kindDefaults, kindName } from './decorators/job-kind.decorator.js';
 import type {
   BackoffOption,
   ResolvedJobsOptions,
@@ -42,10 +43,15 @@ export interface RegisteredKind {
 @Injectable()
 export class JobsRegistry {
   private readonly kinds = new Map<string, RegisteredKind>();
-  private readonly declared: ReadonlySet<string>;
+  /** The `kinds` option: name -> the defaults its reference carried (a later reference wins). */
+  private readonly declared = new Map<string, JobKindDefaults>();
 
   constructor(@Inject(JOBS_RESOLVED_OPTIONS) private readonly options: ResolvedJobsOptions) {
-    this.declared = new Set(options.kinds);
+    for (const { name, defaults } of options.kinds) {
+      if (!this.declared.has(name) || Object.keys(defaults).length > 0) {
+        this.declared.set(name, defaults);
+      }
+    }
   }
 
   register(name: string, options: JobKindOptions, handler: JobHandler, source: string): void {
@@ -93,7 +99,16 @@ export class JobsRegistry {
 
   /** Kinds in the `kinds` option that have no handler here (those with one are recorded as handled). */
   declaredWithoutHandler(): string[] {
-    return [...this.declared].filter((name) => !this.kinds.has(name));
+    return [...this.declared.keys()].filter((name) => !this.kinds.has(name));
+  }
+
+  /**
+   * Defaults of a job of this kind enqueued here: its handler's options, else those its reference
+   * carries (given to enqueue, or listed in `kinds`), else none (the module's).
+   */
+  defaultsFor(kind: string | { readonly name: string }): JobKindDefaults {
+    const name = kindName(kind);
+    return this.kinds.get(name) ?? kindDefaults(kind) ?? this.declared.get(name) ?? {};
   }
 
   all(): RegisteredKind[] {

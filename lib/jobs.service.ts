@@ -293,8 +293,9 @@ export class JobsService {
   /** Checks a spec and makes its row; throws on an unknown kind or a bad option, having written nothing. */
   private rowOf(spec: AnyEnqueueSpec, kindId: number | null): NewJobRow {
     const kind = kindName(spec.kind);
-    const local = this.registry.get(kind);
     if (kindId === null && !this.declares(spec.kind)) throw new UnknownJobKindError(kind);
+    // The handler's options, or, in an app without it, those its reference carries.
+    const defaults = this.registry.defaultsFor(spec.kind);
     const data = serializePayload(kind, spec.data, this.options.maxPayloadSize);
     const now = Date.now();
     const periodic = flag('periodic', spec.periodic, false);
@@ -323,16 +324,16 @@ export class JobsService {
       kind,
       kindId,
       queue:
-        spec.queue === undefined ? (local?.queue ?? 'default') : queueName('queue', spec.queue),
+        spec.queue === undefined ? (defaults.queue ?? 'default') : queueName('queue', spec.queue),
       data,
       periodic,
       interval,
-      priority: integer('priority', spec.priority, local?.priority ?? 0),
+      priority: integer('priority', spec.priority, defaults.priority ?? 0),
       runAt,
       maxAttempts: positiveInteger(
         'maxAttempts',
         spec.maxAttempts,
-        local?.maxAttempts ?? this.options.maxAttempts,
+        defaults.maxAttempts ?? this.options.maxAttempts,
       ),
       created: now,
       uniqueKey: unique ? uniqueKeyOf(kind, unique, data) : null,

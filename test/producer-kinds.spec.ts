@@ -32,6 +32,21 @@ class Workers {
   }
 }
 
+// Declared with its defaults once, for the worker's handler and for producers without it.
+const SendDigest = defineJobKind<{ user: string }>('digest.send', {
+  maxAttempts: 1,
+  queue: 'mail',
+  priority: -3,
+});
+
+@Injectable()
+class DigestWorker {
+  @JobKind(SendDigest)
+  send(): never {
+    throw new Error('smtp down');
+  }
+}
+
 async function count(app: TestingModule, table: 'nest_jobs' | 'nest_job_kinds'): Promise<number> {
   const [row] = await app
     .get<DataSource>(getDataSourceToken())
@@ -158,7 +173,38 @@ describeBackends('a producer enqueues kinds it declares', (backend) => {
     }
   });
 
-  it('refuses a kinds option or a reference that is not a kind name, naming it', async () => {
+  it("gives a producer's jobs the defaults their reference carries, so a worker retries them as declared", async () => {
+    const database = await freshDatabase(backend);
+    const web = await startApp({ database, jobs: { runner: false, kinds: [SendDigest] } });
+    try {
+      const jobs = web.get(JobsService);
+      const byRef = await jobs.enqueue(SendDigest, { user: 'u1' });
+      const byName = await jobs.enqueue('digest.send', { user: 'u2' });
+      for (const job of [byRef, byName]) {
+        const stored = await jobs.get(job.id);
+        expect([stored?.maxAttempts, stored?.queue, stored?.priority]).toEqual([1, 'mail', -3]);
+      }
+      const worker = await startApp({ database, providers: [DigestWorker] });
+      try {
+        // One attempt, as declared: the module's default (5) would leave it pending for a retry.
+        const failed = await waitForStatus(worker, byRef.id, 'failed');
+        expect([failed.attempts, failed.lastError]).toEqual([
+          1,
+          expect.stringContaining('smtp down'),
+        ]);
+        const [again] = await worker
+          .get(JobsService)
+          .enqueueMany([jobSpec(SendDigest, { user: 'u3' })]);
+        expect([again.maxAttempts, again.queue, again.priority]).toEqual([1, 'mail', -3]);
+      } finally {
+        await worker.close();
+      }
+    } finally {
+      await web.close();
+    }
+  });
+
+  it('refuses a kinds option or a reference that is not a kind name or has bad defaults, naming it', async () => {
     const database = await freshDatabase(backend);
     await expect(startApp({ database, jobs: { kinds: ['mail.send', ''] } })).rejects.toThrow(
       /"kinds\[1\]"/,
@@ -167,5 +213,7 @@ describeBackends('a producer enqueues kinds it declares', (backend) => {
       InvalidJobsOptionError,
     );
     expect(() => defineJobKind('')).toThrow(InvalidJobsOptionError);
+    expect(() => defineJobKind('x', { maxAttempts: 0 })).toThrow(/maxAttempts of job kind "x"/);
+    expect(() => defineJobKind('x', { dealy: 5 } as never)).toThrow(/dealy/);
   });
 });

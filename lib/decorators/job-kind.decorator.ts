@@ -1,8 +1,8 @@
 import { SetMetadata } from '@nestjs/common';
 import { JOB_KIND_METADATA } from '../jobs.constants.js';
-import { jobKindName } from '../options/index.js';
+import { integer, jobKindName, knownKeys, positiveInteger, queueName } from '../options/index.js';
 import type { JobContext } from '../interfaces/job-context.interface.js';
-import type { JobKindOptions } from '../interfaces/job-kind-options.interface.js';
+import type { JobKindDefaults, JobKindOptions } from '../interfaces/job-kind-options.interface.js';
 
 export interface JobKindMetadata {
   name: string;
@@ -12,20 +12,41 @@ export interface JobKindMetadata {
 /**
  * A kind of job with its payload type: declare it once, use it in `@JobKind()` and in `enqueue()`,
  * and the compiler checks both ends. The reference is also the code's word that the kind exists: an
- * app that enqueues through it needs no handler of its own, nor a worker that started before.
+ * app that enqueues through it needs no handler of its own, nor a worker that started before. Its
+ * `defaults` (maxAttempts, queue, priority) apply wherever it is used, with or without the handler.
  *
- *     export const SendDigest = defineJobKind<{ userId: string }>('digest.send');
+ *     export const SendDigest = defineJobKind<{ userId: string }>('digest.send', { maxAttempts: 1 });
  *     @JobKind(SendDigest) send(job: JobContext<{ userId: string }>) { ... }
  *     await jobs.enqueue(SendDigest, { userId: 'u1' });
  */
 export interface JobKindRef<T> {
   readonly name: string;
+  /** Defaults of this kind's jobs; `@JobKind(ref, options)` may override them for its handler. */
+  readonly defaults?: Readonly<JobKindDefaults>;
   /** Carries the payload type; never set at run time. */
   readonly __payload?: (payload: T) => void;
 }
 
-export function defineJobKind<T>(name: string): JobKindRef<T> {
-  return Object.freeze({ name: jobKindName('defineJobKind() name', name) });
+export function defineJobKind<T>(name: string, defaults: JobKindDefaults = {}): JobKindRef<T> {
+  const kind = jobKindName('defineJobKind() name', name);
+  knownKeys(`defineJobKind("${kind}")`, defaults, ['maxAttempts', 'queue', 'priority']);
+  const at = (option: string) => `${option} of job kind "${kind}"`;
+  const checked: JobKindDefaults = {};
+  if (defaults.maxAttempts !== undefined) {
+    checked.maxAttempts = positiveInteger(at('maxAttempts'), defaults.maxAttempts, 1);
+  }
+  if (defaults.queue !== undefined) checked.queue = queueName(at('queue'), defaults.queue);
+  if (defaults.priority !== undefined) {
+    checked.priority = integer(at('priority'), defaults.priority, 0);
+  }
+  return Object.freeze({ name: kind, defaults: Object.freeze(checked) });
+}
+
+/** The defaults a kind given by reference carries (none for a name). */
+export function kindDefaults(
+  kind: string | { readonly name: string },
+): JobKindDefaults | undefined {
+  return typeof kind === 'string' ? undefined : (kind as JobKindRef<unknown>).defaults;
 }
 
 /** The name of a kind given by name or by reference. */
@@ -54,5 +75,8 @@ export function JobKind(
   kind: string | { readonly name: string },
   options: JobKindOptions = {},
 ): MethodDecorator {
-  return SetMetadata<string, JobKindMetadata>(JOB_KIND_METADATA, { name: kindName(kind), options });
+  return SetMetadata<string, JobKindMetadata>(JOB_KIND_METADATA, {
+    name: kindName(kind),
+    options: { ...kindDefaults(kind), ...options },
+  });
 }

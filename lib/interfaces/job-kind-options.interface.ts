@@ -27,3 +27,9 @@ export interface JobKindOptions {
    */
   missed?: 'run-once' | 'skip';
 }
+
+/**
+ * What a `defineJobKind()` reference carries besides its name: the defaults of its jobs that are
+ * decided where a job is enqueued, so an app that enqueues the kind without its handler uses them.
+ */
+export type JobKindDefaults = Pick<JobKindOptions, 'maxAttempts' | 'queue' | 'priority'>;

@@ -1,3 +1,5 @@
+import type { JobKindDefaults } from './job-kind-options.interface.js';
+
 /** Delay before retry number `attempt` (1 for the first retry): a base delay in ms for exponential backoff, or a function. */
 export type BackoffOption = number | ((attempt: number) => number);
 
@@ -68,6 +70,7 @@ export interface JobsModuleOptions {
    * startup, so enqueueing them works on a fresh database before any worker has started. A name no
    * instance registered and not listed here is still refused (UnknownJobKindError), so typos fail
    * loudly. Kinds with a handler in this app, and kinds enqueued through a reference, need no entry.
+   * A reference listed here also lends its defaults (maxAttempts, queue, priority) to enqueues by name.
    */
   kinds?: Array<string | { readonly name: string }>;
   /**
@@ -109,7 +112,7 @@ export interface ResolvedJobsOptions {
   /** Milliseconds to keep finished jobs per status; null keeps them. */
   retention: Record<'succeeded' | 'failed' | 'cancelled', number | null>;
   maxPayloadSize: number;
-  /** Names of the `kinds` option. */
-  kinds: string[];
+  /** The `kinds` option, with the defaults of those given by reference. */
+  kinds: Array<{ name: string; defaults: JobKindDefaults }>;
   schema: 'auto' | 'migrations';
 }
