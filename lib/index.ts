@@ -10,7 +10,7 @@ export type {
   JobsModuleOptions,
   JobsModuleExtras,
 } from './interfaces/jobs-module-options.interface.js';
-export type { JobKindOptions } from './interfaces/job-kind-options.interface.js';
+export type { JobKindDefaults, JobKindOptions } from './interfaces/job-kind-options.interface.js';
 export {
   jobSpec,
   type AnyEnqueueSpec,
