@@ -169,11 +169,14 @@ export class ScheduleStore {
     return (result.affected ?? 0) > 0;
   }
 
-  /** The live schedules (not those turned off in code), by row id. */
+  /** The live schedules (paused included; not those turned off in code), by row id. */
   async list(filter: ListSchedulesFilter = {}): Promise<JobSchedule[]> {
     const rows = await this.jobs.find({
       where: {
-        active: true,
+        // Every live schedule holds its key, so the unique index on active_key reaches them: past
+        // 500,000 finished jobs, PostgreSQL's plan went from a parallel scan of the table (190 ms)
+        // to an index scan (0.6 ms); MariaDB's first page from 176 to 23 ms.
+        activeKey: Not(IsNull()),
         schedule: Not(IsNull()),
         ...(filter.kind !== undefined ? { kind: filter.kind } : {}),
         ...(filter.after !== undefined ? { id: MoreThan(filter.after) } : {}),
