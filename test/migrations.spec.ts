@@ -10,6 +10,7 @@ import {
   JobsService,
   type JobContext,
 } from 'nestjs-typeorm-jobs';
+import { JOBS_SCHEMA_STEPS } from '../lib/migrations/jobs-schema.steps.js';
 import { describeBackends, recreateDatabase, type Backend } from './support/backends.js';
 import { quietLogger, waitForStatus } from './support/fixtures.js';
 
@@ -38,6 +39,12 @@ class Handlers {
     return { echoed: data.text };
   }
 }
+
+it('ships one migration class per schema step, in the same order', () => {
+  expect(JOBS_MIGRATIONS.map((migration) => new migration().name)).toEqual(
+    JOBS_SCHEMA_STEPS.map((step) => step.migration),
+  );
+});
 
 describeBackends('migrations', (backend) => {
   let database: DataSourceOptions;

@@ -3,6 +3,7 @@ import { Test, type TestingModule } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import {
+  JOBS_ENTITIES,
   JobKind,
   JobKindEntity,
   JobsEntitiesMissingError,
@@ -14,6 +15,8 @@ import {
 } from 'nestjs-typeorm-jobs';
 import { backends, describeBackends, recreateDatabase, type Backend } from './support/backends.js';
 import { quietLogger, startApp, waitFor } from './support/fixtures.js';
+import { JOBS_SCHEMA_STEPS, type SchemaStep } from '../lib/migrations/jobs-schema.steps.js';
+import { prepareJobsSchema } from '../lib/storage/schema.js';
 
 /**
  * The module's tables are its own: TypeORM's synchronize never touches them (under `type: 'mysql'`
@@ -129,6 +132,45 @@ describeBackends('schema', (backend) => {
     await expect(start([])).rejects.toThrow(/autoLoadEntities: true/);
     // (JobEntity without JobKindEntity fails earlier, in TypeORM, naming JobEntity#kindRef.)
     expect(await withSource(database, (source) => tablesNamed(source, backend))).toBe(0);
+  });
+});
+
+describeBackends('schema upgrades', (backend) => {
+  /** A later release's step: a column, in place when the column is. */
+  const column = (migration: string, name: string): SchemaStep => ({
+    migration,
+    applied: (runner) => runner.hasColumn('nest_jobs', name),
+    sql: {
+      postgres: { up: [`ALTER TABLE nest_jobs ADD COLUMN ${name} integer`], down: [] },
+      mysql: { up: [`ALTER TABLE nest_jobs ADD COLUMN ${name} integer`], down: [] },
+      sqlite: { up: [`ALTER TABLE nest_jobs ADD COLUMN ${name} integer`], down: [] },
+    },
+  });
+
+  it('applies the steps a database lacks, in order, once; with migrations, names the first missing', async () => {
+    const database = await emptyDatabase(backend);
+    await (await app(database)).close();
+    const later = [
+      ...JOBS_SCHEMA_STEPS,
+      column('Later1', 'later_one'),
+      column('Later2', 'later_two'),
+    ];
+    await withSource({ ...database, entities: JOBS_ENTITIES }, async (source) => {
+      await expect(prepareJobsSchema(source, 'migrations', later)).rejects.toMatchObject({
+        migration: 'Later1',
+      });
+      await prepareJobsSchema(source, 'auto', later.slice(0, 2));
+      await prepareJobsSchema(source, 'auto', later);
+      await prepareJobsSchema(source, 'auto', later); // in place: nothing to do
+      await prepareJobsSchema(source, 'migrations', later);
+      const runner = source.createQueryRunner();
+      try {
+        expect(await runner.hasColumn('nest_jobs', 'later_one')).toBe(true);
+        expect(await runner.hasColumn('nest_jobs', 'later_two')).toBe(true);
+      } finally {
+        await runner.release();
+      }
+    });
   });
 });
 

@@ -30,17 +30,21 @@ const LOCK_NAME = 'nest_jobs_schema';
  * do: with `auto` it applies the steps the database lacks, under a lock so that instances starting
  * together make the tables once; with `migrations` it only checks, and names the migration to run.
  */
-export async function prepareJobsSchema(dataSource: DataSource, mode: SchemaMode): Promise<void> {
+export async function prepareJobsSchema(
+  dataSource: DataSource,
+  mode: SchemaMode,
+  steps: readonly SchemaStep[] = JOBS_SCHEMA_STEPS,
+): Promise<void> {
   requireEntities(dataSource);
   const dialect = schemaDialectOf(String(dataSource.options.type));
   const runner = dataSource.createQueryRunner();
   try {
     // The usual start finds every step in place: a lookup per step, no lock taken.
-    const missing = await firstMissing(runner);
+    const missing = await firstMissing(runner, steps);
     if (!missing) return;
     if (mode === 'migrations') throw new JobsSchemaMissingError(missing.migration);
     await underSchemaLock(runner, dialect, async () => {
-      for (const step of JOBS_SCHEMA_STEPS) await applyStep(runner, step);
+      for (const step of steps) await applyStep(runner, step);
     });
   } finally {
     await runner.release();
@@ -58,8 +62,11 @@ function requireEntities(dataSource: DataSource): void {
   }
 }
 
-async function firstMissing(runner: QueryRunner): Promise<SchemaStep | undefined> {
-  for (const step of JOBS_SCHEMA_STEPS) if (!(await step.applied(runner))) return step;
+async function firstMissing(
+  runner: QueryRunner,
+  steps: readonly SchemaStep[],
+): Promise<SchemaStep | undefined> {
+  for (const step of steps) if (!(await step.applied(runner))) return step;
   return undefined;
 }
 
