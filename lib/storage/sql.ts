@@ -117,7 +117,7 @@ function statementsOf(dataSource: DataSource): Pick<Database, 'sql' | 'manager'>
     }
     case 'sqlite': {
       // node-sqlite3 is asynchronous: no check and statement can share a tick, so its statements
-      // keep TypeORM's path and join an open app transaction; only the claim skips its turn meanwhile.
+      // keep TypeORM's path and join an open app transaction; only the claim skips its turn.
       const sql = sqlOf(dataSource);
       const runner = dataSource.driver as { queryRunner?: { isTransactionActive: boolean } };
       sql.busy = () => runner.queryRunner?.isTransactionActive ?? false;
