@@ -12,6 +12,7 @@ import {
   jobSpec,
   type JobContext,
 } from 'nestjs-typeorm-jobs';
+import { JobStore } from '../lib/storage/job.store.js';
 import { describeBackends } from './support/backends.js';
 import { closeCleaners, freshDatabase, startApp, waitForStatus } from './support/fixtures.js';
 
@@ -168,6 +169,27 @@ describeBackends('a producer enqueues kinds it declares', (backend) => {
       const [kind] = await web.get(JobsService).kinds();
       expect(kind.name).toBe('billing.invoice');
       expect(job.kindId).toBe(kind.id);
+    } finally {
+      await web.close();
+    }
+  });
+
+  it('does not remember a kind row read outside the open transaction that wrote it', async () => {
+    // On SQLite the module reads through the app's one connection, so it sees that row uncommitted.
+    const web = await startApp({ database: await freshDatabase(backend), jobs: { runner: false } });
+    try {
+      const jobs = web.get(JobsService);
+      await expect(
+        web.get<DataSource>(getDataSourceToken()).transaction(async (manager) => {
+          await jobs.enqueue(SendInvoice, { invoice: 4 }, { manager });
+          await web.get(JobStore).kindId('billing.invoice');
+          throw new Error('roll back');
+        }),
+      ).rejects.toThrow('roll back');
+      const job = await jobs.enqueue(SendInvoice, { invoice: 5 });
+      const kinds = await jobs.kinds();
+      expect(kinds.map((kind) => kind.name)).toEqual(['billing.invoice']);
+      expect(job.kindId).toBe(kinds[0].id);
     } finally {
       await web.close();
     }

@@ -128,8 +128,10 @@ export class JobStore {
     if (known !== undefined) return known;
     const repository = manager ? manager.getRepository(JobKindEntity) : this.kindRows;
     const row = await repository.findOneBy({ name });
-    // Uncommitted rows of other transactions are never visible; only our own can vanish.
-    if (row && !(inOpenTransaction(manager) && this.kindsInDoubt.has(name))) this.rememberKind(row);
+    // Uncommitted rows of other transactions are never visible; only our own can vanish: read in that
+    // transaction, or on SQLite's one connection while it is open (the data source's `busy`).
+    const ownOpen = inOpenTransaction(manager) || this.database.sql.busy?.() === true;
+    if (row && !(ownOpen && this.kindsInDoubt.has(name))) this.rememberKind(row);
     return row?.id ?? null;
   }
 
