@@ -5,7 +5,6 @@ import {
   InvalidJobsOptionError,
   JobNotFoundError,
   JobNotRetryableError,
-  ScheduleNotFoundError,
   UnknownJobKindError,
 } from './errors/jobs.errors.js';
 import { JOBS_DATA_SOURCE, JOBS_RESOLVED_OPTIONS } from './jobs.constants.js';
@@ -216,19 +215,13 @@ export class JobsService {
    * schedule a kind declares, by the kind's name, or a runtime one, by its key. False if it was
    * paused already; ScheduleNotFoundError if there is no such schedule.
    */
-  async pauseSchedule(kindOrKey: string): Promise<boolean> {
-    return this.scheduleRows.pause(await this.scheduleRow(kindOrKey));
+  pauseSchedule(kindOrKey: string): Promise<boolean> {
+    return this.scheduleRows.pause(kindOrKey);
   }
 
   /** Resumes a paused schedule from its next occurrence; false if it was not paused. */
-  async resumeSchedule(kindOrKey: string): Promise<boolean> {
-    return this.scheduleRows.resume(await this.scheduleRow(kindOrKey), Date.now());
-  }
-
-  private async scheduleRow(name: string): Promise<JobEntity> {
-    const row = typeof name === 'string' ? await this.scheduleRows.find(name) : null;
-    if (!row) throw new ScheduleNotFoundError(String(name));
-    return row;
+  resumeSchedule(kindOrKey: string): Promise<boolean> {
+    return this.scheduleRows.resume(kindOrKey, Date.now());
   }
 
   /**

@@ -1,5 +1,6 @@
 import { In, IsNull, MoreThan, Not, type DataSource, type Repository } from 'typeorm';
 import { JobEntity } from '../entities/job.entity.js';
+import { ScheduleNotFoundError } from '../errors/jobs.errors.js';
 import type { JobSchedule, ListSchedulesFilter } from '../interfaces/schedule-options.interface.js';
 import type { JobStore } from '../storage/job.store.js';
 import type { NewJobRow } from '../storage/job-rows.js';
@@ -133,22 +134,25 @@ export class ScheduleStore {
   }
 
   /**
-   * The row of the declared schedule of kind `name`, or else of the runtime schedule keyed `name`;
-   * null if neither exists (one indexed read: both keys are unique).
+   * The row of the declared schedule of kind `name`, or else of the runtime schedule keyed `name`
+   * (one indexed read: both keys are unique). ScheduleNotFoundError if neither exists.
    */
-  async find(name: string): Promise<JobEntity | null> {
-    const declared = scheduleKeyOf(name);
+  async find(name: string): Promise<JobEntity> {
+    const declared = scheduleKeyOf(String(name));
     const rows = await this.jobs.findBy({
-      activeKey: In([declared, runtimeScheduleKeyOf(name)]),
+      activeKey: In([declared, runtimeScheduleKeyOf(String(name))]),
     });
-    return rows.find((row) => row.activeKey === declared) ?? rows[0] ?? null;
+    const row = rows.find((candidate) => candidate.activeKey === declared) ?? rows[0];
+    if (!row) throw new ScheduleNotFoundError(String(name));
+    return row;
   }
 
   /**
-   * Pauses the schedule's row; false if it was paused already. A run in progress finishes, but its
+   * Pauses the schedule `name`; false if it was paused already. A run in progress finishes, but its
    * outcome is discarded (the row is no longer its runner's).
    */
-  async pause(row: JobEntity): Promise<boolean> {
+  async pause(name: string): Promise<boolean> {
+    const row = await this.find(name);
     const result = await this.jobs.update(
       { id: row.id, status: In(['pending', 'running']) },
       { status: 'paused', lockedBy: null, lockedUntil: null },
@@ -157,7 +161,8 @@ export class ScheduleStore {
   }
 
   /** Resumes a paused schedule at its next occurrence from now (those that passed while paused are skipped). */
-  async resume(row: JobEntity, now: number): Promise<boolean> {
+  async resume(name: string, now: number): Promise<boolean> {
+    const row = await this.find(name);
     const result = await this.jobs.update(
       { id: row.id, status: 'paused' },
       {
