@@ -3,6 +3,7 @@ import { Test, type TestingModule } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import {
+  InvalidJobsOptionError,
   JOBS_ENTITIES,
   JobKind,
   JobKindEntity,
@@ -17,6 +18,7 @@ import { backends, describeBackends, recreateDatabase, type Backend } from './su
 import { quietLogger, startApp, waitFor } from './support/fixtures.js';
 import { JOBS_SCHEMA_STEPS, type SchemaStep } from '../lib/migrations/jobs-schema.steps.js';
 import { prepareJobsSchema } from '../lib/storage/schema.js';
+import { resolveJobsOptions } from '../lib/jobs.module-definition.js';
 
 /**
  * The module's tables are its own: TypeORM's synchronize never touches them (under `type: 'mysql'`
@@ -72,6 +74,12 @@ async function withSource<T>(
     await source.destroy();
   }
 }
+
+it("takes schema: 'auto' or 'migrations' and nothing else", () => {
+  expect(resolveJobsOptions({}).schema).toBe('auto');
+  expect(resolveJobsOptions({ schema: 'migrations' }).schema).toBe('migrations');
+  expect(() => resolveJobsOptions({ schema: 'manual' as never })).toThrow(InvalidJobsOptionError);
+});
 
 describeBackends('schema', (backend) => {
   it('creates the tables once when several instances start together on an empty database', async () => {
@@ -219,7 +227,10 @@ describeBackends(
         expect(await storedPayloads(database)).toEqual(expected);
       }
 
+      // Four workers at once, as in the report (where one failed with "Can't DROP INDEX").
       const workers = await Promise.all([
+        start(database, 'mysql', true),
+        start(database, 'mariadb', true),
         start(database, 'mysql', true),
         start(database, 'mariadb', true),
       ]);
