@@ -3,14 +3,19 @@
  * a small app module (test/cli-app/, compiled JavaScript on the built package).
  */
 import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { JOBS_ENTITIES, JOBS_MIGRATIONS, JobEntity } from 'nestjs-typeorm-jobs';
 import { describeBackends } from './support/backends.js';
 import { closeCleaners, freshDatabase } from './support/fixtures.js';
 
-const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
-const APP_DIR = fileURLToPath(new URL('./cli-app/', import.meta.url));
+// JOBS_TEST_CLI_ROOT: a copy of the repository with its own dist/ and test/cli-app/, to run this
+// suite on a private build while others' process-based suites load the shared dist/.
+const ROOT = process.env.JOBS_TEST_CLI_ROOT
+  ? pathToFileURL(`${process.env.JOBS_TEST_CLI_ROOT}/`)
+  : new URL('../', import.meta.url);
+const CLI = fileURLToPath(new URL('dist/cli/main.js', ROOT));
+const APP_DIR = fileURLToPath(new URL('test/cli-app/', ROOT));
 
 interface CliRun {
   code: number | null;
@@ -173,7 +178,7 @@ describeBackends('cli', (backend) => {
     expect(stats.code).toBe(0);
     expect(stats.json).toEqual({
       total: 3,
-      byStatus: { pending: 1, running: 0, succeeded: 1, failed: 1, cancelled: 0 },
+      byStatus: { pending: 1, running: 0, succeeded: 1, failed: 1, cancelled: 0, paused: 0 },
       byKind: { 'cli.echo': { pending: 1, succeeded: 1 }, 'cli.fail': { failed: 1 } },
     });
     const text = await run(['stats']);

@@ -156,7 +156,7 @@ suite(`dashboard in chromium [sqlite]${skipped ? ` [${skipped}]` : ''}`, () => {
     );
     expect(live).toEqual({
       status: 200,
-      counts: { pending: 2, running: 0, succeeded: 3, failed: 1, cancelled: 0 },
+      counts: { pending: 2, running: 0, succeeded: 3, failed: 1, cancelled: 0, paused: 0 },
     });
 
     await page.selectOption('select[name="status"]', 'failed');
