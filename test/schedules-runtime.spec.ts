@@ -41,6 +41,19 @@ class Reports {
   }
 }
 
+/** A handler that runs until the test opens its gate. */
+@Injectable()
+class Gated {
+  static entered: () => void = () => undefined;
+  static gate: Promise<void> = Promise.resolve();
+  @JobKind('export.gated')
+  async export() {
+    Gated.entered();
+    await Gated.gate;
+    return 'exported';
+  }
+}
+
 afterAll(closeCleaners);
 beforeEach(() => {
   runs.length = 0;
@@ -236,6 +249,29 @@ describeBackends('runtime schedules', (backend) => {
       expect(runs.map((run) => run.data)).toEqual([{ userId: 4 }]);
     } finally {
       await again.close();
+    }
+  });
+
+  it('stays paused when paused during a run: the run finishes, its outcome is discarded', async () => {
+    const database = await freshDatabase(backend);
+    const app = await startApp({ database, providers: [Gated], jobs: { runner: false } });
+    try {
+      const jobs = app.get(JobsService);
+      const made = await jobs.schedule('export:1', 'export.gated', null, { every: '1h' });
+      await setRunAt(app, made.id, Date.now() - 1);
+      let open: () => void = () => undefined;
+      Gated.gate = new Promise((resolve) => (open = resolve));
+      const entered = new Promise<void>((resolve) => (Gated.entered = resolve));
+      const running = jobs.runPending();
+      await entered;
+      expect(await jobs.pauseSchedule('export:1')).toBe(true);
+      open();
+      await running;
+      expect(await jobs.get(made.id)).toMatchObject({ status: 'paused', lockedBy: null });
+      expect(await jobs.resumeSchedule('export:1')).toBe(true);
+      expect((await jobs.get(made.id))!.runAt.getTime()).toBeGreaterThan(Date.now());
+    } finally {
+      await app.close();
     }
   });
 
