@@ -202,7 +202,9 @@ export class SqliteOutsideTransactions {
       this.waiting.splice(i, 1);
       entry.reject(new SqliteTransactionOpenError(now - entry.since));
     }
-    if (this.waiting.length === 0) this.unwatch();
+    // Not at once: this can run inside TypeORM's forEach over the subscribers, which a removal
+    // would make skip the next one (the commit watcher, say).
+    if (this.waiting.length === 0) queueMicrotask(() => this.waiting.length || this.unwatch());
   }
 }
 
