@@ -115,7 +115,9 @@ export class SqliteOutsideTransactions {
     const refuse = () => Promise.reject(new Error(OWN_TRANSACTION_REFUSED));
     Object.assign(runner, {
       query: async (text: string, params: unknown[] = [], structured = false) => {
-        const result = await this.run(text, params);
+        // As TypeORM 1.x's own runner does: better-sqlite3 binds no booleans.
+        const bound = params.map((value) => (typeof value === 'boolean' ? Number(value) : value));
+        const result = await this.run(text, bound);
         return structured
           ? { records: result.rows, raw: result.raw, affected: result.affected }
           : result.raw;
