@@ -1,0 +1,205 @@
+import { JobTimeoutError } from 'nestjs-typeorm-jobs';
+import type { RegisteredKind } from '../lib/jobs.registry.js';
+import { RunAbort, runJob, type RunOutcome } from '../lib/runner/job-execution.js';
+import type { ClaimedJob, JobUpdate } from '../lib/storage/job-rows.js';
+
+/**
+ * One run's outcome rules, row by row: the table in lib/runner/job-execution.ts. `runJob` is pure
+ * (no database), so each row is a handler, a job and the update the runner would write.
+ */
+
+const NOW = 1_800_000_000_000;
+const settings = { owner: 'me', maxBackoff: 3_600_000, now: () => NOW };
+
+function claimed(overrides: Partial<ClaimedJob> = {}): ClaimedJob {
+  return {
+    id: 7,
+    kind: 'k',
+    queue: 'default',
+    data: '{"n":1}',
+    attempts: 1,
+    maxAttempts: 3,
+    periodic: false,
+    interval: null,
+    uniqueKey: null,
+    schedule: null,
+    runAt: NOW - 50,
+    timeout: null,
+    backoff: null,
+    ...overrides,
+  };
+}
+
+function kind(
+  handler: RegisteredKind['handler'],
+  overrides: Partial<RegisteredKind> = {},
+): RegisteredKind {
+  return {
+    name: 'k',
+    source: 'Test.k',
+    handler,
+    maxAttempts: 3,
+    backoff: 1_000,
+    timeout: null,
+    queue: 'default',
+    priority: 0,
+    schedule: null,
+    ...overrides,
+  };
+}
+
+const boom = () => {
+  throw new Error('boom');
+};
+
+interface Row {
+  title: string;
+  job?: Partial<ClaimedJob>;
+  kind?: RegisteredKind | undefined;
+  verdict: RunOutcome['verdict'];
+  update: Partial<JobUpdate>;
+  logs?: string;
+  lastError?: string;
+}
+
+const rows: Row[] = [
+  {
+    title: 'returns nothing: succeeded, finished now, run_at kept',
+    kind: kind(() => undefined),
+    verdict: 'succeeded',
+    update: {
+      status: 'succeeded',
+      failed: false,
+      runAt: NOW - 50,
+      attempts: 1,
+      finishedAt: NOW,
+      result: null,
+      appendLogs: '',
+    },
+  },
+  {
+    title: 'returns a string: logged and kept as the result',
+    kind: kind(() => 'all done'),
+    verdict: 'succeeded',
+    update: { status: 'succeeded', result: '"all done"' },
+    logs: 'all done',
+  },
+  {
+    title: 'returns a JSON value: kept as the result',
+    kind: kind((job) => ({ doubled: (job.data as { n: number }).n * 2 })),
+    verdict: 'succeeded',
+    update: { status: 'succeeded', result: '{"doubled":2}' },
+  },
+  {
+    title: 'returns a value JSON would not keep: succeeded, no result, the reason logged',
+    kind: kind(() => ({ when: 10n })),
+    verdict: 'succeeded',
+    update: { status: 'succeeded', result: null },
+    logs: 'not JSON',
+  },
+  {
+    title: 'returns job.snooze(ms): pending in ms, the attempt given back',
+    kind: kind((job) => job.snooze(5_000, 'not yet')),
+    verdict: 'snoozed',
+    update: { status: 'pending', failed: false, runAt: NOW + 5_000, attempts: 0, finishedAt: null },
+    logs: 'snoozed for 5000 ms: not yet',
+  },
+  {
+    title: 'throws with attempts left: pending after the backoff, failed flag set',
+    kind: kind(boom),
+    verdict: 'retrying',
+    update: { status: 'pending', failed: true, runAt: NOW + 1_000, attempts: 1, finishedAt: null },
+    logs: 'attempt 1 of 3 failed: Error: boom; retry in 1000 ms',
+    lastError: 'Error: boom',
+  },
+  {
+    title: 'throws on its second attempt: the backoff doubles',
+    job: { attempts: 2 },
+    kind: kind(boom),
+    verdict: 'retrying',
+    update: { status: 'pending', runAt: NOW + 2_000, attempts: 2 },
+  },
+  {
+    title: 'throws with no attempts left: failed for good, finished now',
+    job: { attempts: 3 },
+    kind: kind(boom),
+    verdict: 'failed',
+    update: { status: 'failed', failed: true, finishedAt: NOW, attempts: 3 },
+    logs: 'no attempts left',
+  },
+  {
+    title: 'a backoff given at enqueue wins over the kind',
+    job: { backoff: '{"type":"fixed","delay":70}', attempts: 2 },
+    kind: kind(boom),
+    verdict: 'retrying',
+    update: { status: 'pending', runAt: NOW + 70 },
+  },
+  {
+    title: 'no handler in this instance: failed for good, saying so',
+    kind: undefined,
+    verdict: 'failed',
+    update: { status: 'failed', failed: true },
+    lastError: 'No handler for kind "k"',
+  },
+  {
+    title: 'periodic, returns: pending again after its interval, attempts reset',
+    job: { periodic: true, interval: 60_000 },
+    kind: kind(() => undefined),
+    verdict: 'rescheduled',
+    update: {
+      status: 'pending',
+      failed: false,
+      runAt: NOW + 60_000,
+      attempts: 0,
+      finishedAt: null,
+    },
+  },
+  {
+    title: 'declared schedule, throws with no attempts left: the next occurrence is due as usual',
+    job: {
+      periodic: true,
+      schedule: '{"every":30000,"missed":"run-once"}',
+      attempts: 3,
+      runAt: NOW - 10,
+    },
+    kind: kind(boom, { schedule: { every: 30_000, missed: 'run-once' } }),
+    verdict: 'failed',
+    update: { status: 'pending', failed: true, runAt: NOW + 30_000, attempts: 0, finishedAt: null },
+    logs: 'next occurrence',
+  },
+  {
+    title: "declared schedule with missed: 'skip', an occurrence missed: skipped without running",
+    job: { periodic: true, schedule: '{"every":1000,"missed":"skip"}', runAt: NOW - 60_000 },
+    kind: kind(boom, { schedule: { every: 1_000, missed: 'skip' } }),
+    verdict: 'rescheduled',
+    update: { status: 'pending', failed: false, runAt: NOW + 1_000, attempts: 0 },
+    logs: 'missed occurrences skipped',
+  },
+];
+
+describe('one run, row by row (lib/runner/job-execution.ts)', () => {
+  it.each(rows)('$title', async (row) => {
+    const outcome = await runJob(claimed(row.job), row.kind, new RunAbort(), settings);
+    expect(outcome.verdict).toBe(row.verdict);
+    expect(outcome.update).toMatchObject({ id: 7, owner: 'me', ...row.update });
+    if (row.logs) expect(outcome.update.appendLogs).toContain(row.logs);
+    if (row.lastError) expect(outcome.update.lastError).toContain(row.lastError);
+  });
+
+  it('exceeds its timeout: fails as a throw with JobTimeoutError, its signal aborted', async () => {
+    const controller = new RunAbort();
+    let aborted: unknown = null;
+    const never = kind(
+      (job) =>
+        new Promise(() =>
+          job.signal.addEventListener('abort', () => (aborted = job.signal.reason)),
+        ),
+      { timeout: 20 },
+    );
+    const outcome = await runJob(claimed(), never, controller, { ...settings, now: Date.now });
+    expect(outcome.verdict).toBe('retrying');
+    expect(outcome.error).toBeInstanceOf(JobTimeoutError);
+    expect(aborted).toBeInstanceOf(JobTimeoutError);
+    expect(outcome.update.lastError).toContain('JobTimeoutError');
+  });
+});
