@@ -8,11 +8,14 @@ import {
   parseCommand,
   parseDuration,
   parseInteger,
+  parseJobId,
   requirePositional,
   type GlobalOptions,
 } from './cli.args.js';
 import { CliUsageError, EXIT_JOB_FAILURE, EXIT_OK } from './cli.errors.js';
-import { SCHEDULE_COMMANDS } from './cli.schedules.js';
+import { serializePayload } from '../jobs.payload.js';
+import { dueAt, INT32_MIN, queueName } from '../options/index.js';
+import { scheduleCommands } from './cli.schedules.js';
 
 /** What a command prints (text, or the object with --json) and its exit code. */
 export interface CommandResult {
@@ -34,9 +37,15 @@ export interface Command {
 
 type Prepared = (app: INestApplicationContext) => Promise<CommandResult>;
 
+/** What commands defined in other files use (passed in: those files import only types from here). */
+export interface CommandHelpers {
+  jobsService: typeof jobsService;
+  asUsage: typeof asUsage;
+}
+
 const FINISHED: JobStatus[] = ['succeeded', 'failed', 'cancelled'];
 
-export function jobsService(app: INestApplicationContext): JobsService {
+function jobsService(app: INestApplicationContext): JobsService {
   try {
     return app.get(JobsService, { strict: false });
   } catch {
@@ -65,8 +74,18 @@ function parseJson(source: string, text: string): unknown {
   }
 }
 
+/** Runs checks of the module's own, their typed errors turned into usage errors (exit 2). */
+function checkBeforeBoot(check: () => void): void {
+  try {
+    check();
+  } catch (error) {
+    if (error instanceof JobsError) throw new CliUsageError(error.message);
+    throw error;
+  }
+}
+
 /** Known failures of JobsService (unknown kind, bad payload, bad option, unknown id) are usage errors. */
-export async function asUsage<T>(work: () => Promise<T>): Promise<T> {
+async function asUsage<T>(work: () => Promise<T>): Promise<T> {
   try {
     return await work();
   } catch (error) {
@@ -141,7 +160,7 @@ const enqueue: Command = {
       '--priority',
       options.priority as string | undefined,
       undefined,
-      -1_000_000,
+      INT32_MIN,
     );
     if (priority !== undefined) enqueueOptions.priority = priority;
     if (options.queue !== undefined) enqueueOptions.queue = String(options.queue);
@@ -154,6 +173,13 @@ const enqueue: Command = {
     if (maxAttempts !== undefined) enqueueOptions.maxAttempts = maxAttempts;
     if (options.unique !== undefined)
       enqueueOptions.unique = options.unique === 'true' ? true : String(options.unique);
+    // Everything the service would refuse is refused here too, before the app boots: a command
+    // that fails after its write would be retried by cron or by hand, and duplicate the job.
+    checkBeforeBoot(() => {
+      dueAt(undefined, enqueueOptions.delay, Date.now());
+      queueName('--queue', enqueueOptions.queue);
+      serializePayload(kind, data, Number.MAX_SAFE_INTEGER);
+    });
     return async (app) => {
       const job = await asUsage(() => jobsService(app).enqueue(kind, data, enqueueOptions));
       return {
@@ -260,7 +286,7 @@ const cancel: Command = {
   ].join('\n'),
   options: {},
   async prepare(positionals) {
-    const id = parseInteger('<id>', requirePositional(positionals, 0, 'id'), undefined, 1)!;
+    const id = parseJobId(requirePositional(positionals, 0, 'id'));
     noMorePositionals(positionals, 1);
     return async (app) => {
       const jobs = jobsService(app);
@@ -325,7 +351,7 @@ export const COMMANDS: Command[] = [
   retryFailed,
   cancel,
   prune,
-  ...SCHEDULE_COMMANDS,
+  ...scheduleCommands({ jobsService, asUsage }),
 ];
 
 export type { GlobalOptions };

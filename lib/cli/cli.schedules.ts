@@ -1,6 +1,6 @@
 import type { JobSchedule } from '../interfaces/schedule-options.interface.js';
 import { noMorePositionals, requirePositional } from './cli.args.js';
-import { asUsage, jobsService, type Command } from './cli.commands.js';
+import type { Command, CommandHelpers } from './cli.commands.js';
 import { EXIT_OK } from './cli.errors.js';
 
 /** Schedules read per page while listing them all. */
@@ -20,37 +20,39 @@ function line(schedule: JobSchedule): string {
   return `${schedule.key} (${origin}): ${spec}; ${next}; ${last}`;
 }
 
-const schedules: Command = {
-  name: 'schedules',
-  summary: 'list the schedules: declared on @JobKind and made at runtime, paused ones included',
-  usage: 'schedules [--kind <kind>]',
-  help: [
-    'Lists every schedule (of --kind, if given): its key (the kind for a declared schedule), its',
-    'cron or interval, its next run (or PAUSED) and how its last run ended.',
-  ].join('\n'),
-  options: { kind: { type: 'string' } },
-  async prepare(positionals, options) {
-    noMorePositionals(positionals, 0);
-    const kind = options.kind as string | undefined;
-    return async (app) => {
-      const jobs = jobsService(app);
-      const all: JobSchedule[] = [];
-      for (let after: number | undefined; ;) {
-        const page = await asUsage(() => jobs.schedules({ kind, after, limit: PAGE }));
-        all.push(...page);
-        if (page.length < PAGE) break;
-        after = page[page.length - 1].id;
-      }
-      return {
-        exitCode: EXIT_OK,
-        json: all,
-        text: all.length ? all.map(line).join('\n') : 'no schedules',
+function list({ jobsService, asUsage }: CommandHelpers): Command {
+  return {
+    name: 'schedules',
+    summary: 'list the schedules: declared on @JobKind and made at runtime, paused ones included',
+    usage: 'schedules [--kind <kind>]',
+    help: [
+      'Lists every schedule (of --kind, if given): its key (the kind for a declared schedule), its',
+      'cron or interval, its next run (or PAUSED) and how its last run ended.',
+    ].join('\n'),
+    options: { kind: { type: 'string' } },
+    async prepare(positionals, options) {
+      noMorePositionals(positionals, 0);
+      const kind = options.kind as string | undefined;
+      return async (app) => {
+        const jobs = jobsService(app);
+        const all: JobSchedule[] = [];
+        for (let after: number | undefined; ;) {
+          const page = await asUsage(() => jobs.schedules({ kind, after, limit: PAGE }));
+          all.push(...page);
+          if (page.length < PAGE) break;
+          after = page[page.length - 1].id;
+        }
+        return {
+          exitCode: EXIT_OK,
+          json: all,
+          text: all.length ? all.map(line).join('\n') : 'no schedules',
+        };
       };
-    };
-  },
-};
+    },
+  };
+}
 
-function toggle(name: string, pause: boolean): Command {
+function toggle({ jobsService, asUsage }: CommandHelpers, name: string, pause: boolean): Command {
   const verb = pause ? 'pause' : 'resume';
   return {
     name,
@@ -88,8 +90,11 @@ function toggle(name: string, pause: boolean): Command {
   };
 }
 
-export const SCHEDULE_COMMANDS: Command[] = [
-  schedules,
-  toggle('pause-schedule', true),
-  toggle('resume-schedule', false),
-];
+/** The schedule commands; the helpers come from cli.commands.ts, which lists every command. */
+export function scheduleCommands(helpers: CommandHelpers): Command[] {
+  return [
+    list(helpers),
+    toggle(helpers, 'pause-schedule', true),
+    toggle(helpers, 'resume-schedule', false),
+  ];
+}
