@@ -68,7 +68,8 @@ export const messages = {
     `There is no schedule "${key}": name a kind whose @JobKind declares cron or every, or the key ` +
     `given to schedule(). JobsService.schedules() (CLI: schedules) lists them.`,
   scheduleNotCancellable: (id: number, key: string, declared: boolean) =>
-    `Job ${id} is the schedule "${key}"; cancelling it was refused, as ${declared ? 'the next start of any instance would bring it back' : 'it would only stop one occurrence'}. ` +
+    `Job ${id} is the schedule "${key}"; cancelling it was refused` +
+    (declared ? `, as the next start of any instance would bring it back. ` : '. ') +
     `Pause it with pauseSchedule('${key}') (CLI: pause-schedule ${key}) and resume it later, or ` +
     (declared
       ? `turn it off for good by removing cron/every from its @JobKind.`

@@ -153,7 +153,7 @@ describeBackends('runtime schedules', (backend) => {
     }
   });
 
-  it('stops when unscheduled, and says whether there was one', async () => {
+  it('stops when unscheduled (not cancelled), and says whether there was one', async () => {
     const database = await freshDatabase(backend);
     const app = await startApp({ database, providers: [Digests], jobs: { runner: false } });
     try {
@@ -165,6 +165,13 @@ describeBackends('runtime schedules', (backend) => {
         { every: '1m' },
       );
       await setRunAt(app, schedule.id, Date.now() - 1);
+      // Cancel is not the way: it says which is.
+      await expect(jobs.cancel(schedule.id)).rejects.toThrow(
+        expect.objectContaining({
+          name: 'ScheduleNotCancellableError',
+          message: expect.stringContaining("unschedule('digest:gone')"),
+        }),
+      );
       expect(await jobs.unschedule('digest:gone')).toBe(true);
       expect(await jobs.unschedule('digest:gone')).toBe(false);
       expect(await jobs.runPending()).toMatchObject({ ran: 0 });
