@@ -35,4 +35,8 @@ export {
   type JobsHealthOptions,
   type JobsHealthResult,
 } from './health/jobs.health.js';
-export { JOBS_MIGRATIONS, JobsSchema1795478400000 } from './migrations/index.js';
+export {
+  JOBS_MIGRATIONS,
+  JobsRunOptions1796169600000,
+  JobsSchema1795478400000,
+} from './migrations/index.js';

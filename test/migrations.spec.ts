@@ -163,11 +163,14 @@ describeBackends('migrations', (backend) => {
     expect(kinds.map((kind) => kind.name)).toContain('migrated.echo');
   });
 
-  it('removes the tables when the migration is reverted', async () => {
+  it('removes the tables when the migrations are reverted', async () => {
     const db = await migrated();
     await db.undoLastMigration({ transaction: 'each' });
     const runner = db.createQueryRunner();
     try {
+      expect(await runner.hasTable('nest_jobs')).toBe(true);
+      expect(await runner.hasColumn('nest_jobs', 'timeout_ms')).toBe(false);
+      await db.undoLastMigration({ transaction: 'each' });
       expect(await runner.hasTable('nest_jobs')).toBe(false);
       expect(await runner.hasTable('nest_job_kinds')).toBe(false);
     } finally {

@@ -15,7 +15,7 @@ import {
   type JobsModuleOptions,
 } from 'nestjs-typeorm-jobs';
 import { backends, describeBackends, recreateDatabase, type Backend } from './support/backends.js';
-import { quietLogger, startApp, waitFor } from './support/fixtures.js';
+import { quietLogger, startApp, waitFor, waitForStatus } from './support/fixtures.js';
 import { JOBS_SCHEMA_STEPS, type SchemaStep } from '../lib/migrations/jobs-schema.steps.js';
 import { prepareJobsSchema } from '../lib/storage/schema.js';
 import { resolveJobsOptions } from '../lib/jobs.module-definition.js';
@@ -167,7 +167,7 @@ describeBackends('schema upgrades', (backend) => {
       await expect(prepareJobsSchema(source, 'migrations', later)).rejects.toMatchObject({
         migration: 'Later1',
       });
-      await prepareJobsSchema(source, 'auto', later.slice(0, 2));
+      await prepareJobsSchema(source, 'auto', later.slice(0, JOBS_SCHEMA_STEPS.length + 1));
       await prepareJobsSchema(source, 'auto', later);
       await prepareJobsSchema(source, 'auto', later); // in place: nothing to do
       await prepareJobsSchema(source, 'migrations', later);
@@ -179,6 +179,33 @@ describeBackends('schema upgrades', (backend) => {
         await runner.release();
       }
     });
+  });
+
+  it("brings tables of an earlier release up to date at startup, keeping their jobs (or, with 'migrations', names the step)", async () => {
+    const database = await emptyDatabase(backend);
+    const [first] = JOBS_SCHEMA_STEPS;
+    await withSource({ ...database, entities: JOBS_ENTITIES }, async (source) => {
+      await prepareJobsSchema(source, 'auto', [first]);
+      await source.query(
+        `INSERT INTO nest_jobs (kind, queue, data, status, run_at, max_attempts, created)
+         VALUES ('schema.echo', 'default', '{"n":1,"text":"before the upgrade"}', 'pending', 0, 5, 0)`,
+      );
+    });
+    await expect(app(database, { schema: 'migrations' })).rejects.toMatchObject({
+      migration: 'JobsRunOptions1796169600000',
+    });
+    const upgraded = await app(database, { runner: true });
+    try {
+      const jobs = upgraded.get(JobsService);
+      const [old] = await jobs.list();
+      expect(await waitForStatus(upgraded, old.id, 'succeeded')).toMatchObject({
+        result: { n: 1, text: 'before the upgrade' },
+      });
+      const job = await jobs.enqueue('schema.echo', { n: 2, text: '' }, { timeout: 900 });
+      expect(await jobs.get(job.id)).toMatchObject({ timeout: 900 });
+    } finally {
+      await upgraded.close();
+    }
   });
 });
 

@@ -1,6 +1,6 @@
-import { JobsSchema1795478400000 } from './jobs-schema.migration.js';
+import { JobsRunOptions1796169600000, JobsSchema1795478400000 } from './jobs-schema.migration.js';
 
-export { JobsSchema1795478400000 };
+export { JobsRunOptions1796169600000, JobsSchema1795478400000 };
 
 /**
  * Every migration of the package's tables, oldest first, one per step of JOBS_SCHEMA_STEPS (the
@@ -8,4 +8,4 @@ export { JobsSchema1795478400000 };
  * schema appends a step and its class and never edits an old one, so
  * `migrations: [...JOBS_MIGRATIONS, ...]` stays right.
  */
-export const JOBS_MIGRATIONS = [JobsSchema1795478400000];
+export const JOBS_MIGRATIONS = [JobsSchema1795478400000, JobsRunOptions1796169600000];

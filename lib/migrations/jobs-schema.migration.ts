@@ -1,25 +1,33 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 import { applyStep, schemaStep, stepSql } from './jobs-schema.steps.js';
 
-const NAME = 'JobsSchema1795478400000';
-
 /**
- * Creates `nest_job_kinds` and `nest_jobs` with their indexes, as lib/entities/ declare them, on
- * PostgreSQL, MySQL/MariaDB or SQLite (picked from the connection's type). For apps that run with
- * `schema: 'migrations'`; add `...JOBS_MIGRATIONS` to the DataSource's `migrations`. Where the
- * tables exist already (made by the module at startup), it does nothing, and is recorded as run.
+ * A migration class per step of JOBS_SCHEMA_STEPS, for apps that run with `schema: 'migrations'`
+ * (add `...JOBS_MIGRATIONS` to the DataSource's `migrations`). Each picks its SQL from the
+ * connection's type (PostgreSQL, MySQL/MariaDB or SQLite) and does nothing where its change is
+ * already in place (made by the module at startup), so TypeORM records it as run either way.
  */
-export class JobsSchema1795478400000 implements MigrationInterface {
-  // Explicit, so that a bundler renaming the class cannot change the row TypeORM records.
-  name = NAME;
+abstract class SchemaStepMigration implements MigrationInterface {
+  // Each class sets it explicitly, so that a bundler renaming a class cannot change the row TypeORM records.
+  abstract readonly name: string;
 
   async up(queryRunner: QueryRunner): Promise<void> {
-    await applyStep(queryRunner, schemaStep(NAME));
+    await applyStep(queryRunner, schemaStep(this.name));
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {
-    for (const statement of stepSql(queryRunner, schemaStep(NAME), 'down')) {
+    for (const statement of stepSql(queryRunner, schemaStep(this.name), 'down')) {
       await queryRunner.query(statement);
     }
   }
+}
+
+/** Creates `nest_job_kinds` and `nest_jobs` with their indexes, as lib/entities/ declare them. */
+export class JobsSchema1795478400000 extends SchemaStepMigration {
+  readonly name = 'JobsSchema1795478400000';
+}
+
+/** Adds `nest_jobs.timeout_ms` and `nest_jobs.backoff`: the run options a job can be given at enqueue. */
+export class JobsRunOptions1796169600000 extends SchemaStepMigration {
+  readonly name = 'JobsRunOptions1796169600000';
 }

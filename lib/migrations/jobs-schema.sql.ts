@@ -44,8 +44,6 @@ export const postgresSchema: SchemaSql = {
       "last_error" text,
       "logs" text,
       "result" json,
-      "timeout_ms" integer,
-      "backoff" character varying(100),
       "unique_key" character varying(255),
       "active_key" character varying(255),
       CONSTRAINT "UQ_2cb0a14f5eff443c0d9003d87a1" UNIQUE ("active_key"),
@@ -94,8 +92,6 @@ export const mysqlSchema: SchemaSql = {
       \`last_error\` text NULL,
       \`logs\` text NULL,
       \`result\` json NULL,
-      \`timeout_ms\` int NULL,
-      \`backoff\` varchar(100) NULL,
       \`unique_key\` varchar(255) NULL,
       \`active_key\` varchar(255) NULL,
       INDEX \`idx_nest_jobs_due\` (\`status\`, \`priority\`, \`run_at\`, \`id\`),
@@ -146,8 +142,6 @@ export const sqliteSchema: SchemaSql = {
       "last_error" text,
       "logs" text,
       "result" json,
-      "timeout_ms" integer,
-      "backoff" varchar(100),
       "unique_key" varchar(255),
       "active_key" varchar(255),
       CONSTRAINT "UQ_2cb0a14f5eff443c0d9003d87a1" UNIQUE ("active_key")
@@ -157,4 +151,36 @@ export const sqliteSchema: SchemaSql = {
     `CREATE INDEX IF NOT EXISTS "idx_nest_jobs_finished" ON "nest_jobs" ("status", "finished_at")`,
   ],
   down: [`DROP TABLE "nest_jobs"`, `DROP TABLE "nest_job_kinds"`],
+};
+
+/**
+ * The SQL of JobsRunOptions1796169600000: the `timeout` and `backoff` a job can be given at enqueue,
+ * as TypeORM's schema builder writes them. MySQL takes both columns in one statement (its DDL is not
+ * transactional: one statement is all or nothing); elsewhere the step runs in a transaction.
+ */
+export const runOptionsSql: Record<'postgres' | 'mysql' | 'sqlite', SchemaSql> = {
+  postgres: {
+    up: [
+      `ALTER TABLE "nest_jobs" ADD "timeout_ms" integer`,
+      `ALTER TABLE "nest_jobs" ADD "backoff" character varying(100)`,
+    ],
+    down: [
+      `ALTER TABLE "nest_jobs" DROP COLUMN "backoff"`,
+      `ALTER TABLE "nest_jobs" DROP COLUMN "timeout_ms"`,
+    ],
+  },
+  mysql: {
+    up: ['ALTER TABLE `nest_jobs` ADD `timeout_ms` int NULL, ADD `backoff` varchar(100) NULL'],
+    down: ['ALTER TABLE `nest_jobs` DROP COLUMN `backoff`, DROP COLUMN `timeout_ms`'],
+  },
+  sqlite: {
+    up: [
+      `ALTER TABLE "nest_jobs" ADD COLUMN "timeout_ms" integer`,
+      `ALTER TABLE "nest_jobs" ADD COLUMN "backoff" varchar(100)`,
+    ],
+    down: [
+      `ALTER TABLE "nest_jobs" DROP COLUMN "backoff"`,
+      `ALTER TABLE "nest_jobs" DROP COLUMN "timeout_ms"`,
+    ],
+  },
 };

@@ -1,7 +1,13 @@
 import type { QueryRunner } from 'typeorm';
 import { UnsupportedDatabaseError } from '../errors/jobs.errors.js';
 import { JOB_KINDS_TABLE, JOBS_TABLE } from '../jobs.constants.js';
-import { mysqlSchema, postgresSchema, sqliteSchema, type SchemaSql } from './jobs-schema.sql.js';
+import {
+  mysqlSchema,
+  postgresSchema,
+  runOptionsSql,
+  sqliteSchema,
+  type SchemaSql,
+} from './jobs-schema.sql.js';
 
 /** The three SQL dialects the schema is written in. */
 export type SchemaDialect = 'postgres' | 'mysql' | 'sqlite';
@@ -47,6 +53,11 @@ export const JOBS_SCHEMA_STEPS: readonly SchemaStep[] = [
     applied: async (runner) =>
       (await runner.hasTable(JOBS_TABLE)) && (await runner.hasTable(JOB_KINDS_TABLE)),
     sql: { postgres: postgresSchema, mysql: mysqlSchema, sqlite: sqliteSchema },
+  },
+  {
+    migration: 'JobsRunOptions1796169600000',
+    applied: (runner) => runner.hasColumn(JOBS_TABLE, 'backoff'),
+    sql: runOptionsSql,
   },
 ];
 
