@@ -1,10 +1,4 @@
-import {
-  Brackets,
-  In,
-  type DataSource,
-  type EntityManager,
-  type Repository,
-} from 'typeorm';
+import { Brackets, In, type DataSource, type EntityManager, type Repository } from 'typeorm';
 import { JobEntity } from '../entities/job.entity.js';
 import { JobKindEntity } from '../entities/job-kind.entity.js';
 import { UnsupportedDatabaseError } from '../errors/jobs.errors.js';
