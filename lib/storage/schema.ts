@@ -29,6 +29,7 @@ const LOCK_NAME = 'nest_jobs_schema';
  * every start, nulling every payload. So the module owns its schema, as pg-boss and graphile-worker
  * do: with `auto` it applies the steps the database lacks, under a lock so that instances starting
  * together make the tables once; with `migrations` it only checks, and names the migration to run.
+ * `steps` is every step of the package; a test passes later ones to rehearse an upgrade.
  */
 export async function prepareJobsSchema(
   dataSource: DataSource,
