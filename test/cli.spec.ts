@@ -159,7 +159,7 @@ describeBackends('cli', (backend) => {
     const later = (await run(['enqueue', 'cli.echo', '{}', '--delay', '1h', '--json'])).json.id;
     const result = await run(['run', '--json']);
     expect(result.code).toBe(1);
-    expect(result.json).toEqual({ ran: 2, succeeded: 1, failed: 1, snoozed: 0 });
+    expect(result.json).toMatchObject({ ran: 2, succeeded: 1, failed: 1, snoozed: 0 });
     expect(await job(echo)).toMatchObject({ status: 'succeeded', result: { echoed: 'hi' } });
     expect(await job(fail)).toMatchObject({ status: 'failed' });
     expect(await job(later)).toMatchObject({ status: 'pending' });
@@ -207,6 +207,45 @@ describeBackends('cli', (backend) => {
     expect(again.code).toBe(1);
     expect(again.stdout).toContain('is cancelled');
     expect((await run(['cancel', '99999999'])).code).toBe(2);
+  });
+
+  it('takes a negative priority as the urgent case, spelt either way', async () => {
+    const spaced = await run(['enqueue', 'cli.echo', '{}', '--priority', '-5', '--json']);
+    expect(spaced.code).toBe(0);
+    const joined = await run(['enqueue', 'cli.echo', '{}', '--priority=-7', '--json']);
+    expect(joined.code).toBe(0);
+    expect((await job(spaced.json.id)).priority).toBe(-5);
+    expect((await job(joined.json.id)).priority).toBe(-7);
+  });
+
+  it('refuses values past what the database or a Date holds with exit 2, and writes nothing', async () => {
+    for (const [args, names] of [
+      [['--delay', '100000000d'], '--delay'],
+      [['--delay', '1h30x'], '--delay'],
+      [['--priority', '99999999999'], '--priority'],
+      [['--priority', '-2147483649'], '--priority'],
+      [['--max-attempts', '2147483648'], '--max-attempts'],
+    ] as const) {
+      const refused = await run(['enqueue', 'cli.echo', '{}', ...args, '--json']);
+      expect([args, refused.code]).toEqual([args, 2]);
+      expect(refused.json.error).toContain(names);
+    }
+    const deep = await run(['enqueue', 'cli.echo', `${'['.repeat(40)}${']'.repeat(40)}`, '--json']);
+    expect(deep.code).toBe(2);
+    expect(deep.json.error).toContain('nested 32 levels');
+    expect(await source.getRepository(JobEntity).count()).toBe(0);
+    // A compound duration is the same grammar as the module's.
+    const later = await run(['enqueue', 'cli.echo', '{}', '--delay', '1h30m', '--json']);
+    expect(later.code).toBe(0);
+    expect(new Date(later.json.runAt).getTime() - Date.now()).toBeGreaterThan(80 * 60_000);
+  });
+
+  it('says that a job id past the 32-bit column does not exist, with exit 2', async () => {
+    for (const id of ['99999999999', '2147483648']) {
+      const cancel = await run(['cancel', id, '--json']);
+      expect([id, cancel.code]).toEqual([id, 2]);
+      expect(cancel.json.error).toContain(`Job ${id} does not exist`);
+    }
   });
 
   it('prunes finished jobs older than the given age, in batches, by status', async () => {

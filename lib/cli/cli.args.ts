@@ -1,4 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { durationMs, INT32_MAX, MAX_DURATION_MS } from '../options/index.js';
 import { CliUsageError } from './cli.errors.js';
 
 type OptionSpecs = NonNullable<ParseArgsConfig['options']>;
@@ -27,7 +28,7 @@ export interface ParsedCommand<O> {
 export function parseCommand<O>(args: string[], options: OptionSpecs): ParsedCommand<O> {
   try {
     const { values, positionals } = parseArgs({
-      args,
+      args: joinNegativeValues(args, { ...GLOBAL_OPTIONS, ...options }),
       options: { ...GLOBAL_OPTIONS, ...options },
       allowPositionals: true,
       strict: true,
@@ -38,35 +39,54 @@ export function parseCommand<O>(args: string[], options: OptionSpecs): ParsedCom
   }
 }
 
-const UNITS: Record<string, number> = {
-  ms: 1,
-  s: 1_000,
-  m: 60_000,
-  h: 3_600_000,
-  d: 86_400_000,
-  w: 604_800_000,
-};
-
-/** `500ms`, `30s`, `15m`, `12h`, `7d`, `2w` in milliseconds. */
-export function parseDuration(name: string, text: string): number {
-  const match = /^(\d+)(ms|s|m|h|d|w)$/.exec(text.trim());
-  if (!match)
-    throw new CliUsageError(`${name} must be a duration like 30m, 12h or 7d, got "${text}"`);
-  return Number(match[1]) * UNITS[match[2]];
+/**
+ * `--priority -5` as `--priority=-5`. parseArgs refuses a value that starts with a dash as
+ * ambiguous, but a negative number after an option that takes a value can only be that value (and
+ * a negative priority is the urgent case, so people type it).
+ */
+function joinNegativeValues(args: string[], options: OptionSpecs): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const name = /^--([^=]+)$/.exec(args[i])?.[1];
+    if (name && options[name]?.type === 'string' && /^-\d+$/.test(args[i + 1] ?? '')) {
+      joined.push(`${args[i]}=${args[++i]}`);
+    } else {
+      joined.push(args[i]);
+    }
+  }
+  return joined;
 }
 
-/** A non-negative integer option; `fallback` when absent. */
+/** `500ms`, `30s`, `15m`, `1h30m`, `7d`, `2w` in milliseconds: the module's one duration grammar. */
+export function parseDuration(name: string, text: string): number {
+  const ms = /^\d+$/.test(text.trim()) ? null : durationMs(text);
+  if (ms === null || ms > MAX_DURATION_MS) {
+    throw new CliUsageError(
+      `${name} must be a duration like 30s, 15m, 1h30m, 7d or 2w (at most 100 years), got "${text}"`,
+    );
+  }
+  return ms;
+}
+
+/** An integer option from `min` to `max` (a 32-bit column by default); `fallback` when absent. */
 export function parseInteger(
   name: string,
   text: string | undefined,
   fallback?: number,
   min = 0,
+  max = INT32_MAX,
 ): number | undefined {
   if (text === undefined) return fallback;
-  if (!/^-?\d+$/.test(text) || Number(text) < min || !Number.isSafeInteger(Number(text))) {
-    throw new CliUsageError(`${name} must be an integer of at least ${min}, got "${text}"`);
+  const value = /^-?\d{1,16}$/.test(text) ? Number(text) : NaN;
+  if (!(value >= min && value <= max)) {
+    throw new CliUsageError(`${name} must be an integer from ${min} to ${max}, got "${text}"`);
   }
-  return Number(text);
+  return value;
+}
+
+/** A job id: a positive integer. One past the 32-bit column is a job that does not exist, not a typo. */
+export function parseJobId(text: string): number {
+  return parseInteger('<id>', text, undefined, 1, Number.MAX_SAFE_INTEGER)!;
 }
 
 /** One positional argument, or a usage error naming it. */
