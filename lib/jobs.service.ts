@@ -165,7 +165,7 @@ export class JobsService {
 
   /** Makes pending jobs due now (keeping their attempts) and wakes this instance's runner; returns how many. */
   async runNow(ids: number[]): Promise<number> {
-    const changed = await this.store.makeDue(ids, Date.now());
+    const changed = await this.store.makeDue(ids.filter(lookupId), Date.now());
     if (changed > 0) this.wakeups.wakeAll();
     return changed;
   }

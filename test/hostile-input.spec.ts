@@ -236,6 +236,8 @@ describeBackends('hostile input', (backend) => {
 
   it('looks up an id beyond the 32-bit column as a job that does not exist', async () => {
     expect(await jobs.get(9_999_999_999)).toBeNull();
+    expect(await jobs.runNow([9_999_999_999, 2 ** 31])).toBe(0);
+    await expect(jobs.runNow([1.5])).rejects.toThrow(InvalidJobsOptionError);
   });
 
   it('takes the edges of every range', async () => {
