@@ -48,6 +48,19 @@ class DigestWorker {
   }
 }
 
+const SendReminder = defineJobKind<{ user: string }>('reminder.send', {
+  maxAttempts: 1,
+  queue: 'mail',
+});
+
+@Injectable()
+class ReminderWorker {
+  @JobKind(SendReminder, { maxAttempts: 3 })
+  send() {
+    return undefined;
+  }
+}
+
 async function count(app: TestingModule, table: 'nest_jobs' | 'nest_job_kinds'): Promise<number> {
   const [row] = await app
     .get<DataSource>(getDataSourceToken())
@@ -223,6 +236,20 @@ describeBackends('a producer enqueues kinds it declares', (backend) => {
       }
     } finally {
       await web.close();
+    }
+  });
+
+  it("lets a handler's @JobKind options override its reference's defaults, key by key", async () => {
+    const worker = await startApp({
+      database: await freshDatabase(backend),
+      providers: [ReminderWorker],
+      jobs: { runner: false },
+    });
+    try {
+      const job = await worker.get(JobsService).enqueue(SendReminder, { user: 'u1' });
+      expect([job.maxAttempts, job.queue]).toEqual([3, 'mail']);
+    } finally {
+      await worker.close();
     }
   });
 
