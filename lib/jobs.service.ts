@@ -45,6 +45,7 @@ import type {
 import { ScheduleStore, scheduleOfRow } from './schedules/schedule.store.js';
 import {
   checkRuntimeSchedule,
+  checkScheduleFilter,
   refuseScheduleCancel,
   runtimeScheduleRow,
 } from './schedules/runtime-schedule.js';
@@ -206,8 +207,8 @@ export class JobsService {
   }
 
   /** Declared and runtime schedules, paused ones included, by row id (keyset: `after`). */
-  schedules(filter?: ListSchedulesFilter): Promise<JobSchedule[]> {
-    return this.scheduleRows.list(filter);
+  async schedules(filter?: ListSchedulesFilter): Promise<JobSchedule[]> {
+    return this.scheduleRows.list(checkScheduleFilter(filter));
   }
 
   /**

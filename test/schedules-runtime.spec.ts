@@ -367,6 +367,18 @@ describeBackends('runtime schedules', (backend) => {
             UnknownJobKindError,
             /digest\.sned/,
           ],
+          [
+            'negative cursor of schedules()',
+            () => jobs.schedules({ after: -1 }),
+            InvalidJobsOptionError,
+            /"after"/,
+          ],
+          [
+            'misspelt filter of schedules()',
+            () => jobs.schedules({ limt: 5 } as never),
+            InvalidJobsOptionError,
+            /limt/,
+          ],
         ];
       for (const [what, call, type, message] of bad) {
         const error = await call().then(

@@ -1,9 +1,7 @@
 import type { JobEntity } from '../entities/job.entity.js';
-import {
-  InvalidJobsOptionError,
-  ScheduleNotCancellableError,
-  UnknownJobsOptionError,
-} from '../errors/jobs.errors.js';
+import { InvalidJobsOptionError, ScheduleNotCancellableError } from '../errors/jobs.errors.js';
+import type { ListSchedulesFilter } from '../interfaces/schedule-options.interface.js';
+import { INT32_MAX, integer, knownKeys } from '../options/index.js';
 import type { NewJobRow } from '../storage/job-rows.js';
 import {
   MAX_SCHEDULE_KEY_CHARS,
@@ -42,11 +40,18 @@ export function checkRuntimeSchedule(key: unknown, options: unknown): ScheduleSp
       "an object with cron or every, such as { cron: '0 8 * * *', timezone: 'Europe/Paris' }",
     );
   }
-  for (const name of Object.keys(options)) {
-    if (!OPTION_KEYS.includes(name))
-      throw new UnknownJobsOptionError('schedule()', name, OPTION_KEYS);
-  }
+  knownKeys('schedule()', options, OPTION_KEYS);
   return runtimeScheduleOf(key, options);
+}
+
+/** Checks the filter of `schedules()`; returns it. */
+export function checkScheduleFilter(filter: ListSchedulesFilter = {}): ListSchedulesFilter {
+  knownKeys('schedules()', filter, ['kind', 'after', 'limit']);
+  if (filter.kind !== undefined && typeof filter.kind !== 'string')
+    throw new InvalidJobsOptionError('kind', filter.kind, 'a kind name');
+  integer('after', filter.after, 0, 0, INT32_MAX);
+  integer('limit', filter.limit, 100, 1, Number.MAX_SAFE_INTEGER); // more than 1,000 reads 1,000
+  return filter;
 }
 
 /** The row of a runtime schedule: the job row `schedule()` checked, made periodic on the spec. */
