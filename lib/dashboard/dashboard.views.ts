@@ -25,11 +25,11 @@ const PREVIEW_CHARS = 90;
 
 /** The start of a job's data as the list shows it, from the preview the query cut. */
 export function dataPreview(
-  job: { dataPreview: string; dataLength: number },
+  job: { dataPreview: string; dataTruncated: boolean },
   chars = PREVIEW_CHARS,
 ): string {
   const json = job.dataPreview === 'null' ? '' : job.dataPreview;
-  return json.length > chars || job.dataLength > json.length ? `${json.slice(0, chars)}…` : json;
+  return json.length > chars || job.dataTruncated ? `${json.slice(0, chars)}…` : json;
 }
 
 /** Pretty JSON, cut to `max` characters (a result can be a megabyte). */
