@@ -89,7 +89,7 @@ export async function recreateDatabase(
       await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       await admin.query(`CREATE DATABASE ${name}`);
     } else {
-      // TypeORM must be told it talks to MariaDB, or its schema sync rewrites JSON columns each start.
+      // The suites name MariaDB 'mariadb'; test/schema.spec.ts also runs it under type 'mysql'.
       const [{ version }] = await admin.query('SELECT VERSION() AS version');
       if (String(version).includes('MariaDB')) driver = 'mariadb';
       await admin.query(`DROP DATABASE IF EXISTS ${name}`);
