@@ -113,7 +113,7 @@ export class ScheduleStore {
       if (!current) return this.upsertRuntime(row); // the holder was removed meanwhile
     }
     const respec = current.schedule !== row.schedule && current.status === 'pending';
-    await this.jobs.update(current.id, {
+    const changes = {
       kind: row.kind,
       kindId: row.kindId,
       queue: row.queue,
@@ -123,8 +123,9 @@ export class ScheduleStore {
       maxAttempts: row.maxAttempts,
       schedule: row.schedule,
       ...(respec ? { runAt: new Date(row.runAt), attempts: 0 } : {}),
-    });
-    return (await this.jobs.findOneBy({ id: current.id }))!;
+    };
+    await this.jobs.update(current.id, changes);
+    return Object.assign(current, changes);
   }
 
   /** Removes a runtime schedule; false if there was none. A run in progress finishes, its outcome discarded. */
