@@ -315,6 +315,14 @@ describeBackends('dashboard over HTTP', (backend) => {
     expect(limit.text).toContain('\\"limit\\" must be an integer from 1 to 500');
     expect(limit.text).not.toContain('job id');
     expect((await client.get('/jobs/api/jobs?limit=501')).status).toBe(400);
+    for (const path of [
+      '/jobs/api/jobs?queue=%00',
+      '/jobs?kind=a%00b',
+      '/jobs/api/stats?queue=%00',
+    ]) {
+      const reply = await client.get(path);
+      expect([path, reply.status]).toEqual([path, 400]);
+    }
     expect((await client.get('/jobs/api/jobs?limit=500')).status).toBe(200);
   });
 

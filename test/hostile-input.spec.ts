@@ -192,6 +192,18 @@ const CASES: Case[] = [
     names: /"id"/,
   },
   {
+    what: 'list: a queue filter with NUL',
+    act: (jobs) => jobs.list({ queue: 'q\u0000' }),
+    error: InvalidJobsOptionError,
+    names: /"queue"/,
+  },
+  {
+    what: 'list: a misspelt filter',
+    act: (jobs) => jobs.list({ staus: 'failed' } as never),
+    error: UnknownJobsOptionError,
+    names: /"staus".*status/,
+  },
+  {
     what: 'list: a cursor beyond the 32-bit column',
     act: (jobs) => jobs.list({ after: 9_999_999_999 }),
     error: InvalidJobsOptionError,

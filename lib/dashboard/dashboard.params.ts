@@ -1,5 +1,5 @@
 import { BadRequestException, NotFoundException } from '@nestjs/common';
-import { INT32_MAX, isJobId } from '../options/index.js';
+import { INT32_MAX, isJobId, storableText } from '../options/index.js';
 import { JOB_STATUSES, type JobStatus } from '../interfaces/job-context.interface.js';
 import { MAX_ACTION_IDS } from './dashboard.constants.js';
 import { DASHBOARD_ACTIONS, type DashboardAction, type JobsQuery } from './dashboard.types.js';
@@ -12,8 +12,11 @@ const MAX_PAGE = 500;
 function text(params: Params, name: string, max = 200): string | undefined {
   const value = params[name];
   if (value === undefined || value === '') return undefined;
-  if (typeof value !== 'string' || value.length > max)
-    throw new BadRequestException(`"${name}" must be a string of at most ${max} characters.`);
+  if (typeof value !== 'string' || value.length > max || !storableText(value)) {
+    throw new BadRequestException(
+      `"${name}" must be a string of at most ${max} characters, without NUL.`,
+    );
+  }
   return value;
 }
 

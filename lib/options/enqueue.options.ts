@@ -1,7 +1,8 @@
 import type { EnqueueOptions } from '../interfaces/enqueue-options.interface.js';
 import type { JobKindOptions } from '../interfaces/job-kind-options.interface.js';
 import type { ListJobsFilter } from '../interfaces/jobs-service.interface.js';
-import { integer, knownKeys } from './options.validation.js';
+import { InvalidJobsOptionError } from '../errors/jobs.errors.js';
+import { integer, knownKeys, storableText } from './options.validation.js';
 import { INT32_MAX } from './options.bounds.js';
 
 // Records rather than lists: adding an option to an interface without adding it here fails to
@@ -68,6 +69,12 @@ export function checkKindOptionKeys(kind: string, options: object | undefined): 
 /** `list()`'s filter: known keys, and a cursor the id column can hold. */
 export function checkListFilter(filter: ListJobsFilter | undefined): void {
   knownKeys('list()', filter, Object.keys(LIST_FILTER));
+  for (const name of ['kind', 'queue'] as const) {
+    const value = filter?.[name];
+    if (value !== undefined && (typeof value !== 'string' || !storableText(value))) {
+      throw new InvalidJobsOptionError(name, value, 'a string without NUL or lone surrogates');
+    }
+  }
   integer('after', filter?.after, 0, 0, INT32_MAX);
   integer('limit', filter?.limit, 100, 1, Number.MAX_SAFE_INTEGER); // more than 1,000 reads 1,000
 }
