@@ -37,6 +37,7 @@ export {
 } from './health/jobs.health.js';
 export {
   JOBS_MIGRATIONS,
+  JobsKindHandlers1796774400000,
   JobsRunOptions1796169600000,
   JobsSchema1795478400000,
 } from './migrations/index.js';

@@ -25,3 +25,9 @@ export const MAX_LOG_LINE_CHARS = 2_000;
 export const MAX_ERROR_CHARS = 4_000;
 /** A stored result may take at most this many characters of JSON. */
 export const MAX_RESULT_CHARS = 1_000_000;
+
+/**
+ * A kind counts as handled while an instance whose runner has its handler said so within this long
+ * (they say it at start and about once a minute; see Housekeeper).
+ */
+export const HANDLER_STALE_MS = 5 * 60_000;

@@ -7,7 +7,7 @@ import {
   JobNotRetryableError,
   UnknownJobKindError,
 } from './errors/jobs.errors.js';
-import { JOBS_DATA_SOURCE, JOBS_RESOLVED_OPTIONS } from './jobs.constants.js';
+import { HANDLER_STALE_MS, JOBS_DATA_SOURCE, JOBS_RESOLVED_OPTIONS } from './jobs.constants.js';
 import { serializePayload, uniqueKeyOf } from './jobs.payload.js';
 import { JobsRegistry } from './jobs.registry.js';
 import {
@@ -28,6 +28,7 @@ import type { AnyEnqueueSpec, EnqueueOptions } from './interfaces/enqueue-option
 import type { ResolvedJobsOptions } from './interfaces/jobs-module-options.interface.js';
 import type {
   JobKindInfo,
+  UnhandledKind,
   ListJobsFilter,
   RunPendingOptions,
   RunPendingSummary,
@@ -252,10 +253,30 @@ export class JobsService {
 
   /** Kinds known to the database, and whether this instance can run each. */
   async kinds(): Promise<JobKindInfo[]> {
+    const since = Date.now() - HANDLER_STALE_MS;
     return (await this.store.kinds()).map((row) => ({
       ...row,
       resolves: this.registry.has(row.name),
+      handled: row.handledAt !== null && row.handledAt.getTime() >= since,
     }));
+  }
+
+  /**
+   * Kinds with pending jobs that no running instance handles (removed from the code, or not
+   * deployed yet), with how many jobs wait. Their jobs stay pending until a handler runs again, or
+   * until they are cancelled (see README, "Removing a kind").
+   */
+  async unhandledKinds(): Promise<UnhandledKind[]> {
+    const stale = (await this.kinds()).filter((kind) => !kind.handled);
+    if (stale.length === 0) return [];
+    const pending = await this.store.pendingByKind(stale.map((kind) => kind.name));
+    return stale
+      .filter((kind) => (pending.get(kind.name) ?? 0) > 0)
+      .map((kind) => ({
+        kind: kind.name,
+        pending: pending.get(kind.name)!,
+        handledAt: kind.handledAt,
+      }));
   }
 
   private async newRow(spec: AnyEnqueueSpec, manager?: EntityManager): Promise<NewJobRow> {

@@ -20,7 +20,13 @@ describeBackends('health indicator', (backend) => {
       const health = app.get(JobsHealthIndicator);
       const result = await waitFor(() => health.check('jobs').catch(() => null), 'an up check');
       expect(result).toEqual({
-        jobs: { status: 'up', runner: 'polling', running: 0, oldestDueAgeMs: 0 },
+        jobs: {
+          status: 'up',
+          runner: 'polling',
+          running: 0,
+          oldestDueAgeMs: 0,
+          unhandledKinds: [],
+        },
       });
     } finally {
       await app.close();

@@ -168,6 +168,9 @@ describeBackends('migrations', (backend) => {
     await db.undoLastMigration({ transaction: 'each' });
     const runner = db.createQueryRunner();
     try {
+      expect(await runner.hasColumn('nest_job_kinds', 'handled_at')).toBe(false);
+      expect(await runner.hasColumn('nest_jobs', 'timeout_ms')).toBe(true);
+      await db.undoLastMigration({ transaction: 'each' });
       expect(await runner.hasTable('nest_jobs')).toBe(true);
       expect(await runner.hasColumn('nest_jobs', 'timeout_ms')).toBe(false);
       await db.undoLastMigration({ transaction: 'each' });

@@ -19,4 +19,11 @@ export class JobKindEntity {
 
   @Column({ type: 'bigint', transformer: epochMillis })
   modified!: Date;
+
+  /**
+   * When an instance whose runner has a handler for this kind last said so (at its start, then
+   * about once a minute). Null, or older than a few minutes: no running instance handles the kind.
+   */
+  @Column({ name: 'handled_at', type: 'bigint', nullable: true, transformer: epochMillis })
+  handledAt!: Date | null;
 }

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { JobsRunner } from '../runner/jobs.runner.js';
 import { JobStore } from '../storage/job.store.js';
+import { JobsService } from '../jobs.service.js';
 
 export interface JobsHealthOptions {
   /** Down when the oldest due job has waited longer than this (ms). Default 60000. */
@@ -13,13 +14,16 @@ export type JobsHealthResult = Record<string, { status: 'up' | 'down'; [detail: 
 /**
  * A health indicator for @nestjs/terminus, without depending on it: use it in a health check as
  * `() => jobsHealth.check('jobs')`. Down when this instance's runner has not reached the database
- * for three poll intervals, or when a due job has waited longer than `maxDueAge`.
+ * for three poll intervals, or when a due job has waited longer than `maxDueAge`. Its details
+ * name the kinds with pending jobs that no running instance handles (`unhandledKinds`): their jobs
+ * wait until a handler is deployed again or they are cancelled.
  */
 @Injectable()
 export class JobsHealthIndicator {
   constructor(
     private readonly runner: JobsRunner,
     private readonly store: JobStore,
+    private readonly service: JobsService,
   ) {}
 
   async check(key = 'jobs', options: JobsHealthOptions = {}): Promise<JobsHealthResult> {
@@ -37,6 +41,10 @@ export class JobsHealthIndicator {
       runner: runner.enabled ? (runnerAlive ? 'polling' : 'stalled') : 'off',
       running: runner.running,
       oldestDueAgeMs: oldestDueAge,
+      unhandledKinds: (await this.service.unhandledKinds()).map(({ kind, pending }) => ({
+        kind,
+        pending,
+      })),
     };
     const up = runnerAlive && oldestDueAge <= maxDueAge;
     const result: JobsHealthResult = { [key]: { status: up ? 'up' : 'down', ...details } };

@@ -44,4 +44,19 @@ export interface JobKindInfo {
   modified: Date;
   /** A handler for this kind is registered in this process. */
   resolves: boolean;
+  /** When an instance whose runner handles this kind last said so; null if none ever did. */
+  handledAt: Date | null;
+  /**
+   * Some running instance handles this kind: one said so within the last HANDLER_STALE_MS (5
+   * minutes; runners say it at start and about once a minute). False for a kind whose handler was
+   * removed from the code, or that no worker has run yet: its pending jobs wait.
+   */
+  handled: boolean;
+}
+
+/** A kind with pending jobs that no running instance handles (see `JobsService.unhandledKinds`). */
+export interface UnhandledKind {
+  kind: string;
+  pending: number;
+  handledAt: Date | null;
 }

@@ -1,6 +1,10 @@
-import { JobsRunOptions1796169600000, JobsSchema1795478400000 } from './jobs-schema.migration.js';
+import {
+  JobsKindHandlers1796774400000,
+  JobsRunOptions1796169600000,
+  JobsSchema1795478400000,
+} from './jobs-schema.migration.js';
 
-export { JobsRunOptions1796169600000, JobsSchema1795478400000 };
+export { JobsKindHandlers1796774400000, JobsRunOptions1796169600000, JobsSchema1795478400000 };
 
 /**
  * Every migration of the package's tables, oldest first, one per step of JOBS_SCHEMA_STEPS (the
@@ -8,4 +12,8 @@ export { JobsRunOptions1796169600000, JobsSchema1795478400000 };
  * schema appends a step and its class and never edits an old one, so
  * `migrations: [...JOBS_MIGRATIONS, ...]` stays right.
  */
-export const JOBS_MIGRATIONS = [JobsSchema1795478400000, JobsRunOptions1796169600000];
+export const JOBS_MIGRATIONS = [
+  JobsSchema1795478400000,
+  JobsRunOptions1796169600000,
+  JobsKindHandlers1796774400000,
+];

@@ -31,3 +31,8 @@ export class JobsSchema1795478400000 extends SchemaStepMigration {
 export class JobsRunOptions1796169600000 extends SchemaStepMigration {
   readonly name = 'JobsRunOptions1796169600000';
 }
+
+/** Adds `nest_job_kinds.handled_at`: when an instance with a handler for the kind last said so. */
+export class JobsKindHandlers1796774400000 extends SchemaStepMigration {
+  readonly name = 'JobsKindHandlers1796774400000';
+}

@@ -184,3 +184,23 @@ export const runOptionsSql: Record<'postgres' | 'mysql' | 'sqlite', SchemaSql> =
     ],
   },
 };
+
+/**
+ * The SQL of JobsKindHandlers1796774400000: `nest_job_kinds.handled_at`, when an instance with a
+ * handler for the kind last said so (at startup and about once a minute while its runner runs), so
+ * jobs of a kind that no running instance handles any more can be told apart.
+ */
+export const kindHandlersSql: Record<'postgres' | 'mysql' | 'sqlite', SchemaSql> = {
+  postgres: {
+    up: [`ALTER TABLE "nest_job_kinds" ADD "handled_at" bigint`],
+    down: [`ALTER TABLE "nest_job_kinds" DROP COLUMN "handled_at"`],
+  },
+  mysql: {
+    up: ['ALTER TABLE `nest_job_kinds` ADD `handled_at` bigint NULL'],
+    down: ['ALTER TABLE `nest_job_kinds` DROP COLUMN `handled_at`'],
+  },
+  sqlite: {
+    up: [`ALTER TABLE "nest_job_kinds" ADD COLUMN "handled_at" bigint`],
+    down: [`ALTER TABLE "nest_job_kinds" DROP COLUMN "handled_at"`],
+  },
+};

@@ -4,6 +4,7 @@ import { JOB_KINDS_TABLE, JOBS_TABLE } from '../jobs.constants.js';
 import {
   mysqlSchema,
   postgresSchema,
+  kindHandlersSql,
   runOptionsSql,
   sqliteSchema,
   type SchemaSql,
@@ -58,6 +59,11 @@ export const JOBS_SCHEMA_STEPS: readonly SchemaStep[] = [
     migration: 'JobsRunOptions1796169600000',
     applied: (runner) => runner.hasColumn(JOBS_TABLE, 'backoff'),
     sql: runOptionsSql,
+  },
+  {
+    migration: 'JobsKindHandlers1796774400000',
+    applied: (runner) => runner.hasColumn(JOB_KINDS_TABLE, 'handled_at'),
+    sql: kindHandlersSql,
   },
 ];
 

@@ -7,9 +7,9 @@ const REAPED_NOTE = 'lease expired: the instance running it stopped or lost the 
 
 /**
  * The cluster's periodic chores, done by every instance and harmless when several do them at once:
- * frees jobs whose lease ran out (every lease / 2: their instance died or lost the database) and
- * prunes finished jobs past their retention (every minute). One statement each when there is
- * nothing to do.
+ * frees jobs whose lease ran out (every lease / 2: their instance died or lost the database), and
+ * every minute prunes finished jobs past their retention and says which kinds this instance
+ * handles (so a kind no running instance handles shows as such). One statement each.
  */
 export class Housekeeper {
   private nextReapAt = 0;
@@ -21,6 +21,8 @@ export class Housekeeper {
       lease: number;
       retention: Record<'succeeded' | 'failed' | 'cancelled', number | null>;
     },
+    /** The kinds this instance's runner has handlers for. */
+    private readonly handled: () => string[],
   ) {}
 
   due(now: number): boolean {
@@ -39,6 +41,7 @@ export class Housekeeper {
         .filter((entry): entry is [JobStatus, number] => entry[1] !== null)
         .map(([status, keep]) => ({ status, before: now - keep }));
       await this.store.pruneFinished(rules);
+      await this.store.confirmHandlers(this.handled(), now);
     }
   }
 }

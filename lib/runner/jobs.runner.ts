@@ -80,7 +80,7 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
     private readonly wakeups: Wakeups,
   ) {
     this.queue = new LocalQueue(options);
-    this.housekeeper = new Housekeeper(store, options);
+    this.housekeeper = new Housekeeper(store, options, () => registry.names());
     this.outage = new OutageTracker(options.pollInterval, this.logger);
     this.outcomes = new OutcomeWriter(
       store,

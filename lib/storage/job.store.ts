@@ -129,6 +129,29 @@ export class JobStore {
     return row?.id ?? null;
   }
 
+  /** Records that a running instance handles these kinds now (see JobKindEntity.handledAt). */
+  async confirmHandlers(names: string[], now: number): Promise<void> {
+    if (names.length === 0) return;
+    await this.kindRows
+      .createQueryBuilder()
+      .update()
+      .set({ handledAt: new Date(now) })
+      .where({ name: In(names) })
+      .execute();
+  }
+
+  /** Pending jobs per kind, for these kinds (their `(kind, status)` index answers it). */
+  async pendingByKind(kinds: string[]): Promise<Map<string, number>> {
+    const rows = await this.jobs
+      .createQueryBuilder('job')
+      .select('job.kind', 'kind')
+      .addSelect('COUNT(*)', 'count')
+      .where('job.kind IN (:...kinds) AND job.status = :pending', { kinds, pending: 'pending' })
+      .groupBy('job.kind')
+      .getRawMany<{ kind: string; count: string | number }>();
+    return new Map(rows.map((row) => [row.kind, Number(row.count)]));
+  }
+
   async kinds(): Promise<JobKindEntity[]> {
     return this.kindRows.find({ order: { name: 'ASC' } });
   }
