@@ -1,6 +1,6 @@
 import type { CanActivate, Type } from '@nestjs/common';
 import { InvalidJobsOptionError } from '../errors/jobs.errors.js';
-import { positiveInteger } from '../jobs.module-definition.js';
+import { knownKeys, positiveInteger } from '../options/index.js';
 
 /** Options of `JobsDashboardModule.forRoot()`, or what `forRootAsync()`'s factory returns. */
 export interface JobsDashboardOptions {
@@ -40,10 +40,7 @@ const KNOWN = new Set(['title', 'pageSize', 'csrfSecret']);
 export function resolveDashboardOptions(
   options: JobsDashboardOptions = {},
 ): ResolvedDashboardOptions {
-  for (const key of Object.keys(options)) {
-    if (!KNOWN.has(key))
-      throw new InvalidJobsOptionError(key, undefined, `one of: ${[...KNOWN].join(', ')}`);
-  }
+  knownKeys('JobsDashboardModule', options, KNOWN);
   const { title = 'Jobs', csrfSecret } = options;
   if (typeof title !== 'string' || title.length === 0 || title.length > 100) {
     throw new InvalidJobsOptionError('title', title, 'a string of 1 to 100 characters');
