@@ -94,6 +94,46 @@ describeBackends('dashboard schedules', (backend) => {
     expect((await toggle('cleanup.nightly', 'stop')).status).toBe(400);
   });
 
+  it('lists, pauses and resumes schedules through the JSON API', async () => {
+    await dashboard.jobs.schedule(
+      'report:acme',
+      'report.build',
+      { month: '2026-11' },
+      { every: '1d' },
+    );
+    const listed = JSON.parse((await client.get('/jobs/api/schedules')).text);
+    expect(listed.next).toBeNull();
+    expect(listed.schedules.map((s: { key: string }) => s.key)).toEqual([
+      'cleanup.nightly',
+      'report:acme',
+    ]);
+
+    const paused = await client.postJson('/jobs/api/schedules', {
+      key: 'report:acme',
+      action: 'pause',
+    });
+    expect([paused.status, JSON.parse(paused.text)]).toEqual([
+      200,
+      { changed: true, message: 'Paused schedule report:acme.' },
+    ]);
+    expect((await dashboard.jobs.schedules({ kind: 'report.build' }))[0].paused).toBe(true);
+    const again = await client.postJson('/jobs/api/schedules', {
+      key: 'report:acme',
+      action: 'pause',
+    });
+    expect(JSON.parse(again.text)).toMatchObject({ changed: false });
+    expect(
+      (await client.postJson('/jobs/api/schedules', { key: 'no.such', action: 'pause' })).status,
+    ).toBe(404);
+    // A form post (no JSON type) is refused: only a page's CSRF-checked form may post a form.
+    const form = await client.postForm('/jobs/api/schedules', [
+      ['key', 'report:acme'],
+      ['action', 'resume'],
+    ]);
+    expect(form.status).toBe(403);
+    expect((await dashboard.jobs.schedules({ kind: 'report.build' }))[0].paused).toBe(true);
+  });
+
   it("skips a schedule's row when asked to cancel it, and says to pause it instead", async () => {
     const [schedule] = await dashboard.jobs.schedules();
     const list = await client.get('/jobs');

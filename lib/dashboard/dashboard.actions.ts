@@ -12,6 +12,12 @@ import { DashboardJobs } from './dashboard.jobs.js';
 import { DashboardQueries } from './dashboard.queries.js';
 import type { ActionReport, DashboardAction } from './dashboard.types.js';
 
+/** How a pause or resume went: done, nothing to do, or no such schedule. */
+export interface ScheduleToggle {
+  outcome: 'done' | 'already' | 'missing';
+  message: string;
+}
+
 /** Schedules per page of the Schedules page. */
 const SCHEDULES_PAGE = 200;
 
@@ -76,10 +82,7 @@ export class DashboardActions {
   }
 
   /** Pauses or resumes the schedule `key` (a kind's declared one, or a runtime one); says how it went. */
-  async toggleSchedule(
-    action: unknown,
-    key: unknown,
-  ): Promise<{ kind: 'notice' | 'error'; text: string }> {
+  async toggleSchedule(action: unknown, key: unknown): Promise<ScheduleToggle> {
     if ((action !== 'pause' && action !== 'resume') || typeof key !== 'string' || key === '') {
       throw new BadRequestException('Post a schedule "key" and an "action": pause or resume.');
     }
@@ -90,10 +93,11 @@ export class DashboardActions {
       const done = action === 'pause' ? 'Paused' : 'Resumed';
       const already = action === 'pause' ? 'paused' : 'not paused';
       return changed
-        ? { kind: 'notice', text: `${done} schedule ${key}.` }
-        : { kind: 'error', text: `Schedule ${key} was ${already} already.` };
+        ? { outcome: 'done', message: `${done} schedule ${key}.` }
+        : { outcome: 'already', message: `Schedule ${key} was ${already} already.` };
     } catch (error) {
-      if (error instanceof ScheduleNotFoundError) return { kind: 'error', text: error.message };
+      if (error instanceof ScheduleNotFoundError)
+        return { outcome: 'missing', message: error.message };
       throw error;
     }
   }

@@ -13,6 +13,7 @@ import {
 } from '@nestjs/common';
 import type { JobEntity } from '../entities/job.entity.js';
 import type { RunPendingSummary } from '../interfaces/jobs-service.interface.js';
+import type { JobSchedule } from '../interfaces/schedule-options.interface.js';
 import { DashboardAccessGuard } from './dashboard.access.guard.js';
 import { DashboardActions, describeRunPending } from './dashboard.actions.js';
 import { DASHBOARD_OPTIONS } from './dashboard.constants.js';
@@ -89,6 +90,26 @@ export class DashboardApiController {
   act(@Body() body: unknown): Promise<ActionReport> {
     const { action, ids } = parseAction(body);
     return this.actions.apply(action, ids);
+  }
+
+  /** `GET api/schedules?after=`: the schedules, declared and runtime, and the cursor of the next page. */
+  @Get('schedules')
+  schedules(
+    @Query('after') after: unknown,
+  ): Promise<{ schedules: JobSchedule[]; next: number | null }> {
+    return this.actions.schedules(after === undefined ? undefined : parseJobId(after));
+  }
+
+  /** `POST api/schedules {"key": "digest.send", "action": "pause"|"resume"}`; 404 if there is no such schedule. */
+  @Post('schedules')
+  @UseGuards(DashboardJsonPostGuard)
+  @HttpCode(200)
+  async toggleSchedule(
+    @Body() body: Record<string, unknown> | null,
+  ): Promise<{ changed: boolean; message: string }> {
+    const { outcome, message } = await this.actions.toggleSchedule(body?.action, body?.key);
+    if (outcome === 'missing') throw new NotFoundException(message);
+    return { changed: outcome === 'done', message };
   }
 
   /** `POST api/run-pending`: runs every due job once in this instance and says what happened. */

@@ -156,8 +156,11 @@ export class DashboardPagesController {
     @Req() request: DashboardRequest,
     @Res({ passthrough: true }) response: DashboardResponse,
   ): Promise<string> {
-    const flash = await this.actions.toggleSchedule(body.action, body.key);
-    return this.redirect(request, response, `${this.paths.base}/schedules`, flash);
+    const { outcome, message } = await this.actions.toggleSchedule(body.action, body.key);
+    return this.redirect(request, response, `${this.paths.base}/schedules`, {
+      kind: outcome === 'done' ? 'notice' : 'error',
+      text: message,
+    });
   }
 
   private redirect(
