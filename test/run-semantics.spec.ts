@@ -240,7 +240,13 @@ describeBackends('run semantics', (backend) => {
         attempts: 1,
       });
       expect((await jobs.get(later.id))!.status).toBe('pending');
-      expect(await jobs.runPending()).toEqual({ ran: 0, succeeded: 0, failed: 0, snoozed: 0 });
+      expect(await jobs.runPending()).toEqual({
+        ran: 0,
+        succeeded: 0,
+        failed: 0,
+        snoozed: 0,
+        unfinished: 0,
+      });
     } finally {
       await app.close();
     }

@@ -130,7 +130,7 @@ describeBackends('sample app', (backend) => {
       const { summary, exitCode } = await runDueJobs(app);
 
       // The stats schedule's first occurrence is a minute away; the retries are not due yet.
-      expect(summary).toEqual({ ran: 3, succeeded: 1, failed: 2, snoozed: 0 });
+      expect(summary).toEqual({ ran: 3, succeeded: 1, failed: 2, snoozed: 0, unfinished: 0 });
       expect(exitCode).toBe(1);
       expect(await jobs.get(valid.id)).toMatchObject({ status: 'succeeded', attempts: 1 });
       expect(await jobs.get(invalid.id)).toMatchObject({
@@ -172,11 +172,11 @@ describeBackends('sample app', (backend) => {
       });
 
       expect(await runDueJobs(app)).toEqual({
-        summary: { ran: 1, succeeded: 1, failed: 0, snoozed: 0 },
+        summary: { ran: 1, succeeded: 1, failed: 0, snoozed: 0, unfinished: 0 },
         exitCode: 0,
       });
       expect(await runDueJobs(app)).toEqual({
-        summary: { ran: 0, succeeded: 0, failed: 0, snoozed: 0 },
+        summary: { ran: 0, succeeded: 0, failed: 0, snoozed: 0, unfinished: 0 },
         exitCode: 0,
       });
     });

@@ -60,3 +60,13 @@ export interface UnhandledKind {
   pending: number;
   handledAt: Date | null;
 }
+
+/** What the runner of this instance reports to health checks. */
+export interface RunnerStatus {
+  enabled: boolean;
+  stopping: boolean;
+  lastPollAt: number | null;
+  running: number;
+  claimed: number;
+  pollInterval: number;
+}

@@ -1,6 +1,6 @@
 import type { JobStatus } from '../interfaces/job-context.interface.js';
 import type { JobStore } from '../storage/job.store.js';
-import { logLine } from './job-execution.js';
+import { logLine } from './run-log.js';
 
 const PRUNE_EVERY_MS = 60_000;
 const REAPED_NOTE = 'lease expired: the instance running it stopped or lost the database';

@@ -2,7 +2,8 @@ import { messages } from '../jobs.messages.js';
 import type { JobStore } from '../storage/job.store.js';
 import type { ClaimedJob, JobUpdate } from '../storage/job-rows.js';
 import { summarizeError } from './error-text.js';
-import { logLine, type RunOutcome } from './job-execution.js';
+import type { RunOutcome } from './job-execution.js';
+import { logLine } from './run-log.js';
 
 /** A run whose outcome was written while this instance still held its job. */
 export interface WrittenRun {

@@ -1,0 +1,39 @@
+import { messages } from '../jobs.messages.js';
+import type { JobStore } from '../storage/job.store.js';
+import { summarizeError } from './error-text.js';
+import { logLine } from './run-log.js';
+
+/**
+ * The leases this instance holds on the jobs it runs and has claimed ahead: a job is ours until
+ * its `locked_until`, which is pushed back while we hold it (every lease / 3, by the runner), and
+ * given up at once when we stop before running it to its end.
+ */
+export class LeaseKeeper {
+  constructor(
+    private readonly store: JobStore,
+    private readonly owner: string,
+    private readonly lease: number,
+    private readonly log: { error(message: string): void },
+  ) {}
+
+  /** When a lease taken or renewed at `now` runs out. */
+  until(now: number): number {
+    return now + this.lease;
+  }
+
+  /** Extends the leases of these jobs. Throws what the database throws. */
+  async renew(ids: number[], now: number): Promise<void> {
+    if (ids.length > 0) await this.store.renew(this.owner, ids, this.until(now));
+  }
+
+  /** Makes jobs we hold due again at once, the interrupted attempt not counted; never throws. */
+  async release(ids: number[], note: string): Promise<void> {
+    if (ids.length === 0) return;
+    const now = Date.now();
+    try {
+      await this.store.release(this.owner, ids, now, logLine(now, note));
+    } catch (error) {
+      this.log.error(messages.resultNotSaved(ids[0], summarizeError(error)));
+    }
+  }
+}

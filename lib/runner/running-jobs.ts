@@ -1,0 +1,154 @@
+import type { JobsEvents, JobEventName } from '../events/jobs.events.js';
+import { messages } from '../jobs.messages.js';
+import type { JobsRegistry } from '../jobs.registry.js';
+import type { ClaimedJob } from '../storage/job-rows.js';
+import { summarizeError } from './error-text.js';
+import {
+  RunAbort,
+  runJob,
+  type RunOutcome,
+  type RunSettings,
+  type RunVerdict,
+} from './job-execution.js';
+import type { WrittenRun } from './outcome-writer.js';
+
+interface RunningJob {
+  job: ClaimedJob;
+  controller: RunAbort;
+  done: Promise<RunOutcome>;
+}
+
+const EVENT_OF: Record<RunVerdict, JobEventName> = {
+  succeeded: 'succeeded',
+  rescheduled: 'succeeded',
+  snoozed: 'snoozed',
+  retrying: 'failed',
+  failed: 'dead',
+};
+
+interface Log {
+  warn(message: string): void;
+  error(message: string): void;
+  debug(message: string): void;
+}
+
+/**
+ * The runs in progress in this instance: starts them (with their `started` event), hands each
+ * outcome to `onOutcome` while the run is still ours, and at shutdown waits for them, then aborts
+ * and gives up the rest. It also tells listeners of outcomes once they are stored (`announce`),
+ * so a job's run events come from one place.
+ */
+export class RunningJobs {
+  private readonly runs = new Map<number, RunningJob>();
+
+  constructor(
+    private readonly registry: JobsRegistry,
+    private readonly events: JobsEvents,
+    private readonly settings: RunSettings,
+    private readonly log: Log,
+    private readonly onOutcome: (job: ClaimedJob, outcome: RunOutcome) => void,
+  ) {}
+
+  get size(): number {
+    return this.runs.size;
+  }
+
+  ids(): number[] {
+    return [...this.runs.keys()];
+  }
+
+  /** Starts a run; its promise never rejects (a fault of the runner itself is logged). */
+  start(job: ClaimedJob): Promise<RunOutcome | undefined> {
+    const controller = new RunAbort();
+    const done = runJob(job, this.registry.get(job.kind), controller, this.settings);
+    const entry: RunningJob = { job, controller, done };
+    this.runs.set(job.id, entry);
+    if (this.events.active) {
+      this.events.emit('started', job, { attempt: job.attempts, data: parseData(job) });
+    }
+    // No rejection of a run may go unhandled: one would take the whole process down.
+    return done.then(
+      (outcome) => {
+        this.finished(entry, outcome);
+        return outcome;
+      },
+      (error: unknown) => {
+        this.log.error(messages.runnerFault(job.id, summarizeError(error)));
+        return undefined;
+      },
+    );
+  }
+
+  private finished(entry: RunningJob, outcome: RunOutcome): void {
+    // A job released at shutdown is no longer ours: its late outcome is dropped.
+    if (this.runs.get(entry.job.id) !== entry) return;
+    this.runs.delete(entry.job.id);
+    this.report(entry.job, outcome);
+    this.onOutcome(entry.job, outcome);
+  }
+
+  private report(job: ClaimedJob, outcome: RunOutcome): void {
+    const label = `${job.kind} #${job.id} (attempt ${job.attempts}/${job.maxAttempts})`;
+    if (outcome.verdict === 'retrying' || outcome.verdict === 'failed') {
+      const how = outcome.verdict === 'failed' ? 'failed for good' : 'failed, will retry';
+      this.log.warn(`${label} ${how}: ${summarizeError(outcome.error)}`);
+    } else {
+      this.log.debug(`${label} ${outcome.verdict}`);
+    }
+  }
+
+  /** Tells listeners of outcomes now stored, with the job's data and result. */
+  announce(runs: WrittenRun[]): void {
+    if (!this.events.active) return;
+    for (const { job, outcome } of runs) {
+      const { result } = outcome.update;
+      this.events.emit(EVENT_OF[outcome.verdict], job, {
+        attempt: job.attempts,
+        error: outcome.error,
+        data: parseData(job),
+        ...(result === null ? {} : { result: JSON.parse(result) }),
+      });
+    }
+  }
+
+  /** Waits up to `grace` ms for the runs in progress; aborts the rest and returns their jobs. */
+  async stop(grace: number, reason: Error): Promise<ClaimedJob[]> {
+    if (this.runs.size === 0) return [];
+    await settledWithin(
+      [...this.runs.values()].map((entry) => entry.done),
+      grace,
+    );
+    // Let the outcomes that just arrived be recorded before deciding what is left.
+    await new Promise((resolve) => setImmediate(resolve));
+    const left = [...this.runs.values()];
+    this.runs.clear();
+    for (const entry of left) entry.controller.abort(reason);
+    return left.map((entry) => entry.job);
+  }
+}
+
+/** The job's data for an event (parsed only when someone listens). */
+function parseData(job: ClaimedJob): unknown {
+  return JSON.parse(job.data);
+}
+
+/**
+ * Waits for the promises, at most `timeout` ms; returns each one's value, or undefined for those
+ * not settled by then (or rejected).
+ */
+export async function settledWithin<T>(
+  promises: Promise<T>[],
+  timeout: number,
+): Promise<Array<T | undefined>> {
+  const values = new Array<T | undefined>(promises.length);
+  const all = Promise.allSettled(
+    promises.map((promise, i) => promise.then((value) => (values[i] = value))),
+  );
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    all,
+    new Promise((resolve) => (timer = setTimeout(resolve, Math.max(0, timeout)))),
+  ]);
+  clearTimeout(timer);
+  return [...values];
+}
