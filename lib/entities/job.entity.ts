@@ -41,7 +41,7 @@ export class JobEntity<T = unknown> {
   @Column({ type: 'varchar', length: 16 })
   status!: JobStatus;
 
-  /** True while pending or running (the seed's flag). */
+  /** True while pending, running or paused (a paused schedule; the seed's flag). */
   @Column({ type: 'boolean', default: true })
   active!: boolean;
 

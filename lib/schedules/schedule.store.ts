@@ -4,6 +4,7 @@ import { ScheduleNotFoundError } from '../errors/jobs.errors.js';
 import type { JobSchedule, ListSchedulesFilter } from '../interfaces/schedule-options.interface.js';
 import type { JobStore } from '../storage/job.store.js';
 import type { NewJobRow } from '../storage/job-rows.js';
+import { databaseOf } from '../storage/sql.js';
 import {
   nextOccurrence,
   parseSchedule,
@@ -40,7 +41,8 @@ export class ScheduleStore {
     dataSource: DataSource,
     private readonly store: JobStore,
   ) {
-    this.jobs = dataSource.getRepository(JobEntity);
+    // On SQLite, the module's connection outside the app's transactions (see sqlite.outside.ts).
+    this.jobs = databaseOf(dataSource).manager.getRepository(JobEntity);
   }
 
   /**
