@@ -1,5 +1,5 @@
 import type { QueryRunner } from 'typeorm';
-import { UnsupportedDatabaseError } from '../errors/jobs.errors.js';
+import { dialectOf, type DialectName } from '../storage/dialects/index.js';
 import { JOB_KINDS_TABLE, JOBS_TABLE } from '../jobs.constants.js';
 import {
   mysqlSchema,
@@ -11,23 +11,7 @@ import {
 } from './jobs-schema.sql.js';
 
 /** The three SQL dialects the schema is written in. */
-export type SchemaDialect = 'postgres' | 'mysql' | 'sqlite';
-
-/** The dialect of a TypeORM data source type, or UnsupportedDatabaseError. */
-export function schemaDialectOf(type: string): SchemaDialect {
-  switch (type) {
-    case 'postgres':
-      return 'postgres';
-    case 'mysql':
-    case 'mariadb':
-      return 'mysql';
-    case 'better-sqlite3':
-    case 'sqlite':
-      return 'sqlite';
-    default:
-      throw new UnsupportedDatabaseError(type);
-  }
-}
+export type SchemaDialect = DialectName;
 
 /**
  * One change of the module's tables. Each is shipped twice, from the same SQL: as a TypeORM
@@ -78,7 +62,7 @@ export function stepSql(
   step: SchemaStep,
   direction: keyof SchemaSql,
 ): string[] {
-  return step.sql[schemaDialectOf(String(runner.connection.options.type))][direction];
+  return step.sql[dialectOf(String(runner.connection.options.type))][direction];
 }
 
 /** Applies the step unless the database has it; returns whether it ran. */

@@ -6,10 +6,7 @@ import { JOBS_TABLE } from '../jobs.constants.js';
 import { messages } from '../jobs.messages.js';
 import type { ListJobsFilter } from '../interfaces/jobs-service.interface.js';
 import type { JobStatus } from '../interfaces/job-context.interface.js';
-import { JobsDialect } from './dialect.js';
-import { MysqlDialect } from './mysql.dialect.js';
-import { PostgresDialect } from './postgres.dialect.js';
-import { SqliteDialect } from './sqlite.dialect.js';
+import { createDialect, type JobsDialect } from './dialects/index.js';
 import { databaseOf, sqlOf, type Database, type Sql } from './sql.js';
 import type { ClaimRequest, ClaimedJob, JobUpdate, NewJobRow } from './job-rows.js';
 
@@ -48,22 +45,6 @@ function* insertChunks(rows: NewJobRow[]): Generator<NewJobRow[]> {
 /** Outcomes written per statement at most. */
 const FINISH_BATCH = 500;
 
-function dialectFor(dataSource: DataSource, database: Database): JobsDialect {
-  const type = String(dataSource.options.type);
-  switch (type) {
-    case 'postgres':
-      return new PostgresDialect();
-    case 'mysql':
-    case 'mariadb':
-      return new MysqlDialect(database);
-    case 'better-sqlite3':
-    case 'sqlite':
-      return new SqliteDialect();
-    default:
-      throw new UnsupportedDatabaseError(type);
-  }
-}
-
 /**
  * Every read and write of jobs and kinds. The runner's hot path (claim, finish, renew) goes through
  * the dialect's hand-written SQL; the rest uses TypeORM's repositories. Knows nothing of Nest.
@@ -80,7 +61,7 @@ export class JobStore {
 
   constructor(private readonly dataSource: DataSource) {
     this.database = databaseOf(dataSource);
-    this.dialect = dialectFor(dataSource, this.database);
+    this.dialect = createDialect(dataSource, this.database);
     // On SQLite this manager keeps the repositories' writes out of the app's transactions.
     this.jobs = this.database.manager.getRepository(JobEntity);
     this.kindRows = this.database.manager.getRepository(JobKindEntity);

@@ -1,3 +1,4 @@
+import { dialectOf } from './dialects/index.js';
 import type { DataSource, QueryRunner } from 'typeorm';
 import { JobEntity } from '../entities/job.entity.js';
 import { JobKindEntity } from '../entities/job-kind.entity.js';
@@ -10,7 +11,6 @@ import { messages } from '../jobs.messages.js';
 import {
   JOBS_SCHEMA_STEPS,
   applyStep,
-  schemaDialectOf,
   type SchemaDialect,
   type SchemaStep,
 } from '../migrations/jobs-schema.steps.js';
@@ -37,7 +37,7 @@ export async function prepareJobsSchema(
   steps: readonly SchemaStep[] = JOBS_SCHEMA_STEPS,
 ): Promise<void> {
   requireEntities(dataSource);
-  const dialect = schemaDialectOf(String(dataSource.options.type));
+  const dialect = dialectOf(String(dataSource.options.type));
   const runner = dataSource.createQueryRunner();
   try {
     // The usual start finds every step in place: a lookup per step, no lock taken.

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { JOBS_TABLE } from '../jobs.constants.js';
+import { JOBS_TABLE } from '../../jobs.constants.js';
 import { JobsDialect, claimColumns } from './dialect.js';
-import type { Sql, SqlResult } from './sql.js';
-import type { ClaimRequest, ClaimedJob, JobUpdate, NewJobRow } from './job-rows.js';
+import type { Sql, SqlResult } from '../sql.js';
+import type { ClaimRequest, ClaimedJob, JobUpdate, NewJobRow } from '../job-rows.js';
 
 /**
  * PostgreSQL: claims with UPDATE ... WHERE id = ANY(ARRAY(SELECT ... FOR UPDATE SKIP LOCKED))

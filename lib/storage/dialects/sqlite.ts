@@ -1,7 +1,7 @@
-import { JOBS_TABLE } from '../jobs.constants.js';
+import { JOBS_TABLE } from '../../jobs.constants.js';
 import { JobsDialect, claimColumns } from './dialect.js';
-import { placeholders, type Sql, type SqlResult } from './sql.js';
-import type { ClaimRequest, ClaimedJob, JobUpdate } from './job-rows.js';
+import { placeholders, type Sql, type SqlResult } from '../sql.js';
+import type { ClaimRequest, ClaimedJob, JobUpdate } from '../job-rows.js';
 
 /**
  * SQLite: one writer at a time, so a single UPDATE ... RETURNING claims atomically. TypeORM drives

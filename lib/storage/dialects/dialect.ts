@@ -1,6 +1,6 @@
-import { JOBS_TABLE, MAX_LOG_CHARS } from '../jobs.constants.js';
-import { placeholders, type Sql, type SqlResult } from './sql.js';
-import type { ClaimRequest, ClaimedJob, JobUpdate, NewJobRow } from './job-rows.js';
+import { JOBS_TABLE, MAX_LOG_CHARS } from '../../jobs.constants.js';
+import { placeholders, type Sql, type SqlResult } from '../sql.js';
+import type { ClaimRequest, ClaimedJob, JobUpdate, NewJobRow } from '../job-rows.js';
 
 const T = JOBS_TABLE;
 

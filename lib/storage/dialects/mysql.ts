@@ -1,7 +1,7 @@
-import { JOBS_TABLE } from '../jobs.constants.js';
+import { JOBS_TABLE } from '../../jobs.constants.js';
 import { JobsDialect, claimColumns, insertValues } from './dialect.js';
-import { placeholders, type Database, type Sql } from './sql.js';
-import type { ClaimRequest, ClaimedJob, JobUpdate, NewJobRow } from './job-rows.js';
+import { placeholders, type Database, type Sql } from '../sql.js';
+import type { ClaimRequest, ClaimedJob, JobUpdate, NewJobRow } from '../job-rows.js';
 
 /** Still held by the owner given as the next parameter. */
 const HELD = `locked_by = ? AND status = 'running'`;
