@@ -143,6 +143,3 @@ function retentionOption(value: JobsModuleOptions['retention']): ResolvedJobsOpt
   }
   return resolved;
 }
-
-// The validators moved to lib/options/; re-exported for the files that still import them from here.
-export { backoffOption, positiveInteger } from './options/index.js';

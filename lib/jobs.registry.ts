@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { DuplicateJobKindError, InvalidJobsOptionError } from './errors/jobs.errors.js';
+import { DuplicateJobKindError } from './errors/jobs.errors.js';
 import { JOBS_RESOLVED_OPTIONS } from './jobs.constants.js';
 import {
   backoffOption,
@@ -115,6 +115,3 @@ export class JobsRegistry {
     return [...this.kinds.values()];
   }
 }
-
-// The validators moved to lib/options/; re-exported for the files that still import them from here.
-export { integer, queueName } from './options/index.js';
