@@ -21,7 +21,7 @@ import {
 } from 'nestjs-typeorm-jobs';
 import { serializePayload } from '../lib/jobs.payload.js';
 import { describeBackends } from './support/backends.js';
-import { closeCleaners, freshDatabase, startApp } from './support/fixtures.js';
+import { closeCleaners, freshDatabase, startApp, waitForStatus } from './support/fixtures.js';
 
 @Injectable()
 class Echo {
@@ -383,5 +383,38 @@ describeBackends('hostile kind and module options', (backend) => {
   it('checks results with the same rule as payloads', () => {
     expect(() => serializePayload('result', nested(40))).toThrow(InvalidJobPayloadError);
     expect(() => serializePayload('result', { s: '\ud800' })).toThrow(/\$\.s holds .*lone/);
+  });
+});
+
+@Injectable()
+class HostileResults {
+  @JobKind('hostile.result')
+  run(job: JobContext<{ give: 'deep' | 'surrogate' | 'nul' }>) {
+    if (job.data.give === 'deep') return nested(40);
+    return { text: job.data.give === 'nul' ? 'a\u0000b' : 'a\ud800b' };
+  }
+}
+
+// A result a backend would refuse is logged and not stored, on every backend alike, instead of
+// failing the outcome write (on MariaDB, the batch it was written with).
+describeBackends('hostile handler results', (backend) => {
+  it.each([
+    ['deep', /\$(\[0\]){31} is nested 32 levels/],
+    ['surrogate', /\$\.text holds .*lone UTF-16 surrogate/],
+    ['nul', /\$\.text holds a NUL/],
+  ] as const)('keeps the job, not a %s result, and says why in its logs', async (give, why) => {
+    const app = await startApp({
+      database: await freshDatabase(backend),
+      providers: [HostileResults],
+    });
+    try {
+      const job = await app.get(JobsService).enqueue('hostile.result', { give });
+      const done = await waitForStatus(app, job.id, 'succeeded', 'failed');
+      expect(done.status).toBe('succeeded');
+      expect(done.result).toBeNull();
+      expect(done.logs).toMatch(why);
+    } finally {
+      await app.close();
+    }
   });
 });

@@ -1,6 +1,5 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { JobsError, JobNotFoundError, JobNotRetryableError } from '../errors/jobs.errors.js';
-import type { EnqueueOptions } from '../interfaces/enqueue-options.interface.js';
 import { JOB_STATUSES, type JobStatus } from '../interfaces/job-context.interface.js';
 import { JobsService } from '../jobs.service.js';
 import {
@@ -13,8 +12,7 @@ import {
   type GlobalOptions,
 } from './cli.args.js';
 import { CliUsageError, EXIT_JOB_FAILURE, EXIT_OK } from './cli.errors.js';
-import { serializePayload } from '../jobs.payload.js';
-import { dueAt, INT32_MIN, queueName } from '../options/index.js';
+import { enqueueCommand } from './cli.enqueue.js';
 import { scheduleCommands } from './cli.schedules.js';
 
 /** What a command prints (text, or the object with --json) and its exit code. */
@@ -56,34 +54,6 @@ function jobsService(app: INestApplicationContext): JobsService {
   }
 }
 
-/** Reads all of stdin (the `-` payload). */
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-function parseJson(source: string, text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new CliUsageError(
-      `the payload ${source} is not valid JSON: ${(error as Error).message}`,
-      'use --text to enqueue it as a string',
-    );
-  }
-}
-
-/** Runs checks of the module's own, their typed errors turned into usage errors (exit 2). */
-function checkBeforeBoot(check: () => void): void {
-  try {
-    check();
-  } catch (error) {
-    if (error instanceof JobsError) throw new CliUsageError(error.message);
-    throw error;
-  }
-}
-
 /** Known failures of JobsService (unknown kind, bad payload, bad option, unknown id) are usage errors. */
 async function asUsage<T>(work: () => Promise<T>): Promise<T> {
   try {
@@ -113,85 +83,6 @@ const run: Command = {
         exitCode: summary.failed > 0 ? EXIT_JOB_FAILURE : EXIT_OK,
         json: summary,
         text: `ran ${summary.ran}: ${summary.succeeded} succeeded, ${summary.failed} failed, ${summary.snoozed} snoozed`,
-      };
-    };
-  },
-};
-
-const enqueue: Command = {
-  name: 'enqueue',
-  summary: 'add a job, with a JSON payload from the argument or stdin',
-  usage:
-    'enqueue <kind> [json | -] [--text] [--delay 10m] [--priority n] [--queue q] [--max-attempts n] [--unique [key]]',
-  help: [
-    'Adds one job of <kind>. The payload is the JSON argument, or stdin when it is "-" (the mail-pipe:',
-    '`... | nestjs-typeorm-jobs enqueue mail.incoming - --text`); none means no payload.',
-    '  --text             the payload is the text itself (a JSON string), not JSON',
-    '  --delay <d>        run no earlier than this from now: 30s, 15m, 2h, 1d',
-    '  --priority <n>     lower runs first',
-    "  --queue <name>     queue (default: the kind's)",
-    '  --max-attempts <n> attempts before the job stays failed',
-    '  --unique <key>     return the active job with this key instead of adding one ("true": key from the data)',
-    'Prints the job (its id). Exit code 2 for an unknown kind or a payload that is not JSON.',
-  ].join('\n'),
-  options: {
-    text: { type: 'boolean' },
-    delay: { type: 'string' },
-    priority: { type: 'string' },
-    queue: { type: 'string' },
-    'max-attempts': { type: 'string' },
-    unique: { type: 'string' },
-  },
-  async prepare(positionals, options) {
-    const kind = requirePositional(positionals, 0, 'kind');
-    noMorePositionals(positionals, 2);
-    const source = positionals[1];
-    const raw = source === '-' ? await readStdin() : source;
-    const data =
-      raw === undefined
-        ? undefined
-        : options.text
-          ? raw
-          : parseJson(source === '-' ? 'on stdin' : 'argument', raw);
-    const enqueueOptions: EnqueueOptions = {};
-    if (options.delay !== undefined)
-      enqueueOptions.delay = parseDuration('--delay', String(options.delay));
-    const priority = parseInteger(
-      '--priority',
-      options.priority as string | undefined,
-      undefined,
-      INT32_MIN,
-    );
-    if (priority !== undefined) enqueueOptions.priority = priority;
-    if (options.queue !== undefined) enqueueOptions.queue = String(options.queue);
-    const maxAttempts = parseInteger(
-      '--max-attempts',
-      options['max-attempts'] as string | undefined,
-      undefined,
-      1,
-    );
-    if (maxAttempts !== undefined) enqueueOptions.maxAttempts = maxAttempts;
-    if (options.unique !== undefined)
-      enqueueOptions.unique = options.unique === 'true' ? true : String(options.unique);
-    // Everything the service would refuse is refused here too, before the app boots: a command
-    // that fails after its write would be retried by cron or by hand, and duplicate the job.
-    checkBeforeBoot(() => {
-      dueAt(undefined, enqueueOptions.delay, Date.now());
-      queueName('--queue', enqueueOptions.queue);
-      serializePayload(kind, data, Number.MAX_SAFE_INTEGER);
-    });
-    return async (app) => {
-      const job = await asUsage(() => jobsService(app).enqueue(kind, data, enqueueOptions));
-      return {
-        exitCode: EXIT_OK,
-        json: {
-          id: job.id,
-          kind: job.kind,
-          queue: job.queue,
-          status: job.status,
-          runAt: job.runAt,
-        },
-        text: `enqueued job ${job.id} (${job.kind}, ${job.status}, due ${job.runAt.toISOString()})`,
       };
     };
   },
@@ -346,7 +237,7 @@ const prune: Command = {
 
 export const COMMANDS: Command[] = [
   run,
-  enqueue,
+  enqueueCommand({ jobsService, asUsage }),
   stats,
   retryFailed,
   cancel,
