@@ -35,7 +35,7 @@ export const messages = {
     `restart this instance once that one has started.`,
   jobNotFound: (id: number) => `Job ${id} does not exist.`,
   notRetryable: (id: number, status: string) =>
-    `Job ${id} is ${status}; only failed or cancelled jobs (or pending ones) can be retried.`,
+    `Job ${id} is ${status}; only failed or cancelled jobs can be retried (a pending one: runNow([id]) makes it due now).`,
   outage: (error: string, waitMs: number) =>
     `Database unreachable (${error}); the jobs runner retries in ${waitMs < 1_000 ? `${waitMs} ms` : `${Math.round(waitMs / 1_000)} s`}.`,
   outageOver: (seconds: number) =>

@@ -5,6 +5,7 @@ import type { JobSchedule, ListSchedulesFilter } from '../interfaces/schedule-op
 import type { JobStore } from '../storage/job.store.js';
 import type { NewJobRow } from '../storage/job-rows.js';
 import { databaseOf } from '../storage/sql.js';
+import { statusesFor } from '../jobs.states.js';
 import {
   nextOccurrence,
   parseSchedule,
@@ -157,7 +158,7 @@ export class ScheduleStore {
   async pause(name: string): Promise<boolean> {
     const row = await this.find(name);
     const result = await this.jobs.update(
-      { id: row.id, status: In(['pending', 'running']) },
+      { id: row.id, status: In(statusesFor('pause')) },
       { status: 'paused', lockedBy: null, lockedUntil: null },
     );
     return (result.affected ?? 0) > 0;

@@ -7,6 +7,7 @@ import { messages } from '../jobs.messages.js';
 import type { ListJobsFilter } from '../interfaces/jobs-service.interface.js';
 import type { JobStatus } from '../interfaces/job-context.interface.js';
 import { createDialect, type JobsDialect } from './dialects/index.js';
+import { activeColumns, statusesFor } from '../jobs.states.js';
 import { databaseOf, sqlOf, type Database, type Sql } from './sql.js';
 import type { ClaimRequest, ClaimedJob, JobUpdate, NewJobRow } from './job-rows.js';
 
@@ -342,20 +343,19 @@ export class JobStore {
       .update()
       .set({
         status: 'cancelled',
-        active: false,
+        ...activeColumns('cancelled', null),
         finishedAt: new Date(now),
-        activeKey: null,
         lockedBy: null,
         lockedUntil: null,
       })
-      .where('id = :id AND status IN (:...open)', { id, open: ['pending', 'running'] })
+      .where('id = :id AND status IN (:...open)', { id, open: statusesFor('cancel') })
       .execute();
     return (result.affected ?? 0) > 0;
   }
 
   /**
-   * Makes a failed, cancelled or pending job due now with its attempts reset. Its dedupe key comes
-   * back unless another active job holds it meanwhile.
+   * Makes a failed or cancelled job due now with its attempts reset (TRANSITIONS.retry). Its dedupe
+   * key comes back unless another active job holds it meanwhile.
    */
   async retry(job: JobEntity, now: number): Promise<boolean> {
     const keyFree =
@@ -365,15 +365,14 @@ export class JobStore {
       .update()
       .set({
         status: 'pending',
-        active: true,
+        ...activeColumns('pending', keyFree ? job.uniqueKey : null),
         attempts: 0,
         runAt: new Date(now),
         finishedAt: null,
-        activeKey: keyFree ? job.uniqueKey : null,
       })
       .where('id = :id AND status IN (:...retryable)', {
         id: job.id,
-        retryable: ['failed', 'cancelled', 'pending'],
+        retryable: statusesFor('retry'),
       })
       .execute();
     return (result.affected ?? 0) > 0;

@@ -1,4 +1,5 @@
 import { JOBS_TABLE, MAX_LOG_CHARS } from '../../jobs.constants.js';
+import { activeColumnsSql } from '../../jobs.states.js';
 import { placeholders, type Sql, type SqlResult } from '../sql.js';
 import type { ClaimRequest, ClaimedJob, JobUpdate, NewJobRow } from '../job-rows.js';
 
@@ -144,11 +145,11 @@ export abstract class JobsDialect {
 
   /** The assignments of `finish`, reading the new values from the row source `v` (columns v_*). */
   protected finishAssignments(target = ''): string {
-    return `${target}status = v.v_status, ${target}active = (v.v_status = 'pending'), ${target}failed = v.v_failed,
-       ${target}run_at = v.v_run_at, ${target}attempts = v.v_attempts, ${target}finished_at = v.v_finished_at,
-       ${target}last_error = v.v_last_error, ${target}result = ${this.jsonFromText('v.v_result')},
+    return `${target}status = v.v_status, ${activeColumnsSql('v.v_status', `${target}active_key`, target)},
+       ${target}failed = v.v_failed, ${target}run_at = v.v_run_at, ${target}attempts = v.v_attempts,
+       ${target}finished_at = v.v_finished_at, ${target}last_error = v.v_last_error,
+       ${target}result = ${this.jsonFromText('v.v_result')},
        ${target}logs = ${this.appendExpression(`${target}logs`, 'v.v_logs')},
-       ${target}active_key = CASE WHEN v.v_status = 'pending' THEN ${target}active_key ELSE NULL END,
        ${target}locked_by = NULL, ${target}locked_until = NULL`;
   }
 
@@ -225,13 +226,13 @@ export abstract class JobsDialect {
     // One statement (an idle instance's budget is one per poll). No assignment reads a column that
     // an earlier one changes, so MySQL's left-to-right SET gives the same result as the others.
     const dead = 'attempts >= max_attempts AND schedule IS NULL';
+    const status = `CASE WHEN ${dead} THEN 'failed' ELSE 'pending' END`;
     const result = await this.run(
       sql,
       `UPDATE ${T} SET
-         status = CASE WHEN ${dead} THEN 'failed' ELSE 'pending' END,
-         active = CASE WHEN ${dead} THEN FALSE ELSE TRUE END,
+         ${activeColumnsSql(status, 'active_key')},
+         status = ${status},
          finished_at = CASE WHEN ${dead} THEN ${this.bigintParam()} ELSE NULL END,
-         active_key = CASE WHEN ${dead} THEN NULL ELSE active_key END,
          failed = TRUE, last_error = ?, logs = ${this.appendText('logs')}, locked_by = NULL, locked_until = NULL
        WHERE status = 'running' AND locked_until < ?`,
       [now, note.trim(), note, now],
