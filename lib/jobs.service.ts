@@ -1,29 +1,16 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { DataSource, EntityManager } from 'typeorm';
 import { JobEntity } from './entities/job.entity.js';
-import {
-  InvalidJobsOptionError,
-  JobNotFoundError,
-  JobNotRetryableError,
-  UnknownJobKindError,
-} from './errors/jobs.errors.js';
+import { JobNotFoundError, JobNotRetryableError } from './errors/jobs.errors.js';
 import { HANDLER_STALE_MS, JOBS_DATA_SOURCE, JOBS_RESOLVED_OPTIONS } from './jobs.constants.js';
-import { serializePayload, uniqueKeyOf } from './jobs.payload.js';
 import { JobsRegistry } from './jobs.registry.js';
 import {
   checkEnqueueOptionKeys,
   checkEnqueueSpecKeys,
   checkListFilter,
-  dueAt,
-  duration,
-  flag,
-  integer,
   jobKindName,
   lookupId,
-  positiveInteger,
-  queueName,
 } from './options/index.js';
-import { jobBackoff, jobTimeout } from './options/run-options.js';
 import type { AnyEnqueueSpec, EnqueueOptions } from './interfaces/enqueue-options.interface.js';
 import type { ResolvedJobsOptions } from './interfaces/jobs-module-options.interface.js';
 import type {
@@ -52,6 +39,7 @@ import {
 } from './schedules/runtime-schedule.js';
 import type { NewJobRow } from './storage/job-rows.js';
 import { Wakeups } from './wakeups/wakeups.js';
+import { enqueueRow, entityOf } from './jobs.rows.js';
 
 /** Enqueue, inspect, cancel and retry jobs; run pending jobs on demand. */
 @Injectable()
@@ -300,93 +288,8 @@ export class JobsService {
     for (const row of rows) row.kindId ??= await this.store.kindId(row.kind, manager);
   }
 
-  /** Whether this code says the kind exists: a `defineJobKind()` reference, a handler, or the `kinds` option. */
-  private declares(kind: string | { readonly name: string }): boolean {
-    return typeof kind !== 'string' || this.registry.declares(kind);
-  }
-
-  /** Checks a spec and makes its row; throws on an unknown kind or a bad option, having written nothing. */
+  /** Checks a spec and makes its row (see enqueueRow); writes nothing. */
   private rowOf(spec: AnyEnqueueSpec, kindId: number | null): NewJobRow {
-    const kind = kindName(spec.kind);
-    if (kindId === null && !this.declares(spec.kind)) throw new UnknownJobKindError(kind);
-    // The handler's options, or, in an app without it, those its reference carries.
-    const defaults = this.registry.defaultsFor(spec.kind);
-    const data = serializePayload(kind, spec.data, this.options.maxPayloadSize);
-    const now = Date.now();
-    const periodic = flag('periodic', spec.periodic, false);
-    if (periodic && spec.interval === undefined && spec.every === undefined) {
-      throw new InvalidJobsOptionError(
-        'interval',
-        undefined,
-        'milliseconds between runs (or every), required with periodic',
-      );
-    }
-    const interval = !periodic
-      ? null
-      : spec.every !== undefined
-        ? duration('every', spec.every, 0)
-        : duration('interval', spec.interval, 0);
-    const runAt = dueAt(spec.runAt, spec.delay, now);
-    const unique = spec.unique;
-    if (
-      unique !== undefined &&
-      typeof unique !== 'boolean' &&
-      (typeof unique !== 'string' || unique === '')
-    ) {
-      throw new InvalidJobsOptionError('unique', unique, 'true, false or a non-empty key');
-    }
-    return {
-      kind,
-      kindId,
-      queue:
-        spec.queue === undefined ? (defaults.queue ?? 'default') : queueName('queue', spec.queue),
-      data,
-      periodic,
-      interval,
-      priority: integer('priority', spec.priority, defaults.priority ?? 0),
-      runAt,
-      maxAttempts: positiveInteger(
-        'maxAttempts',
-        spec.maxAttempts,
-        defaults.maxAttempts ?? this.options.maxAttempts,
-      ),
-      created: now,
-      uniqueKey: unique ? uniqueKeyOf(kind, unique, data) : null,
-      schedule: null,
-      timeout: jobTimeout(spec.timeout),
-      backoff: jobBackoff(spec.backoff),
-    };
+    return enqueueRow(spec, kindId, this.registry, this.options);
   }
-}
-
-/** The job as just written, without reading it back. */
-function entityOf(id: number, row: NewJobRow): JobEntity {
-  return Object.assign(new JobEntity(), {
-    id,
-    kind: row.kind,
-    kindId: row.kindId,
-    queue: row.queue,
-    data: JSON.parse(row.data),
-    status: 'pending',
-    active: true,
-    periodic: row.periodic,
-    interval: row.interval,
-    failed: false,
-    priority: row.priority,
-    runAt: new Date(row.runAt),
-    attempts: 0,
-    maxAttempts: row.maxAttempts,
-    created: new Date(row.created),
-    lastRun: null,
-    finishedAt: null,
-    lockedBy: null,
-    lockedUntil: null,
-    lastError: null,
-    logs: null,
-    result: null,
-    uniqueKey: row.uniqueKey,
-    activeKey: row.uniqueKey,
-    timeout: row.timeout ?? null,
-    backoff: row.backoff ?? null,
-  });
 }
