@@ -20,6 +20,7 @@ import {
   quietLogger,
   startApp,
   waitForStatus,
+  withApp,
 } from './support/fixtures.js';
 
 @Injectable()
@@ -154,21 +155,21 @@ describeBackends('discovery', (backend) => {
     const database = await freshDatabase(backend);
     @Module({ providers: [{ provide: 'CONCURRENCY', useValue: 3 }], exports: ['CONCURRENCY'] })
     class ConfigModule {}
-    const app = await startApp({
-      database,
-      providers: [MailJobs],
-      jobsModule: JobsModule.forRootAsync({
-        imports: [ConfigModule],
-        inject: ['CONCURRENCY'],
-        useFactory: (concurrency: number) => ({ concurrency, pollInterval: 50 }),
-      }),
-    });
-    try {
-      const job = await app.get(JobsService).enqueue('mail.send', { to: 'x@y.z' });
-      expect((await waitForStatus(app, job.id, 'succeeded')).logs).toContain('sent to x@y.z');
-    } finally {
-      await app.close();
-    }
+    await withApp(
+      {
+        database,
+        providers: [MailJobs],
+        jobsModule: JobsModule.forRootAsync({
+          imports: [ConfigModule],
+          inject: ['CONCURRENCY'],
+          useFactory: (concurrency: number) => ({ concurrency, pollInterval: 50 }),
+        }),
+      },
+      async (app) => {
+        const job = await app.get(JobsService).enqueue('mail.send', { to: 'x@y.z' });
+        expect((await waitForStatus(app, job.id, 'succeeded')).logs).toContain('sent to x@y.z');
+      },
+    );
   });
 });
 

@@ -19,6 +19,7 @@ import {
   startApp,
   waitFor,
   waitForStatus,
+  withApp,
 } from './support/fixtures.js';
 
 @Injectable()
@@ -146,21 +147,21 @@ describeBackends('enqueue and inspect', (backend) => {
   });
 
   it('dedupes only while the job is active: after it finishes, the same unique enqueue adds a new job', async () => {
-    const app = await startApp({ database: await freshDatabase(backend), providers: [Recorder] });
-    try {
-      const jobs = app.get(JobsService);
-      const first = await jobs.enqueue('record', { name: 'again' }, { unique: 'nightly' });
-      await waitForStatus(app, first.id, 'succeeded');
-      const second = await jobs.enqueue(
-        'record',
-        { name: 'other data, same key' },
-        { unique: 'nightly' },
-      );
-      expect(second.id).not.toBe(first.id);
-      expect(second.uniqueKey).toBe(first.uniqueKey);
-    } finally {
-      await app.close();
-    }
+    await withApp(
+      { database: await freshDatabase(backend), providers: [Recorder] },
+      async (app) => {
+        const jobs = app.get(JobsService);
+        const first = await jobs.enqueue('record', { name: 'again' }, { unique: 'nightly' });
+        await waitForStatus(app, first.id, 'succeeded');
+        const second = await jobs.enqueue(
+          'record',
+          { name: 'other data, same key' },
+          { unique: 'nightly' },
+        );
+        expect(second.id).not.toBe(first.id);
+        expect(second.uniqueKey).toBe(first.uniqueKey);
+      },
+    );
   });
 
   it('enqueueMany adds jobs in order, in batches, with unique ones deduped', async () => {
@@ -252,15 +253,15 @@ describeBackends('enqueue and inspect', (backend) => {
   });
 
   it('refuses to retry a job that succeeded', async () => {
-    const app = await startApp({ database: await freshDatabase(backend), providers: [Recorder] });
-    try {
-      const jobs = app.get(JobsService);
-      const job = await jobs.enqueue('record', { name: 'ok' });
-      await waitForStatus(app, job.id, 'succeeded');
-      await expect(jobs.retry(job.id)).rejects.toThrow(JobNotRetryableError);
-    } finally {
-      await app.close();
-    }
+    await withApp(
+      { database: await freshDatabase(backend), providers: [Recorder] },
+      async (app) => {
+        const jobs = app.get(JobsService);
+        const job = await jobs.enqueue('record', { name: 'ok' });
+        await waitForStatus(app, job.id, 'succeeded');
+        await expect(jobs.retry(job.id)).rejects.toThrow(JobNotRetryableError);
+      },
+    );
   });
 
   describe('bad input writes nothing', () => {

@@ -7,7 +7,13 @@ import {
   type JobsModuleOptions,
 } from 'nestjs-typeorm-jobs';
 import { describeBackends } from './support/backends.js';
-import { closeCleaners, freshDatabase, startApp, waitForStatus } from './support/fixtures.js';
+import {
+  closeCleaners,
+  freshDatabase,
+  startApp,
+  waitForStatus,
+  withApp,
+} from './support/fixtures.js';
 
 // The README's quick start, split the way apps are: the root module imports TypeORM and JobsModule,
 // a feature module holds the handler and a service that enqueues.
@@ -35,31 +41,31 @@ afterAll(closeCleaners);
 
 describeBackends('JobsModule in feature modules', (backend) => {
   it('lets a feature module inject JobsService with the default options', async () => {
-    const app = await startApp({ database: await freshDatabase(backend), imports: [UsersModule] });
-    try {
-      const job = await app.get(UsersService).signUp('ada@example.com');
-      expect((await waitForStatus(app, job.id, 'succeeded')).result).toBe(
-        'welcomed ada@example.com',
-      );
-    } finally {
-      await app.close();
-    }
+    await withApp(
+      { database: await freshDatabase(backend), imports: [UsersModule] },
+      async (app) => {
+        const job = await app.get(UsersService).signUp('ada@example.com');
+        expect((await waitForStatus(app, job.id, 'succeeded')).result).toBe(
+          'welcomed ada@example.com',
+        );
+      },
+    );
   });
 
   it('is global from forRootAsync too', async () => {
-    const app = await startApp({
-      database: await freshDatabase(backend),
-      imports: [UsersModule],
-      jobsModule: JobsModule.forRootAsync({
-        useFactory: (): JobsModuleOptions => ({ pollInterval: 50 }),
-      }),
-    });
-    try {
-      const job = await app.get(UsersService).signUp('grace@example.com');
-      expect((await waitForStatus(app, job.id, 'succeeded')).status).toBe('succeeded');
-    } finally {
-      await app.close();
-    }
+    await withApp(
+      {
+        database: await freshDatabase(backend),
+        imports: [UsersModule],
+        jobsModule: JobsModule.forRootAsync({
+          useFactory: (): JobsModuleOptions => ({ pollInterval: 50 }),
+        }),
+      },
+      async (app) => {
+        const job = await app.get(UsersService).signUp('grace@example.com');
+        expect((await waitForStatus(app, job.id, 'succeeded')).status).toBe('succeeded');
+      },
+    );
   });
 
   it('with isGlobal: false, exports JobsService only to the module that imports it', async () => {

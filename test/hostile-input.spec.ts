@@ -21,7 +21,13 @@ import {
 } from 'nestjs-typeorm-jobs';
 import { serializePayload } from '../lib/jobs.payload.js';
 import { describeBackends } from './support/backends.js';
-import { closeCleaners, freshDatabase, startApp, waitForStatus } from './support/fixtures.js';
+import {
+  closeCleaners,
+  freshDatabase,
+  startApp,
+  waitForStatus,
+  withApp,
+} from './support/fixtures.js';
 
 @Injectable()
 class Echo {
@@ -276,26 +282,26 @@ describeBackends('hostile input', (backend) => {
 // the statement passes MariaDB's max_allowed_packet (16 MiB by default) and nothing is stored.
 describeBackends('enqueueMany with large payloads', (backend) => {
   it('stores 8 payloads of 3 MB (24 MB in all) in statements each backend accepts', async () => {
-    const app = await startApp({
-      database: await freshDatabase(backend),
-      providers: [Echo],
-      jobs: { runner: false },
-    });
-    try {
-      const jobs = app.get(JobsService);
-      const big = (i: number) => ({ i, text: `${i}`.repeat(3_000_000) });
-      const added = await jobs.enqueueMany(
-        Array.from({ length: 8 }, (_, i) => ({ kind: 'echo', data: big(i) })),
-      );
-      expect(added).toHaveLength(8);
-      for (const [i, job] of added.entries()) {
-        const stored = (await jobs.get(job.id))!;
-        expect((stored.data as { i: number }).i).toBe(i);
-        expect((stored.data as { text: string }).text).toHaveLength(3_000_000);
-      }
-    } finally {
-      await app.close();
-    }
+    await withApp(
+      {
+        database: await freshDatabase(backend),
+        providers: [Echo],
+        jobs: { runner: false },
+      },
+      async (app) => {
+        const jobs = app.get(JobsService);
+        const big = (i: number) => ({ i, text: `${i}`.repeat(3_000_000) });
+        const added = await jobs.enqueueMany(
+          Array.from({ length: 8 }, (_, i) => ({ kind: 'echo', data: big(i) })),
+        );
+        expect(added).toHaveLength(8);
+        for (const [i, job] of added.entries()) {
+          const stored = (await jobs.get(job.id))!;
+          expect((stored.data as { i: number }).i).toBe(i);
+          expect((stored.data as { text: string }).text).toHaveLength(3_000_000);
+        }
+      },
+    );
   });
 });
 
@@ -403,18 +409,18 @@ describeBackends('hostile handler results', (backend) => {
     ['surrogate', /\$\.text holds .*lone UTF-16 surrogate/],
     ['nul', /\$\.text holds a NUL/],
   ] as const)('keeps the job, not a %s result, and says why in its logs', async (give, why) => {
-    const app = await startApp({
-      database: await freshDatabase(backend),
-      providers: [HostileResults],
-    });
-    try {
-      const job = await app.get(JobsService).enqueue('hostile.result', { give });
-      const done = await waitForStatus(app, job.id, 'succeeded', 'failed');
-      expect(done.status).toBe('succeeded');
-      expect(done.result).toBeNull();
-      expect(done.logs).toMatch(why);
-    } finally {
-      await app.close();
-    }
+    await withApp(
+      {
+        database: await freshDatabase(backend),
+        providers: [HostileResults],
+      },
+      async (app) => {
+        const job = await app.get(JobsService).enqueue('hostile.result', { give });
+        const done = await waitForStatus(app, job.id, 'succeeded', 'failed');
+        expect(done.status).toBe('succeeded');
+        expect(done.result).toBeNull();
+        expect(done.logs).toMatch(why);
+      },
+    );
   });
 });

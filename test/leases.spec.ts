@@ -9,6 +9,7 @@ import {
   startApp,
   waitFor,
   waitForStatus,
+  withApp,
 } from './support/fixtures.js';
 
 /** Handlers that block until a test lets them go, and record how they were stopped. */
@@ -61,8 +62,7 @@ afterAll(closeCleaners);
 describeBackends('leases, shutdown and timeouts', (backend) => {
   it('claims again, after its lease expires, a job whose worker died', async () => {
     const database = await freshDatabase(backend);
-    const app = await startApp({ database, providers: [Slow], jobs: { lease: 1_000 } });
-    try {
+    await withApp({ database, providers: [Slow], jobs: { lease: 1_000 } }, async (app) => {
       const jobs = app.get(JobsService);
       const job = await jobs.enqueue('quick', {});
       await waitForStatus(app, job.id, 'succeeded');
@@ -80,15 +80,12 @@ describeBackends('leases, shutdown and timeouts', (backend) => {
       expect(done.attempts).toBe(2);
       expect(done.logs).toContain('lease expired');
       expect(done.lockedBy).toBeNull();
-    } finally {
-      await app.close();
-    }
+    });
   });
 
   it('fails for good a job whose lease expired on its last attempt', async () => {
     const database = await freshDatabase(backend);
-    const app = await startApp({ database, providers: [Slow], jobs: { lease: 1_000 } });
-    try {
+    await withApp({ database, providers: [Slow], jobs: { lease: 1_000 } }, async (app) => {
       const jobs = app.get(JobsService);
       const orphan = await jobs.enqueue(
         'quick',
@@ -115,9 +112,7 @@ describeBackends('leases, shutdown and timeouts', (backend) => {
       expect(dead.finishedAt).toBeInstanceOf(Date);
       expect(dead.lastError).toContain('lease expired');
       expect(app.get(Slow).started.has(orphan.id)).toBe(false);
-    } finally {
-      await app.close();
-    }
+    });
   });
 
   it('renews the lease of a long job, so no other instance claims it meanwhile', async () => {
@@ -201,8 +196,7 @@ describeBackends('leases, shutdown and timeouts', (backend) => {
 
   it('aborts the signal at the timeout, fails the run, and frees the slot even if the handler ignores it', async () => {
     const database = await freshDatabase(backend);
-    const app = await startApp({ database, providers: [Slow], jobs: { concurrency: 1 } });
-    try {
+    await withApp({ database, providers: [Slow], jobs: { concurrency: 1 } }, async (app) => {
       const jobs = app.get(JobsService);
       const stuck = await jobs.enqueue('slow.timeout', {});
       const next = await jobs.enqueue('quick', {});
@@ -211,28 +205,22 @@ describeBackends('leases, shutdown and timeouts', (backend) => {
       // concurrency 1: the next job ran although the stuck handler never returned.
       await waitForStatus(app, next.id, 'succeeded');
       expect(app.get(Slow).finished.has(stuck.id)).toBe(false);
-    } finally {
-      await app.close();
-    }
+    });
   });
 
   it('with runner: false, only enqueues: nothing is claimed', async () => {
     const database = await freshDatabase(backend);
-    const app = await startApp({ database, providers: [Slow], jobs: { runner: false } });
-    try {
+    await withApp({ database, providers: [Slow], jobs: { runner: false } }, async (app) => {
       const job = await app.get(JobsService).enqueue('quick', {});
       await new Promise((resolve) => setTimeout(resolve, 300));
       expect(app.get(Slow).started.size).toBe(0);
       expect((await app.get(JobsService).get(job.id))!.status).toBe('pending');
-    } finally {
-      await app.close();
-    }
+    });
   });
 
   it('runs at most `concurrency` jobs at once', async () => {
     const database = await freshDatabase(backend);
-    const app = await startApp({ database, providers: [Slow], jobs: { concurrency: 3 } });
-    try {
+    await withApp({ database, providers: [Slow], jobs: { concurrency: 3 } }, async (app) => {
       const jobs = app.get(JobsService);
       const ids = (
         await jobs.enqueueMany(Array.from({ length: 6 }, () => ({ kind: 'slow', data: {} })))
@@ -245,8 +233,6 @@ describeBackends('leases, shutdown and timeouts', (backend) => {
       await waitFor(() => slow.started.size === 6, 'the other three to start');
       for (const id of ids) slow.release(id);
       for (const id of ids) await waitForStatus(app, id, 'succeeded');
-    } finally {
-      await app.close();
-    }
+    });
   });
 });

@@ -4,7 +4,7 @@ import type { DataSource } from 'typeorm';
 import { JobEntity, JobKind, JobsService, type JobContext } from 'nestjs-typeorm-jobs';
 import { JobsRunner } from '../lib/runner/jobs.runner.js';
 import { describeBackends } from './support/backends.js';
-import { closeCleaners, freshDatabase, startApp, waitFor } from './support/fixtures.js';
+import { closeCleaners, freshDatabase, startApp, waitFor, withApp } from './support/fixtures.js';
 
 @Injectable()
 class Work {
@@ -85,23 +85,23 @@ describeBackends('claiming ahead (prefetch)', (backend) => {
 
   it('claims only for its free slots while its jobs are slow, leaving the rest to other instances', async () => {
     const database = await freshDatabase(backend);
-    const app = await startApp({
-      database,
-      providers: [Work],
-      jobs: { concurrency: 2, shutdownTimeout: 0 },
-    });
-    try {
-      const jobs = app.get(JobsService);
-      const work = app.get(Work);
-      const rows = app.get<DataSource>(getDataSourceToken()).getRepository(JobEntity);
-      await jobs.enqueueMany(Array.from({ length: 10 }, () => ({ kind: 'slow', data: {} })));
-      await waitFor(() => work.started.size === 2, 'two slow jobs to start');
-      // A few polls later, still only the two it runs are taken.
-      await new Promise((resolve) => setTimeout(resolve, 1_500));
-      expect(await rows.countBy({ kind: 'slow', status: 'running' })).toBe(2);
-      expect(await rows.countBy({ kind: 'slow', status: 'pending' })).toBe(8);
-    } finally {
-      await app.close();
-    }
+    await withApp(
+      {
+        database,
+        providers: [Work],
+        jobs: { concurrency: 2, shutdownTimeout: 0 },
+      },
+      async (app) => {
+        const jobs = app.get(JobsService);
+        const work = app.get(Work);
+        const rows = app.get<DataSource>(getDataSourceToken()).getRepository(JobEntity);
+        await jobs.enqueueMany(Array.from({ length: 10 }, () => ({ kind: 'slow', data: {} })));
+        await waitFor(() => work.started.size === 2, 'two slow jobs to start');
+        // A few polls later, still only the two it runs are taken.
+        await new Promise((resolve) => setTimeout(resolve, 1_500));
+        expect(await rows.countBy({ kind: 'slow', status: 'running' })).toBe(2);
+        expect(await rows.countBy({ kind: 'slow', status: 'pending' })).toBe(8);
+      },
+    );
   });
 });

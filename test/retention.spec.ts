@@ -9,6 +9,7 @@ import {
   startApp,
   waitFor,
   waitForStatus,
+  withApp,
 } from './support/fixtures.js';
 
 @Injectable()
@@ -90,30 +91,30 @@ describeBackends('retention', (backend) => {
 
   it('with succeeded: 0, deletes a job the moment it succeeds and keeps failures and schedules', async () => {
     const database = await freshDatabase(backend);
-    const app = await startApp({
-      database,
-      providers: [Work],
-      jobs: { retention: { succeeded: 0 } },
-    });
-    try {
-      const jobs = app.get(JobsService);
-      const made = await jobs.enqueueMany(
-        Array.from({ length: 50 }, (_, n) => ({ kind: 'ok', data: { n } })),
-      );
-      const bad = await jobs.enqueue('bad', {});
-      const unique = await jobs.enqueue('ok', { n: 'unique' }, { unique: true });
-      await waitForStatus(app, bad.id, 'failed');
-      await waitFor(async () => {
-        for (const job of [...made, unique]) if ((await jobs.get(job.id)) !== null) return false;
-        return true;
-      }, 'the succeeded jobs to be deleted');
-      // The unique key is free again with its job gone.
-      const again = await jobs.enqueue('ok', { n: 'unique' }, { unique: true });
-      expect(again.id).not.toBe(unique.id);
-      const [schedule] = await jobs.list({ kind: 'tick' });
-      expect(schedule).toMatchObject({ status: 'pending', periodic: true });
-    } finally {
-      await app.close();
-    }
+    await withApp(
+      {
+        database,
+        providers: [Work],
+        jobs: { retention: { succeeded: 0 } },
+      },
+      async (app) => {
+        const jobs = app.get(JobsService);
+        const made = await jobs.enqueueMany(
+          Array.from({ length: 50 }, (_, n) => ({ kind: 'ok', data: { n } })),
+        );
+        const bad = await jobs.enqueue('bad', {});
+        const unique = await jobs.enqueue('ok', { n: 'unique' }, { unique: true });
+        await waitForStatus(app, bad.id, 'failed');
+        await waitFor(async () => {
+          for (const job of [...made, unique]) if ((await jobs.get(job.id)) !== null) return false;
+          return true;
+        }, 'the succeeded jobs to be deleted');
+        // The unique key is free again with its job gone.
+        const again = await jobs.enqueue('ok', { n: 'unique' }, { unique: true });
+        expect(again.id).not.toBe(unique.id);
+        const [schedule] = await jobs.list({ kind: 'tick' });
+        expect(schedule).toMatchObject({ status: 'pending', periodic: true });
+      },
+    );
   });
 });

@@ -7,6 +7,7 @@ import {
   startApp,
   waitFor,
   waitForStatus,
+  withApp,
 } from './support/fixtures.js';
 
 /** Handlers whose behaviour each test steers through the job's data. */
@@ -221,35 +222,35 @@ describeBackends('run semantics', (backend) => {
   });
 
   it('runPending() runs every due job once, now, and reports what happened', async () => {
-    const app = await startApp({
-      database: await freshDatabase(backend),
-      providers: [Behaviours],
-      jobs: { runner: false },
-    });
-    try {
-      const jobs = app.get(JobsService);
-      const ok = await jobs.enqueue('returns.string', { text: 'a' });
-      // Its retry is a minute away, so the second runPending finds nothing due however slow the machine.
-      const bad = await jobs.enqueue('always.fails', undefined, { backoff: 60_000 });
-      const later = await jobs.enqueue('returns.string', { text: 'later' }, { delay: 60_000 });
-      const summary = await jobs.runPending();
-      expect(summary).toEqual({ ran: 2, succeeded: 1, failed: 1, snoozed: 0, unfinished: 0 });
-      expect((await jobs.get(ok.id))!.status).toBe('succeeded');
-      expect((await jobs.get(bad.id))!).toMatchObject({
-        status: 'pending',
-        failed: true,
-        attempts: 1,
-      });
-      expect((await jobs.get(later.id))!.status).toBe('pending');
-      expect(await jobs.runPending()).toEqual({
-        ran: 0,
-        succeeded: 0,
-        failed: 0,
-        snoozed: 0,
-        unfinished: 0,
-      });
-    } finally {
-      await app.close();
-    }
+    await withApp(
+      {
+        database: await freshDatabase(backend),
+        providers: [Behaviours],
+        jobs: { runner: false },
+      },
+      async (app) => {
+        const jobs = app.get(JobsService);
+        const ok = await jobs.enqueue('returns.string', { text: 'a' });
+        // Its retry is a minute away, so the second runPending finds nothing due however slow the machine.
+        const bad = await jobs.enqueue('always.fails', undefined, { backoff: 60_000 });
+        const later = await jobs.enqueue('returns.string', { text: 'later' }, { delay: 60_000 });
+        const summary = await jobs.runPending();
+        expect(summary).toEqual({ ran: 2, succeeded: 1, failed: 1, snoozed: 0, unfinished: 0 });
+        expect((await jobs.get(ok.id))!.status).toBe('succeeded');
+        expect((await jobs.get(bad.id))!).toMatchObject({
+          status: 'pending',
+          failed: true,
+          attempts: 1,
+        });
+        expect((await jobs.get(later.id))!.status).toBe('pending');
+        expect(await jobs.runPending()).toEqual({
+          ran: 0,
+          succeeded: 0,
+          failed: 0,
+          snoozed: 0,
+          unfinished: 0,
+        });
+      },
+    );
   });
 });

@@ -11,7 +11,7 @@ import {
   type JobContext,
 } from 'nestjs-typeorm-jobs';
 import { describeBackends } from './support/backends.js';
-import { closeCleaners, freshDatabase, startApp, waitFor } from './support/fixtures.js';
+import { closeCleaners, freshDatabase, startApp, waitFor, withApp } from './support/fixtures.js';
 
 /** Runs of every instance in this process, with the data each got, and how many overlapped. */
 const runs: Array<{ data: unknown; start: number; end: number }> = [];
@@ -65,8 +65,7 @@ const PARIS_8AM = { cron: '0 8 * * *', timezone: 'Europe/Paris' };
 describeBackends('runtime schedules', (backend) => {
   it('creates a schedule with its own data, updates it in place by key, and runs it with that data', async () => {
     const database = await freshDatabase(backend);
-    const app = await startApp({ database, providers: [Digests], jobs: { runner: false } });
-    try {
+    await withApp({ database, providers: [Digests], jobs: { runner: false } }, async (app) => {
       const jobs = app.get(JobsService);
       const created = await jobs.schedule(
         'digest:user:42',
@@ -107,23 +106,18 @@ describeBackends('runtime schedules', (backend) => {
       const [after] = await jobs.schedules();
       expect(after.lastOutcome).toBe('succeeded');
       expect(after.nextRunAt!.getTime()).toBeGreaterThan(Date.now() + 3_000_000);
-    } finally {
-      await app.close();
-    }
+    });
   });
 
   it('runs every 200 ms with its data, by the background runner', async () => {
     const database = await freshDatabase(backend);
-    const app = await startApp({ database, providers: [Digests], jobs: { pollInterval: 20 } });
-    try {
+    await withApp({ database, providers: [Digests], jobs: { pollInterval: 20 } }, async (app) => {
       await app
         .get(JobsService)
         .schedule('digest:fast', 'digest.send', { userId: 7 }, { every: 200 });
       await waitFor(() => runs.length >= 2, 'two runs');
       expect(runs.slice(0, 2).map((run) => run.data)).toEqual([{ userId: 7 }, { userId: 7 }]);
-    } finally {
-      await app.close();
-    }
+    });
   });
 
   it('runs each occurrence once across two instances on one database, from one row', async () => {
@@ -155,8 +149,7 @@ describeBackends('runtime schedules', (backend) => {
 
   it('stops when unscheduled (not cancelled), and says whether there was one', async () => {
     const database = await freshDatabase(backend);
-    const app = await startApp({ database, providers: [Digests], jobs: { runner: false } });
-    try {
+    await withApp({ database, providers: [Digests], jobs: { runner: false } }, async (app) => {
       const jobs = app.get(JobsService);
       const schedule = await jobs.schedule(
         'digest:gone',
@@ -177,9 +170,7 @@ describeBackends('runtime schedules', (backend) => {
       expect(await jobs.runPending()).toMatchObject({ ran: 0 });
       expect(await jobs.schedules()).toEqual([]);
       expect(await jobs.get(schedule.id)).toBeNull();
-    } finally {
-      await app.close();
-    }
+    });
   });
 
   it('survives a restart, untouched by the startup sync of declared schedules', async () => {
@@ -209,8 +200,7 @@ describeBackends('runtime schedules', (backend) => {
 
   it("runs on its own spec, not the one its kind declares, and leaves the kind's schedule alone", async () => {
     const database = await freshDatabase(backend);
-    const app = await startApp({ database, providers: [Reports], jobs: { pollInterval: 20 } });
-    try {
+    await withApp({ database, providers: [Reports], jobs: { pollInterval: 20 } }, async (app) => {
       const jobs = app.get(JobsService);
       await jobs.schedule('report:team:1', 'report', { team: 1 }, { every: 200 });
       // On the kind's yearly spec, the row would be due next January after its first run.
@@ -221,9 +211,7 @@ describeBackends('runtime schedules', (backend) => {
         ['report', true, '0 0 1 1 *', null],
         ['report:team:1', false, null, 200],
       ]);
-    } finally {
-      await app.close();
-    }
+    });
   });
 
   it('pauses and resumes by key: paused, it is not claimed, even after a restart', async () => {
@@ -261,8 +249,7 @@ describeBackends('runtime schedules', (backend) => {
 
   it('stays paused when paused during a run: the run finishes, its outcome is discarded', async () => {
     const database = await freshDatabase(backend);
-    const app = await startApp({ database, providers: [Gated], jobs: { runner: false } });
-    try {
+    await withApp({ database, providers: [Gated], jobs: { runner: false } }, async (app) => {
       const jobs = app.get(JobsService);
       const made = await jobs.schedule('export:1', 'export.gated', null, { every: '1h' });
       await setRunAt(app, made.id, Date.now() - 1);
@@ -277,15 +264,12 @@ describeBackends('runtime schedules', (backend) => {
       expect(await jobs.get(made.id)).toMatchObject({ status: 'paused', lockedBy: null });
       expect(await jobs.resumeSchedule('export:1')).toBe(true);
       expect((await jobs.get(made.id))!.runAt.getTime()).toBeGreaterThan(Date.now());
-    } finally {
-      await app.close();
-    }
+    });
   });
 
   it('refuses bad input with typed errors, having written nothing', async () => {
     const database = await freshDatabase(backend);
-    const app = await startApp({ database, providers: [Digests], jobs: { runner: false } });
-    try {
+    await withApp({ database, providers: [Digests], jobs: { runner: false } }, async (app) => {
       const jobs = app.get(JobsService);
       const bad: Array<[string, () => Promise<unknown>, new (...args: never[]) => Error, RegExp]> =
         [
@@ -389,9 +373,7 @@ describeBackends('runtime schedules', (backend) => {
         expect([what, error.message]).toEqual([what, expect.stringMatching(message)]);
       }
       expect(await jobs.list()).toEqual([]);
-    } finally {
-      await app.close();
-    }
+    });
   });
 });
 

@@ -12,7 +12,7 @@ import {
 } from 'nestjs-typeorm-jobs';
 import { nextOccurrence, parseEvery, scheduleOf } from '../lib/schedules/schedule.js';
 import { describeBackends } from './support/backends.js';
-import { closeCleaners, freshDatabase, startApp, waitFor } from './support/fixtures.js';
+import { closeCleaners, freshDatabase, startApp, waitFor, withApp } from './support/fixtures.js';
 
 /** Runs of the 1-second schedule across every instance in this process, and how many overlapped. */
 const ticks: Array<{ start: number; end: number }> = [];
@@ -253,8 +253,7 @@ describeBackends('declared schedules', (backend) => {
 
   it('refuses to cancel a declared schedule (it would come back at the next start), and changes nothing', async () => {
     const database = await freshDatabase(backend);
-    const app = await startApp({ database, providers: [HourlyDigest], jobs: { runner: false } });
-    try {
+    await withApp({ database, providers: [HourlyDigest], jobs: { runner: false } }, async (app) => {
       const jobs = app.get(JobsService);
       const [row] = await jobs.list({ kind: 'digest' });
       const refused = await jobs.cancel(row.id).catch((error: Error) => error);
@@ -262,9 +261,7 @@ describeBackends('declared schedules', (backend) => {
       expect((refused as Error).message).toContain("pauseSchedule('digest')");
       expect((refused as Error).message).toContain('removing cron/every');
       expect(await jobs.get(row.id)).toMatchObject({ status: 'pending', active: true });
-    } finally {
-      await app.close();
-    }
+    });
   });
 
   it('stays paused through restarts of every instance until resumed, then runs again', async () => {
@@ -327,14 +324,11 @@ describeBackends('declared schedules', (backend) => {
 
   it('names what it could not find when pausing a schedule that does not exist', async () => {
     const database = await freshDatabase(backend);
-    const app = await startApp({ database, providers: [Polled], jobs: { runner: false } });
-    try {
+    await withApp({ database, providers: [Polled], jobs: { runner: false } }, async (app) => {
       const jobs = app.get(JobsService);
       await expect(jobs.pauseSchedule('feeds.poll')).rejects.toThrow(ScheduleNotFoundError);
       await expect(jobs.resumeSchedule('nothing')).rejects.toThrow(/no schedule "nothing"/);
-    } finally {
-      await app.close();
-    }
+    });
   });
 
   it('keeps the enqueued periodic form ({ periodic: true, every }) a single row, run by one instance at a time', async () => {

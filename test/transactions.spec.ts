@@ -3,7 +3,13 @@ import { getDataSourceToken } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { JobEntity, JobKind, JobsService, type JobContext } from 'nestjs-typeorm-jobs';
 import { describeBackends } from './support/backends.js';
-import { closeCleaners, freshDatabase, startApp, waitForStatus } from './support/fixtures.js';
+import {
+  closeCleaners,
+  freshDatabase,
+  startApp,
+  waitForStatus,
+  withApp,
+} from './support/fixtures.js';
 
 @Injectable()
 class Mailer {
@@ -61,19 +67,19 @@ describeBackends('enqueue inside a transaction', (backend) => {
 
   it('starts a job enqueued in a transaction as soon as it commits, without waiting for a poll', async () => {
     const database = await freshDatabase(backend);
-    const app = await startApp({ database, providers: [Mailer], jobs: { pollInterval: 60_000 } });
-    try {
-      const source = app.get<DataSource>(getDataSourceToken());
-      const jobs = app.get(JobsService);
-      // The first poll (at startup) has found nothing; the next is a minute away.
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      const job = await source.transaction((manager) =>
-        jobs.enqueue('mail.welcome', { user: 'kim' }, { manager }),
-      );
-      await waitForStatus(app, job.id, 'succeeded');
-    } finally {
-      await app.close();
-    }
+    await withApp(
+      { database, providers: [Mailer], jobs: { pollInterval: 60_000 } },
+      async (app) => {
+        const source = app.get<DataSource>(getDataSourceToken());
+        const jobs = app.get(JobsService);
+        // The first poll (at startup) has found nothing; the next is a minute away.
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        const job = await source.transaction((manager) =>
+          jobs.enqueue('mail.welcome', { user: 'kim' }, { manager }),
+        );
+        await waitForStatus(app, job.id, 'succeeded');
+      },
+    );
   });
 
   it('leaves no job behind when the transaction rolls back, unique ones included', async () => {

@@ -3,7 +3,13 @@ import { getDataSourceToken } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { JobKind, JobKindEntity, JobsHealthIndicator, JobsService } from 'nestjs-typeorm-jobs';
 import { describeBackends } from './support/backends.js';
-import { closeCleaners, freshDatabase, startApp, waitForStatus } from './support/fixtures.js';
+import {
+  closeCleaners,
+  freshDatabase,
+  startApp,
+  waitForStatus,
+  withApp,
+} from './support/fixtures.js';
 
 /**
  * A kind no running instance handles (its handler removed from the code, or its worker not
@@ -40,8 +46,7 @@ describeBackends('kinds no running instance handles', (backend) => {
       await old.close();
     }
     // The deploy without the handler: the old instance's last word is now older than the stale bound.
-    const app = await startApp({ database, providers: [NewWorker] });
-    try {
+    await withApp({ database, providers: [NewWorker] }, async (app) => {
       const source = app.get<DataSource>(getDataSourceToken());
       await source
         .getRepository(JobKindEntity)
@@ -60,9 +65,7 @@ describeBackends('kinds no running instance handles', (backend) => {
       expect(kinds.find((kind) => kind.name === 'report.current')).toMatchObject({ handled: true });
       const health = await app.get(JobsHealthIndicator).check('jobs');
       expect(health.jobs.unhandledKinds).toEqual([{ kind: 'report.legacy', pending: 2 }]);
-    } finally {
-      await app.close();
-    }
+    });
   });
 
   it('a kind a producer enqueues before any worker ran is unhandled until a worker starts', async () => {

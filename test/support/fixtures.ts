@@ -79,6 +79,19 @@ export async function startApp(spec: AppSpec): Promise<TestingModule> {
   return moduleRef;
 }
 
+/** Starts an app (see `startApp`), gives it to `use`, and closes it whatever happens. */
+export async function withApp<T>(
+  spec: AppSpec,
+  use: (app: TestingModule) => Promise<T>,
+): Promise<T> {
+  const app = await startApp(spec);
+  try {
+    return await use(app);
+  } finally {
+    await app.close();
+  }
+}
+
 /** Polls `check` until it returns a truthy value (returned) or the time is up (throws its last state). */
 type Falsy = null | undefined | false | 0 | '';
 
