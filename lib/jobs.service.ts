@@ -6,7 +6,7 @@ import { HANDLER_STALE_MS, JOBS_DATA_SOURCE, JOBS_RESOLVED_OPTIONS } from './job
 import { JobsRegistry } from './jobs.registry.js';
 import {
   checkEnqueueOptionKeys,
-  checkEnqueueSpecKeys,
+  checkEnqueueSpecs,
   checkListFilter,
   jobKindName,
   lookupId,
@@ -87,7 +87,7 @@ export class JobsService {
     specs: AnyEnqueueSpec[],
     options: { manager?: EntityManager } = {},
   ): Promise<JobEntity[]> {
-    specs.forEach((spec, i) => checkEnqueueSpecKeys(spec, i));
+    checkEnqueueSpecs(specs);
     const kindIds = new Map<string, number | null>();
     for (const name of new Set(specs.map((spec) => kindName(spec.kind)))) {
       kindIds.set(name, await this.store.kindId(jobKindName('kind', name), options.manager));

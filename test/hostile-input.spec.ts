@@ -168,6 +168,18 @@ const CASES: Case[] = [
     names: /spec \[0\] option "manager"/,
   },
   {
+    what: 'enqueueMany: specs that are not an array',
+    act: (jobs) => jobs.enqueueMany({ kind: 'echo' } as never),
+    error: InvalidJobsOptionError,
+    names: /"specs of enqueueMany\(\)"/,
+  },
+  {
+    what: 'enqueueMany: a spec that is null',
+    act: (jobs) => jobs.enqueueMany([{ kind: 'echo' }, null as never]),
+    error: InvalidJobsOptionError,
+    names: /"enqueueMany\(\) spec \[1\]"/,
+  },
+  {
     what: 'enqueue: a kind name with NUL',
     act: (jobs) => jobs.enqueue('echo\u0000', {}),
     error: InvalidJobsOptionError,

@@ -57,9 +57,22 @@ export function checkEnqueueOptionKeys(options: object | undefined): void {
   knownKeys('enqueue()', options, Object.keys(ENQUEUE_OPTIONS));
 }
 
-/** One spec of `enqueueMany()` (`manager` goes in its second argument, for all of them). */
-export function checkEnqueueSpecKeys(spec: object, index: number): void {
-  knownKeys(`enqueueMany() spec [${index}]`, spec, SPEC_KEYS);
+/** The specs of `enqueueMany()`: objects with no key they would ignore (`manager` goes in its second argument). */
+export function checkEnqueueSpecs(specs: unknown): void {
+  if (!Array.isArray(specs)) {
+    throw new InvalidJobsOptionError(
+      'specs of enqueueMany()',
+      specs,
+      'an array of { kind, data, ...options }',
+    );
+  }
+  specs.forEach((spec: unknown, i) => {
+    const where = `enqueueMany() spec [${i}]`;
+    if (typeof spec !== 'object' || spec === null) {
+      throw new InvalidJobsOptionError(where, spec, 'an object { kind, data, ...options }');
+    }
+    knownKeys(where, spec, SPEC_KEYS);
+  });
 }
 
 export function checkKindOptionKeys(kind: string, options: object | undefined): void {
