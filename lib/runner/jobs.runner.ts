@@ -33,6 +33,7 @@ import { RunningJobs } from './running-jobs.js';
 import { runPending } from './run-pending.js';
 import { Poller } from './poller.js';
 import { Wakeups } from '../wakeups/wakeups.js';
+import { isTransient } from '../storage/transient.js';
 
 /** How long `runPending` waits at most when neither it nor the module's `timeout` says. */
 const RUN_PENDING_BOUND = 30 * 60_000;
@@ -115,10 +116,7 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
     this.wake();
   }
 
-  /**
-   * A poll interval has passed. An idle instance spends at most one statement per interval: when
-   * housekeeping is due, it takes this tick instead of the claim.
-   */
+  /** A poll interval has passed; an idle instance's housekeeping takes the tick's one statement. */
   private tick(): void {
     if (!this.started || this.stopping) return;
     if (this.idle() && this.housekeeper.due(Date.now()) && !this.poller.busy) void this.housekeep();
@@ -144,7 +142,7 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
     await this.events.settle(this.options.shutdownTimeout);
   }
 
-  /** What a health check needs: is the runner on, when did it last reach the database, how busy is it. */
+  /** What a health check needs. */
   status(): RunnerStatus {
     return {
       enabled: this.started,
@@ -206,7 +204,9 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
         if (!this.moreDue) return;
       }
     } catch (error) {
-      this.outage.unreachable(error);
+      // A deadlock with another statement is no outage: claim again shortly.
+      if (isTransient(error)) setTimeout(() => this.wake(), 10 + Math.random() * 40).unref();
+      else this.outage.unreachable(error);
     }
   }
 
@@ -258,7 +258,8 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
       const busy = !this.idle() && this.housekeeper.due(now);
       if (this.started && !this.stopping && (this.outage.active || busy)) await this.housekeep();
     } catch (error) {
-      this.outage.unreachable(error);
+      // A deadlock is no outage; the next round (lease / 3 later) renews in time.
+      if (!isTransient(error)) this.outage.unreachable(error);
     }
   }
 

@@ -1,6 +1,7 @@
 import { messages } from '../jobs.messages.js';
 import type { JobStore } from '../storage/job.store.js';
 import type { ClaimedJob, JobUpdate } from '../storage/job-rows.js';
+import { isTransient } from '../storage/transient.js';
 import { summarizeError } from './error-text.js';
 import type { RunOutcome } from './job-execution.js';
 import { logLine } from './run-log.js';
@@ -34,13 +35,15 @@ export interface OutcomeWriterHooks {
  * Writes the ends of runs, batched: outcomes that arrive in the same turn of the event loop go in
  * one statement per owner (see JobStore.finish). When the database refuses a batch, its runs are
  * written one by one, so one bad row cannot make the others run again; a run whose outcome is
- * refused alone is written without its result and logs, with the reason. When even that fails, the
- * database itself is failing: the runs are kept and retried until their leases run out.
+ * refused alone is written without its result and logs, with the reason. A deadlock is no refusal:
+ * the same runs are written again shortly. When even a stripped write fails, the database itself is
+ * failing: the runs are kept and retried until their leases run out.
  */
 export class OutcomeWriter {
   private buffer: PendingRun[] = [];
   private flushing: Promise<void> | null = null;
   private flushQueued = false;
+  private retryTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly store: JobStore,
@@ -78,9 +81,23 @@ export class OutcomeWriter {
     try {
       this.report(batch, await this.finish(batch.map((run) => run.outcome.update)));
     } catch (error) {
-      if (batch.length === 1) await this.writeStripped(batch, 0, error);
+      if (isTransient(error)) this.retrySoon(batch, error);
+      else if (batch.length === 1) await this.writeStripped(batch, 0, error);
       else await this.writeOneByOne(batch);
     }
+  }
+
+  /** A deadlock or a lock timeout: nothing was written; the same runs are written again shortly. */
+  private retrySoon(runs: PendingRun[], error: unknown): void {
+    this.keep(runs, error);
+    if (this.retryTimer) return;
+    this.retryTimer = setTimeout(
+      () => {
+        this.retryTimer = null;
+        void this.flush();
+      },
+      10 + Math.random() * 40,
+    );
   }
 
   private finish(updates: JobUpdate[]): Promise<boolean[]> {
@@ -92,6 +109,7 @@ export class OutcomeWriter {
       try {
         this.report([batch[i]], await this.finish([batch[i].outcome.update]));
       } catch (error) {
+        if (isTransient(error)) return this.retrySoon(batch.slice(i), error);
         if (!(await this.writeStripped(batch, i, error))) return;
       }
     }

@@ -8,6 +8,7 @@ import type { ListJobsFilter } from '../interfaces/jobs-service.interface.js';
 import type { JobStatus } from '../interfaces/job-context.interface.js';
 import { createDialect, type JobsDialect } from './dialects/index.js';
 import { activeColumns, statusesFor } from '../jobs.states.js';
+import { retryTransient } from './transient.js';
 import { databaseOf, sqlOf, type Database, type Sql } from './sql.js';
 import type { ClaimRequest, ClaimedJob, JobUpdate, NewJobRow } from './job-rows.js';
 
@@ -327,29 +328,33 @@ export class JobStore {
   /** Makes pending jobs due now, keeping their attempts; returns how many. */
   async makeDue(ids: number[], now: number): Promise<number> {
     if (ids.length === 0) return 0;
-    const result = await this.jobs
-      .createQueryBuilder()
-      .update()
-      .set({ runAt: new Date(now) })
-      .where({ id: In(ids), status: 'pending' })
-      .execute();
+    const result = await retryTransient(() =>
+      this.jobs
+        .createQueryBuilder()
+        .update()
+        .set({ runAt: new Date(now) })
+        .where({ id: In(ids), status: 'pending' })
+        .execute(),
+    );
     return result.affected ?? 0;
   }
 
   /** Cancels a pending or running job; false if it was neither. */
   async cancel(id: number, now: number): Promise<boolean> {
-    const result = await this.jobs
-      .createQueryBuilder()
-      .update()
-      .set({
-        status: 'cancelled',
-        ...activeColumns('cancelled', null),
-        finishedAt: new Date(now),
-        lockedBy: null,
-        lockedUntil: null,
-      })
-      .where('id = :id AND status IN (:...open)', { id, open: statusesFor('cancel') })
-      .execute();
+    const result = await retryTransient(() =>
+      this.jobs
+        .createQueryBuilder()
+        .update()
+        .set({
+          status: 'cancelled',
+          ...activeColumns('cancelled', null),
+          finishedAt: new Date(now),
+          lockedBy: null,
+          lockedUntil: null,
+        })
+        .where('id = :id AND status IN (:...open)', { id, open: statusesFor('cancel') })
+        .execute(),
+    );
     return (result.affected ?? 0) > 0;
   }
 
@@ -360,21 +365,23 @@ export class JobStore {
   async retry(job: JobEntity, now: number): Promise<boolean> {
     const keyFree =
       job.uniqueKey !== null && !(await this.jobs.existsBy({ activeKey: job.uniqueKey }));
-    const result = await this.jobs
-      .createQueryBuilder()
-      .update()
-      .set({
-        status: 'pending',
-        ...activeColumns('pending', keyFree ? job.uniqueKey : null),
-        attempts: 0,
-        runAt: new Date(now),
-        finishedAt: null,
-      })
-      .where('id = :id AND status IN (:...retryable)', {
-        id: job.id,
-        retryable: statusesFor('retry'),
-      })
-      .execute();
+    const result = await retryTransient(() =>
+      this.jobs
+        .createQueryBuilder()
+        .update()
+        .set({
+          status: 'pending',
+          ...activeColumns('pending', keyFree ? job.uniqueKey : null),
+          attempts: 0,
+          runAt: new Date(now),
+          finishedAt: null,
+        })
+        .where('id = :id AND status IN (:...retryable)', {
+          id: job.id,
+          retryable: statusesFor('retry'),
+        })
+        .execute(),
+    );
     return (result.affected ?? 0) > 0;
   }
 }
