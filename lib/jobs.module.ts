@@ -30,6 +30,8 @@ import type {
 } from './interfaces/jobs-module-options.interface.js';
 import { JobsRunner } from './runner/jobs.runner.js';
 import { JobStore } from './storage/job.store.js';
+import { JobQueries } from './storage/job.queries.js';
+import { KindQueries } from './storage/kind.queries.js';
 import { Wakeups } from './wakeups/wakeups.js';
 
 /** The entities the module stores, for apps that list entities by hand instead of `autoLoadEntities`. */
@@ -77,6 +79,16 @@ export class JobsModule extends ConfigurableJobsModule implements OnModuleInit {
         inject: [JOBS_MODULE_OPTIONS],
       },
       { provide: JOBS_DATA_SOURCE, useExisting: getDataSourceToken(dataSource) },
+      {
+        provide: JobQueries,
+        useFactory: (source: DataSource) => new JobQueries(source),
+        inject: [JOBS_DATA_SOURCE],
+      },
+      {
+        provide: KindQueries,
+        useFactory: (source: DataSource) => new KindQueries(source),
+        inject: [JOBS_DATA_SOURCE],
+      },
       {
         provide: JobStore,
         useFactory: (source: DataSource) => new JobStore(source),

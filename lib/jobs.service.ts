@@ -25,6 +25,8 @@ import { JobsRunner } from './runner/jobs.runner.js';
 import { JobsEvents } from './events/jobs.events.js';
 import { kindName, type JobKindRef } from './decorators/job-kind.decorator.js';
 import { JobStore } from './storage/job.store.js';
+import { JobQueries } from './storage/job.queries.js';
+import { KindQueries } from './storage/kind.queries.js';
 import type {
   JobSchedule,
   ListSchedulesFilter,
@@ -50,6 +52,8 @@ export class JobsService {
     @Inject(JOBS_RESOLVED_OPTIONS) private readonly options: ResolvedJobsOptions,
     private readonly registry: JobsRegistry,
     private readonly store: JobStore,
+    private readonly jobQueries: JobQueries,
+    private readonly kindQueries: KindQueries,
     private readonly runner: JobsRunner,
     private readonly events: JobsEvents,
     private readonly wakeups: Wakeups,
@@ -114,7 +118,7 @@ export class JobsService {
     manager?: EntityManager,
   ): Promise<{ job: JobEntity; inserted: boolean }> {
     const found = await this.store.insertUnique(row, manager);
-    const existing = found.inserted ? null : await this.store.get(found.id, manager);
+    const existing = found.inserted ? null : await this.jobQueries.get(found.id, manager);
     return { job: existing ?? entityOf(found.id, row), inserted: found.inserted };
   }
 
@@ -135,21 +139,21 @@ export class JobsService {
 
   /** The job, or null if there is none (an id no column can hold included). */
   async get(id: number): Promise<JobEntity | null> {
-    return lookupId(id) ? this.store.get(id) : null;
+    return lookupId(id) ? this.jobQueries.get(id) : null;
   }
 
   async list(filter?: ListJobsFilter): Promise<JobEntity[]> {
     checkListFilter(filter);
-    return this.store.list(filter);
+    return this.jobQueries.list(filter);
   }
 
   /** Cancels a pending or running job (a running handler finishes, but its outcome is discarded). */
   async cancel(id: number): Promise<boolean> {
     if (!lookupId(id)) throw new JobNotFoundError(id);
-    refuseScheduleCancel(await this.store.get(id));
+    refuseScheduleCancel(await this.jobQueries.get(id));
     const cancelled = await this.store.cancel(id, Date.now());
-    if (!cancelled && !(await this.store.get(id))) throw new JobNotFoundError(id);
-    if (cancelled) this.events.emit('cancelled', (await this.store.get(id))!);
+    if (!cancelled && !(await this.jobQueries.get(id))) throw new JobNotFoundError(id);
+    if (cancelled) this.events.emit('cancelled', (await this.jobQueries.get(id))!);
     return cancelled;
   }
 
@@ -162,12 +166,12 @@ export class JobsService {
 
   /** Makes a failed or cancelled job pending again, due now, with its attempts reset. */
   async retry(id: number): Promise<JobEntity> {
-    const job = lookupId(id) ? await this.store.get(id) : null;
+    const job = lookupId(id) ? await this.jobQueries.get(id) : null;
     if (!job) throw new JobNotFoundError(id);
     if (!(await this.store.retry(job, Date.now()))) throw new JobNotRetryableError(id, job.status);
     this.wakeups.wakeAll();
     this.events.emit('retried', job);
-    return (await this.store.get(id))!;
+    return (await this.jobQueries.get(id))!;
   }
 
   /**
@@ -236,13 +240,13 @@ export class JobsService {
 
   /** How many jobs there are of each kind in each status. */
   counts(): Promise<Array<{ kind: string; status: JobStatus; count: number }>> {
-    return this.store.countByKindAndStatus();
+    return this.kindQueries.countByKindAndStatus();
   }
 
   /** Kinds known to the database, and whether this instance can run each. */
   async kinds(): Promise<JobKindInfo[]> {
     const since = Date.now() - HANDLER_STALE_MS;
-    return (await this.store.kinds()).map((row) => ({
+    return (await this.kindQueries.all()).map((row) => ({
       ...row,
       resolves: this.registry.has(row.name),
       handled: row.handledAt !== null && row.handledAt.getTime() >= since,
@@ -257,7 +261,7 @@ export class JobsService {
   async unhandledKinds(): Promise<UnhandledKind[]> {
     const stale = (await this.kinds()).filter((kind) => !kind.handled);
     if (stale.length === 0) return [];
-    const pending = await this.store.pendingByKind(stale.map((kind) => kind.name));
+    const pending = await this.kindQueries.pendingByKind(stale.map((kind) => kind.name));
     return stale
       .filter((kind) => (pending.get(kind.name) ?? 0) > 0)
       .map((kind) => ({

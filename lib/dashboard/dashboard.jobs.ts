@@ -3,6 +3,15 @@ import { ModuleRef } from '@nestjs/core';
 import type { DataSource } from 'typeorm';
 import { JOBS_DATA_SOURCE } from '../jobs.constants.js';
 import { JobsService } from '../jobs.service.js';
+import { JobQueries } from '../storage/job.queries.js';
+import { JobStore } from '../storage/job.store.js';
+
+interface Found {
+  service: JobsService;
+  dataSource: DataSource;
+  queries: JobQueries;
+  store: JobStore;
+}
 
 /**
  * The app's JobsModule, wherever it was imported (it need not be global): its service and its
@@ -11,7 +20,7 @@ import { JobsService } from '../jobs.service.js';
  */
 @Injectable()
 export class DashboardJobs implements OnModuleInit {
-  private found: { service: JobsService; dataSource: DataSource } | null = null;
+  private found: Found | null = null;
 
   constructor(private readonly moduleRef: ModuleRef) {}
 
@@ -27,12 +36,24 @@ export class DashboardJobs implements OnModuleInit {
     return this.lookUp().dataSource;
   }
 
-  private lookUp(): { service: JobsService; dataSource: DataSource } {
+  /** The module's reads (lists with previews, counts, the per-minute series). */
+  get queries(): JobQueries {
+    return this.lookUp().queries;
+  }
+
+  /** The module's writes (the dashboard's delete). */
+  get store(): JobStore {
+    return this.lookUp().store;
+  }
+
+  private lookUp(): Found {
     if (this.found) return this.found;
     try {
       this.found = {
         service: this.moduleRef.get(JobsService, { strict: false }),
         dataSource: this.moduleRef.get<DataSource>(JOBS_DATA_SOURCE, { strict: false }),
+        queries: this.moduleRef.get(JobQueries, { strict: false }),
+        store: this.moduleRef.get(JobStore, { strict: false }),
       };
       return this.found;
     } catch {

@@ -3,7 +3,7 @@ import type { JobEntity } from '../entities/job.entity.js';
 import type { JobStatus } from '../interfaces/job-context.interface.js';
 import {
   countsOf,
-  JobQueries,
+  type JobQueries,
   type JobDetail,
   type MinuteBucket,
   type StatusCounts,
@@ -20,12 +20,10 @@ export const DETAIL_DATA_CHARS = 100_000;
  */
 @Injectable()
 export class DashboardQueries {
-  private reads: JobQueries | null = null;
-
   constructor(private readonly jobsModule: DashboardJobs) {}
 
   private get queries(): JobQueries {
-    return (this.reads ??= new JobQueries(this.jobsModule.dataSource));
+    return this.jobsModule.queries;
   }
 
   /** One page of jobs in display order, with the cursors of the pages around it. */
@@ -75,6 +73,6 @@ export class DashboardQueries {
 
   /** Deletes the jobs that are not running (a running job's handler still holds it); returns how many. */
   delete(ids: number[]): Promise<number> {
-    return this.queries.delete(ids);
+    return this.jobsModule.store.deleteUnlessRunning(ids);
   }
 }

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { JobsRunner } from '../runner/jobs.runner.js';
-import { JobStore } from '../storage/job.store.js';
+import { JobQueries } from '../storage/job.queries.js';
 import { JobsService } from '../jobs.service.js';
 
 export interface JobsHealthOptions {
@@ -22,7 +22,7 @@ export type JobsHealthResult = Record<string, { status: 'up' | 'down'; [detail: 
 export class JobsHealthIndicator {
   constructor(
     private readonly runner: JobsRunner,
-    private readonly store: JobStore,
+    private readonly queries: JobQueries,
     private readonly service: JobsService,
   ) {}
 
@@ -30,7 +30,7 @@ export class JobsHealthIndicator {
     const now = Date.now();
     const runner = this.runner.status();
     const maxDueAge = options.maxDueAge ?? 60_000;
-    const oldest = await this.store.oldestDue(now);
+    const oldest = await this.queries.oldestDue(now);
     const oldestDueAge = oldest ? now - oldest.getTime() : 0;
     const runnerAlive =
       !runner.enabled ||

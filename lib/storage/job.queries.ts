@@ -1,10 +1,18 @@
-import { In, Not, type DataSource, type Repository, type SelectQueryBuilder } from 'typeorm';
+import {
+  In,
+  type DataSource,
+  type EntityManager,
+  type Repository,
+  type SelectQueryBuilder,
+} from 'typeorm';
 import { JobEntity } from '../entities/job.entity.js';
 import { JOB_STATUSES, type JobStatus } from '../interfaces/job-context.interface.js';
+import type { ListJobsFilter } from '../interfaces/jobs-service.interface.js';
+import { dataText } from './dialects/data-text.js';
 
 /**
- * The reads the dashboard (and any other face) makes of the jobs table, and its delete, through
- * TypeORM's query builder. Pages are keyset-paginated by id, so page 20,000 costs what page 1 costs.
+ * Every read of the jobs table (the service's `get` and `list`, health, the dashboard, the CLI),
+ * through TypeORM's query builder. Pages are keyset-paginated by id, so page 20,000 costs what page 1 costs.
  * A list never carries a job's data whole: only a preview cut in SQL, so a page of jobs holding
  * megabytes each costs what a page of small ones does, in the database, on the wire and in memory.
  */
@@ -77,35 +85,8 @@ const SUMMARY_COLUMNS: Array<keyof JobEntity> = [
 ];
 
 const MINUTE = 60_000;
-
-/**
- * SQL for the data's JSON as text, its first `chars` characters, and its length in characters:
- * the cut happens in the database, so the column never travels whole. The one place that knows
- * each database's spelling of it.
- */
-function dataText(type: string): { text: string; cut: (chars: number) => string; length: string } {
-  switch (type) {
-    case 'postgres':
-      return {
-        text: 'CAST(job.data AS text)',
-        cut: (chars) => `LEFT(CAST(job.data AS text), ${chars})`,
-        length: 'LENGTH(CAST(job.data AS text))',
-      };
-    case 'mysql':
-    case 'mariadb':
-      return {
-        text: 'CAST(job.data AS CHAR)',
-        cut: (chars) => `LEFT(CAST(job.data AS CHAR), ${chars})`,
-        length: 'CHAR_LENGTH(CAST(job.data AS CHAR))',
-      };
-    default:
-      return {
-        text: 'job.data',
-        cut: (chars) => `SUBSTR(job.data, 1, ${chars})`,
-        length: 'LENGTH(job.data)',
-      };
-  }
-}
+/** Jobs one `list()` returns at most. */
+const MAX_LIST = 1_000;
 
 export class JobQueries {
   private readonly jobs: Repository<JobEntity>;
@@ -114,6 +95,30 @@ export class JobQueries {
   constructor(dataSource: DataSource) {
     this.jobs = dataSource.getRepository(JobEntity);
     this.data = dataText(String(dataSource.options.type));
+  }
+
+  /** One job, whole; through `manager` (e.g. a transaction's) if given. */
+  get(id: number, manager?: EntityManager): Promise<JobEntity | null> {
+    return (manager ? manager.getRepository(JobEntity) : this.jobs).findOneBy({ id });
+  }
+
+  /** Jobs matching the filter, whole, newest (or oldest) first, from the keyset cursor `after`. */
+  list(filter: ListJobsFilter = {}): Promise<JobEntity[]> {
+    const descending = (filter.order ?? 'newest') === 'newest';
+    const builder = this.filtered(filter, true);
+    return keyset(builder, descending, filter.after)
+      .take(Math.min(Math.max(filter.limit ?? 100, 1), MAX_LIST))
+      .getMany();
+  }
+
+  /** When the longest-waiting due job became due, or null if none is due. */
+  async oldestDue(now: number): Promise<Date | null> {
+    const row = await this.jobs
+      .createQueryBuilder('job')
+      .select('MIN(job.runAt)', 'oldest')
+      .where('job.status = :pending AND job.runAt <= :now', { pending: 'pending', now })
+      .getRawOne<{ oldest: string | number | null }>();
+    return row?.oldest == null ? null : new Date(Number(row.oldest));
   }
 
   /** One page of jobs in display order, with the cursors of the pages around it. */
@@ -128,11 +133,7 @@ export class JobQueries {
       // (the length of a large value costs its whole decompression on PostgreSQL).
       .addSelect(this.data.cut(DATA_PREVIEW_CHARS + 1), 'data_preview');
     const cursor = backwards ? query.before : query.after;
-    if (cursor !== undefined) {
-      builder.andWhere(descending ? 'job.id < :cursor' : 'job.id > :cursor', { cursor });
-    }
-    const { entities, raw } = await builder
-      .orderBy('job.id', descending ? 'DESC' : 'ASC')
+    const { entities, raw } = await keyset(builder, descending, cursor)
       .take(query.limit + 1)
       .getRawAndEntities();
     const extras = new Map(raw.map((row) => [Number(row.job_id), row]));
@@ -231,23 +232,32 @@ export class JobQueries {
     return new Map(rows.map((row) => [row.id, row.status]));
   }
 
-  /** Deletes the jobs that are not running (a running job's handler still holds it); returns how many. */
-  async delete(ids: number[]): Promise<number> {
-    if (ids.length === 0) return 0;
-    const result = await this.jobs.delete({ id: In(ids), status: Not('running') });
-    return result.affected ?? 0;
-  }
-
-  private filtered(filter: JobsFilter, withStatus: boolean): SelectQueryBuilder<JobEntity> {
+  private filtered(
+    filter: Omit<JobsFilter, 'status'> & Omit<ListJobsFilter, 'order' | 'after' | 'limit'>,
+    withStatus: boolean,
+  ): SelectQueryBuilder<JobEntity> {
     const builder = this.jobs.createQueryBuilder('job').where('1 = 1');
-    if (withStatus && filter.status)
-      builder.andWhere('job.status = :status', { status: filter.status });
-    if (filter.kind) builder.andWhere('job.kind = :kind', { kind: filter.kind });
-    if (filter.queue) builder.andWhere('job.queue = :queue', { queue: filter.queue });
-    if (filter.periodic !== undefined)
-      builder.andWhere('job.periodic = :periodic', { periodic: filter.periodic });
+    if (withStatus && filter.status !== undefined) {
+      builder.andWhere('job.status IN (:...status)', { status: [filter.status].flat() });
+    }
+    for (const column of ['kind', 'queue', 'periodic', 'active', 'failed'] as const) {
+      const value = filter[column];
+      if (value !== undefined) builder.andWhere(`job.${column} = :${column}`, { [column]: value });
+    }
     return builder;
   }
+}
+
+/** The one keyset paginator: by id, from `cursor` (exclusive), in the order asked. */
+function keyset(
+  builder: SelectQueryBuilder<JobEntity>,
+  descending: boolean,
+  cursor: number | undefined,
+): SelectQueryBuilder<JobEntity> {
+  if (cursor !== undefined) {
+    builder.andWhere(descending ? 'job.id < :cursor' : 'job.id > :cursor', { cursor });
+  }
+  return builder.orderBy('job.id', descending ? 'DESC' : 'ASC');
 }
 
 function summary(job: JobEntity, raw: Record<string, unknown> | undefined): JobSummary {

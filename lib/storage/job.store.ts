@@ -1,55 +1,23 @@
-import { Brackets, In, type DataSource, type EntityManager, type Repository } from 'typeorm';
+import { Brackets, In, Not, type DataSource, type EntityManager, type Repository } from 'typeorm';
 import { JobEntity } from '../entities/job.entity.js';
 import { JobKindEntity } from '../entities/job-kind.entity.js';
-import { UnsupportedDatabaseError } from '../errors/jobs.errors.js';
 import { JOBS_TABLE } from '../jobs.constants.js';
 import { messages } from '../jobs.messages.js';
-import type { ListJobsFilter } from '../interfaces/jobs-service.interface.js';
 import type { JobStatus } from '../interfaces/job-context.interface.js';
 import { createDialect, type JobsDialect } from './dialects/index.js';
 import { activeColumns, statusesFor } from '../jobs.states.js';
 import { retryTransient } from './transient.js';
 import { databaseOf, sqlOf, type Database, type Sql } from './sql.js';
 import type { ClaimRequest, ClaimedJob, JobUpdate, NewJobRow } from './job-rows.js';
+import { insertChunks } from './insert-chunks.js';
 
-/** One row of `countByKindAndStatus`. */
-export interface KindStatusCount {
-  kind: string;
-  status: JobStatus;
-  count: number;
-}
-
-const MAX_LIST = 1_000;
-/** Rows per INSERT at most. */
-const INSERT_BATCH = 1_000;
-/**
- * Payload bytes per INSERT at most (a single larger row goes alone). MariaDB refuses a statement
- * over `max_allowed_packet` (16 MiB by default), and client-side escaping can double the text.
- */
-const INSERT_BATCH_BYTES = 4 * 1024 * 1024;
-
-/** Consecutive runs of rows, each small enough for one statement on every backend. */
-function* insertChunks(rows: NewJobRow[]): Generator<NewJobRow[]> {
-  let chunk: NewJobRow[] = [];
-  let bytes = 0;
-  for (const row of rows) {
-    const size = Buffer.byteLength(row.data, 'utf8');
-    if (chunk.length === INSERT_BATCH || (chunk.length > 0 && bytes + size > INSERT_BATCH_BYTES)) {
-      yield chunk;
-      chunk = [];
-      bytes = 0;
-    }
-    chunk.push(row);
-    bytes += size;
-  }
-  if (chunk.length > 0) yield chunk;
-}
 /** Outcomes written per statement at most. */
 const FINISH_BATCH = 500;
 
 /**
- * Every read and write of jobs and kinds. The runner's hot path (claim, finish, renew) goes through
- * the dialect's hand-written SQL; the rest uses TypeORM's repositories. Knows nothing of Nest.
+ * Every write of jobs and kinds (reads: job.queries.ts, kind.queries.ts). The runner's hot path
+ * (claim, finish, renew) goes through the dialect's hand-written SQL; the rest uses TypeORM's
+ * repositories. Knows nothing of Nest.
  */
 export class JobStore {
   readonly dialect: JobsDialect;
@@ -121,22 +89,6 @@ export class JobStore {
       .set({ handledAt: new Date(now) })
       .where({ name: In(names) })
       .execute();
-  }
-
-  /** Pending jobs per kind, for these kinds (their `(kind, status)` index answers it). */
-  async pendingByKind(kinds: string[]): Promise<Map<string, number>> {
-    const rows = await this.jobs
-      .createQueryBuilder('job')
-      .select('job.kind', 'kind')
-      .addSelect('COUNT(*)', 'count')
-      .where('job.kind IN (:...kinds) AND job.status = :pending', { kinds, pending: 'pending' })
-      .groupBy('job.kind')
-      .getRawMany<{ kind: string; count: string | number }>();
-    return new Map(rows.map((row) => [row.kind, Number(row.count)]));
-  }
-
-  async kinds(): Promise<JobKindEntity[]> {
-    return this.kindRows.find({ order: { name: 'ASC' } });
   }
 
   async insertMany(rows: NewJobRow[], manager?: EntityManager): Promise<number[]> {
@@ -228,39 +180,6 @@ export class JobStore {
     return this.dialect.reapExpired(this.database.sql, now, note);
   }
 
-  get(id: number, manager?: EntityManager): Promise<JobEntity | null> {
-    const repository = manager ? manager.getRepository(JobEntity) : this.jobs;
-    return repository.findOneBy({ id });
-  }
-
-  /** Jobs matching the filter, newest (or oldest) first, keyset-paginated by id. */
-  list(filter: ListJobsFilter = {}): Promise<JobEntity[]> {
-    const newest = (filter.order ?? 'newest') === 'newest';
-    const query = this.jobs.createQueryBuilder('job');
-    const where = new Brackets((qb) => {
-      qb.where('1 = 1');
-      if (filter.status !== undefined) {
-        qb.andWhere('job.status IN (:...status)', { status: [filter.status].flat() });
-      }
-      if (filter.kind !== undefined) qb.andWhere('job.kind = :kind', { kind: filter.kind });
-      if (filter.queue !== undefined) qb.andWhere('job.queue = :queue', { queue: filter.queue });
-      if (filter.periodic !== undefined)
-        qb.andWhere('job.periodic = :periodic', { periodic: filter.periodic });
-      if (filter.active !== undefined)
-        qb.andWhere('job.active = :active', { active: filter.active });
-      if (filter.failed !== undefined)
-        qb.andWhere('job.failed = :failed', { failed: filter.failed });
-      if (filter.after !== undefined) {
-        qb.andWhere(newest ? 'job.id < :after' : 'job.id > :after', { after: filter.after });
-      }
-    });
-    return query
-      .where(where)
-      .orderBy('job.id', newest ? 'DESC' : 'ASC')
-      .take(Math.min(Math.max(filter.limit ?? 100, 1), MAX_LIST))
-      .getMany();
-  }
-
   /**
    * Deletes jobs that finished before each rule's moment in its status, `batchSize` at a time so no
    * statement holds locks for long (one SELECT when there is nothing to delete). Schedule rows are
@@ -301,30 +220,6 @@ export class JobStore {
     }
   }
 
-  /** How many jobs there are of each kind in each status (one grouped query). */
-  async countByKindAndStatus(): Promise<KindStatusCount[]> {
-    const rows = await this.jobs
-      .createQueryBuilder('job')
-      .select('job.kind', 'kind')
-      .addSelect('job.status', 'status')
-      .addSelect('COUNT(*)', 'count')
-      .groupBy('job.kind')
-      .addGroupBy('job.status')
-      .orderBy('job.kind')
-      .getRawMany<{ kind: string; status: JobStatus; count: string | number }>();
-    return rows.map((row) => ({ kind: row.kind, status: row.status, count: Number(row.count) }));
-  }
-
-  /** When the longest-waiting due job became due, or null if none is due. */
-  async oldestDue(now: number): Promise<Date | null> {
-    const row = await this.jobs
-      .createQueryBuilder('job')
-      .select('MIN(job.runAt)', 'oldest')
-      .where('job.status = :pending AND job.runAt <= :now', { pending: 'pending', now })
-      .getRawOne<{ oldest: string | number | null }>();
-    return row?.oldest == null ? null : new Date(Number(row.oldest));
-  }
-
   /** Makes pending jobs due now, keeping their attempts; returns how many. */
   async makeDue(ids: number[], now: number): Promise<number> {
     if (ids.length === 0) return 0;
@@ -335,6 +230,15 @@ export class JobStore {
         .set({ runAt: new Date(now) })
         .where({ id: In(ids), status: 'pending' })
         .execute(),
+    );
+    return result.affected ?? 0;
+  }
+
+  /** Deletes the jobs that are not running (a running job's handler still holds it); returns how many. */
+  async deleteUnlessRunning(ids: number[]): Promise<number> {
+    if (ids.length === 0) return 0;
+    const result = await retryTransient(() =>
+      this.jobs.delete({ id: In(ids), status: Not('running') }),
     );
     return result.affected ?? 0;
   }
