@@ -3,6 +3,7 @@ import { getDataSourceToken } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { JobKind, JobKindEntity, JobsHealthIndicator, JobsService } from 'nestjs-typeorm-jobs';
 import { describeBackends } from './support/backends.js';
+import { DashboardClient, startDashboardApp } from './support/browser.js';
 import {
   closeCleaners,
   freshDatabase,
@@ -66,6 +67,33 @@ describeBackends('kinds no running instance handles', (backend) => {
       const health = await app.get(JobsHealthIndicator).check('jobs');
       expect(health.jobs.unhandledKinds).toEqual([{ kind: 'report.legacy', pending: 2 }]);
     });
+  });
+
+  it('the dashboard marks the kind and its pending jobs "no handler"', async () => {
+    const database = await freshDatabase(backend);
+    const dashboard = await startDashboardApp({ database, providers: [NewWorker] });
+    try {
+      const source = dashboard.app.get<DataSource>(getDataSourceToken());
+      await source.getRepository(JobKindEntity).insert({
+        name: 'report.legacy',
+        created: new Date(),
+        modified: new Date(),
+        handledAt: new Date(Date.now() - 10 * 60_000),
+      });
+      const waiting = await dashboard.jobs.enqueue('report.legacy', { month: 1 });
+      const client = new DashboardClient(dashboard.origin);
+      const kinds = (await client.get('/jobs/kinds')).text;
+      const legacyRow = kinds.slice(kinds.indexOf('report.legacy'));
+      expect(legacyRow.slice(0, legacyRow.indexOf('</tr>'))).toContain('no handler');
+      const currentRow = kinds.slice(kinds.indexOf('report.current'));
+      expect(currentRow.slice(0, currentRow.indexOf('</tr>'))).not.toContain('no handler');
+      expect((await client.get(`/jobs/jobs/${waiting.id}`)).text).toContain('no handler');
+      const row = (await client.get('/jobs')).text;
+      const jobRow = row.slice(row.indexOf(`data-job="${waiting.id}"`));
+      expect(jobRow.slice(0, jobRow.indexOf('</tr>'))).toContain('no handler');
+    } finally {
+      await dashboard.close();
+    }
   });
 
   it('a kind a producer enqueues before any worker ran is unhandled until a worker starts', async () => {

@@ -30,9 +30,10 @@ const PAST: Record<DashboardAction, string> = {
 
 /** Which statuses each action applies to; the rest are skipped and reported. */
 const APPLIES: Record<DashboardAction, readonly JobStatus[]> = {
-  run: ['pending', 'failed', 'cancelled'],
-  retry: ['failed', 'cancelled'],
-  cancel: ['pending', 'running'],
+  // Run now: a pending job is made due (runNow), a finished one retried.
+  run: [...statusesFor('runNow'), ...statusesFor('retry')],
+  retry: statusesFor('retry'),
+  cancel: statusesFor('cancel'),
   delete: ['pending', 'succeeded', 'failed', 'cancelled'],
 };
 

@@ -15,6 +15,12 @@ export class DashboardKinds {
     return (await this.jobs.service.kinds()).map((kind) => kind.name);
   }
 
+  /** Kinds no running instance handles (see JobsService.kinds()). */
+  async unhandled(): Promise<Set<string>> {
+    const kinds = await this.jobs.service.kinds();
+    return new Set(kinds.filter((kind) => !kind.handled).map((kind) => kind.name));
+  }
+
   async withCounts(): Promise<KindRow[]> {
     const [kinds, counts] = await Promise.all([
       this.jobs.service.kinds(),

@@ -100,6 +100,17 @@ export function statusBadge(status: JobStatus): Html {
   return html`<span class="badge ${status}">${status}</span>`;
 }
 
+/** Marks a pending job whose kind no running instance handles: it waits (README, "Removing a kind"). */
+export function noHandlerBadge(status: JobStatus, unhandled: boolean): Html | string {
+  return status === 'pending' && unhandled
+    ? html` <span
+        class="badge failed"
+        title="no running instance has a handler for this kind: the job waits"
+        >no handler</span
+      >`
+    : '';
+}
+
 /** `2026-11-24 10:24:09 UTC`, in a <time> element. */
 export function time(value: Date | null | undefined): Html {
   if (!value) return html`<span class="muted">–</span>`;

@@ -33,7 +33,8 @@ import { DashboardPageFilter } from './dashboard.page.filter.js';
 import { listQueryString, parseAction, parseJobId, parseJobsQuery } from './dashboard.params.js';
 import { DashboardPaths } from './dashboard.paths.js';
 import { DashboardQueries } from './dashboard.queries.js';
-import { detailPage, kindsPage, listPage } from './dashboard.views.js';
+import { detailPage, listPage } from './dashboard.views.js';
+import { kindsPage } from './dashboard.kinds.view.js';
 import { schedulesPage } from './dashboard.schedules.view.js';
 
 /** The HTML pages and their form actions (post, then redirect with a notice). */
@@ -58,15 +59,16 @@ export class DashboardPagesController {
     @Res({ passthrough: true }) response: DashboardResponse,
   ): Promise<string> {
     const query = parseJobsQuery(params, this.options.pageSize);
-    const [page, counts, kinds, chart] = await Promise.all([
+    const [page, counts, kinds, unhandled, chart] = await Promise.all([
       this.queries.page(query),
       this.queries.counts(query),
       this.kinds.names(),
+      this.kinds.unhandled(),
       this.queries.finishedPerMinute(),
     ]);
     const context = this.context(request, response);
     const here = `${context.base}${listQueryString(query, { after: query.after, before: query.before })}`;
-    return listPage(context, { query, page, counts, kinds, chart, here }).markup;
+    return listPage(context, { query, page, counts, kinds, unhandled, chart, here }).markup;
   }
 
   @Get('jobs/:id')
@@ -77,7 +79,8 @@ export class DashboardPagesController {
   ): Promise<string> {
     const job = await this.queries.detail(parseJobId(id));
     if (!job) throw new NotFoundException(`There is no job #${id}: it may have been deleted.`);
-    return detailPage(this.context(request, response), job).markup;
+    const unhandled = job.status === 'pending' && (await this.kinds.unhandled()).has(job.kind);
+    return detailPage(this.context(request, response), job, unhandled).markup;
   }
 
   /** The job's data, whole, as a JSON download (the page shows only its start when it is large). */

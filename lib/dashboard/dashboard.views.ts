@@ -7,6 +7,7 @@ import {
   countLinks,
   csrfField,
   layout,
+  noHandlerBadge,
   statusBadge,
   time,
   yesNo,
@@ -16,7 +17,6 @@ import { listQueryString } from './dashboard.params.js';
 import type {
   JobsPage,
   JobsQuery,
-  KindRow,
   MinuteBucket,
   StatusCounts,
 } from './dashboard.types.js';
@@ -65,6 +65,8 @@ export interface ListView {
   page: JobsPage;
   counts: StatusCounts;
   kinds: string[];
+  /** Kinds no running instance handles: their pending jobs are marked. */
+  unhandled: Set<string>;
   chart: MinuteBucket[];
   /** The URL to come back to after an action (path and query). */
   here: string;
@@ -113,7 +115,7 @@ export function listPage(page: PageContext, view: ListView): Html {
         <td class="data" title="${dataPreview(job, 300)}">${dataPreview(job)}</td>
         <td class="time">${time(job.created)}</td>
         <td>
-          ${statusBadge(job.status)}${
+          ${statusBadge(job.status)}${noHandlerBadge(job.status, view.unhandled.has(job.kind))}${
             job.failed && job.active
               ? html` <span class="muted" title="an attempt failed; it will be retried"
                   >retrying</span
@@ -181,7 +183,7 @@ export function attemptErrors(logs: string | null): string[] {
     );
 }
 
-export function detailPage(page: PageContext, job: JobDetail): Html {
+export function detailPage(page: PageContext, job: JobDetail, unhandled = false): Html {
   const failures = attemptErrors(job.logs);
   const here = `${page.base}/jobs/${job.id}`;
   const fields = html`<dl>
@@ -190,7 +192,7 @@ export function detailPage(page: PageContext, job: JobDetail): Html {
     <dt>Queue</dt>
     <dd>${job.queue}</dd>
     <dt>Status</dt>
-    <dd>${statusBadge(job.status)}</dd>
+    <dd>${statusBadge(job.status)}${noHandlerBadge(job.status, unhandled)}</dd>
     <dt>Active</dt>
     <dd>${yesNo(job.active)}</dd>
     <dt>Periodic</dt>
@@ -239,45 +241,6 @@ export function detailPage(page: PageContext, job: JobDetail): Html {
       ${job.lastError ? html`<pre id="last-error">${job.lastError}</pre>` : html`<p class="muted">None.</p>`}
       <h2>Logs</h2>
       ${job.logs ? html`<pre id="logs">${job.logs}</pre>` : html`<p class="muted">No logs.</p>`}`,
-  );
-}
-
-export function kindsPage(page: PageContext, kinds: KindRow[]): Html {
-  const rows = kinds.map(
-    (kind) =>
-      html`<tr>
-        <td><a href="${page.base}?kind=${encodeURIComponent(kind.name)}">${kind.name}</a></td>
-        <td class="time">${time(kind.created)}</td>
-        <td class="time">${time(kind.modified)}</td>
-        <td>${kind.resolves ? 'yes' : html`<span class="badge failed">no</span>`}</td>
-        ${JOB_STATUSES.map((status) => html`<td><a href="${page.base}?kind=${encodeURIComponent(kind.name)}&amp;status=${status}">${kind.counts[status]}</a></td>`)}
-      </tr>`,
-  );
-  return layout(
-    page,
-    'Job kinds',
-    html`<h1>Job kinds</h1>
-      ${
-        kinds.length
-          ? html`<table>
-              <thead>
-                <tr>
-                  <th>Name</th>
-                  <th>Created</th>
-                  <th>Modified</th>
-                  <th>Resolves here</th>
-                  ${JOB_STATUSES.map((s) => html`<th>${s}</th>`)}
-                </tr>
-              </thead>
-              <tbody>
-                ${rows}
-              </tbody>
-            </table>`
-          : html`<p class="empty">No job kinds registered yet.</p>`
-      }
-      <p class="muted">
-        "Resolves here": a handler for the kind is registered in the instance that served this page.
-      </p>`,
   );
 }
 
