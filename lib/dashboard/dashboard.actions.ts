@@ -1,3 +1,4 @@
+import { statusesFor } from '../jobs.states.js';
 import { BadRequestException, Injectable } from '@nestjs/common';
 import {
   JobNotFoundError,
