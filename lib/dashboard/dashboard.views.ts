@@ -14,12 +14,7 @@ import {
   type PageContext,
 } from './dashboard.layout.js';
 import { listQueryString } from './dashboard.params.js';
-import type {
-  JobsPage,
-  JobsQuery,
-  MinuteBucket,
-  StatusCounts,
-} from './dashboard.types.js';
+import type { JobsPage, JobsQuery, MinuteBucket, StatusCounts } from './dashboard.types.js';
 
 const PREVIEW_CHARS = 90;
 
