@@ -1,7 +1,7 @@
 import type { INestApplication, INestApplicationContext } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import type { AddressInfo } from 'node:net';
-import { JobsService, type JobEntity } from 'nestjs-typeorm-jobs';
+import { JobsService, type JobEntity, type JobSchedule } from 'nestjs-typeorm-jobs';
 import { AppModule } from '../sample-app/src/app.module.js';
 import type { SampleAppOptions } from '../sample-app/src/app.options.js';
 import { runDueJobs } from '../sample-app/src/run-jobs.command.js';
@@ -65,6 +65,9 @@ describeBackends('sample app', (backend) => {
     expect(job.attempts).toBe(2);
     expect(job.logs).toContain('attempt 1 of 3 failed');
     expect(job.logs).toContain('fetched on attempt 2');
+    // The controller's own limits, stored with the job in place of the kind's.
+    expect(job.timeout).toBe(5_000);
+    expect(JSON.parse(job.backoff!)).toEqual({ type: 'fixed', delay: 250 });
   });
 
   it('queues a webmention sent again while it waits only once', async () => {
@@ -111,6 +114,98 @@ describeBackends('sample app', (backend) => {
 
     expect(stats).toMatchObject({ periodic: true, interval: 60_000, status: 'pending' });
     expect(jobs.map((job) => job.id)).toEqual([stats.id]);
+  });
+
+  describe('per-user digests (runtime schedules)', () => {
+    it("lists a user's new digest schedule and runs it", async () => {
+      const http = await startHttp();
+
+      const created = await http.post('/digests/alice?every=300', {});
+
+      expect(created.status).toBe(201);
+      expect(created.body).toMatchObject({
+        key: 'digest:user:alice',
+        declared: false,
+        kind: 'digest.send',
+        every: 300,
+        data: { user: 'alice' },
+        paused: false,
+      });
+      const listed = (await http.get('/digests')).body as JobSchedule[];
+      expect(listed.map((schedule) => schedule.key)).toEqual(['digest:user:alice']);
+      const ran = await waitFor(async () => {
+        const [schedule] = (await http.get('/digests')).body as JobSchedule[];
+        // Back to pending: the run's outcome is stored (during a run, status is 'running').
+        return schedule.status === 'pending' && schedule.lastOutcome === 'succeeded'
+          ? schedule
+          : null;
+      }, "alice's digest to run");
+      const row = (await http.get(`/api/jobs/${ran.id}`)).body as JobEntity;
+      expect(row.result).toMatchObject({ user: 'alice' });
+    });
+
+    it('keeps one schedule per user when subscribed again, and refuses a bad interval', async () => {
+      const http = await startHttp({ runner: false });
+
+      await http.post('/digests/alice', {});
+      const again = await http.post('/digests/alice?every=2h', {});
+      await http.post('/digests/bob', {});
+
+      expect(again.body.every).toBe(7_200_000);
+      const listed = (await http.get('/digests')).body as JobSchedule[];
+      expect(listed.map(({ key, every }) => [key, every])).toEqual([
+        ['digest:user:alice', 7_200_000],
+        ['digest:user:bob', 60_000],
+      ]);
+      expect((await http.post('/digests/carol?every=soon', {})).status).toBe(400);
+      expect(((await http.get('/digests')).body as JobSchedule[]).length).toBe(2);
+    });
+
+    it("removes a user's schedule on unsubscribe, and says when there is none", async () => {
+      const http = await startHttp({ runner: false });
+      await http.post('/digests/alice', {});
+      await http.post('/digests/bob', {});
+
+      const removed = await http.delete('/digests/alice');
+
+      expect(removed.status).toBe(204);
+      const listed = (await http.get('/digests')).body as JobSchedule[];
+      expect(listed.map((schedule) => schedule.key)).toEqual(['digest:user:bob']);
+      expect((await http.delete('/digests/alice')).status).toBe(404);
+    });
+
+    it("pauses and resumes a user's schedule", async () => {
+      const http = await startHttp({ runner: false });
+      await http.post('/digests/alice', {});
+      const digestOf = async () => ((await http.get('/digests')).body as JobSchedule[])[0];
+
+      const paused = await http.post('/digests/alice/pause', {});
+
+      expect(paused.body).toEqual({ key: 'digest:user:alice', paused: true, changed: true });
+      expect(await digestOf()).toMatchObject({ paused: true, status: 'paused', nextRunAt: null });
+      expect((await http.post('/digests/alice/pause', {})).body.changed).toBe(false);
+
+      const resumed = await http.post('/digests/alice/resume', {});
+
+      expect(resumed.body).toEqual({ key: 'digest:user:alice', paused: false, changed: true });
+      const digest = await digestOf();
+      expect(digest).toMatchObject({ paused: false, status: 'pending' });
+      expect(digest.nextRunAt).not.toBeNull();
+      expect((await http.post('/digests/bob/pause', {})).status).toBe(404);
+    });
+  });
+
+  it('names on GET /status the kinds with pending jobs that no running instance handles', async () => {
+    const web = await startHttp({ runner: false });
+
+    // A fresh database where no instance with a runner has started: the stats schedule waits.
+    const before = (await web.get('/status')).body;
+    expect(before.unhandledKinds).toEqual([{ kind: 'stats.log', pending: 1, handledAt: null }]);
+    expect(before.counts).toContainEqual({ kind: 'stats.log', status: 'pending', count: 1 });
+
+    await startHttp();
+
+    expect((await web.get('/status')).body.unhandledKinds).toEqual([]);
   });
 
   describe('the cron script (run-jobs)', () => {
@@ -248,6 +343,10 @@ class SampleClient {
     return this.request(path, { method: 'GET' });
   }
 
+  delete(path: string): Promise<Reply> {
+    return this.request(path, { method: 'DELETE' });
+  }
+
   /** Polls GET /api/jobs/:id, as a curl user would, until the job reaches `status`. */
   waitForJob(id: number, status: string): Promise<JobEntity> {
     return waitFor(async () => {
@@ -260,6 +359,12 @@ class SampleClient {
 
   private async request(path: string, init: RequestInit): Promise<Reply> {
     const response = await fetch(`${this.base}${path}`, init);
-    return { status: response.status, headers: response.headers, body: await response.json() };
+    // A 204 has no body.
+    const text = await response.text();
+    return {
+      status: response.status,
+      headers: response.headers,
+      body: text === '' ? null : JSON.parse(text),
+    };
   }
 }

@@ -3,6 +3,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { JobsDashboardModule, JobsModule } from 'nestjs-typeorm-jobs';
 import { typeOrmOptions, type SampleAppOptions } from './app.options.js';
 import { DashboardGuard } from './dashboard.guard.js';
+import { DigestModule } from './digest/digest.module.js';
 import { FlakyModule } from './flaky/flaky.module.js';
 import { StatsModule } from './stats/stats.module.js';
 import { StatusModule } from './status/status.module.js';
@@ -19,18 +20,15 @@ export class AppModule {
       module: AppModule,
       imports: [
         TypeOrmModule.forRoot(typeOrmOptions(options)),
-        // Global, so every feature module can inject JobsService without importing JobsModule.
-        JobsModule.forRoot({
-          pollInterval: 1000,
-          concurrency: 10,
-          runner: options.runner ?? true,
-          isGlobal: true,
-        }),
+        // Global by default (like TypeOrmModule.forRoot): every feature module can inject
+        // JobsService without importing JobsModule.
+        JobsModule.forRoot({ pollInterval: 1000, concurrency: 10, runner: options.runner ?? true }),
         // The dashboard at /jobs, behind HTTP basic auth (admin / $JOBS_DASHBOARD_PASSWORD, default "jobs").
         JobsDashboardModule.forRoot({ path: '/jobs', guard: DashboardGuard }),
         WebmentionModule,
         FlakyModule,
         StatsModule,
+        DigestModule,
         StatusModule,
       ],
     };

@@ -12,7 +12,15 @@ export class FlakyController {
   @Post()
   @HttpCode(HttpStatus.ACCEPTED)
   async enqueue(@Body() body: unknown): Promise<{ id: number; status: string; location: string }> {
-    const job = await this.jobs.enqueue<FlakyPayload>(FLAKY_FETCH, { failures: failuresOf(body) });
+    // Someone is waiting on this fetch, so it gets its own limits in place of the kind's (30 s runs,
+    // exponential backoff from 500 ms), which suit background callers: a hung attempt is given up
+    // after 5 s, and a failed one retried after a fixed 250 ms. Both are stored with the job, so they
+    // hold whichever instance runs the retry.
+    const job = await this.jobs.enqueue<FlakyPayload>(
+      FLAKY_FETCH,
+      { failures: failuresOf(body) },
+      { timeout: 5_000, backoff: { type: 'fixed', delay: 250 } },
+    );
     return { id: job.id, status: job.status, location: `/api/jobs/${job.id}` };
   }
 }

@@ -16,9 +16,10 @@ export class FlakyJobs {
   /**
    * Throws on its first `failures` attempts, then succeeds. It decides from the attempt number, not
    * from memory, so it behaves the same whichever instance or process runs each attempt. With more
-   * failures than attempts (3), the job ends failed.
+   * failures than attempts (3), the job ends failed. The kind's `timeout` and `backoff` are the
+   * defaults; an enqueue can give its own (see the controller).
    */
-  @JobKind(FLAKY_FETCH, { maxAttempts: 3, backoff: 500 })
+  @JobKind(FLAKY_FETCH, { maxAttempts: 3, backoff: 500, timeout: 30_000 })
   fetch(job: JobContext<FlakyPayload>): string {
     const { failures } = job.data;
     this.logger.log(
