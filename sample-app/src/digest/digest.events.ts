@@ -16,7 +16,7 @@ export class DigestEvents {
     const { user } = event.data as DigestPayload;
     const { sentAt } = event.result as DigestResult;
     this.logger.log(
-      `digest for ${user} sent at ${sentAt} (job #${event.id}, run ${event.attempt})`,
+      `digest for ${user} sent at ${sentAt} (job #${event.id}, attempt ${event.attempt})`,
     );
   }
 }
