@@ -20,6 +20,7 @@ export {
 } from './interfaces/enqueue-options.interface.js';
 export type {
   JobKindInfo,
+  UnhandledKind,
   ListJobsFilter,
   RunPendingSummary,
 } from './interfaces/jobs-service.interface.js';

@@ -44,8 +44,8 @@ export interface JobSchedule<T = unknown> {
   /** When it runs next; null while paused. */
   nextRunAt: Date | null;
   lastRunAt: Date | null;
-  /** How the last finished run ended; null before the first. */
-  lastOutcome: 'succeeded' | 'failed' | null;
+  /** How the last run ended; 'running' while a run is in progress; null before the first. */
+  lastOutcome: 'succeeded' | 'failed' | 'running' | null;
   lastError: string | null;
 }
 

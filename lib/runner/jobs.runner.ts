@@ -39,10 +39,8 @@ import { isTransient } from '../storage/transient.js';
 const RUN_PENDING_BOUND = 30 * 60_000;
 
 /**
- * The scheduled runner: claims due jobs into its LocalQueue, runs them (RunningJobs) under a
- * concurrency limit and drains on shutdown. One unit per chore: Poller (when to claim),
- * OutcomeWriter (outcomes, batched), LeaseKeeper (renew, release), Housekeeper (expired leases,
- * pruning), OutageTracker (backoff while the database is away).
+ * The scheduled runner: claims due jobs into its LocalQueue, runs them (RunningJobs) and drains on
+ * shutdown. One unit per chore: Poller, OutcomeWriter, LeaseKeeper, Housekeeper, OutageTracker.
  */
 @Injectable()
 export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -285,8 +283,10 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
   }
 
   /** Runs every job due now once, in this process (see run-pending.ts). */
-  runPending(options: RunPendingOptions = {}): Promise<RunPendingSummary> {
+  async runPending(options: RunPendingOptions = {}): Promise<RunPendingSummary> {
     const timeout = options.timeout ?? (this.options.timeout || RUN_PENDING_BOUND);
+    // A cron-only setup runs jobs here alone: its kinds are handled too.
+    await this.store.confirmHandlers(this.registry.names(), Date.now());
     return runPending(
       {
         claim: (limit, cutoff) => this.claim(limit, cutoff),

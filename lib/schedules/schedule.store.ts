@@ -219,7 +219,16 @@ export function scheduleOfRow(row: JobEntity): JobSchedule {
     status: row.status,
     nextRunAt: row.status === 'paused' ? null : row.runAt,
     lastRunAt: row.lastRun,
-    lastOutcome: row.lastRun === null ? null : row.failed ? 'failed' : 'succeeded',
+    // A run in progress has no outcome yet: its row says how the run before it ended only once
+    // this one is written, so it reads as running.
+    lastOutcome:
+      row.lastRun === null
+        ? null
+        : row.status === 'running'
+          ? 'running'
+          : row.failed
+            ? 'failed'
+            : 'succeeded',
     lastError: row.lastError,
   };
 }
