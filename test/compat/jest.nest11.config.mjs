@@ -21,7 +21,7 @@ if (!existsSync(`${modules}@nestjs/core`)) {
  * Every suite runs against Nest 11 except those that load dist/ in child processes or a browser:
  * those resolve @nestjs/* from the root node_modules (Nest 12), which no jest mapping reaches.
  */
-export const NOT_ON_NEST11 = ['cli', 'sample-app.e2e', 'dashboard.browser'];
+export const NOT_ON_NEST11 = ['cli', 'cli-schedules', 'sample-app.e2e', 'dashboard.browser'];
 
 export default {
   ...base,
