@@ -5,7 +5,7 @@ import { JobEntity, JobKind, JobsService } from 'nestjs-typeorm-jobs';
 import { JobStore } from '../lib/storage/job.store.js';
 import type { JobUpdate } from '../lib/storage/job-rows.js';
 import { describeBackends } from './support/backends.js';
-import { closeCleaners, freshDatabase, startApp } from './support/fixtures.js';
+import { closeCleaners, freshDatabase, startApp, withApp } from './support/fixtures.js';
 
 @Injectable()
 class Work {
@@ -157,6 +157,50 @@ describeBackends('batched storage writes', (backend) => {
     expect(await rows.findOneBy({ id: made[2].id })).toMatchObject({
       status: 'failed',
       lastError: 'no',
+    });
+  });
+
+  it('writes a batch of large outcomes in statements small enough for every server (MariaDB: 16 MiB a packet)', async () => {
+    const database = await freshDatabase(backend);
+    await withApp({ database, providers: [Work], jobs: { runner: false } }, async (app) => {
+      const store = app.get(JobStore);
+      const made = await app
+        .get(JobsService)
+        .enqueueMany(Array.from({ length: 40 }, (_, n) => ({ kind: 'ok', data: { n } })));
+      const now = Date.now();
+      const claimed = await store.claim({
+        owner: 'me',
+        limit: 40,
+        now,
+        leaseUntil: now + 60_000,
+        kinds: ['ok'],
+        queues: null,
+      });
+      expect(claimed).toHaveLength(40);
+      // 40 results of 600,000 characters: 24 MB in one statement, over MariaDB's default packet.
+      const big = 'x'.repeat(600_000);
+      const held = await store.finish(
+        claimed.map((job) => ({
+          id: job.id,
+          owner: 'me',
+          status: 'succeeded',
+          failed: false,
+          runAt: now,
+          attempts: 1,
+          finishedAt: now,
+          lastError: null,
+          appendLogs: '',
+          result: JSON.stringify({ id: job.id, big }),
+        })),
+      );
+      expect(held).toEqual(claimed.map(() => true));
+      const jobs = app.get(JobsService);
+      for (const job of [made[0], made[39]]) {
+        expect(await jobs.get(job.id)).toMatchObject({
+          status: 'succeeded',
+          result: { id: job.id, big },
+        });
+      }
     });
   });
 

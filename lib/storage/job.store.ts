@@ -9,10 +9,7 @@ import { activeColumns, statusesFor } from '../jobs.states.js';
 import { retryTransient } from './transient.js';
 import { databaseOf, sqlOf, type Database, type Sql } from './sql.js';
 import type { ClaimRequest, ClaimedJob, JobUpdate, NewJobRow } from './job-rows.js';
-import { insertChunks } from './insert-chunks.js';
-
-/** Outcomes written per statement at most. */
-const FINISH_BATCH = 500;
+import { finishChunks, insertChunks } from './statement-chunks.js';
 
 /**
  * Every write of jobs and kinds (reads: job.queries.ts, kind.queries.ts). The runner's hot path
@@ -147,7 +144,7 @@ export class JobStore {
     return updates.map((update) => held.get(update)!);
   }
 
-  /** Calls `write` for each owner's updates, FINISH_BATCH at a time, and records whether each held. */
+  /** Calls `write` for each owner's updates, a statement's worth at a time, and records whether each held. */
   private async perOwnerBatch(
     updates: JobUpdate[],
     held: Map<JobUpdate, boolean>,
@@ -160,8 +157,7 @@ export class JobStore {
       else owners.set(update.owner, [update]);
     }
     for (const [owner, ofOwner] of owners) {
-      for (let i = 0; i < ofOwner.length; i += FINISH_BATCH) {
-        const batch = ofOwner.slice(i, i + FINISH_BATCH);
+      for (const batch of finishChunks(ofOwner)) {
         const results = await write(this.database.sql, owner, batch);
         batch.forEach((update, n) => held.set(update, results[n]));
       }
