@@ -5,7 +5,7 @@ import type { JobSchedule, ListSchedulesFilter } from '../interfaces/schedule-op
 import type { JobStore } from '../storage/job.store.js';
 import type { NewJobRow } from '../storage/job-rows.js';
 import { databaseOf } from '../storage/sql.js';
-import { statusesFor } from '../jobs.states.js';
+import { activeColumns, statusesFor } from '../jobs.states.js';
 import {
   nextOccurrence,
   parseSchedule,
@@ -84,10 +84,9 @@ export class ScheduleStore {
           ...(reschedule
             ? {
                 status: 'pending',
-                active: true,
+                ...activeColumns('pending', key),
                 attempts: 0,
                 finishedAt: null,
-                activeKey: key,
                 runAt: new Date(schedule.firstRunAt),
               }
             : {}),
@@ -97,7 +96,7 @@ export class ScheduleStore {
     if (undeclared.length > 0) {
       await this.jobs.update(
         { activeKey: In(undeclared.map(scheduleKeyOf)), status: 'pending' },
-        { status: 'cancelled', active: false, activeKey: null, finishedAt: new Date(now) },
+        { status: 'cancelled', ...activeColumns('cancelled', null), finishedAt: new Date(now) },
       );
     }
   }
