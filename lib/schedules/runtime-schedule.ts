@@ -1,7 +1,7 @@
 import type { JobEntity } from '../entities/job.entity.js';
 import { InvalidJobsOptionError, ScheduleNotCancellableError } from '../errors/jobs.errors.js';
 import type { ListSchedulesFilter } from '../interfaces/schedule-options.interface.js';
-import { INT32_MAX, integer, knownKeys } from '../options/index.js';
+import { INT32_MAX, integer, isWellFormed, knownKeys } from '../options/index.js';
 import type { NewJobRow } from '../storage/job-rows.js';
 import {
   MAX_SCHEDULE_KEY_CHARS,
@@ -15,9 +15,8 @@ import {
 
 const OPTION_KEYS = ['cron', 'timezone', 'every', 'missed', 'queue', 'priority', 'maxAttempts'];
 
-/** Control characters, and UTF-16 halves without their other half (no database stores those). */
-const UNSTORABLE =
-  /[\u0000-\u001f]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+/** Control characters: a key is typed and read by people (lone surrogates: see isWellFormed). */
+const CONTROL = /[\u0000-\u001f]/;
 
 /** Checks the key and options of `schedule(key, kind, data, options)`; returns its spec. Writes nothing. */
 export function checkRuntimeSchedule(key: unknown, options: unknown): ScheduleSpec {
@@ -25,7 +24,8 @@ export function checkRuntimeSchedule(key: unknown, options: unknown): ScheduleSp
     typeof key !== 'string' ||
     key.length === 0 ||
     key.length > MAX_SCHEDULE_KEY_CHARS ||
-    UNSTORABLE.test(key)
+    CONTROL.test(key) ||
+    !isWellFormed(key)
   ) {
     throw new InvalidJobsOptionError(
       'key of schedule()',
