@@ -10,7 +10,12 @@ export type {
   JobsModuleOptions,
   JobsModuleExtras,
 } from './interfaces/jobs-module-options.interface.js';
-export type { JobKindDefaults, JobKindOptions } from './interfaces/job-kind-options.interface.js';
+export type {
+  JobKindDefaults,
+  JobKindOptions,
+  RateLimitOption,
+} from './interfaces/job-kind-options.interface.js';
+export type { JobWaiting, KindLimits } from './limits/kind-limits.js';
 export {
   jobSpec,
   type AnyEnqueueSpec,
@@ -19,10 +24,13 @@ export {
   type JobBackoff,
 } from './interfaces/enqueue-options.interface.js';
 export type {
+  EnqueueAndWaitOptions,
   JobKindInfo,
   UnhandledKind,
   ListJobsFilter,
   RunPendingSummary,
+  WaitOptions,
+  JobQueueInfo,
 } from './interfaces/jobs-service.interface.js';
 export type {
   JobSchedule,
@@ -38,7 +46,11 @@ export {
 } from './health/jobs.health.js';
 export {
   JOBS_MIGRATIONS,
+  JobsFlowControl1799452800000,
   JobsKindHandlers1796774400000,
+  JobsKindPermits1800057600000,
+  JobsQueues1798588800000,
+  JobsRunControl1797984000000,
   JobsRunOptions1796169600000,
   JobsSchema1795478400000,
 } from './migrations/index.js';

@@ -16,6 +16,14 @@ export const RUNNER_LEASE_INTERVAL = 'nestjs-typeorm-jobs:lease';
 
 export const JOBS_TABLE = 'nest_jobs';
 export const JOB_KINDS_TABLE = 'nest_job_kinds';
+/** Queues with a state of their own (paused); a queue with none is simply running. */
+export const JOB_QUEUES_TABLE = 'nest_job_queues';
+/** One row per start of a rate-limited kind (see lib/limits/limited-claim.ts). */
+export const JOB_STARTS_TABLE = 'nest_job_starts';
+/** When each group of a kind with group limits was last served (the limited claim's fairness). */
+export const JOB_GROUPS_TABLE = 'nest_job_groups';
+/** The slots of a kind's cluster-wide concurrency each instance holds (see lib/limits/kind-permits.ts). */
+export const JOB_PERMITS_TABLE = 'nest_job_permits';
 
 /** Logs keep their newest characters up to this length (a TEXT column holds 64 KiB on MySQL). */
 export const MAX_LOG_CHARS = 16_000;

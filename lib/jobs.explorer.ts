@@ -41,6 +41,7 @@ export class JobsExplorer implements OnModuleInit {
     this.explore();
     await prepareJobsSchema(this.dataSource, this.options.schema);
     await this.store.upsertKinds(this.registry.names());
+    await this.store.recordLimits(this.registry.all());
     if (this.options.runner) await this.store.confirmHandlers(this.registry.names(), Date.now());
     await this.syncSchedules();
   }

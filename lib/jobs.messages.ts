@@ -1,5 +1,26 @@
 /** Every error and warning text the module prints, in one place. */
 export const messages = {
+  jobCancelled: (id: number) => `Job ${id} was cancelled.`,
+  jobLeaseLost: (id: number, why: string) => `This instance no longer holds job ${id}: ${why}.`,
+  shuttingDown: (graceMs: number) =>
+    `The application is shutting down and the ${graceMs} ms grace (shutdownTimeout) has passed; ` +
+    `the job is given back and will run again.`,
+  jobFailed: (id: number, kind: string, lastError: string | null) =>
+    `Job ${id} (${kind}) failed for good: ${lastError ?? 'no error was recorded'}`,
+  waitTimedOut: (id: number, timeoutMs: number) =>
+    `Job ${id} had not ended after waiting ${timeoutMs} ms; it goes on. Wait again, or cancel it.`,
+  notWaitable: (id: number | null, kind: string) =>
+    `${id === null ? 'A job' : `Job ${id}`} of kind "${kind}" is periodic: it never ends, so it ` +
+    `cannot be waited for. Wait for one-off jobs; listen to the 'succeeded' event for a periodic job's runs.`,
+  invalidProgress: (id: number, reason: string) =>
+    `job.progress() of job ${id} was given a value that cannot be stored: ${reason}. ` +
+    `Pass a number (e.g. a percentage) or a plain JSON value.`,
+  transactionMisused: (id: number, reason: string) =>
+    `job.transaction() of job ${id} ${reason}. Call it once per run, from the handler, before it returns.`,
+  progressNotSaved: (id: number, reason: string) =>
+    `The progress of job ${id} could not be stored (${reason}); the run goes on.`,
+  runAbandoned: (id: number, kind: string, reason: string) =>
+    `Job ${id} (${kind}) stops here: ${reason} Its signal is aborted, its slot freed, and whatever it returns is dropped.`,
   duplicateKind: (name: string, first: string, second: string) =>
     `Job kind "${name}" is declared twice: by ${first} and by ${second}. ` +
     `Give each @JobKind() a unique name.`,
@@ -41,8 +62,8 @@ export const messages = {
   outageOver: (seconds: number) =>
     `Database reachable again after ${seconds}s; the runner resumes.`,
   leaseLost: (id: number) =>
-    `Job ${id} finished here, but its lease had moved on (it expired, or the job was cancelled); ` +
-    `the outcome is discarded.`,
+    `Job ${id} finished here, but its lease had moved on (it expired, or the job was cancelled, ` +
+    `paused or deleted); the outcome is discarded.`,
   resultNotSaved: (id: number, error: string) =>
     `The outcome of job ${id} could not be written (${error}); it will run again after its lease expires.`,
   outcomeRefused: (id: number, error: string) =>
@@ -80,6 +101,9 @@ export const messages = {
     `wrote nothing. TypeORM drives SQLite through one connection, so a write made meanwhile would ` +
     `join that transaction and be undone if it rolled back. To enqueue inside a transaction, pass ` +
     `its EntityManager: enqueue(kind, data, { manager }); otherwise enqueue after it ends.`,
+  waitShutdown: (id: number) =>
+    `Stopped waiting for job ${id}: the application is shutting down. The job itself goes on; ` +
+    `read its outcome later with get(${id}).`,
 };
 
 function describe(value: unknown): string {

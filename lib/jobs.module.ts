@@ -33,6 +33,7 @@ import { JobStore } from './storage/job.store.js';
 import { JobQueries } from './storage/job.queries.js';
 import { KindQueries } from './storage/kind.queries.js';
 import { Wakeups } from './wakeups/wakeups.js';
+import { JobWaiters } from './waiting/job-waiters.js';
 
 /** The entities the module stores, for apps that list entities by hand instead of `autoLoadEntities`. */
 export const JOBS_ENTITIES = [JobEntity, JobKindEntity];
@@ -99,6 +100,11 @@ export class JobsModule extends ConfigurableJobsModule implements OnModuleInit {
         useFactory: (source: DataSource, options: ResolvedJobsOptions) =>
           new Wakeups(source, options.notify),
         inject: [JOBS_DATA_SOURCE, JOBS_RESOLVED_OPTIONS],
+      },
+      {
+        provide: JobWaiters, // no Nest in it; Nest calls its beforeApplicationShutdown
+        useFactory: (...deps: ConstructorParameters<typeof JobWaiters>) => new JobWaiters(...deps),
+        inject: [JobQueries, JobStore, Wakeups, JOBS_RESOLVED_OPTIONS],
       },
       JobsRegistry,
       JobsEvents,

@@ -12,6 +12,8 @@ import {
 } from './options/index.js';
 import type { JobContext } from './interfaces/job-context.interface.js';
 import { scheduleOf, type ScheduleSpec } from './schedules/schedule.js';
+import { kindLimitsOf, type KindLimits } from './limits/kind-limits.js';
+import { usesPermits } from './limits/kind-permits.js';
 import type { JobKindDefaults, JobKindOptions } from './interfaces/job-kind-options.interface.js';
 import { kindDefaults, kindName } from './decorators/job-kind.decorator.js';
 import type {
@@ -34,6 +36,8 @@ export interface RegisteredKind {
   priority: number;
   /** The schedule it declares (`cron` or `every`), or null. */
   schedule: ScheduleSpec | null;
+  /** Its cluster-wide concurrency and rate limits, or null (see lib/limits/). */
+  limits: KindLimits | null;
 }
 
 /**
@@ -45,6 +49,12 @@ export class JobsRegistry {
   private readonly kinds = new Map<string, RegisteredKind>();
   /** The `kinds` option: name -> the defaults its reference carried (a later reference wins). */
   private readonly declared = new Map<string, JobKindDefaults>();
+  /** The kinds by how they are claimed, worked out once (registration ends before any claim). */
+  private split: {
+    limited: Array<{ name: string; limits: KindLimits }>;
+    permitted: Array<{ name: string; limit: number }>;
+    unlimited: string[];
+  } | null = null;
 
   constructor(@Inject(JOBS_RESOLVED_OPTIONS) private readonly options: ResolvedJobsOptions) {
     for (const { name, defaults } of options.kinds) {
@@ -59,6 +69,7 @@ export class JobsRegistry {
     if (existing) throw new DuplicateJobKindError(name, existing.source, source);
     jobKindName(`@JobKind() name on ${source}`, name);
     checkKindOptionKeys(name, options);
+    this.split = null;
     const at = (option: string) => `${option} of job kind "${name}"`;
     // 0 (here or in the module's default) means no time limit.
     const timeout = timerDuration(at('timeout'), options.timeout, this.options.timeout, 0) || null;
@@ -76,6 +87,7 @@ export class JobsRegistry {
       queue: queueName(at('queue'), options.queue),
       priority: integer(at('priority'), options.priority, 0),
       schedule: scheduleOf(name, options),
+      limits: kindLimitsOf(name, options),
     });
   }
 
@@ -109,6 +121,35 @@ export class JobsRegistry {
   defaultsFor(kind: string | { readonly name: string }): JobKindDefaults {
     const name = kindName(kind);
     return this.kinds.get(name) ?? kindDefaults(kind) ?? this.declared.get(name) ?? {};
+  }
+
+  /**
+   * The kinds this instance runs that declare a rate limit or group limits: claimed by
+   * lib/limits/limited-claim.ts.
+   */
+  limited(): Array<{ name: string; limits: KindLimits }> {
+    return this.claimSplit().limited;
+  }
+
+  /** The kinds whose only limit is a `concurrency`: claimed with permits (lib/limits/kind-permits.ts). */
+  permitted(): Array<{ name: string; limit: number }> {
+    return this.claimSplit().permitted;
+  }
+
+  /** The kinds this instance runs that declare no limits: the plain claim's. */
+  unlimitedNames(): string[] {
+    return this.claimSplit().unlimited;
+  }
+
+  private claimSplit(): NonNullable<JobsRegistry['split']> {
+    if (this.split) return this.split;
+    const split: NonNullable<JobsRegistry['split']> = { limited: [], permitted: [], unlimited: [] };
+    for (const { name, limits } of this.all()) {
+      if (!limits) split.unlimited.push(name);
+      else if (usesPermits(limits)) split.permitted.push({ name, limit: limits.concurrency! });
+      else split.limited.push({ name, limits });
+    }
+    return (this.split = split);
   }
 
   all(): RegisteredKind[] {

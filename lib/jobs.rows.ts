@@ -2,7 +2,15 @@ import { JobEntity } from './entities/job.entity.js';
 import { InvalidJobsOptionError, UnknownJobKindError } from './errors/jobs.errors.js';
 import { serializePayload, uniqueKeyOf } from './jobs.payload.js';
 import type { JobsRegistry } from './jobs.registry.js';
-import { dueAt, duration, flag, integer, positiveInteger, queueName } from './options/index.js';
+import {
+  dueAt,
+  duration,
+  flag,
+  groupKey,
+  integer,
+  positiveInteger,
+  queueName,
+} from './options/index.js';
 import { jobBackoff, jobTimeout } from './options/run-options.js';
 import type { AnyEnqueueSpec } from './interfaces/enqueue-options.interface.js';
 import type { ResolvedJobsOptions } from './interfaces/jobs-module-options.interface.js';
@@ -70,6 +78,7 @@ export function enqueueRow(
     schedule: null,
     timeout: jobTimeout(spec.timeout),
     backoff: jobBackoff(spec.backoff),
+    group: spec.group === undefined ? null : groupKey('group', spec.group),
   };
 }
 
@@ -102,5 +111,6 @@ export function entityOf(id: number, row: NewJobRow): JobEntity {
     activeKey: row.uniqueKey,
     timeout: row.timeout ?? null,
     backoff: row.backoff ?? null,
+    group: row.group ?? null,
   });
 }

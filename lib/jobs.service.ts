@@ -14,11 +14,14 @@ import {
 import type { AnyEnqueueSpec, EnqueueOptions } from './interfaces/enqueue-options.interface.js';
 import type { ResolvedJobsOptions } from './interfaces/jobs-module-options.interface.js';
 import type {
+  EnqueueAndWaitOptions,
   JobKindInfo,
+  JobQueueInfo,
   UnhandledKind,
   ListJobsFilter,
   RunPendingOptions,
   RunPendingSummary,
+  WaitOptions,
 } from './interfaces/jobs-service.interface.js';
 import type { JobStatus } from './interfaces/job-context.interface.js';
 import { JobsRunner } from './runner/jobs.runner.js';
@@ -40,13 +43,20 @@ import {
   runtimeScheduleRow,
 } from './schedules/runtime-schedule.js';
 import type { NewJobRow } from './storage/job-rows.js';
+import { WaitingReasons } from './limits/waiting-reasons.js';
+import type { KindLimits } from './limits/kind-limits.js';
 import { Wakeups } from './wakeups/wakeups.js';
+import { JobWaiters } from './waiting/job-waiters.js';
 import { enqueueRow, entityOf } from './jobs.rows.js';
+import { QueueStates } from './queues/queue-states.js';
 
 /** Enqueue, inspect, cancel and retry jobs; run pending jobs on demand. */
 @Injectable()
 export class JobsService {
   private readonly scheduleRows: ScheduleStore;
+  private readonly queueStates: QueueStates;
+  /** Why pending, due jobs wait (JobEntity.waiting), on every read. */
+  private readonly waiting: WaitingReasons;
 
   constructor(
     @Inject(JOBS_RESOLVED_OPTIONS) private readonly options: ResolvedJobsOptions,
@@ -57,9 +67,12 @@ export class JobsService {
     private readonly runner: JobsRunner,
     private readonly events: JobsEvents,
     private readonly wakeups: Wakeups,
+    private readonly waiters: JobWaiters,
     @Inject(JOBS_DATA_SOURCE) dataSource: DataSource,
   ) {
     this.scheduleRows = new ScheduleStore(dataSource, store);
+    this.queueStates = new QueueStates(store, jobQueries);
+    this.waiting = new WaitingReasons(store, kindQueries);
   }
 
   /**
@@ -139,22 +152,44 @@ export class JobsService {
 
   /** The job, or null if there is none (an id no column can hold included). */
   async get(id: number): Promise<JobEntity | null> {
-    return lookupId(id) ? this.jobQueries.get(id) : null;
+    const job = lookupId(id) ? await this.jobQueries.get(id) : null;
+    if (job) await this.waiting.explain([job]);
+    return job;
   }
 
   async list(filter?: ListJobsFilter): Promise<JobEntity[]> {
     checkListFilter(filter);
-    return this.jobQueries.list(filter);
+    return this.waiting.explain(await this.jobQueries.list(filter));
   }
 
-  /** Cancels a pending or running job (a running handler finishes, but its outcome is discarded). */
+  /**
+   * Cancels a pending or running job. A running one's handler sees its `signal` abort with a
+   * JobCancelledError, wherever it runs; whatever it returns later is dropped.
+   */
   async cancel(id: number): Promise<boolean> {
     if (!lookupId(id)) throw new JobNotFoundError(id);
     refuseScheduleCancel(await this.jobQueries.get(id));
     const cancelled = await this.store.cancel(id, Date.now());
     if (!cancelled && !(await this.jobQueries.get(id))) throw new JobNotFoundError(id);
-    if (cancelled) this.events.emit('cancelled', (await this.jobQueries.get(id))!);
-    return cancelled;
+    if (!cancelled) return false;
+    this.wakeups.control('cancelled', [id]);
+    if (this.events.active) this.events.emit('cancelled', (await this.jobQueries.get(id))!);
+    return true;
+  }
+
+  /**
+   * Resolves with the job (its `result` set) once it succeeds, wherever it runs; rejects with
+   * JobFailedError, JobCancelledError, JobWaitTimeoutError (the job goes on), JobNotFoundError or
+   * JobNotWaitableError (a periodic job or schedule never ends). See WaitOptions for the timeout.
+   */
+  waitFor<T = unknown>(id: number, options?: WaitOptions): Promise<JobEntity<T>> {
+    return this.waiters.waitFor(id, options) as Promise<JobEntity<T>>;
+  }
+
+  /** `enqueue()`, then `waitFor()` its job (with `unique`, the key's holder); periodic refused first. */
+  enqueueAndWait<T>(kind: string | JobKindRef<T>, data: T, options?: EnqueueAndWaitOptions) {
+    const enqueue = (checked: EnqueueOptions) => this.enqueue(kind as JobKindRef<T>, data, checked);
+    return this.waiters.enqueueAndWait(kindName(kind), options, enqueue);
   }
 
   /** Makes pending jobs due now (keeping their attempts) and wakes this instance's runner; returns how many. */
@@ -219,6 +254,26 @@ export class JobsService {
   }
 
   /**
+   * Pauses a queue on every instance (stored: it survives restarts): no instance starts its jobs
+   * from its next claim; running ones finish; enqueue still works. False if paused already.
+   */
+  pauseQueue(name: string): Promise<boolean> {
+    return this.queueStates.pause(name);
+  }
+
+  /** Resumes a paused queue on every instance; false if it was not paused. */
+  async resumeQueue(name: string): Promise<boolean> {
+    const resumed = await this.queueStates.resume(name);
+    if (resumed) this.wakeups.wakeAll();
+    return resumed;
+  }
+
+  /** Every queue that holds jobs or was paused, with whether it is paused and its counts per status. */
+  queues(): Promise<JobQueueInfo[]> {
+    return this.queueStates.list();
+  }
+
+  /**
    * Runs every job due now, once, in this process: the seed's cron command and admin action.
    * Returns after `timeout` at the latest (see RunPendingOptions); runs still going then finish in
    * the background and are counted as `unfinished`.
@@ -250,6 +305,7 @@ export class JobsService {
       ...row,
       resolves: this.registry.has(row.name),
       handled: row.handledAt !== null && row.handledAt.getTime() >= since,
+      limits: row.limits ? (JSON.parse(row.limits) as KindLimits) : null,
     }));
   }
 

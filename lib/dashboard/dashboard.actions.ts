@@ -38,6 +38,29 @@ const APPLIES: Record<DashboardAction, readonly JobStatus[]> = {
   delete: ['pending', 'succeeded', 'failed', 'cancelled'],
 };
 
+/** Whether `action` applies to a job in `status` (the job's page shows only those buttons). */
+export function applies(action: DashboardAction, status: JobStatus): boolean {
+  return APPLIES[action].includes(status);
+}
+
+/** On a running job's page: what Cancel does to the run (JobsService.cancel). */
+export const CANCEL_RUNNING_NOTE =
+  'This job is running. Cancelling it asks its handler to stop (its signal aborts) and drops ' +
+  'whatever the run returns.';
+
+/** The confirmation of Cancel on a running job's page. */
+export function confirmCancelRunning(id: number): string {
+  return (
+    `Cancel job #${id} while it runs? Its handler will be asked to stop (its signal aborts), ` +
+    'and whatever the run returns will be dropped.'
+  );
+}
+
+/** The confirmation of Cancel in the list, asked when a selected job is running. */
+export const CONFIRM_CANCEL_SELECTED =
+  "Cancel the selected jobs? A running one's handler will be asked to stop (its signal aborts), " +
+  'and whatever its run returns will be dropped.';
+
 /** The actions of the dashboard, on one job or many: run now, retry, cancel, delete, run pending. */
 @Injectable()
 export class DashboardActions {

@@ -21,13 +21,16 @@ import { DashboardJsonPostGuard } from './dashboard.csrf.js';
 import { DashboardNoStoreInterceptor } from './dashboard.http.js';
 import { DashboardKinds } from './dashboard.kinds.js';
 import type { ResolvedDashboardOptions } from './dashboard.options.js';
-import { parseAction, parseJobId, parseJobsQuery } from './dashboard.params.js';
+import { parseAction, parseIdList, parseJobId, parseJobsQuery } from './dashboard.params.js';
 import { DashboardQueries } from './dashboard.queries.js';
+import { DashboardQueues, type QueueToggle } from './dashboard.queues.js';
 import type {
   ActionReport,
   JobsPage,
   KindRow,
+  LiveJob,
   MinuteBucket,
+  QueueRow,
   StatusCounts,
 } from './dashboard.types.js';
 
@@ -41,6 +44,7 @@ export class DashboardApiController {
     private readonly queries: DashboardQueries,
     private readonly actions: DashboardActions,
     private readonly kinds: DashboardKinds,
+    private readonly queues: DashboardQueues,
   ) {}
 
   /** `GET api/jobs?status=&kind=&queue=&periodic=&order=&after=&before=&limit=` */
@@ -64,7 +68,16 @@ export class DashboardApiController {
     return job;
   }
 
-  /** `GET api/kinds`: name, created, modified, resolves (in this instance), counts per status. */
+  /**
+   * `GET api/progress?ids=4,7`: status and progress of these jobs (those that still exist), what a
+   * page showing them running polls to move its bars and badges.
+   */
+  @Get('progress')
+  async progress(@Query('ids') ids: unknown): Promise<{ jobs: LiveJob[] }> {
+    return { jobs: await this.queries.live(parseIdList(ids)) };
+  }
+
+  /** `GET api/kinds`: name, created, modified, resolves (in this instance), counts per status, limits. */
   @Get('kinds')
   kindList(): Promise<KindRow[]> {
     return this.kinds.withCounts();
@@ -110,6 +123,31 @@ export class DashboardApiController {
     const { outcome, message } = await this.actions.toggleSchedule(body?.action, body?.key);
     if (outcome === 'missing') throw new NotFoundException(message);
     return { changed: outcome === 'done', message };
+  }
+
+  /**
+   * `GET api/queues`: every queue, paused or not, with its jobs per status (JobsService.queues())
+   * and the limits of the kinds whose jobs it holds (`limits: [{ kind, limits }]`).
+   */
+  @Get('queues')
+  queueList(): Promise<QueueRow[]> {
+    return this.queues.list();
+  }
+
+  /** `POST api/queues/:name/pause` (the name URL-encoded): `{ changed, message }`, changed false if paused already. */
+  @Post('queues/:name/pause')
+  @UseGuards(DashboardJsonPostGuard)
+  @HttpCode(200)
+  pauseQueue(@Param('name') name: string): Promise<QueueToggle> {
+    return this.queues.toggle('pause', name);
+  }
+
+  /** `POST api/queues/:name/resume`: `{ changed, message }`, changed false if it was not paused. */
+  @Post('queues/:name/resume')
+  @UseGuards(DashboardJsonPostGuard)
+  @HttpCode(200)
+  resumeQueue(@Param('name') name: string): Promise<QueueToggle> {
+    return this.queues.toggle('resume', name);
   }
 
   /** `POST api/run-pending`: runs every due job once in this instance and says what happened. */

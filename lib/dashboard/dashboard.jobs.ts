@@ -3,14 +3,18 @@ import { ModuleRef } from '@nestjs/core';
 import type { DataSource } from 'typeorm';
 import { JOBS_DATA_SOURCE } from '../jobs.constants.js';
 import { JobsService } from '../jobs.service.js';
+import { WaitingReasons } from '../limits/waiting-reasons.js';
 import { JobQueries } from '../storage/job.queries.js';
 import { JobStore } from '../storage/job.store.js';
+import { KindQueries } from '../storage/kind.queries.js';
 
 interface Found {
   service: JobsService;
   dataSource: DataSource;
   queries: JobQueries;
+  kinds: KindQueries;
   store: JobStore;
+  waiting: WaitingReasons;
 }
 
 /**
@@ -41,6 +45,16 @@ export class DashboardJobs implements OnModuleInit {
     return this.lookUp().queries;
   }
 
+  /** The module's reads about kinds (the limits their code declares). */
+  get kinds(): KindQueries {
+    return this.lookUp().kinds;
+  }
+
+  /** Why the pending, due jobs a page shows wait (a paused queue, a limit), as `get()` says. */
+  get waiting(): WaitingReasons {
+    return this.lookUp().waiting;
+  }
+
   /** The module's writes (the dashboard's delete). */
   get store(): JobStore {
     return this.lookUp().store;
@@ -49,11 +63,15 @@ export class DashboardJobs implements OnModuleInit {
   private lookUp(): Found {
     if (this.found) return this.found;
     try {
+      const kinds = this.moduleRef.get(KindQueries, { strict: false });
+      const store = this.moduleRef.get(JobStore, { strict: false });
       this.found = {
         service: this.moduleRef.get(JobsService, { strict: false }),
         dataSource: this.moduleRef.get<DataSource>(JOBS_DATA_SOURCE, { strict: false }),
         queries: this.moduleRef.get(JobQueries, { strict: false }),
-        store: this.moduleRef.get(JobStore, { strict: false }),
+        kinds,
+        store,
+        waiting: new WaitingReasons(store, kinds),
       };
       return this.found;
     } catch {

@@ -1,7 +1,9 @@
 import { JOB_STATUSES, type JobStatus } from '../interfaces/job-context.interface.js';
+import type { JobWaiting } from '../limits/kind-limits.js';
 import { CSRF_FIELD } from './dashboard.constants.js';
 import type { Flash } from './dashboard.flash.js';
 import { html, Html, type HtmlValue } from './dashboard.html.js';
+import { LIVE_SCRIPT } from './dashboard.live.js';
 import type { StatusCounts } from './dashboard.types.js';
 
 /** What every page needs: where the dashboard lives, its title, this response's nonce and CSRF token. */
@@ -24,7 +26,7 @@ td.data{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px;max-wid
 td.time{white-space:nowrap;font-size:12px}pre{background:#fff;border:1px solid #dde1e8;padding:10px;overflow:auto;max-height:480px;white-space:pre-wrap;word-break:break-word;font-size:12px}
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600;background:#e4e7ec}
 .pending{background:#e3ecfb;color:#1d4ea8}.running{background:#fff1d6;color:#8a5a00}.succeeded{background:#dcf3e3;color:#17703a}
-.failed{background:#fbe0e0;color:#a32020}.cancelled{background:#e8e8e8;color:#555}.paused{background:#ece3fb;color:#5b2da8}
+.failed{background:#fbe0e0;color:#a32020}.cancelled{background:#e8e8e8;color:#555}.paused{background:#ece3fb;color:#5b2da8}.waiting{background:#fde7cf;color:#8a3b00}
 .counts{display:flex;gap:8px;flex-wrap:wrap;margin:0 0 12px;padding:0;list-style:none}.counts a{text-decoration:none}
 .counts .badge{font-size:13px;padding:4px 12px}.counts .here .badge{outline:2px solid #1d2330}
 form.filters{display:flex;gap:10px;flex-wrap:wrap;align-items:end;margin:0 0 12px}form.filters label{display:flex;flex-direction:column;font-size:12px;color:#556}
@@ -36,14 +38,34 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;background:#f
 .chart{margin:0 0 14px;background:#fff;border:1px solid #dde1e8;padding:8px}.chart svg{width:100%;max-width:720px;height:auto;display:block}
 .chart text{font-size:10px;fill:#556}.chart .axis{stroke:#889}.chart .grid{stroke:#eee}.chart rect.ok{fill:#3aa45f}.chart rect.ko{fill:#d64545}
 figcaption{font-size:12px;color:#556}.swatch{display:inline-block;width:10px;height:10px}.swatch.ok{background:#3aa45f}.swatch.ko{background:#d64545}
+.progress{display:flex;align-items:center;gap:6px;white-space:nowrap}.progress progress{width:110px;height:12px;accent-color:#2456c9}
+.progress-value{font-size:12px;font-variant-numeric:tabular-nums}code.progress-json{font-size:12px;display:inline-block;max-width:220px;overflow:hidden;text-overflow:ellipsis;vertical-align:bottom}
+pre.progress-json{margin:0;max-height:240px;flex:1}.note{margin:0 0 10px;font-size:13px;color:#556}
 .muted{color:#889}.empty{padding:24px;text-align:center;color:#889;background:#fff;border:1px solid #dde1e8}
 `;
 
-/** Selection helpers and live counts from the JSON API; the pages work without it. */
+/**
+ * Selection helpers, confirmations, live counts and the running jobs' live refresh from the JSON
+ * API; the pages work without it. A button with `data-confirm` asks first; with
+ * `data-confirm-running` too, only when a selected row is running.
+ */
 const SCRIPT = `
 document.querySelectorAll('input[data-select-all]').forEach(function (all) {
   all.addEventListener('change', function () {
     document.querySelectorAll('input[name="ids"]').forEach(function (box) { box.checked = all.checked; });
+  });
+});
+document.querySelectorAll('button[data-confirm]').forEach(function (button) {
+  button.addEventListener('click', function (event) {
+    if (button.hasAttribute('data-confirm-running')) {
+      var running = 0;
+      button.form.querySelectorAll('input[name="ids"]:checked').forEach(function (box) {
+        var row = box.closest('tr');
+        if (row && row.getAttribute('data-status') === 'running') running++;
+      });
+      if (running === 0) return;
+    }
+    if (!window.confirm(button.getAttribute('data-confirm'))) event.preventDefault();
   });
 });
 var api = document.body.getAttribute('data-api');
@@ -60,7 +82,7 @@ function refresh() {
     .catch(function () {});
 }
 if (document.querySelector('[data-count]')) setInterval(refresh, 10000);
-`;
+${LIVE_SCRIPT}`;
 
 export function layout(page: PageContext, heading: string, body: HtmlValue): Html {
   const flash = page.flash
@@ -81,7 +103,8 @@ export function layout(page: PageContext, heading: string, body: HtmlValue): Htm
       <body data-api="${page.base}/api">
         <header>
           <a class="brand" href="${page.base}">${page.title}</a><a href="${page.base}">Jobs</a
-          ><a href="${page.base}/kinds">Kinds</a><a href="${page.base}/schedules">Schedules</a>
+          ><a href="${page.base}/kinds">Kinds</a><a href="${page.base}/queues">Queues</a
+          ><a href="${page.base}/schedules">Schedules</a>
           ${page.csrf ? html`<form method="post" action="${page.base}/run-pending">${csrfField(page)}<button type="submit" class="secondary">Run pending jobs</button></form>` : ''}
         </header>
         <main>${flash}${body}</main>
@@ -97,7 +120,7 @@ export function csrfField(page: PageContext): Html {
 }
 
 export function statusBadge(status: JobStatus): Html {
-  return html`<span class="badge ${status}">${status}</span>`;
+  return html`<span class="badge ${status}" data-status-badge>${status}</span>`;
 }
 
 /** Marks a pending job whose kind no running instance handles: it waits (README, "Removing a kind"). */
@@ -109,6 +132,47 @@ export function noHandlerBadge(status: JobStatus, unhandled: boolean): Html | st
         >no handler</span
       >`
     : '';
+}
+
+/** Marks a job whose queue is paused (no instance starts its jobs), linking to the Queues page. */
+export function pausedQueueBadge(page: PageContext, paused: boolean): Html | string {
+  return paused
+    ? html` <a
+        class="badge paused"
+        href="${page.base}/queues"
+        title="this queue is paused: no instance starts its jobs until it is resumed"
+        >paused</a
+      >`
+    : '';
+}
+
+/** What each reason a due job waits for reads as, in a badge. */
+const WAITING_LABELS: Record<JobWaiting['reason'], string> = {
+  'queue-paused': 'queue paused',
+  concurrency: 'kind at its concurrency limit',
+  'rate-limit': 'kind at its rate limit',
+  'group-concurrency': 'group at its concurrency limit',
+  'group-rate-limit': 'group at its rate limit',
+};
+
+/**
+ * Marks a pending, due job something holds back (JobEntity.waiting): the reason in the badge, the
+ * figures in its title (and, with `withMessage`, after it).
+ */
+export function waitingBadge(
+  waiting: JobWaiting | null | undefined,
+  withMessage = false,
+): Html | string {
+  if (!waiting) return '';
+  const badge = html` <span
+    class="badge waiting"
+    data-waiting="${waiting.reason}"
+    title="waits: ${waiting.message}"
+    >waits: ${WAITING_LABELS[waiting.reason]}</span
+  >`;
+  return withMessage
+    ? html`${badge} <span class="muted" data-waiting-message>${waiting.message}</span>`
+    : badge;
 }
 
 /** `2026-11-24 10:24:09 UTC`, in a <time> element. */

@@ -17,6 +17,7 @@ import { DashboardPageFilter } from './dashboard.page.filter.js';
 import { DashboardPagesController } from './dashboard.pages.controller.js';
 import { DashboardPaths } from './dashboard.paths.js';
 import { DashboardQueries } from './dashboard.queries.js';
+import { DashboardQueues } from './dashboard.queues.js';
 
 /**
  * Web pages and a JSON API to inspect and act on jobs, mounted at `path` and usable only when the
@@ -36,6 +37,7 @@ import { DashboardQueries } from './dashboard.queries.js';
     DashboardQueries,
     DashboardActions,
     DashboardKinds,
+    DashboardQueues,
     DashboardPageFilter,
   ],
 })

@@ -36,6 +36,8 @@ import { DashboardQueries } from './dashboard.queries.js';
 import { detailPage, listPage } from './dashboard.views.js';
 import { kindsPage } from './dashboard.kinds.view.js';
 import { schedulesPage } from './dashboard.schedules.view.js';
+import { DashboardQueues, type QueueAction } from './dashboard.queues.js';
+import { queuesPage } from './dashboard.queues.view.js';
 
 /** The HTML pages and their form actions (post, then redirect with a notice). */
 @Controller()
@@ -50,6 +52,7 @@ export class DashboardPagesController {
     private readonly kinds: DashboardKinds,
     private readonly csrf: DashboardCsrf,
     private readonly flash: DashboardFlash,
+    private readonly queues: DashboardQueues,
   ) {}
 
   @Get()
@@ -59,16 +62,18 @@ export class DashboardPagesController {
     @Res({ passthrough: true }) response: DashboardResponse,
   ): Promise<string> {
     const query = parseJobsQuery(params, this.options.pageSize);
-    const [page, counts, kinds, unhandled, chart] = await Promise.all([
+    const [page, counts, kinds, unhandled, pausedQueues, chart] = await Promise.all([
       this.queries.page(query),
       this.queries.counts(query),
       this.kinds.names(),
       this.kinds.unhandled(),
+      this.queues.pausedNames(),
       this.queries.finishedPerMinute(),
     ]);
     const context = this.context(request, response);
     const here = `${context.base}${listQueryString(query, { after: query.after, before: query.before })}`;
-    return listPage(context, { query, page, counts, kinds, unhandled, chart, here }).markup;
+    return listPage(context, { query, page, counts, kinds, unhandled, pausedQueues, chart, here })
+      .markup;
   }
 
   @Get('jobs/:id')
@@ -79,8 +84,11 @@ export class DashboardPagesController {
   ): Promise<string> {
     const job = await this.queries.detail(parseJobId(id));
     if (!job) throw new NotFoundException(`There is no job #${id}: it may have been deleted.`);
-    const unhandled = job.status === 'pending' && (await this.kinds.unhandled()).has(job.kind);
-    return detailPage(this.context(request, response), job, unhandled).markup;
+    const [unhandled, paused] = await Promise.all([
+      job.status === 'pending' && this.kinds.unhandled().then((kinds) => kinds.has(job.kind)),
+      this.queues.pausedNames().then((queues) => queues.has(job.queue)),
+    ]);
+    return detailPage(this.context(request, response), job, unhandled, paused).markup;
   }
 
   /** The job's data, whole, as a JSON download (the page shows only its start when it is large). */
@@ -162,6 +170,51 @@ export class DashboardPagesController {
     const { outcome, message } = await this.actions.toggleSchedule(body.action, body.key);
     return this.redirect(request, response, `${this.paths.base}/schedules`, {
       kind: outcome === 'done' ? 'notice' : 'error',
+      text: message,
+    });
+  }
+
+  @Get('queues')
+  async queueList(
+    @Req() request: DashboardRequest,
+    @Res({ passthrough: true }) response: DashboardResponse,
+  ): Promise<string> {
+    const queues = await this.queues.list();
+    return queuesPage(this.context(request, response), queues).markup;
+  }
+
+  /** The Queues page's Pause button: the queue's name is the (encoded) path segment. */
+  @Post('queues/:name/pause')
+  @UseGuards(DashboardCsrfGuard)
+  @HttpCode(303)
+  pauseQueue(
+    @Param('name') name: string,
+    @Req() request: DashboardRequest,
+    @Res({ passthrough: true }) response: DashboardResponse,
+  ): Promise<string> {
+    return this.toggleQueue('pause', name, request, response);
+  }
+
+  @Post('queues/:name/resume')
+  @UseGuards(DashboardCsrfGuard)
+  @HttpCode(303)
+  resumeQueue(
+    @Param('name') name: string,
+    @Req() request: DashboardRequest,
+    @Res({ passthrough: true }) response: DashboardResponse,
+  ): Promise<string> {
+    return this.toggleQueue('resume', name, request, response);
+  }
+
+  private async toggleQueue(
+    action: QueueAction,
+    name: string,
+    request: DashboardRequest,
+    response: DashboardResponse,
+  ): Promise<string> {
+    const { changed, message } = await this.queues.toggle(action, name);
+    return this.redirect(request, response, `${this.paths.base}/queues`, {
+      kind: changed ? 'notice' : 'error',
       text: message,
     });
   }

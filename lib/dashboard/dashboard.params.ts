@@ -102,6 +102,17 @@ export function parseAction(body: unknown): { action: DashboardAction; ids: numb
   };
 }
 
+/** `ids=4,7,9` (or `ids` repeated) of the live refresh: at most a page of jobs. */
+export function parseIdList(value: unknown): number[] {
+  const raw = [value ?? []]
+    .flat()
+    .flatMap((part) => (typeof part === 'string' ? part.split(',') : [part]))
+    .filter((part) => part !== '');
+  if (raw.length === 0) throw new BadRequestException('Give "ids": job ids separated by commas.');
+  if (raw.length > MAX_PAGE) throw new BadRequestException(`At most ${MAX_PAGE} "ids".`);
+  return [...new Set(raw.map((part) => id(part, 'ids')))];
+}
+
 /** The query string of a list URL, keeping only the filters that are set. */
 export function listQueryString(
   query: Partial<JobsQuery>,

@@ -9,7 +9,8 @@ import {
   type StatusCounts,
 } from '../storage/job.queries.js';
 import { DashboardJobs } from './dashboard.jobs.js';
-import type { JobsPage, JobsQuery } from './dashboard.types.js';
+import { percentOf } from './dashboard.progress.js';
+import type { JobsPage, JobsQuery, LiveJob } from './dashboard.types.js';
 
 /** Characters of a job's data its page shows; the rest is a download away. */
 export const DETAIL_DATA_CHARS = 100_000;
@@ -26,9 +27,14 @@ export class DashboardQueries {
     return this.jobsModule.queries;
   }
 
-  /** One page of jobs in display order, with the cursors of the pages around it. */
-  page(query: JobsQuery): Promise<JobsPage> {
-    return this.queries.page(query);
+  /**
+   * One page of jobs in display order, with the cursors of the pages around it; each pending, due
+   * job with why it waits (`waiting`), as `JobsService.list()` gives it.
+   */
+  async page(query: JobsQuery): Promise<JobsPage> {
+    const page = await this.queries.page(query);
+    await this.jobsModule.waiting.explain(page.jobs);
+    return page;
   }
 
   /** Jobs per status among those the filters (other than status) select. */
@@ -56,14 +62,27 @@ export class DashboardQueries {
     return this.jobsModule.service.get(id);
   }
 
-  /** A job for its page: its data cut to DETAIL_DATA_CHARS characters. */
-  detail(id: number): Promise<JobDetail | null> {
-    return this.queries.detail(id, DETAIL_DATA_CHARS);
+  /** A job for its page: its data cut to DETAIL_DATA_CHARS characters, and why it waits. */
+  async detail(id: number): Promise<JobDetail | null> {
+    const job = await this.queries.detail(id, DETAIL_DATA_CHARS);
+    if (job) await this.jobsModule.waiting.explain([job]);
+    return job;
   }
 
   /** A job's data, whole, as the JSON text stored. */
   dataJson(id: number): Promise<string | null> {
     return this.queries.dataJson(id);
+  }
+
+  /** Status and progress of the jobs among these that exist, for the pages' live refresh. */
+  async live(ids: number[]): Promise<LiveJob[]> {
+    const jobs = await this.queries.progressOf(ids);
+    return jobs.map(({ id, status, progress }) => ({
+      id,
+      status,
+      progress: progress ?? null,
+      percent: percentOf(progress),
+    }));
   }
 
   /** The ids among these that exist, with their status. */

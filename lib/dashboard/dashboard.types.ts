@@ -1,6 +1,7 @@
 import type { JobSummary, KeysetPage, MinuteBucket, StatusCounts } from '../storage/job.queries.js';
 import type { JobStatus } from '../interfaces/job-context.interface.js';
-import type { JobKindInfo } from '../interfaces/jobs-service.interface.js';
+import type { JobKindInfo, JobQueueInfo } from '../interfaces/jobs-service.interface.js';
+import type { KindLimits } from '../limits/kind-limits.js';
 
 /** What the list shows: filters, order and a keyset cursor. */
 export interface JobsQuery {
@@ -37,7 +38,31 @@ export interface ActionReport {
   message: string;
 }
 
-/** A kind on the kinds page: as stored, whether it resolves here, and its jobs per status. */
+/** A job as the pages' live refresh reads it (`GET api/progress`). */
+export interface LiveJob {
+  id: number;
+  status: JobStatus;
+  /** What the handler last reported with `job.progress()`, as stored; null until it reports. */
+  progress: unknown;
+  /** The progress as a bar shows it (0-100, a tenth at most), or null when it is not a number. */
+  percent: number | null;
+}
+
+/** A kind on the kinds page: as stored, whether it resolves here, its jobs per status, its limits. */
 export interface KindRow extends JobKindInfo {
   counts: StatusCounts;
+  /** The limits its code declares (`nest_job_kinds.limits`), or null for none. */
+  limits: KindLimits | null;
+}
+
+/** The limits one kind declares. */
+export interface KindLimitsOf {
+  kind: string;
+  limits: KindLimits;
+}
+
+/** A queue on the Queues page: as JobsService.queues() gives it, and the limits of its kinds. */
+export interface QueueRow extends JobQueueInfo {
+  /** Those of the kinds with jobs in this queue that declare limits, by name. */
+  limits: KindLimitsOf[];
 }

@@ -1,6 +1,12 @@
 import type { JobDetail } from '../storage/job.queries.js';
 import { DETAIL_DATA_CHARS } from './dashboard.queries.js';
-import { JOB_STATUSES } from '../interfaces/job-context.interface.js';
+import { JOB_STATUSES, type JobStatus } from '../interfaces/job-context.interface.js';
+import {
+  applies,
+  CANCEL_RUNNING_NOTE,
+  CONFIRM_CANCEL_SELECTED,
+  confirmCancelRunning,
+} from './dashboard.actions.js';
 import { finishedChart } from './dashboard.chart.js';
 import { html, type Html } from './dashboard.html.js';
 import {
@@ -8,13 +14,22 @@ import {
   csrfField,
   layout,
   noHandlerBadge,
+  pausedQueueBadge,
   statusBadge,
   time,
+  waitingBadge,
   yesNo,
   type PageContext,
 } from './dashboard.layout.js';
 import { listQueryString } from './dashboard.params.js';
-import type { JobsPage, JobsQuery, MinuteBucket, StatusCounts } from './dashboard.types.js';
+import { progressView } from './dashboard.progress.js';
+import type {
+  DashboardAction,
+  JobsPage,
+  JobsQuery,
+  MinuteBucket,
+  StatusCounts,
+} from './dashboard.types.js';
 
 const PREVIEW_CHARS = 90;
 
@@ -48,11 +63,50 @@ function dataSection(page: PageContext, job: JobDetail): Html {
     <pre id="data">${job.dataText}…</pre>`;
 }
 
-function actionButtons(): Html {
-  return html`<button type="submit" name="action" value="run">Run now</button>
-    <button type="submit" name="action" value="retry" class="secondary">Retry</button>
-    <button type="submit" name="action" value="cancel" class="secondary">Cancel</button>
-    <button type="submit" name="action" value="delete" class="danger">Delete</button>`;
+const BUTTONS: Array<{ action: DashboardAction; label: string; className: string }> = [
+  { action: 'run', label: 'Run now', className: '' },
+  { action: 'retry', label: 'Retry', className: 'secondary' },
+  { action: 'cancel', label: 'Cancel', className: 'secondary' },
+  { action: 'delete', label: 'Delete', className: 'danger' },
+];
+
+/**
+ * The action buttons: in the list all of them (Cancel asks first when a selected job is running);
+ * on a job's page those that apply to its status (Cancel of a running job asks first).
+ */
+function actionButtons(job?: { id: number; status: JobStatus }): Html {
+  const shown = job ? BUTTONS.filter((button) => applies(button.action, job.status)) : BUTTONS;
+  return html`${shown.map(({ action, label, className }) => {
+    const confirm =
+      action !== 'cancel'
+        ? ''
+        : !job
+          ? html` data-confirm="${CONFIRM_CANCEL_SELECTED}" data-confirm-running`
+          : job.status === 'running'
+            ? html` data-confirm="${confirmCancelRunning(job.id)}"`
+            : '';
+    return html`<button
+      type="submit"
+      name="action"
+      value="${action}"
+      class="${className}"
+      ${confirm}
+    >
+      ${label}
+    </button> `;
+  })}`;
+}
+
+/** The group a listed job belongs to (the key its kind's per-group limits count by), if any. */
+function groupNote(group: string | null): Html | string {
+  return group === null
+    ? ''
+    : html` <span class="muted" data-group title="group">· ${group}</span>`;
+}
+
+/** A running row is refreshed in place by the live script (dashboard.live.ts). */
+function liveRow(id: number, status: JobStatus): Html | string {
+  return status === 'running' ? html`data-live="${id}"` : '';
 }
 
 export interface ListView {
@@ -62,6 +116,8 @@ export interface ListView {
   kinds: string[];
   /** Kinds no running instance handles: their pending jobs are marked. */
   unhandled: Set<string>;
+  /** Queues that are paused: their jobs are marked. */
+  pausedQueues: Set<string>;
   chart: MinuteBucket[];
   /** The URL to come back to after an action (path and query). */
   here: string;
@@ -100,17 +156,19 @@ export function listPage(page: PageContext, view: ListView): Html {
   </form>`;
   const rows = view.page.jobs.map(
     (job) =>
-      html`<tr data-job="${job.id}">
+      html`<tr data-job="${job.id}" data-status="${job.status}" ${liveRow(job.id, job.status)}>
         <td>
           <input type="checkbox" name="ids" value="${job.id}" aria-label="select job ${job.id}" />
         </td>
         <td><a href="${page.base}/jobs/${job.id}">#${job.id}</a></td>
-        <td><a class="plain" href="${link({ kind: job.kind })}">${job.kind}</a></td>
-        <td>${job.queue}</td>
+        <td>
+          <a class="plain" href="${link({ kind: job.kind })}">${job.kind}</a>${groupNote(job.group)}
+        </td>
+        <td>${job.queue}${pausedQueueBadge(page, view.pausedQueues.has(job.queue))}</td>
         <td class="data" title="${dataPreview(job, 300)}">${dataPreview(job)}</td>
         <td class="time">${time(job.created)}</td>
         <td>
-          ${statusBadge(job.status)}${noHandlerBadge(job.status, view.unhandled.has(job.kind))}${
+          ${statusBadge(job.status)}${noHandlerBadge(job.status, view.unhandled.has(job.kind))}${waitingBadge(job.waiting)}${
             job.failed && job.active
               ? html` <span class="muted" title="an attempt failed; it will be retried"
                   >retrying</span
@@ -118,6 +176,7 @@ export function listPage(page: PageContext, view: ListView): Html {
               : ''
           }
         </td>
+        <td>${progressView(job.id, job.progress, 'list')}</td>
         <td>${yesNo(job.active)}</td>
         <td>${yesNo(job.periodic)}</td>
         <td>${job.attempts} / ${job.maxAttempts}</td>
@@ -137,6 +196,7 @@ export function listPage(page: PageContext, view: ListView): Html {
               <th>Data</th>
               <th>Created</th>
               <th>Status</th>
+              <th>Progress</th>
               <th>Active</th>
               <th>Periodic</th>
               <th>Attempts</th>
@@ -178,16 +238,28 @@ export function attemptErrors(logs: string | null): string[] {
     );
 }
 
-export function detailPage(page: PageContext, job: JobDetail, unhandled = false): Html {
+export function detailPage(
+  page: PageContext,
+  job: JobDetail,
+  unhandled = false,
+  queuePaused = false,
+): Html {
   const failures = attemptErrors(job.logs);
   const here = `${page.base}/jobs/${job.id}`;
+  const running = job.status === 'running';
   const fields = html`<dl>
     <dt>Kind</dt>
     <dd><a href="${page.base}?kind=${encodeURIComponent(job.kind)}">${job.kind}</a></dd>
     <dt>Queue</dt>
-    <dd>${job.queue}</dd>
+    <dd>${job.queue}${pausedQueueBadge(page, queuePaused)}</dd>
+    <dt>Group</dt>
+    <dd data-group>${job.group ?? html`<span class="muted">–</span>`}</dd>
     <dt>Status</dt>
-    <dd>${statusBadge(job.status)}${noHandlerBadge(job.status, unhandled)}</dd>
+    <dd>
+      ${statusBadge(job.status)}${noHandlerBadge(job.status, unhandled)}${waitingBadge(job.waiting, true)}
+    </dd>
+    <dt>Progress</dt>
+    <dd>${progressView(job.id, job.progress, 'detail')}</dd>
     <dt>Active</dt>
     <dd>${yesNo(job.active)}</dd>
     <dt>Periodic</dt>
@@ -216,16 +288,19 @@ export function detailPage(page: PageContext, job: JobDetail, unhandled = false)
   return layout(
     page,
     `Job #${job.id}`,
-    html`<h1>Job #${job.id} <span class="muted">${job.kind}</span> ${statusBadge(job.status)}</h1>
-      <form method="post" action="${page.base}/actions">
-        ${csrfField(page)}<input type="hidden" name="return" value="${here}" /><input
-          type="hidden"
-          name="ids"
-          value="${job.id}"
-        />
-        <div class="actions">${actionButtons()}</div>
-      </form>
-      ${fields}
+    html`<div ${running ? html`data-live="${job.id}" data-live-reload` : ''}>
+        <h1>Job #${job.id} <span class="muted">${job.kind}</span> ${statusBadge(job.status)}</h1>
+        <form method="post" action="${page.base}/actions">
+          ${csrfField(page)}<input type="hidden" name="return" value="${here}" /><input
+            type="hidden"
+            name="ids"
+            value="${job.id}"
+          />
+          <div class="actions">${actionButtons(job)}</div>
+        </form>
+        ${running ? html`<p class="note" id="cancel-note">${CANCEL_RUNNING_NOTE}</p>` : ''}
+        ${fields}
+      </div>
       <h2>Data</h2>
       ${dataSection(page, job)}
       <h2>Result</h2>

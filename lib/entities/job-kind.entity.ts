@@ -26,4 +26,11 @@ export class JobKindEntity {
    */
   @Column({ name: 'handled_at', type: 'bigint', nullable: true, transformer: epochMillis })
   handledAt!: Date | null;
+
+  /**
+   * The concurrency and rate limits the code of this kind declares (JSON of `KindLimits`), written
+   * by each instance that handles it at its start; null when it declares none.
+   */
+  @Column({ type: 'text', nullable: true })
+  limits!: string | null;
 }

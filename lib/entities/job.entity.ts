@@ -1,3 +1,4 @@
+import type { JobWaiting } from '../limits/kind-limits.js';
 import { Column, Entity, Index, JoinColumn, ManyToOne, PrimaryGeneratedColumn } from 'typeorm';
 import { JOBS_TABLE } from '../jobs.constants.js';
 import type { JobStatus } from '../interfaces/job-context.interface.js';
@@ -112,6 +113,30 @@ export class JobEntity<T = unknown> {
    */
   @Column({ type: 'varchar', length: 100, nullable: true })
   backoff!: string | null;
+
+  /**
+   * The last value the handler reported with `job.progress()` (a number, by convention 0-100, or
+   * any JSON value); null until it reports. Kept after the run ends.
+   */
+  @Column({ type: 'json', nullable: true })
+  progress!: unknown;
+
+  /** Some instance waits for this job's end (`waitFor`): on PostgreSQL its runner then NOTIFYs. */
+  @Column({ type: 'boolean', default: false })
+  awaited!: boolean;
+
+  /**
+   * The `group` given at enqueue: the key a kind's per-group limits count by (`@JobKind(name,
+   * { group: { concurrency, rateLimit } })`); null for none.
+   */
+  @Column({ name: 'group_key', type: 'varchar', length: 200, nullable: true })
+  group!: string | null;
+
+  /**
+   * Why this pending, due job is not running yet, when something holds it back (a paused queue, a
+   * limit); computed when read by `get()` and `list()`, never stored. Null otherwise.
+   */
+  waiting?: JobWaiting | null;
 
   /** The dedupe key given at enqueue (kept for reference). */
   @Column({ name: 'unique_key', type: 'varchar', length: 255, nullable: true })

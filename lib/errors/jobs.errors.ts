@@ -1,3 +1,4 @@
+import type { JobEntity } from '../entities/job.entity.js';
 import { messages } from '../jobs.messages.js';
 
 /** Base class of every error this module throws. */
@@ -31,7 +32,7 @@ export class InvalidJobPayloadError extends JobsError {
   constructor(
     readonly kind: string,
     readonly path: string,
-    reason: string,
+    readonly reason: string,
   ) {
     super(messages.invalidPayload(kind, path, reason));
   }
@@ -139,5 +140,101 @@ export class ScheduleNotCancellableError extends JobsError {
 export class SqliteTransactionOpenError extends JobsError {
   constructor(readonly waitedMs: number) {
     super(messages.sqliteTransactionOpen(waitedMs));
+  }
+}
+
+/**
+ * The reason given to a running handler's AbortSignal when its job is cancelled (`cancel()`, the
+ * CLI, the dashboard), and the rejection of `waitFor()` for a job that was cancelled.
+ */
+export class JobCancelledError extends JobsError {
+  constructor(
+    readonly id: number,
+    /** The job as it ended, when read (`waitFor`). */
+    readonly job?: JobEntity,
+  ) {
+    super(messages.jobCancelled(id));
+  }
+}
+
+/**
+ * The reason given to a running handler's AbortSignal when this instance no longer holds its job
+ * (its lease ran out and another instance took it, or it was deleted); the run's outcome is
+ * dropped. Also what `job.transaction()` throws when the lease is gone at commit: it rolled back.
+ */
+export class JobLeaseLostError extends JobsError {
+  constructor(
+    readonly id: number,
+    readonly why: string,
+  ) {
+    super(messages.jobLeaseLost(id, why));
+  }
+}
+
+/** The reason given to a running handler's AbortSignal when the application's shutdown grace ends. */
+export class JobsShutdownError extends JobsError {
+  constructor(readonly graceMs: number) {
+    super(messages.shuttingDown(graceMs));
+  }
+}
+
+/** `waitFor()`: the job failed for good (no attempts left). `job.lastError` says why. */
+export class JobFailedError extends JobsError {
+  constructor(readonly job: JobEntity) {
+    super(messages.jobFailed(job.id, job.kind, job.lastError));
+  }
+
+  get lastError(): string | null {
+    return this.job.lastError;
+  }
+}
+
+/** `waitFor()` / `enqueueAndWait()`: the job had not ended when the timeout passed. It goes on. */
+export class JobWaitTimeoutError extends JobsError {
+  constructor(
+    readonly id: number,
+    readonly timeoutMs: number,
+  ) {
+    super(messages.waitTimedOut(id, timeoutMs));
+  }
+}
+
+/** `waitFor()` / `enqueueAndWait()` of a periodic job or a schedule's row: it never ends. */
+export class JobNotWaitableError extends JobsError {
+  constructor(
+    readonly id: number | null,
+    readonly kind: string,
+  ) {
+    super(messages.notWaitable(id, kind));
+  }
+}
+
+/** `job.progress()` was given a value that cannot be stored as JSON. Nothing was written. */
+export class InvalidJobProgressError extends JobsError {
+  constructor(
+    readonly id: number,
+    reason: string,
+  ) {
+    super(messages.invalidProgress(id, reason));
+  }
+}
+
+/** `job.transaction()` was misused: called a second time in one run, or after the handler returned. */
+export class JobTransactionError extends JobsError {
+  constructor(
+    readonly id: number,
+    reason: string,
+  ) {
+    super(messages.transactionMisused(id, reason));
+  }
+}
+
+/**
+ * `waitFor()` / `enqueueAndWait()`: the application shut down while the wait went on. The job
+ * itself goes on (another instance may run it); read its outcome later with `get(id)`.
+ */
+export class JobWaitShutdownError extends JobsError {
+  constructor(readonly id: number) {
+    super(messages.waitShutdown(id));
   }
 }

@@ -4,7 +4,15 @@ import { summarizeError } from '../runner/error-text.js';
 
 /** The moments of a job's life that listeners can observe. */
 export type JobEventName =
-  'enqueued' | 'started' | 'succeeded' | 'snoozed' | 'failed' | 'dead' | 'retried' | 'cancelled';
+  | 'enqueued'
+  | 'started'
+  | 'progress'
+  | 'succeeded'
+  | 'snoozed'
+  | 'failed'
+  | 'dead'
+  | 'retried'
+  | 'cancelled';
 
 export interface JobEvent {
   event: JobEventName;
@@ -18,6 +26,8 @@ export interface JobEvent {
   data?: unknown;
   /** What the handler returned, as stored (JSON), for `succeeded`. */
   result?: unknown;
+  /** The value the handler reported (`job.progress()`), for `progress`. */
+  progress?: unknown;
   at: Date;
 }
 

@@ -32,6 +32,11 @@ export interface EnqueueOptions {
   /** Backoff between this job's attempts. Default: the kind's `backoff`, else the module's. */
   backoff?: number | JobBackoff;
   /**
+   * The group this job belongs to (1 to 200 characters, e.g. `account:42`): the key its kind's
+   * per-group limits count by (`@JobKind(name, { group: { concurrency, rateLimit } })`).
+   */
+  group?: string;
+  /**
    * Enqueue through this EntityManager, e.g. the one of a running transaction: the job then exists
    * only if that transaction commits.
    */

@@ -1,3 +1,5 @@
+import type { EntityManager } from 'typeorm';
+
 /** What a handler returns to be run again later without the run counting as a failure. */
 export class JobSnooze {
   constructor(
@@ -11,12 +13,33 @@ export interface JobContext<T = unknown> {
   readonly id: number;
   readonly kind: string;
   readonly queue: string;
+  /** The group given at enqueue (`{ group }`), or null. */
+  readonly group: string | null;
   readonly data: T;
   /** This run's number, from 1. */
   readonly attempt: number;
   readonly maxAttempts: number;
-  /** Fires at the kind's timeout, and when shutdown's grace period ends. */
+  /**
+   * Aborts when the run must stop: its job was cancelled (reason: JobCancelledError), its timeout
+   * passed (JobTimeoutError), this instance lost its lease (JobLeaseLostError), or shutdown's grace
+   * ended (JobsShutdownError). Whatever the handler returns after that is dropped.
+   */
   readonly signal: AbortSignal;
+  /**
+   * Reports how far the run got: a number (by convention a percentage) or any JSON value, readable
+   * as `JobEntity.progress` and shown by the dashboard. Writes are throttled to about one a second
+   * per job; the last value is always stored before the run's outcome. Rejects with
+   * InvalidJobProgressError for a value JSON cannot hold; a failed write is logged, never thrown.
+   */
+  progress(value: unknown): Promise<void>;
+  /**
+   * Runs `work` in a transaction of the module's data source that also stores this job's success,
+   * checked against this instance's lease: the app's writes and the job's end commit together or
+   * not at all, so their effects happen exactly once even through crashes. The job's result is what
+   * `work` returns. Once per run, before the handler returns (else JobTransactionError); when the
+   * lease is gone at commit it rolls back and throws JobLeaseLostError.
+   */
+  transaction<R>(work: (manager: EntityManager) => Promise<R>): Promise<R>;
   /** Append a line to the job's logs (stored with a timestamp when the run ends). */
   log(line: string): void;
   /** Return this to run the job again in `delay` ms; the run is not counted as an attempt or a failure. */

@@ -26,6 +26,24 @@ export interface JobKindOptions {
    * goes on from now; 'skip' goes straight to the next occurrence.
    */
   missed?: 'run-once' | 'skip';
+  /**
+   * At most this many jobs of this kind running at once across every instance (the module's
+   * `concurrency` still bounds each instance). Enforced by the database; see README, "Flow control".
+   */
+  concurrency?: number;
+  /** At most `limit` jobs of this kind started in any window of `per`, across every instance. */
+  rateLimit?: RateLimitOption;
+  /**
+   * The same limits for each group key on its own (`enqueue(kind, data, { group })`); jobs enqueued
+   * without a group are held only by the kind's own limits.
+   */
+  group?: { concurrency?: number; rateLimit?: RateLimitOption };
+}
+
+/** A cluster-wide rate limit: at most `limit` starts in any window of `per` (ms or '1s', '1m', '1h'). */
+export interface RateLimitOption {
+  limit: number;
+  per: number | string;
 }
 
 /**

@@ -1,3 +1,5 @@
+import type { KindLimits } from '../limits/kind-limits.js';
+import type { EnqueueOptions } from './enqueue-options.interface.js';
 import type { JobStatus } from './job-context.interface.js';
 
 /** Filters of `JobsService.list()`. */
@@ -52,6 +54,8 @@ export interface JobKindInfo {
    * removed from the code, or that no worker has run yet: its pending jobs wait.
    */
   handled: boolean;
+  /** The cluster-wide limits its code declares (recorded at startup), or null. */
+  limits: KindLimits | null;
 }
 
 /** A kind with pending jobs that no running instance handles (see `JobsService.unhandledKinds`). */
@@ -69,4 +73,34 @@ export interface RunnerStatus {
   running: number;
   claimed: number;
   pollInterval: number;
+}
+
+/** Options of `JobsService.waitFor()`. */
+export interface WaitOptions {
+  /**
+   * Stop waiting after this long (ms, or a duration such as '30s', '5m'): the wait rejects with
+   * JobWaitTimeoutError and the job goes on. `0`: no limit. Default: the module's `timeout` (30
+   * minutes unless set), or 30 minutes when that is 0, so a wait never hangs for ever unasked.
+   */
+  timeout?: number | string;
+}
+
+/**
+ * Options of `JobsService.enqueueAndWait()`: those of `enqueue()` but `manager`, with `timeout`
+ * bounding the wait (as in `waitFor()`); the run's own limit, `enqueue()`'s `timeout`, is `runTimeout`.
+ */
+export interface EnqueueAndWaitOptions extends Omit<EnqueueOptions, 'manager' | 'timeout'> {
+  /** `waitFor()`'s `timeout`: stop waiting after this long (the job goes on). */
+  timeout?: number | string;
+  /** The run's timeout, as `enqueue()`'s `timeout` (ms, `0` for none; default the kind's). */
+  runTimeout?: number;
+}
+
+/** A queue, as `JobsService.queues()` gives it. */
+export interface JobQueueInfo {
+  name: string;
+  /** No instance starts its jobs (`pauseQueue`); running ones finish. */
+  paused: boolean;
+  /** Its jobs per status. */
+  counts: Record<JobStatus, number>;
 }

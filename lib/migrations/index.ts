@@ -1,10 +1,22 @@
 import {
+  JobsFlowControl1799452800000,
   JobsKindHandlers1796774400000,
+  JobsKindPermits1800057600000,
+  JobsQueues1798588800000,
+  JobsRunControl1797984000000,
   JobsRunOptions1796169600000,
   JobsSchema1795478400000,
 } from './jobs-schema.migration.js';
 
-export { JobsKindHandlers1796774400000, JobsRunOptions1796169600000, JobsSchema1795478400000 };
+export {
+  JobsFlowControl1799452800000,
+  JobsKindHandlers1796774400000,
+  JobsKindPermits1800057600000,
+  JobsQueues1798588800000,
+  JobsRunControl1797984000000,
+  JobsRunOptions1796169600000,
+  JobsSchema1795478400000,
+};
 
 /**
  * Every migration of the package's tables, oldest first, one per step of JOBS_SCHEMA_STEPS (the
@@ -16,4 +28,8 @@ export const JOBS_MIGRATIONS = [
   JobsSchema1795478400000,
   JobsRunOptions1796169600000,
   JobsKindHandlers1796774400000,
+  JobsRunControl1797984000000,
+  JobsQueues1798588800000,
+  JobsFlowControl1799452800000,
+  JobsKindPermits1800057600000,
 ];

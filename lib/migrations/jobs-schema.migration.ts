@@ -36,3 +36,23 @@ export class JobsRunOptions1796169600000 extends SchemaStepMigration {
 export class JobsKindHandlers1796774400000 extends SchemaStepMigration {
   readonly name = 'JobsKindHandlers1796774400000';
 }
+
+/** Adds `nest_jobs.progress` (what a running handler reported) and `nest_jobs.awaited` (someone waits for its end). */
+export class JobsRunControl1797984000000 extends SchemaStepMigration {
+  readonly name = 'JobsRunControl1797984000000';
+}
+
+/** Creates `nest_job_queues`: queues with a state of their own (paused). */
+export class JobsQueues1798588800000 extends SchemaStepMigration {
+  readonly name = 'JobsQueues1798588800000';
+}
+
+/** Adds `nest_jobs.group_key`, `nest_job_kinds.limits` and `nest_job_starts`: flow control (concurrency and rate limits). */
+export class JobsFlowControl1799452800000 extends SchemaStepMigration {
+  readonly name = 'JobsFlowControl1799452800000';
+}
+
+/** Creates `nest_job_permits`: the slots of kinds' cluster-wide concurrency each instance holds. */
+export class JobsKindPermits1800057600000 extends SchemaStepMigration {
+  readonly name = 'JobsKindPermits1800057600000';
+}

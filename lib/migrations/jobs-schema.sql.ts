@@ -204,3 +204,133 @@ export const kindHandlersSql: Record<'postgres' | 'mysql' | 'sqlite', SchemaSql>
     down: [`ALTER TABLE "nest_job_kinds" DROP COLUMN "handled_at"`],
   },
 };
+
+/**
+ * The SQL of JobsRunControl1797984000000: `nest_jobs.progress`, the last value a running handler
+ * reported (`job.progress()`), and `nest_jobs.awaited`, set while some instance waits for the job's
+ * end (`waitFor`), so that on PostgreSQL the runner that finishes it sends a NOTIFY for it alone.
+ */
+export const runControlSql: Record<'postgres' | 'mysql' | 'sqlite', SchemaSql> = {
+  postgres: {
+    up: [
+      `ALTER TABLE "nest_jobs" ADD "progress" json`,
+      `ALTER TABLE "nest_jobs" ADD "awaited" boolean NOT NULL DEFAULT false`,
+    ],
+    down: [
+      `ALTER TABLE "nest_jobs" DROP COLUMN "awaited"`,
+      `ALTER TABLE "nest_jobs" DROP COLUMN "progress"`,
+    ],
+  },
+  mysql: {
+    up: [
+      'ALTER TABLE `nest_jobs` ADD `progress` json NULL, ADD `awaited` tinyint NOT NULL DEFAULT 0',
+    ],
+    down: ['ALTER TABLE `nest_jobs` DROP COLUMN `awaited`, DROP COLUMN `progress`'],
+  },
+  sqlite: {
+    up: [
+      `ALTER TABLE "nest_jobs" ADD COLUMN "progress" json`,
+      `ALTER TABLE "nest_jobs" ADD COLUMN "awaited" boolean NOT NULL DEFAULT (0)`,
+    ],
+    down: [
+      `ALTER TABLE "nest_jobs" DROP COLUMN "awaited"`,
+      `ALTER TABLE "nest_jobs" DROP COLUMN "progress"`,
+    ],
+  },
+};
+
+/**
+ * The SQL of JobsQueues1798588800000: `nest_job_queues`, a row per queue that has a state of its
+ * own: `paused` (no instance starts its jobs; see `JobsService.pauseQueue`). Read by every claim.
+ */
+export const queuesSql: Record<'postgres' | 'mysql' | 'sqlite', SchemaSql> = {
+  postgres: {
+    up: [
+      `CREATE TABLE IF NOT EXISTS "nest_job_queues" (
+        "name" character varying(100) NOT NULL,
+        "paused" boolean NOT NULL DEFAULT false,
+        "modified" bigint NOT NULL,
+        CONSTRAINT "PK_nest_job_queues" PRIMARY KEY ("name")
+      )`,
+    ],
+    down: [`DROP TABLE "nest_job_queues"`],
+  },
+  mysql: {
+    up: [
+      'CREATE TABLE IF NOT EXISTS `nest_job_queues` (`name` varchar(100) NOT NULL, `paused` tinyint NOT NULL DEFAULT 0, `modified` bigint NOT NULL, PRIMARY KEY (`name`)) ENGINE=InnoDB',
+    ],
+    down: ['DROP TABLE `nest_job_queues`'],
+  },
+  sqlite: {
+    up: [
+      `CREATE TABLE IF NOT EXISTS "nest_job_queues" ("name" varchar(100) PRIMARY KEY NOT NULL, "paused" boolean NOT NULL DEFAULT (0), "modified" bigint NOT NULL)`,
+    ],
+    down: [`DROP TABLE "nest_job_queues"`],
+  },
+};
+
+/** The flow control step in the SQL PostgreSQL and SQLite both take (double quotes, varchar). */
+const quotedFlowControl: SchemaSql = {
+  up: [
+    `ALTER TABLE "nest_jobs" ADD COLUMN "group_key" varchar(200)`,
+    `ALTER TABLE "nest_job_kinds" ADD COLUMN "limits" text`,
+    `CREATE TABLE IF NOT EXISTS "nest_job_starts" ("kind" varchar(200) NOT NULL, "group_key" varchar(200) NOT NULL, "at" bigint NOT NULL)`,
+    `CREATE INDEX IF NOT EXISTS "idx_nest_job_starts" ON "nest_job_starts" ("kind", "at")`,
+    `CREATE TABLE IF NOT EXISTS "nest_job_groups" ("kind" varchar(200) NOT NULL, "group_key" varchar(200) NOT NULL, "last_start" bigint NOT NULL, PRIMARY KEY ("kind", "group_key"))`,
+  ],
+  down: [
+    `DROP TABLE "nest_job_groups"`,
+    `DROP TABLE "nest_job_starts"`,
+    `ALTER TABLE "nest_job_kinds" DROP COLUMN "limits"`,
+    `ALTER TABLE "nest_jobs" DROP COLUMN "group_key"`,
+  ],
+};
+
+/**
+ * The SQL of JobsFlowControl1799452800000: `nest_jobs.group_key` (the `group` a job was enqueued
+ * with, for per-group limits), `nest_job_kinds.limits` (the limits the code of a kind declares, as
+ * JSON, written at startup for the dashboard and `list()`), and `nest_job_starts`, one row per start
+ * of a rate-limited kind (`group_key` '' for the kind's own limit), read by the limited claim as a
+ * sliding window and pruned by it.
+ */
+export const flowControlSql: Record<'postgres' | 'mysql' | 'sqlite', SchemaSql> = {
+  postgres: quotedFlowControl,
+  mysql: {
+    up: [
+      'ALTER TABLE `nest_jobs` ADD `group_key` varchar(200) NULL',
+      'ALTER TABLE `nest_job_kinds` ADD `limits` text NULL',
+      'CREATE TABLE IF NOT EXISTS `nest_job_starts` (`kind` varchar(200) NOT NULL, `group_key` varchar(200) NOT NULL, `at` bigint NOT NULL, INDEX `idx_nest_job_starts` (`kind`, `at`)) ENGINE=InnoDB',
+      'CREATE TABLE IF NOT EXISTS `nest_job_groups` (`kind` varchar(200) NOT NULL, `group_key` varchar(200) NOT NULL, `last_start` bigint NOT NULL, PRIMARY KEY (`kind`, `group_key`)) ENGINE=InnoDB',
+    ],
+    down: [
+      'DROP TABLE `nest_job_groups`',
+      'DROP TABLE `nest_job_starts`',
+      'ALTER TABLE `nest_job_kinds` DROP COLUMN `limits`',
+      'ALTER TABLE `nest_jobs` DROP COLUMN `group_key`',
+    ],
+  },
+  sqlite: quotedFlowControl,
+};
+
+const quotedKindPermits: SchemaSql = {
+  up: [
+    `CREATE TABLE IF NOT EXISTS "nest_job_permits" ("kind" varchar(200) NOT NULL, "owner" varchar(120) NOT NULL, "permits" integer NOT NULL, "held_until" bigint NOT NULL, PRIMARY KEY ("kind", "owner"))`,
+  ],
+  down: [`DROP TABLE "nest_job_permits"`],
+};
+
+/**
+ * The SQL of JobsKindPermits1800057600000: `nest_job_permits`, how many slots of a kind's
+ * cluster-wide `concurrency` each instance holds, and until when (its lease): an instance claims
+ * jobs of such a kind up to the slots it holds, without a lock (lib/limits/kind-permits.ts).
+ */
+export const kindPermitsSql: Record<'postgres' | 'mysql' | 'sqlite', SchemaSql> = {
+  postgres: quotedKindPermits,
+  mysql: {
+    up: [
+      'CREATE TABLE IF NOT EXISTS `nest_job_permits` (`kind` varchar(200) NOT NULL, `owner` varchar(120) NOT NULL, `permits` int NOT NULL, `held_until` bigint NOT NULL, PRIMARY KEY (`kind`, `owner`)) ENGINE=InnoDB',
+    ],
+    down: ['DROP TABLE `nest_job_permits`'],
+  },
+  sqlite: quotedKindPermits,
+};

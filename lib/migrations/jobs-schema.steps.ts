@@ -1,10 +1,20 @@
 import type { QueryRunner } from 'typeorm';
 import { dialectOf, type DialectName } from '../storage/dialects/index.js';
-import { JOB_KINDS_TABLE, JOBS_TABLE } from '../jobs.constants.js';
+import {
+  JOB_KINDS_TABLE,
+  JOB_PERMITS_TABLE,
+  JOB_QUEUES_TABLE,
+  JOB_STARTS_TABLE,
+  JOBS_TABLE,
+} from '../jobs.constants.js';
 import {
   mysqlSchema,
   postgresSchema,
   kindHandlersSql,
+  runControlSql,
+  queuesSql,
+  flowControlSql,
+  kindPermitsSql,
   runOptionsSql,
   sqliteSchema,
   type SchemaSql,
@@ -48,6 +58,26 @@ export const JOBS_SCHEMA_STEPS: readonly SchemaStep[] = [
     migration: 'JobsKindHandlers1796774400000',
     applied: (runner) => runner.hasColumn(JOB_KINDS_TABLE, 'handled_at'),
     sql: kindHandlersSql,
+  },
+  {
+    migration: 'JobsRunControl1797984000000',
+    applied: (runner) => runner.hasColumn(JOBS_TABLE, 'awaited'),
+    sql: runControlSql,
+  },
+  {
+    migration: 'JobsQueues1798588800000',
+    applied: (runner) => runner.hasTable(JOB_QUEUES_TABLE),
+    sql: queuesSql,
+  },
+  {
+    migration: 'JobsFlowControl1799452800000',
+    applied: (runner) => runner.hasTable(JOB_STARTS_TABLE),
+    sql: flowControlSql,
+  },
+  {
+    migration: 'JobsKindPermits1800057600000',
+    applied: (runner) => runner.hasTable(JOB_PERMITS_TABLE),
+    sql: kindPermitsSql,
   },
 ];
 

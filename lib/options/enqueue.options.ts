@@ -19,6 +19,7 @@ const ENQUEUE_OPTIONS: Record<keyof EnqueueOptions, true> = {
   unique: true,
   timeout: true,
   backoff: true,
+  group: true,
   manager: true,
 };
 
@@ -32,6 +33,9 @@ const KIND_OPTIONS: Record<keyof JobKindOptions, true> = {
   timezone: true,
   every: true,
   missed: true,
+  concurrency: true,
+  rateLimit: true,
+  group: true,
 };
 
 const LIST_FILTER: Record<keyof ListJobsFilter, true> = {

@@ -129,6 +129,11 @@ export function queueName(option: string, value: unknown): string {
   return name(option, value, MAX_QUEUE_NAME, 'queue name');
 }
 
+/** A job's group key (VARCHAR(200), as kind names). */
+export function groupKey(option: string, value: unknown): string {
+  return name(option, value, MAX_KIND_NAME, 'group key');
+}
+
 export function jobKindName(option: string, value: unknown): string {
   return name(option, value, MAX_KIND_NAME, 'job kind name');
 }

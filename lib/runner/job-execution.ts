@@ -7,7 +7,8 @@ import {
 } from '../jobs.constants.js';
 import { messages } from '../jobs.messages.js';
 import { serializePayload } from '../jobs.payload.js';
-import { JobTimeoutError } from '../errors/jobs.errors.js';
+import { JobTimeoutError, JobTransactionError } from '../errors/jobs.errors.js';
+import type { EntityManager } from 'typeorm';
 import type { RegisteredKind } from '../jobs.registry.js';
 import type { ClaimedJob, JobUpdate } from '../storage/job-rows.js';
 import { backoffDelay, storedBackoff } from './backoff.js';
@@ -29,12 +30,28 @@ export interface RunOutcome {
   verdict: RunVerdict;
   update: JobUpdate;
   error?: unknown;
+  /** Written already, in the handler's transaction (`job.transaction()`): nothing left to write. */
+  committed?: boolean;
+  /** Someone waits for this job (PostgreSQL says so when the outcome is written). */
+  awaited?: boolean;
 }
+
+/** Runs `work` in a transaction that also writes the outcome `end(value)` made; see job-transaction.ts. */
+export type Transact = <R>(
+  job: ClaimedJob,
+  controller: RunAbort,
+  work: (manager: EntityManager) => Promise<R>,
+  end: (value: R) => RunOutcome,
+) => Promise<{ value: R; outcome: RunOutcome }>;
 
 export interface RunSettings {
   owner: string;
   maxBackoff: number;
   now: () => number;
+  /** Stores a running job's progress (see ProgressWriter); absent where runs cannot report it. */
+  progress?: (job: ClaimedJob, value: unknown) => Promise<void>;
+  /** `job.transaction()`; absent where runs cannot use it. */
+  transact?: Transact;
 }
 
 /**
@@ -45,6 +62,8 @@ export interface RunSettings {
  * | throws, attempts left      | pending again after backoff; failed = true, error logged              |
  * | throws, no attempts left   | failed, inactive until retried by hand                                |
  * | exceeds its timeout        | as "throws", with a JobTimeoutError; the signal is aborted            |
+ * | commits job.transaction()  | what that transaction wrote (the end of a run that returned its value) |
+ * Cancels, lost leases and shutdown abort a run from outside (RunningJobs.abandon, RunningJobs.stop).
  */
 export async function runJob(
   job: ClaimedJob,
@@ -53,10 +72,14 @@ export async function runJob(
   settings: RunSettings,
 ): Promise<RunOutcome> {
   const lines = new RunLog();
+  const schedule = scheduleFor(job, kind);
+  /** The end a `job.transaction()` committed; 'used' while it runs; 'returned' once the handler has. */
+  let transaction: RunOutcome | 'unused' | 'used' | 'returned' = 'unused';
   const context: JobContext = {
     id: job.id,
     kind: job.kind,
     queue: job.queue,
+    group: job.group,
     data: JSON.parse(job.data),
     attempt: job.attempts,
     maxAttempts: job.maxAttempts,
@@ -65,8 +88,22 @@ export async function runJob(
     },
     log: (line: string) => lines.add(settings.now(), safeString(line)),
     snooze: (delay: number, reason?: string) => new JobSnooze(delay, reason),
+    progress: (value: unknown) =>
+      settings.progress ? settings.progress(job, value) : Promise.resolve(),
+    transaction: async <R>(work: (manager: EntityManager) => Promise<R>): Promise<R> => {
+      if (transaction === 'returned') {
+        throw new JobTransactionError(job.id, 'was called after the handler returned');
+      }
+      if (transaction !== 'unused') throw new JobTransactionError(job.id, 'was called twice');
+      if (!settings.transact) throw new JobTransactionError(job.id, 'is not available here');
+      transaction = 'used';
+      const done = await settings.transact(job, controller, work, (value) =>
+        settle(job, schedule, value, lines, settings),
+      );
+      transaction = done.outcome;
+      return done.value;
+    },
   };
-  const schedule = scheduleFor(job, kind);
   if (schedule?.missed === 'skip' && missedAnother(schedule, job.runAt, settings.now())) {
     const now = settings.now();
     return {
@@ -95,10 +132,17 @@ export async function runJob(
       job.timeout === null ? kind.timeout : job.timeout || null,
       controller,
     );
-    return settle(job, schedule, value, lines, settings);
+    return committedOr(transaction, () => settle(job, schedule, value, lines, settings));
   } catch (error) {
-    return fail(job, kind, schedule, error, lines, settings);
+    return committedOr(transaction, () => fail(job, kind, schedule, error, lines, settings));
+  } finally {
+    transaction = 'returned';
   }
+}
+
+/** A run whose transaction committed has ended as it wrote, whatever the handler did after. */
+function committedOr(transaction: RunOutcome | string, outcome: () => RunOutcome): RunOutcome {
+  return typeof transaction === 'object' ? { ...transaction, committed: true } : outcome();
 }
 
 /** A declared schedule's row follows the schedule its kind declares in this code (which may be newer than the row's). */

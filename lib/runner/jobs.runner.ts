@@ -8,7 +8,9 @@ import {
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import type { DataSource } from 'typeorm';
 import {
+  JOBS_DATA_SOURCE,
   JOBS_RESOLVED_OPTIONS,
   RUNNER_LEASE_INTERVAL,
   RUNNER_POLL_INTERVAL,
@@ -34,13 +36,19 @@ import { runPending } from './run-pending.js';
 import { Poller } from './poller.js';
 import { Wakeups } from '../wakeups/wakeups.js';
 import { isTransient } from '../storage/transient.js';
+import { JobsShutdownError } from '../errors/jobs.errors.js';
+import { ProgressWriter } from './progress-writer.js';
+import { RunOwnership } from './run-ownership.js';
+import { transactor } from './job-transaction.js';
+import { LimitedClaimer } from '../limits/limited-claimer.js';
 
 /** How long `runPending` waits at most when neither it nor the module's `timeout` says. */
 const RUN_PENDING_BOUND = 30 * 60_000;
 
 /**
  * The scheduled runner: claims due jobs into its LocalQueue, runs them (RunningJobs) and drains on
- * shutdown. One unit per chore: Poller, OutcomeWriter, LeaseKeeper, Housekeeper, OutageTracker.
+ * shutdown. One unit per chore: Poller, OutcomeWriter, ProgressWriter, RunOwnership (leases,
+ * cancels, lost leases), Housekeeper, OutageTracker.
  */
 @Injectable()
 export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -53,12 +61,16 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
   private readonly housekeeper: Housekeeper;
   private readonly outage: OutageTracker;
   private readonly leases: LeaseKeeper;
+  private readonly ownership: RunOwnership;
+  private readonly limited: LimitedClaimer;
   private readonly poller = new Poller(
     () => this.poll(),
     () => this.started && !this.stopping,
   );
   /** The last claim came back full: more jobs are probably due. */
   private moreDue = false;
+  /** The last poll claimed nothing and saw no due limited job: the next looks first (mixed kinds). */
+  private nothingDue = false;
   private started = false;
   private stopping = false;
   private lastPollAt: number | null = null;
@@ -70,26 +82,77 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
     private readonly scheduler: SchedulerRegistry,
     private readonly events: JobsEvents,
     private readonly wakeups: Wakeups,
+    @Inject(JOBS_DATA_SOURCE) dataSource: DataSource,
   ) {
     this.queue = new LocalQueue(options);
     this.leases = new LeaseKeeper(store, this.owner, options.lease, this.logger);
+    const deleteSucceeded = options.retention.succeeded === 0;
+    const progress = new ProgressWriter(store, this.owner, {
+      written: (job, value) =>
+        this.events.emit('progress', job, { attempt: job.attempts, progress: value }),
+      warn: (message) => this.logger.warn(message),
+    });
     this.running = new RunningJobs(
       registry,
       events,
-      { owner: this.owner, maxBackoff: options.maxBackoff, now: Date.now },
+      {
+        owner: this.owner,
+        maxBackoff: options.maxBackoff,
+        now: Date.now,
+        progress: (job, value) => progress.report(job, value),
+        transact: transactor(dataSource, store, progress, deleteSucceeded, (job, yes) =>
+          this.running.committed(job, yes),
+        ),
+      },
+      progress,
       this.logger,
-      (job, outcome) => {
-        this.queue.finishedOne();
-        this.outcomes.add(job, outcome);
-        this.startReady();
-        this.wakeIfWanted();
+      {
+        outcome: (job, outcome) => {
+          this.queue.finishedOne();
+          this.outcomes.add(job, outcome);
+          this.startReady();
+          this.wakeIfWanted();
+        },
+        freed: () => {
+          this.startReady();
+          this.wakeIfWanted();
+        },
       },
     );
+    this.ownership = new RunOwnership(store, this.owner, this.leases, this.running, this.queue);
+    wakeups.subscribe((message, ids) => {
+      if (message === 'cancelled') this.ownership.cancelled(ids);
+    });
     this.housekeeper = new Housekeeper(store, options, () => registry.names());
     this.outage = new OutageTracker(options.pollInterval, this.logger);
+    this.limited = new LimitedClaimer(
+      store,
+      registry,
+      {
+        owner: this.owner,
+        lease: options.lease,
+        concurrency: options.concurrency,
+        pollInterval: options.pollInterval,
+        queues: options.queues,
+      },
+      {
+        room: () =>
+          this.stopping ? 0 : this.queue.claimLimit(this.running.size, this.outcomes.size),
+        free: () => Math.max(0, options.concurrency - this.running.size - this.queue.size),
+        inUse: (kind) => this.inUse(kind),
+        running: (kind) => this.runningOf(kind),
+        claim: (kinds, limit, dueBy) => this.claim(kinds, limit, dueBy),
+        take: (jobs) => {
+          this.queue.add(jobs);
+          this.startReady();
+        },
+        wakeAt: (at) => this.wakeAt(at),
+        wake: () => this.wake(),
+      },
+    );
     this.outcomes = new OutcomeWriter(
       store,
-      { lease: options.lease, deleteSucceeded: options.retention.succeeded === 0 },
+      { lease: options.lease, deleteSucceeded },
       {
         written: (runs) => this.announce(runs),
         // Claims wait while unwritten outcomes pile up (see LocalQueue.claimLimit): claim again.
@@ -114,9 +177,16 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
     this.wake();
   }
 
-  /** A poll interval has passed; an idle instance's housekeeping takes the tick's one statement. */
+  /**
+   * A poll interval has passed; an idle instance's housekeeping takes the tick's one statement.
+   * A busy instance checks that its runs are still its own: the cancels of instances that send no
+   * NOTIFY (MariaDB, SQLite, `notify: false`, a NOTIFY lost) reach it within a poll interval.
+   */
   private tick(): void {
     if (!this.started || this.stopping) return;
+    if (this.running.size > 0) {
+      this.ownership.check().catch((error: unknown) => this.maintenanceFailed(error));
+    }
     if (this.idle() && this.housekeeper.due(Date.now()) && !this.poller.busy) void this.housekeep();
     else this.wake();
   }
@@ -136,6 +206,7 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
     await this.poller.stop();
     await this.drain();
     await this.outcomes.flush();
+    await this.limited.drop().catch((error: unknown) => this.maintenanceFailed(error));
     // Listeners told of the last outcomes may still read the database: it closes after this.
     await this.events.settle(this.options.shutdownTimeout);
   }
@@ -184,23 +255,24 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
   private async poll(): Promise<void> {
     if (!this.outage.mayClaim(Date.now())) return;
     try {
-      for (;;) {
-        // Let timers and I/O in first: with a synchronous driver (better-sqlite3) a claim resolves
-        // without leaving the microtask queue, and a busy runner would starve the outcome writes
-        // and the lease renewals.
-        await new Promise((resolve) => setImmediate(resolve));
-        const limit = this.stopping
-          ? 0
-          : this.queue.claimLimit(this.running.size, this.outcomes.size);
-        if (limit === 0) return;
-        const jobs = await this.claim(limit, Date.now());
+      // With kinds of both sorts, an idle instance looks once for any due job (one statement per
+      // poll, as without limits) before claiming each sort apart.
+      const mixed = this.limited.active && this.registry.unlimitedNames().length > 0;
+      if (mixed && this.nothingDue) {
+        const due = { now: Date.now(), kinds: this.registry.names(), queues: this.options.queues };
+        const any = await this.store.anyDue(due);
         this.lastPollAt = Date.now();
         this.outage.reachable();
-        this.queue.add(jobs);
-        this.startReady();
-        this.moreDue = jobs.length === limit;
-        if (!this.moreDue) return;
+        if (!any) return;
+        this.limited.mayBeDue();
       }
+      const plain = await this.claimPlain();
+      if (this.limited.active) {
+        await this.limited.claim();
+        this.lastPollAt = Date.now();
+        this.outage.reachable();
+      }
+      this.nothingDue = plain === 0 && !this.limited.sawDue;
     } catch (error) {
       // A deadlock with another statement is no outage: claim again shortly.
       if (isTransient(error)) setTimeout(() => this.wake(), 10 + Math.random() * 40).unref();
@@ -208,15 +280,65 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
     }
   }
 
-  /** Starts claimed jobs while there are free slots. */
-  private startReady(): void {
-    while (!this.stopping && this.queue.size > 0 && this.running.size < this.options.concurrency) {
-      void this.running.start(this.queue.take()!);
+  /**
+   * Claims jobs of the kinds without limits, batch after batch while they come back full; returns
+   * how many (-1 when it did not claim: no free slot or buffer space).
+   */
+  private async claimPlain(): Promise<number> {
+    if (this.registry.unlimitedNames().length === 0) return 0;
+    let claimed = -1;
+    for (;;) {
+      // Let timers and I/O in first: with a synchronous driver (better-sqlite3) a claim resolves
+      // without leaving the microtask queue, and a busy runner would starve the outcome writes
+      // and the lease renewals.
+      await new Promise((resolve) => setImmediate(resolve));
+      const limit = this.stopping
+        ? 0
+        : this.queue.claimLimit(this.running.size, this.outcomes.size);
+      if (limit === 0) return claimed;
+      const jobs = await this.claim(this.registry.unlimitedNames(), limit, Date.now());
+      claimed = Math.max(claimed, 0) + jobs.length;
+      this.lastPollAt = Date.now();
+      this.outage.reachable();
+      this.queue.add(jobs);
+      this.startReady();
+      this.moreDue = jobs.length === limit;
+      if (!this.moreDue) return claimed;
     }
   }
 
-  private claim(limit: number, now: number): Promise<ClaimedJob[]> {
-    const kinds = this.registry.names();
+  /** Jobs of a kind in hand: running, claimed ahead, or with their outcome not written yet. */
+  private inUse(kind: string): number {
+    let n = 0;
+    for (const job of this.queue.held()) if (job.kind === kind) n++;
+    for (const job of this.running.claims()) if (job.kind === kind) n++;
+    for (const job of this.outcomes.pending()) if (job.kind === kind) n++;
+    return n;
+  }
+
+  /** Handlers of a kind running here. */
+  private runningOf(kind: string): number {
+    let n = 0;
+    for (const job of this.running.claims()) if (job.kind === kind) n++;
+    return n;
+  }
+
+  /** Starts claimed jobs while there are free slots; gives back those whose lease ran out meanwhile. */
+  private startReady(): void {
+    while (!this.stopping && this.queue.size > 0 && this.running.size < this.options.concurrency) {
+      const job = this.queue.take(Date.now(), this.limited.startGate);
+      if (!job) break;
+      void this.running.start(job);
+    }
+    const expired = this.queue.takeExpired();
+    if (expired.length > 0) {
+      const ids = expired.map((job) => job.id);
+      void this.leases.release(ids, 'claimed ahead, its lease ran out before it could start');
+    }
+  }
+
+  /** The plain claim of these kinds: one statement, no lock. */
+  private claim(kinds: string[], limit: number, now: number): Promise<ClaimedJob[]> {
     if (kinds.length === 0) return Promise.resolve([]);
     return this.store.claim({
       owner: this.owner,
@@ -235,11 +357,21 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
     }
   }
 
-  /** Outcomes are stored: a job due again (retry, snooze, periodic) gets a wake-up; listeners are told. */
+  /**
+   * Outcomes are stored: a job due again (retry, snooze, periodic) gets a wake-up; those that ended
+   * are announced to waiters (JobWaiters); listeners are told.
+   */
   private announce(runs: WrittenRun[]): void {
-    for (const { outcome } of runs) {
+    let ended: number[] | null = null;
+    let awaited: number[] | null = null;
+    for (const { job, outcome } of runs) {
       if (outcome.update.status === 'pending') this.wakeAt(outcome.update.runAt);
+      else (ended ??= []).push(job.id);
+      if (outcome.awaited) (awaited ??= []).push(job.id);
     }
+    if (ended) this.wakeups.ended(ended, awaited ?? []);
+    // A limited kind's slot is free once its outcome is stored: a job it held back may start.
+    if (this.limited.active) this.limited.freed(runs.map((run) => run.job.kind));
     this.running.announce(runs);
   }
 
@@ -251,14 +383,19 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
   private async maintain(): Promise<void> {
     try {
       const now = Date.now();
-      await this.leases.renew([...this.running.ids(), ...this.queue.ids()], now);
+      await this.ownership.renew(now);
+      await this.limited.renew(now);
       if (this.outcomes.size > 0) await this.outcomes.flush();
       const busy = !this.idle() && this.housekeeper.due(now);
       if (this.started && !this.stopping && (this.outage.active || busy)) await this.housekeep();
     } catch (error) {
-      // A deadlock is no outage; the next round (lease / 3 later) renews in time.
-      if (!isTransient(error)) this.outage.unreachable(error);
+      this.maintenanceFailed(error);
     }
+  }
+
+  /** A deadlock is no outage: the next round (lease / 3 later) renews in time. */
+  private maintenanceFailed(error: unknown): void {
+    if (!isTransient(error)) this.outage.unreachable(error);
   }
 
   private async housekeep(): Promise<void> {
@@ -267,7 +404,7 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
       // A statement went through: if the database was down, claim again at once.
       if (this.outage.reachable()) this.wake();
     } catch (error) {
-      this.outage.unreachable(error);
+      this.maintenanceFailed(error);
     }
   }
 
@@ -276,7 +413,7 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
     const unstarted = this.queue.release().map((job) => job.id);
     await this.leases.release(unstarted, 'released unstarted at shutdown');
     const grace = this.options.shutdownTimeout;
-    const left = await this.running.stop(grace, new Error('The application is shutting down.'));
+    const left = await this.running.stop(grace, new JobsShutdownError(grace));
     if (left.length > 0) this.logger.warn(messages.shutdownAborted(left.length, grace));
     const unfinished = left.map((job) => job.id);
     await this.leases.release(unfinished, 'released unfinished at shutdown');
@@ -289,7 +426,11 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
     await this.store.confirmHandlers(this.registry.names(), Date.now());
     return runPending(
       {
-        claim: (limit, cutoff) => this.claim(limit, cutoff),
+        claim: async (limit, cutoff) => {
+          const plain = await this.claim(this.registry.unlimitedNames(), limit, cutoff);
+          if (plain.length === limit || !this.limited.active) return plain;
+          return [...plain, ...(await this.limited.claimOnce(limit - plain.length, cutoff))];
+        },
         start: (job) => this.running.start(job),
         flush: () => this.outcomes.flush(),
         batch: this.options.concurrency,

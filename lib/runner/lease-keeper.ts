@@ -21,9 +21,9 @@ export class LeaseKeeper {
     return now + this.lease;
   }
 
-  /** Extends the leases of these jobs. Throws what the database throws. */
-  async renew(ids: number[], now: number): Promise<void> {
-    if (ids.length > 0) await this.store.renew(this.owner, ids, this.until(now));
+  /** Extends the leases of these jobs; returns how many were still ours. Throws what the database throws. */
+  async renew(ids: number[], now: number): Promise<number> {
+    return ids.length > 0 ? this.store.renew(this.owner, ids, this.until(now)) : 0;
   }
 
   /** Makes jobs we hold due again at once, the interrupted attempt not counted; never throws. */

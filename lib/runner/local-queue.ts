@@ -14,13 +14,23 @@ const RATE_WINDOW_MS = 100;
  */
 export class LocalQueue {
   private jobs: ClaimedJob[] = [];
+  /** When each held job was claimed, and when the leases of all were last renewed. */
+  private readonly claimedAt = new WeakMap<ClaimedJob, number>();
+  private renewedAt = 0;
+  /** Jobs found with their lease run out before they could start (see `take`). */
+  private expired: ClaimedJob[] = [];
   private state: 'open' | 'released' = 'open';
   /** Jobs per ms finishing here (smoothed), and the window being counted. */
   private rate = 0;
   private window = { start: Date.now(), finished: 0 };
 
   constructor(
-    private readonly settings: { concurrency: number; batchSize: number; prefetch: number },
+    private readonly settings: {
+      concurrency: number;
+      batchSize: number;
+      prefetch: number;
+      lease: number;
+    },
   ) {}
 
   get size(): number {
@@ -32,14 +42,57 @@ export class LocalQueue {
     return this.jobs.map((job) => job.id);
   }
 
-  add(jobs: ClaimedJob[]): void {
+  add(jobs: ClaimedJob[], now = Date.now()): void {
     if (this.state === 'released') throw new Error('jobs claimed into a released queue');
-    for (const job of jobs) this.jobs.push(job);
+    for (const job of jobs) {
+      this.jobs.push(job);
+      this.claimedAt.set(job, now);
+    }
   }
 
-  /** The next job to start, in claim order. */
-  take(): ClaimedJob | undefined {
-    return this.jobs.shift();
+  /** The leases of the held jobs were renewed at `at`. */
+  renewed(at: number): void {
+    this.renewedAt = at;
+  }
+
+  /**
+   * The next job to start, in claim order, passing over those `mayStart` holds back (a kind whose
+   * permits are all in use here: lib/limits/kind-permits.ts). A job whose lease ran out while it waited here (the
+   * process stalled: no renewal came) may be another instance's by now: it is not started but set
+   * aside (`takeExpired`), to be given back.
+   */
+  take(now = Date.now(), mayStart?: (job: ClaimedJob) => boolean): ClaimedJob | undefined {
+    for (let i = 0; i < this.jobs.length;) {
+      const job = this.jobs[i];
+      const heldSince = Math.max(this.claimedAt.get(job) ?? now, this.renewedAt);
+      if (now - heldSince >= this.settings.lease) {
+        this.jobs.splice(i, 1);
+        this.expired.push(job);
+      } else if (!mayStart || mayStart(job)) {
+        this.jobs.splice(i, 1);
+        return job;
+      } else {
+        i++;
+      }
+    }
+    return undefined;
+  }
+
+  /** The jobs `take` set aside since the last call. */
+  takeExpired(): ClaimedJob[] {
+    const expired = this.expired;
+    this.expired = [];
+    return expired;
+  }
+
+  /** The jobs held, in claim order. */
+  held(): readonly ClaimedJob[] {
+    return this.jobs;
+  }
+
+  /** Takes these jobs out (no longer ours: cancelled, reclaimed, deleted). */
+  drop(jobs: Set<ClaimedJob>): void {
+    this.jobs = this.jobs.filter((job) => !jobs.has(job));
   }
 
   /** Empties the queue for good (shutdown): its jobs are to be given back. */

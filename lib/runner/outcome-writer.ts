@@ -41,6 +41,8 @@ export interface OutcomeWriterHooks {
  */
 export class OutcomeWriter {
   private buffer: PendingRun[] = [];
+  /** The runs being written. */
+  private writing: PendingRun[] = [];
   private flushing: Promise<void> | null = null;
   private flushQueued = false;
   private retryTimer: NodeJS.Timeout | null = null;
@@ -56,7 +58,17 @@ export class OutcomeWriter {
     return this.buffer.length;
   }
 
+  /** The jobs whose outcomes are not written yet (buffered or being written). */
+  pending(): ClaimedJob[] {
+    return [...this.writing, ...this.buffer].map((run) => run.job);
+  }
+
   add(job: ClaimedJob, outcome: RunOutcome): void {
+    // Written already, in the handler's transaction: only listeners are left to tell.
+    if (outcome.committed) {
+      setImmediate(() => this.hooks.written([{ job, outcome }]));
+      return;
+    }
     this.buffer.push({ job, outcome, deadline: Date.now() + this.settings.lease });
     if (this.flushQueued) return;
     this.flushQueued = true;
@@ -72,14 +84,24 @@ export class OutcomeWriter {
     if (this.buffer.length === 0) return;
     const batch = this.buffer;
     this.buffer = [];
-    this.flushing = this.write(batch).finally(() => (this.flushing = null));
+    this.writing = batch;
+    this.flushing = this.write(batch).finally(() => {
+      this.flushing = null;
+      this.writing = [];
+    });
     await this.flushing;
     this.hooks.flushed();
   }
 
   private async write(batch: PendingRun[]): Promise<void> {
     try {
-      this.report(batch, await this.finish(batch.map((run) => run.outcome.update)));
+      const awaited: number[] = [];
+      const held = await this.finish(
+        batch.map((run) => run.outcome.update),
+        awaited,
+      );
+      if (awaited.length > 0) markAwaited(batch, awaited);
+      this.report(batch, held);
     } catch (error) {
       if (isTransient(error)) this.retrySoon(batch, error);
       else if (batch.length === 1) await this.writeStripped(batch, 0, error);
@@ -100,8 +122,8 @@ export class OutcomeWriter {
     );
   }
 
-  private finish(updates: JobUpdate[]): Promise<boolean[]> {
-    return this.store.finish(updates, this.settings.deleteSucceeded);
+  private finish(updates: JobUpdate[], awaited?: number[]): Promise<boolean[]> {
+    return this.store.finish(updates, this.settings.deleteSucceeded, { awaited });
   }
 
   private async writeOneByOne(batch: PendingRun[]): Promise<void> {
@@ -144,6 +166,9 @@ export class OutcomeWriter {
   }
 
   private report(runs: PendingRun[], held: boolean[]): void {
+    // Settled (written, or not ours any more) before anyone is told: their slots are free.
+    const settled = new Set(runs);
+    this.writing = this.writing.filter((run) => !settled.has(run));
     const written: WrittenRun[] = [];
     runs.forEach((run, i) => {
       if (held[i]) written.push({ job: run.job, outcome: run.outcome });
@@ -151,6 +176,12 @@ export class OutcomeWriter {
     });
     if (written.length > 0) this.hooks.written(written);
   }
+}
+
+/** Notes on the runs that someone waits for (PostgreSQL's finish says which). */
+function markAwaited(runs: PendingRun[], awaited: number[]): void {
+  const ids = new Set(awaited);
+  for (const run of runs) if (ids.has(run.job.id)) run.outcome.awaited = true;
 }
 
 /** The same end of the run, without what the database refused to store (result, logs, error text). */

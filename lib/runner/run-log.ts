@@ -15,6 +15,15 @@ export class RunAbort {
   abort(reason: unknown): void {
     (this.controller ??= new AbortController()).abort(reason);
   }
+
+  /** Whether the run was aborted (without making a signal when it was not). */
+  get aborted(): boolean {
+    return this.controller?.signal.aborted === true;
+  }
+
+  get reason(): unknown {
+    return this.controller?.signal.reason;
+  }
 }
 
 /** A timestamped log line, as stored, its text bounded to MAX_LOG_LINE_CHARS. */

@@ -11,11 +11,16 @@ import {
   type RunVerdict,
 } from './job-execution.js';
 import type { WrittenRun } from './outcome-writer.js';
+import type { ProgressWriter } from './progress-writer.js';
 
 interface RunningJob {
   job: ClaimedJob;
   controller: RunAbort;
   done: Promise<RunOutcome>;
+  /** Set while its last progress is stored, before its outcome is handed on. */
+  settling?: Promise<void>;
+  /** Its `job.transaction()` committed: the job has ended, whatever the handler does now. */
+  committed?: boolean;
 }
 
 const EVENT_OF: Record<RunVerdict, JobEventName> = {
@@ -32,11 +37,19 @@ interface Log {
   debug(message: string): void;
 }
 
+export interface RunningJobsHooks {
+  /** A run ended while still ours: its outcome is to be written. */
+  outcome(job: ClaimedJob, outcome: RunOutcome): void;
+  /** A run was abandoned: its slot is free. */
+  freed(): void;
+}
+
 /**
  * The runs in progress in this instance: starts them (with their `started` event), hands each
- * outcome to `onOutcome` while the run is still ours, and at shutdown waits for them, then aborts
- * and gives up the rest. It also tells listeners of outcomes once they are stored (`announce`),
- * so a job's run events come from one place.
+ * outcome to `hooks.outcome` while the run is still ours (its last progress stored first),
+ * abandons those that are not ours any more (`abandon`), and at shutdown waits for them, then
+ * aborts and gives up the rest. It also tells listeners of outcomes once they are stored
+ * (`announce`), so a job's run events come from one place.
  */
 export class RunningJobs {
   private readonly runs = new Map<number, RunningJob>();
@@ -45,8 +58,9 @@ export class RunningJobs {
     private readonly registry: JobsRegistry,
     private readonly events: JobsEvents,
     private readonly settings: RunSettings,
+    private readonly progress: ProgressWriter,
     private readonly log: Log,
-    private readonly onOutcome: (job: ClaimedJob, outcome: RunOutcome) => void,
+    private readonly hooks: RunningJobsHooks,
   ) {}
 
   get size(): number {
@@ -55,6 +69,43 @@ export class RunningJobs {
 
   ids(): number[] {
     return [...this.runs.keys()];
+  }
+
+  /** Every claim being run, whether or not its job is still held. */
+  claims(): ClaimedJob[] {
+    return [...this.runs.values()].map((entry) => entry.job);
+  }
+
+  /** The claims being run whose jobs are still held (not ended by their own transaction). */
+  jobs(): ClaimedJob[] {
+    const jobs: ClaimedJob[] = [];
+    for (const entry of this.runs.values()) if (!entry.committed) jobs.push(entry.job);
+    return jobs;
+  }
+
+  /** The run's `job.transaction()` wrote its end (or, `false`, failed to): its lease is no longer kept or checked. */
+  committed(job: ClaimedJob, yes = true): void {
+    const entry = this.runs.get(job.id);
+    if (entry?.job === job) entry.committed = yes;
+  }
+
+  /**
+   * Stops these runs (by their claim) at once: each one's signal aborts with its reason (one log
+   * line), its slot is freed, and whatever it returns later is dropped.
+   */
+  abandon(lost: Map<ClaimedJob, Error>): void {
+    let freed = false;
+    for (const [job, reason] of lost) {
+      const entry = this.runs.get(job.id);
+      // A run whose own transaction committed its end is not lost: a check read it ended.
+      if (entry?.job !== job || entry.committed) continue;
+      this.runs.delete(job.id);
+      this.progress.forget(job.id);
+      entry.controller.abort(reason);
+      this.log.warn(messages.runAbandoned(job.id, job.kind, reason.message));
+      freed = true;
+    }
+    if (freed) this.hooks.freed();
   }
 
   /** Starts a run; its promise never rejects (a fault of the runner itself is logged). */
@@ -80,11 +131,22 @@ export class RunningJobs {
   }
 
   private finished(entry: RunningJob, outcome: RunOutcome): void {
-    // A job released at shutdown is no longer ours: its late outcome is dropped.
+    // A job abandoned, or released at shutdown, is no longer ours: its late outcome is dropped.
+    if (this.runs.get(entry.job.id) !== entry) return;
+    if (!outcome.committed && this.progress.has(entry.job.id)) {
+      // The last progress reported is stored before the outcome (the run stays ours meanwhile).
+      entry.settling = this.progress.settle(entry.job.id).then(() => this.deliver(entry, outcome));
+    } else {
+      this.deliver(entry, outcome);
+    }
+  }
+
+  private deliver(entry: RunningJob, outcome: RunOutcome): void {
     if (this.runs.get(entry.job.id) !== entry) return;
     this.runs.delete(entry.job.id);
+    this.progress.forget(entry.job.id);
     this.report(entry.job, outcome);
-    this.onOutcome(entry.job, outcome);
+    this.hooks.outcome(entry.job, outcome);
   }
 
   private report(job: ClaimedJob, outcome: RunOutcome): void {
@@ -111,18 +173,21 @@ export class RunningJobs {
     }
   }
 
-  /** Waits up to `grace` ms for the runs in progress; aborts the rest and returns their jobs. */
+  /** Waits up to `grace` ms for the runs in progress; aborts the rest (with `reason`) and returns their jobs. */
   async stop(grace: number, reason: Error): Promise<ClaimedJob[]> {
     if (this.runs.size === 0) return [];
     await settledWithin(
-      [...this.runs.values()].map((entry) => entry.done),
+      [...this.runs.values()].map((entry) => entry.done.then(() => entry.settling)),
       grace,
     );
     // Let the outcomes that just arrived be recorded before deciding what is left.
     await new Promise((resolve) => setImmediate(resolve));
     const left = [...this.runs.values()];
     this.runs.clear();
-    for (const entry of left) entry.controller.abort(reason);
+    for (const entry of left) {
+      this.progress.forget(entry.job.id);
+      entry.controller.abort(reason);
+    }
     return left.map((entry) => entry.job);
   }
 }

@@ -151,8 +151,9 @@ export class ScheduleStore {
   }
 
   /**
-   * Pauses the schedule `name`; false if it was paused already. A run in progress finishes, but its
-   * outcome is discarded (the row is no longer its runner's).
+   * Pauses the schedule `name`; false if it was paused already. A run in progress is aborted at its
+   * runner's next check (the row is no longer its runner's: JobLeaseLostError) and its outcome is
+   * discarded.
    */
   async pause(name: string): Promise<boolean> {
     const row = await this.find(name);

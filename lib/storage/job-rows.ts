@@ -19,6 +19,8 @@ export interface NewJobRow {
   timeout?: number | null;
   /** This job's backoff as JSON text (see ClaimedJob.backoff); absent or null: the kind's. */
   backoff?: string | null;
+  /** The group key its kind's per-group limits count by; absent or null: none. */
+  group?: string | null;
 }
 
 export interface ClaimRequest {
@@ -54,6 +56,8 @@ export interface ClaimedJob {
    * backoff, in ms) or of `{ "type": "fixed" | "exponential", "delay": ms }`; null: the kind's.
    */
   backoff: string | null;
+  /** The group key given at enqueue, or null. */
+  group: string | null;
 }
 
 /** The end of one run, written only while `owner` still holds the job. */

@@ -82,6 +82,11 @@ const SUMMARY_COLUMNS: Array<keyof JobEntity> = [
   'finishedAt',
   'lockedBy',
   'lockedUntil',
+  // The key per-group limits count by; with kind, queue, status and runAt, what
+  // WaitingReasons.explain() needs to say why a listed job waits.
+  'group',
+  // At most 64 KiB (the runner refuses more), and usually a number.
+  'progress',
 ];
 
 const MINUTE = 60_000;
@@ -191,6 +196,24 @@ export class JobQueries {
     return countsOf(rows);
   }
 
+  /** Jobs per status in each queue that has any. */
+  async countsByQueue(): Promise<Map<string, StatusCounts>> {
+    const rows = await this.jobs
+      .createQueryBuilder('job')
+      .select('job.queue', 'queue')
+      .addSelect('job.status', 'status')
+      .addSelect('COUNT(*)', 'count')
+      .groupBy('job.queue')
+      .addGroupBy('job.status')
+      .getRawMany<{ queue: string; status: JobStatus; count: string | number }>();
+    const byQueue = new Map<string, Array<{ status: JobStatus; count: string | number }>>();
+    for (const row of rows) {
+      const list = byQueue.get(row.queue) ?? [];
+      byQueue.set(row.queue, [...list, row]);
+    }
+    return new Map([...byQueue].map(([queue, list]) => [queue, countsOf(list)]));
+  }
+
   /** Jobs that succeeded and failed for good in each of the last 60 minutes, oldest first. */
   async finishedPerMinute(now = Date.now()): Promise<MinuteBucket[]> {
     const end = Math.floor(now / MINUTE) * MINUTE + MINUTE;
@@ -220,6 +243,15 @@ export class JobQueries {
       if (bucket) bucket[row.status] += Number(row.count);
     }
     return buckets;
+  }
+
+  /** Status and progress of the jobs among these that exist (the dashboard's live refresh). */
+  async progressOf(ids: number[]): Promise<Array<Pick<JobEntity, 'id' | 'status' | 'progress'>>> {
+    if (ids.length === 0) return [];
+    return this.jobs.find({
+      select: { id: true, status: true, progress: true },
+      where: { id: In(ids) },
+    });
   }
 
   /** The ids among these that exist, with their status. */

@@ -1,15 +1,25 @@
 import { Brackets, In, Not, type DataSource, type EntityManager, type Repository } from 'typeorm';
 import { JobEntity } from '../entities/job.entity.js';
 import { JobKindEntity } from '../entities/job-kind.entity.js';
-import { JOBS_TABLE } from '../jobs.constants.js';
+import { JOB_PERMITS_TABLE, JOBS_TABLE } from '../jobs.constants.js';
 import { messages } from '../jobs.messages.js';
 import type { JobStatus } from '../interfaces/job-context.interface.js';
 import { createDialect, type JobsDialect } from './dialects/index.js';
 import { activeColumns, statusesFor } from '../jobs.states.js';
 import { retryTransient } from './transient.js';
-import { databaseOf, sqlOf, type Database, type Sql } from './sql.js';
+import { databaseOf, placeholders, sqlOf, type Database, type Sql } from './sql.js';
 import type { ClaimRequest, ClaimedJob, JobUpdate, NewJobRow } from './job-rows.js';
 import { finishChunks, insertChunks } from './statement-chunks.js';
+import type { KindLimits } from '../limits/kind-limits.js';
+import {
+  limitedClaim,
+  scanCandidates,
+  type Candidate,
+  type LimitedClaimRequest,
+  type LimitedClaimResult,
+} from '../limits/limited-claim.js';
+import { runSteps, runStepsNow } from './statement-steps.js';
+import { acquirePermits, type PermitRequest } from '../limits/kind-permits.js';
 
 /**
  * Every write of jobs and kinds (reads: job.queries.ts, kind.queries.ts). The runner's hot path
@@ -47,12 +57,16 @@ export class JobStore {
     if (names.length === 0) return;
     const repository = manager ? manager.getRepository(JobKindEntity) : this.kindRows;
     const now = new Date();
-    await repository
-      .createQueryBuilder()
-      .insert()
-      .values(names.map((name) => ({ name, created: now, modified: now })))
-      .orIgnore()
-      .execute();
+    const insert = () =>
+      repository
+        .createQueryBuilder()
+        .insert()
+        .values(names.map((name) => ({ name, created: now, modified: now })))
+        .orIgnore()
+        .execute();
+    // Instances starting at once can deadlock on MariaDB's INSERT IGNORE (seen in CI): tried again,
+    // unless it is part of the caller's transaction (which the deadlock rolled back).
+    await (manager ? insert() : retryTransient(insert));
     for (const row of await repository.findBy({ name: In(names) })) {
       if (!inOpenTransaction(manager)) this.rememberKind(row);
       else if (!this.kindIds.has(row.name)) this.kindsInDoubt.add(row.name);
@@ -75,6 +89,23 @@ export class JobStore {
     const ownOpen = inOpenTransaction(manager) || this.database.sql.busy?.() === true;
     if (row && !(ownOpen && this.kindsInDoubt.has(name))) this.rememberKind(row);
     return row?.id ?? null;
+  }
+
+  /** Records the limits the code of each of these kinds declares (null: none), for every reader. */
+  async recordLimits(kinds: Array<{ name: string; limits: KindLimits | null }>): Promise<void> {
+    if (kinds.length === 0) return;
+    const stored = new Map(
+      (
+        await this.kindRows.find({
+          where: { name: In(kinds.map((kind) => kind.name)) },
+          select: { name: true, limits: true },
+        })
+      ).map((row) => [row.name, row.limits]),
+    );
+    for (const { name, limits } of kinds) {
+      const json = limits ? JSON.stringify(limits) : null;
+      if (stored.get(name) !== json) await this.kindRows.update({ name }, { limits: json });
+    }
   }
 
   /** Records that a running instance handles these kinds now (see JobKindEntity.handledAt). */
@@ -122,33 +153,133 @@ export class JobStore {
     return this.dialect.claim(this.database.sql, request);
   }
 
+  /** Whether any job of these kinds is due (one statement, no lock). */
+  anyDue(request: Pick<ClaimRequest, 'now' | 'kinds' | 'queues'>): Promise<boolean> {
+    return this.dialect.anyDue(this.database.sql, request);
+  }
+
+  /** Due jobs of kinds with limits, in the order a limited claim tries them (no lock; see scanCandidates). */
+  async limitedCandidates(
+    request: Pick<LimitedClaimRequest, 'kinds' | 'queues' | 'clock' | 'dueBy'>,
+  ): Promise<Candidate[]> {
+    return runSteps(scanCandidates(request, this.dialect.limitedClaimSql()), (step) =>
+      this.dialect.run(this.database.sql, step.text, step.params),
+    );
+  }
+
+  /**
+   * Claims jobs of kinds with limits (lib/limits/limited-claim.ts) in one serialized transaction.
+   * With `look`, first checks without a lock that any is due (one statement when none is).
+   */
+  async claimLimited(request: LimitedClaimRequest, look: boolean): Promise<LimitedClaimResult> {
+    const nothing = { jobs: [], sawDue: false, retryAt: null };
+    if (look) {
+      const now = request.dueBy ?? request.clock();
+      const kinds = request.kinds.map((kind) => kind.name);
+      if (!(await this.anyDue({ now, kinds, queues: request.queues }))) return nothing;
+    }
+    const sql = this.dialect.limitedClaimSql();
+    if (this.database.exclusive) {
+      const done = this.database.exclusive((run) =>
+        runStepsNow(limitedClaim(request, sql), (step) => run(step.text, step.params)),
+      );
+      return done ?? { ...nothing, sawDue: true, skipped: true };
+    }
+    return this.database.transaction((tx) =>
+      runSteps(limitedClaim(request, sql), (step) => this.dialect.run(tx, step.text, step.params)),
+    );
+  }
+
+  /** Takes permits of kinds' concurrency (lib/limits/kind-permits.ts) in one serialized transaction. */
+  async acquirePermits(
+    request: PermitRequest,
+  ): Promise<Map<string, { permits: number; share: number }> | null> {
+    const sql = this.dialect.permitSql();
+    if (this.database.exclusive) {
+      return this.database.exclusive((run) =>
+        runStepsNow(acquirePermits(request, sql), (step) => run(step.text, step.params)),
+      );
+    }
+    return this.database.transaction((tx) =>
+      runSteps(acquirePermits(request, sql), (step) =>
+        this.dialect.run(tx, step.text, step.params),
+      ),
+    );
+  }
+
+  async setPermits(owner: string, kind: string, permits: number): Promise<void> {
+    await this.dialect.run(
+      this.database.sql,
+      `UPDATE ${JOB_PERMITS_TABLE} SET permits = ? WHERE kind = ? AND owner = ?`,
+      [permits, kind, owner],
+    );
+  }
+
+  async renewPermits(owner: string, now: number, until: number): Promise<number> {
+    const result = await this.dialect.run(
+      this.database.sql,
+      `UPDATE ${JOB_PERMITS_TABLE} SET held_until = ? WHERE owner = ? AND held_until >= ?`,
+      [until, owner, now],
+    );
+    return result.affected;
+  }
+
+  async permitOwners(kinds: string[], now: number): Promise<Map<string, number>> {
+    const result = await this.dialect.run(
+      this.database.sql,
+      `SELECT kind, COUNT(*) AS owners FROM ${JOB_PERMITS_TABLE}
+        WHERE kind IN (${placeholders(kinds.length)}) AND held_until >= ? GROUP BY kind`,
+      [...kinds, now],
+    );
+    return new Map(result.rows.map((row) => [String(row.kind), Number(row.owners)]));
+  }
+
+  async dropPermits(owner: string, kinds?: string[]): Promise<void> {
+    const only = kinds ? ` AND kind IN (${placeholders(kinds.length)})` : '';
+    await this.dialect.run(
+      this.database.sql,
+      `DELETE FROM ${JOB_PERMITS_TABLE} WHERE owner = ?${only}`,
+      [owner, ...(kinds ?? [])],
+    );
+  }
+
   /**
    * Writes the ends of several runs, a statement per owner and 500 updates; with `deleteSucceeded`
    * (retention `succeeded: 0`) a success deletes its job instead. Returns, per update, whether it held.
+   * Given `manager`, the writes join its transaction (`job.transaction()`). On PostgreSQL the ids of
+   * awaited jobs (see `markAwaited`) are pushed to `awaited`.
    */
-  async finish(updates: JobUpdate[], deleteSucceeded = false): Promise<boolean[]> {
+  async finish(
+    updates: JobUpdate[],
+    deleteSucceeded = false,
+    { manager, awaited }: { manager?: EntityManager; awaited?: number[] } = {},
+  ): Promise<boolean[]> {
     const held = new Map<JobUpdate, boolean>();
+    const sql = this.sql(manager);
     const gone = (update: JobUpdate) => deleteSucceeded && update.status === 'succeeded';
-    await this.perOwnerBatch(updates.filter(gone), held, (sql, owner, batch) =>
+    await this.perOwnerBatch(sql, updates.filter(gone), held, (owner, batch) =>
       this.dialect.deleteHeld(
         sql,
         owner,
         batch.map((update) => update.id),
+        awaited,
       ),
     );
     await this.perOwnerBatch(
+      sql,
       updates.filter((update) => !gone(update)),
       held,
-      (sql, owner, batch) => this.dialect.finish(sql, owner, batch),
+      (owner, batch) => this.dialect.finish(sql, owner, batch, awaited),
     );
     return updates.map((update) => held.get(update)!);
   }
 
   /** Calls `write` for each owner's updates, a statement's worth at a time, and records whether each held. */
   private async perOwnerBatch(
+    sql: Sql,
     updates: JobUpdate[],
     held: Map<JobUpdate, boolean>,
-    write: (sql: Sql, owner: string, batch: JobUpdate[]) => Promise<boolean[]>,
+    write: (owner: string, batch: JobUpdate[]) => Promise<boolean[]>,
   ): Promise<void> {
     const owners = new Map<string, JobUpdate[]>();
     for (const update of updates) {
@@ -158,10 +289,30 @@ export class JobStore {
     }
     for (const [owner, ofOwner] of owners) {
       for (const batch of finishChunks(ofOwner)) {
-        const results = await write(this.database.sql, owner, batch);
+        const results = await write(owner, batch);
         batch.forEach((update, n) => held.set(update, results[n]));
       }
     }
+  }
+
+  /** Pauses or resumes a queue for every instance; returns whether that changed anything. */
+  setQueuePaused(name: string, paused: boolean, now: number): Promise<boolean> {
+    return retryTransient(() => this.dialect.setQueuePaused(this.database.sql, name, paused, now));
+  }
+
+  /** The queues with a state of their own, and whether each is paused. */
+  queueStates(): Promise<Map<string, boolean>> {
+    return this.dialect.queueStates(this.database.sql);
+  }
+
+  /** Stores a running job's progress (JSON text) while `owner` holds it; returns whether it held. */
+  setProgress(owner: string, id: number, json: string, manager?: EntityManager): Promise<boolean> {
+    return this.dialect.setProgress(this.sql(manager), owner, id, json);
+  }
+
+  /** Who holds each of these jobs now, and in which status (absent: deleted). */
+  holders(ids: number[]): Promise<Map<number, { status: string; lockedBy: string | null }>> {
+    return this.dialect.holders(this.database.sql, ids);
   }
 
   renew(owner: string, ids: number[], until: number): Promise<number> {
@@ -237,6 +388,19 @@ export class JobStore {
       this.jobs.delete({ id: In(ids), status: Not('running') }),
     );
     return result.affected ?? 0;
+  }
+
+  /** Marks jobs as waited for (`waitFor`): on PostgreSQL, the runner that ends one NOTIFYs. */
+  async markAwaited(ids: number[]): Promise<void> {
+    if (ids.length === 0) return;
+    await retryTransient(() =>
+      this.jobs
+        .createQueryBuilder()
+        .update()
+        .set({ awaited: true })
+        .where({ id: In(ids), awaited: false })
+        .execute(),
+    );
   }
 
   /** Cancels a pending or running job; false if it was neither. */

@@ -1,4 +1,5 @@
 import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
+import { guardPostgresPool } from './pg-pool-guard.js';
 import { SqliteOutsideTransactions } from './sqlite.outside.js';
 
 /** What one statement gave back, the same on every driver. */
@@ -90,6 +91,11 @@ export interface Database {
    * the app's transactions, as `sql`'s do; elsewhere the data source's own manager.
    */
   manager: EntityManager;
+  /**
+   * better-sqlite3 only: runs synchronous work inside BEGIN IMMEDIATE (see
+   * SqliteOutsideTransactions.exclusive); null when an app transaction is open.
+   */
+  exclusive?: <T>(work: (run: (text: string, params: unknown[]) => SqlResult) => T) => T | null;
 }
 
 const databases = new WeakMap<DataSource, Database>();
@@ -108,12 +114,16 @@ export function databaseOf(dataSource: DataSource): Database {
   return database;
 }
 
-function statementsOf(dataSource: DataSource): Pick<Database, 'sql' | 'manager'> {
+function statementsOf(dataSource: DataSource): Pick<Database, 'sql' | 'manager' | 'exclusive'> {
   // String(): TypeORM 1.x no longer lists 'sqlite' (node-sqlite3); 0.3 does.
   switch (String(dataSource.options.type)) {
     case 'better-sqlite3': {
       const outside = new SqliteOutsideTransactions(dataSource);
-      return { sql: outside.sql, manager: outside.manager() };
+      return {
+        sql: outside.sql,
+        manager: outside.manager(),
+        exclusive: (work) => outside.exclusive(work),
+      };
     }
     case 'sqlite': {
       // node-sqlite3 is asynchronous: no check and statement can share a tick, so its statements
@@ -123,6 +133,9 @@ function statementsOf(dataSource: DataSource): Pick<Database, 'sql' | 'manager'>
       sql.busy = () => runner.queryRunner?.isTransactionActive ?? false;
       return { sql, manager: dataSource.manager };
     }
+    case 'postgres':
+      guardPostgresPool(dataSource);
+      return { sql: sqlOf(dataSource), manager: dataSource.manager };
     default:
       return { sql: sqlOf(dataSource), manager: dataSource.manager };
   }

@@ -31,6 +31,7 @@ interface Statement {
 interface Handle {
   inTransaction: boolean;
   prepare(source: string): Statement;
+  exec(source: string): unknown;
 }
 
 interface Waiting {
@@ -98,6 +99,26 @@ export class SqliteOutsideTransactions {
       });
       this.watch();
     });
+  }
+
+  /**
+   * Runs `work` at once, synchronously, inside BEGIN IMMEDIATE ... COMMIT on the handle: the write
+   * lock is taken first, so no other process reads between its statements and its writes, and no
+   * statement of this process comes between them. Null (nothing done) while a write would have to
+   * wait for an app transaction: the caller tries again later.
+   */
+  exclusive<T>(work: (run: (text: string, params: unknown[]) => SqlResult) => T): T | null {
+    if (this.busy()) return null;
+    const handle = this.handle();
+    handle.exec('BEGIN IMMEDIATE');
+    try {
+      const result = work((text, params) => this.execute(this.prepare(text), text, params));
+      handle.exec('COMMIT');
+      return result;
+    } catch (error) {
+      if (handle.inTransaction) handle.exec('ROLLBACK');
+      throw error;
+    }
   }
 
   /**

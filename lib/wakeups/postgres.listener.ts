@@ -34,16 +34,45 @@ export function wakePayload(self: string, at: number): string {
   return `${self} ${at}`;
 }
 
-function readPayload(payload: string): { from: string; at: number } {
+/** What a notification on the jobs channel can say besides "jobs are due" (see `controlPayload`). */
+export type ControlMessage = 'cancelled' | 'finished';
+
+/**
+ * A control notification's payload: `cancelled:<id>,<id>` or `finished:<id>,<id>`. An instance of
+ * an older version reads it as a wake-up for jobs due long ago, and only polls once.
+ */
+export function controlPayload(message: ControlMessage, ids: number[]): string {
+  return `${message}:${ids.join(',')}`;
+}
+
+/** What the listener hears: wake-ups (from other instances) and control messages (from any). */
+export interface ListenerHandlers {
+  wake(at: number): void;
+  control(message: ControlMessage, ids: number[]): void;
+}
+
+type Heard =
+  | { type: 'wake'; from: string; at: number }
+  | { type: 'control'; message: ControlMessage; ids: number[] };
+
+function readPayload(payload: string): Heard {
+  const control = /^(cancelled|finished):([\d,]+)$/.exec(payload);
+  if (control) {
+    const ids = control[2].split(',').filter(Boolean).map(Number);
+    return { type: 'control', message: control[1] as ControlMessage, ids };
+  }
   const space = payload.lastIndexOf(' ');
   const at = space < 0 ? NaN : Number(payload.slice(space + 1));
-  return Number.isFinite(at) ? { from: payload.slice(0, space), at } : { from: payload, at: 0 };
+  return Number.isFinite(at)
+    ? { type: 'wake', from: payload.slice(0, space), at }
+    : { type: 'wake', from: payload, at: 0 };
 }
 
 /**
  * PostgreSQL wake-ups, the receiving side: holds one connection of the data source's pool, LISTENs
- * on the jobs channel, and calls `onWake(at)` for every notification another instance sent (see
- * PostgresNotifier), `at` being when the announced jobs are due. If the connection fails, it
+ * on the jobs channel, and calls `wake(at)` for every wake-up another instance sent (see
+ * PostgresNotifier), `at` being when the announced jobs are due, and `control` for cancels and
+ * ends of awaited jobs. If the connection fails, it
  * reconnects with a growing delay; polling keeps jobs moving meanwhile.
  */
 export class PostgresListener {
@@ -58,8 +87,13 @@ export class PostgresListener {
     private readonly dataSource: DataSource,
     /** Notifications carrying this payload came from this instance and are ignored. */
     private readonly self: string,
-    private readonly onWake: (at: number) => void,
+    private readonly handlers: ListenerHandlers,
   ) {}
+
+  /** Whether the connection is up and listening now. */
+  get listening(): boolean {
+    return this.client !== null;
+  }
 
   /** Connects and listens; never throws (a failure is logged and retried). */
   async start(): Promise<void> {
@@ -76,8 +110,9 @@ export class PostgresListener {
       client = await pool.connect();
       client.on('notification', (message) => {
         if (message.channel !== WAKE_CHANNEL) return;
-        const { from, at } = readPayload(message.payload ?? '');
-        if (from !== this.self) this.onWake(at);
+        const heard = readPayload(message.payload ?? '');
+        if (heard.type === 'control') this.handlers.control(heard.message, heard.ids);
+        else if (heard.from !== this.self) this.handlers.wake(heard.at);
       });
       client.on('error', (error) => this.lost(error));
       client.on('end', () => this.lost(new Error('the connection ended')));
@@ -88,7 +123,7 @@ export class PostgresListener {
       if (this.failing) this.logger.log(messages.listenBack());
       this.failing = false;
       // Jobs may have been enqueued while nobody listened.
-      this.onWake(0);
+      this.handlers.wake(0);
     } catch (error) {
       if (client) this.drop(client, error as Error);
       this.retry(error as Error);

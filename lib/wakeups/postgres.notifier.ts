@@ -1,5 +1,10 @@
 import type { Sql } from '../storage/sql.js';
-import { WAKE_CHANNEL, wakePayload } from './postgres.listener.js';
+import {
+  controlPayload,
+  WAKE_CHANNEL,
+  wakePayload,
+  type ControlMessage,
+} from './postgres.listener.js';
 
 /**
  * PostgreSQL wake-ups, the sending side: NOTIFY on the jobs channel, fire and forget, coalesced.
@@ -32,4 +37,18 @@ export class PostgresNotifier {
         if (next !== null) this.send(next);
       });
   }
+
+  /**
+   * Tells every listening instance (this one too) that these jobs were cancelled or have ended;
+   * fire and forget: the listeners' polls catch what a lost notification would have said.
+   */
+  control(message: ControlMessage, ids: number[]): void {
+    for (let i = 0; i < ids.length; i += CONTROL_IDS_PER_NOTIFY) {
+      const payload = controlPayload(message, ids.slice(i, i + CONTROL_IDS_PER_NOTIFY));
+      this.sql('SELECT pg_notify($1, $2)', [WAKE_CHANNEL, payload]).catch(() => undefined);
+    }
+  }
 }
+
+/** PostgreSQL refuses payloads of 8,000 bytes or more: 500 ids of 10 digits stay well under. */
+const CONTROL_IDS_PER_NOTIFY = 500;

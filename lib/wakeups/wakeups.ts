@@ -1,7 +1,7 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import { sqlOf } from '../storage/sql.js';
 import { CommitWatcher } from './commit-watcher.js';
-import { PostgresListener } from './postgres.listener.js';
+import { PostgresListener, type ControlMessage } from './postgres.listener.js';
 import { PostgresNotifier } from './postgres.notifier.js';
 
 /** What wake-ups need of this instance's runner. */
@@ -23,17 +23,24 @@ export interface AddedJob {
   runAt: Date;
 }
 
+export type ControlHandler = (message: ControlMessage, ids: number[]) => void;
+
 /**
  * Every way a runner learns that jobs are due, behind one object: this instance's runner is woken
  * directly (at once, or by a timer when the jobs are delayed); other instances are woken on
  * PostgreSQL by NOTIFY (carrying when the jobs are due) and elsewhere find them at their next
- * poll; jobs enqueued in a transaction wake runners when it commits.
+ * poll; jobs enqueued in a transaction wake runners when it commits. Control messages (a job was
+ * cancelled, an awaited job ended) travel the same way: to this instance's subscribers at once, to
+ * the others' on PostgreSQL by NOTIFY; elsewhere the subscribers poll (see RunningJobs, JobWaiters).
  */
 export class Wakeups {
   private runner: LocalRunner | null = null;
   private listener: PostgresListener | null = null;
   private notifier: PostgresNotifier | null = null;
   private readonly commits: CommitWatcher;
+  private readonly subscribers = new Set<ControlHandler>();
+  private owner: string | null = null;
+  private stopped = false;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -50,10 +57,52 @@ export class Wakeups {
   /** Connects this instance's runner; with `listen`, it also hears other instances' jobs. */
   attach(runner: LocalRunner, listen: boolean): void {
     this.runner = runner;
+    this.owner = runner.owner;
     if (!this.postgres) return;
     this.notifier = new PostgresNotifier(sqlOf(this.dataSource), runner.owner);
-    if (!listen) return;
-    this.listener = new PostgresListener(this.dataSource, runner.owner, (at) => runner.wakeAt(at));
+    if (listen) this.listen();
+  }
+
+  /** Whether other instances' control messages reach this one at once (PostgreSQL's NOTIFY). */
+  get hearsOthers(): boolean {
+    return this.listener?.listening === true;
+  }
+
+  /**
+   * Calls `handler` for every control message, from this instance or (on PostgreSQL) another; an
+   * instance without a runner starts listening for them here. Returns the unsubscribe.
+   */
+  subscribe(handler: ControlHandler): () => void {
+    this.subscribers.add(handler);
+    if (this.postgres && this.owner !== null) this.listen();
+    return () => this.subscribers.delete(handler);
+  }
+
+  /** Tells this instance's subscribers at once, and the others' on PostgreSQL. */
+  control(message: ControlMessage, ids: number[]): void {
+    if (ids.length === 0) return;
+    for (const handler of this.subscribers) handler(message, ids);
+    this.notifier?.control(message, ids);
+  }
+
+  /**
+   * Runs of these jobs ended here and were written: this instance's subscribers hear of them all
+   * (when there are any), other instances (PostgreSQL) of those someone waits for (`awaited`).
+   */
+  ended(ids: number[], awaited: number[]): void {
+    for (const handler of this.subscribers) handler('finished', ids);
+    if (awaited.length > 0) this.notifier?.control('finished', awaited);
+  }
+
+  private listen(): void {
+    if (this.listener || this.stopped) return;
+    const runner = this.runner;
+    this.listener = new PostgresListener(this.dataSource, this.owner!, {
+      wake: (at) => runner?.wakeAt(at),
+      control: (message, ids) => {
+        for (const handler of this.subscribers) handler(message, ids);
+      },
+    });
     void this.listener.start();
   }
 
@@ -85,6 +134,7 @@ export class Wakeups {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     this.commits.stop();
     await this.listener?.stop();
     this.listener = null;

@@ -1,14 +1,22 @@
-import { JOBS_TABLE, MAX_LOG_CHARS } from '../../jobs.constants.js';
+import {
+  JOB_GROUPS_TABLE,
+  JOB_PERMITS_TABLE,
+  JOB_QUEUES_TABLE,
+  JOBS_TABLE,
+  MAX_LOG_CHARS,
+} from '../../jobs.constants.js';
 import { activeColumnsSql } from '../../jobs.states.js';
 import { placeholders, type Sql, type SqlResult } from '../sql.js';
 import type { ClaimRequest, ClaimedJob, JobUpdate, NewJobRow } from '../job-rows.js';
+import type { LimitedClaimSql } from '../../limits/limited-claim.js';
+import type { PermitSql } from '../../limits/kind-permits.js';
 
 const T = JOBS_TABLE;
 
 /** The columns of an INSERT, in the order `insertValues` gives them. */
 export const INSERT_COLUMNS =
-  'kind, kind_id, queue, data, status, periodic, interval_ms, priority, run_at, max_attempts, created, unique_key, active_key, schedule, timeout_ms, backoff';
-const INSERT_ROW = `(?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+  'kind, kind_id, queue, data, status, periodic, interval_ms, priority, run_at, max_attempts, created, unique_key, active_key, schedule, timeout_ms, backoff, group_key';
+const INSERT_ROW = `(?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 
 export function insertValues(row: NewJobRow): unknown[] {
   return [
@@ -27,6 +35,7 @@ export function insertValues(row: NewJobRow): unknown[] {
     row.schedule,
     row.timeout ?? null,
     row.backoff ?? null,
+    row.group ?? null,
   ];
 }
 
@@ -46,6 +55,7 @@ export function claimColumns(dataAsText: string, prefix = ''): string {
     'priority',
     'timeout_ms',
     'backoff',
+    'group_key',
   ]
     .map((column) => prefix + column)
     .concat(`${dataAsText} AS data`)
@@ -112,8 +122,13 @@ export abstract class JobsDialect {
     return `INSERT INTO ${T} (${INSERT_COLUMNS}) VALUES ${new Array(count).fill(INSERT_ROW).join(', ')}${suffix}`;
   }
 
-  protected claimFilter(request: ClaimRequest): { where: string; params: unknown[] } {
-    let where = `status = 'pending' AND run_at <= ? AND kind IN (${placeholders(request.kinds.length)})`;
+  /** Due jobs of these kinds (and queues), none of a paused queue (`nest_job_queues`). */
+  protected claimFilter(request: Pick<ClaimRequest, 'now' | 'kinds' | 'queues'>): {
+    where: string;
+    params: unknown[];
+  } {
+    let where = `status = 'pending' AND run_at <= ? AND kind IN (${placeholders(request.kinds.length)})
+      AND queue NOT IN (SELECT name FROM ${JOB_QUEUES_TABLE} WHERE paused = TRUE)`;
     const params: unknown[] = [request.now, ...request.kinds];
     if (request.queues) {
       where += ` AND queue IN (${placeholders(request.queues.length)})`;
@@ -124,17 +139,84 @@ export abstract class JobsDialect {
 
   protected static readonly CLAIM_ORDER = 'ORDER BY priority, run_at, id';
 
+  /** How this database locks for the limited claim, and reads the data as text. */
+  protected abstract readonly limitedLocks: {
+    kindLock: string | null;
+    rowLock: string;
+    groupLock: string;
+    dataAsText: string;
+  };
+
+  /** The database's part of the limited claim (lib/limits/limited-claim.ts). */
+  limitedClaimSql(): LimitedClaimSql {
+    const { kindLock, rowLock, groupLock, dataAsText } = this.limitedLocks;
+    return {
+      kindLock,
+      rowLock,
+      groupLock,
+      insertGroups: (count) => this.insertGroups(count),
+      updateReturning: this.name !== 'mysql',
+      columns: claimColumns(dataAsText),
+      dueFilter: (request) => this.claimFilter(request),
+      claimedJob: (row, offset) => JobsDialect.claimedJob(row, offset),
+      upsertServed: (count) => this.upsertServed(count),
+    };
+  }
+
+  /** The database's part of the permits' acquisition (lib/limits/kind-permits.ts). */
+  permitSql(): PermitSql {
+    return {
+      kindLock: this.limitedLocks.kindLock,
+      upsertPermits: (count) => this.upsertPermits(count),
+    };
+  }
+
+  /** Inserts or updates rows (kind, owner, permits, held_until) of nest_job_permits. */
+  protected upsertPermits(count: number): string {
+    return `INSERT INTO ${JOB_PERMITS_TABLE} (kind, owner, permits, held_until) VALUES ${new Array(count).fill('(?, ?, ?, ?)').join(', ')}
+      ON CONFLICT (kind, owner) DO UPDATE SET permits = excluded.permits, held_until = excluded.held_until`;
+  }
+
+  /** Inserts rows (kind, group_key, last_start) of nest_job_groups unless they exist. */
+  protected insertGroups(count: number): string {
+    return `INSERT INTO ${JOB_GROUPS_TABLE} (kind, group_key, last_start) VALUES ${new Array(count).fill('(?, ?, ?)').join(', ')}
+      ON CONFLICT (kind, group_key) DO NOTHING`;
+  }
+
+  /** Inserts or updates rows (kind, group_key, last_start) of nest_job_groups. */
+  protected upsertServed(count: number): string {
+    return `INSERT INTO ${JOB_GROUPS_TABLE} (kind, group_key, last_start) VALUES ${new Array(count).fill('(?, ?, ?)').join(', ')}
+      ON CONFLICT (kind, group_key) DO UPDATE SET last_start = excluded.last_start`;
+  }
+
+  /** Whether any job of these kinds is due (one statement, no lock): the limited claim's look first. */
+  async anyDue(
+    sql: Sql,
+    request: Pick<ClaimRequest, 'now' | 'kinds' | 'queues'>,
+  ): Promise<boolean> {
+    const { where, params } = this.claimFilter(request);
+    const result = await this.run(sql, `SELECT id FROM ${T} WHERE ${where} LIMIT 1`, params);
+    return result.rows.length > 0;
+  }
+
   /**
    * Writes the ends of several runs of one owner in one statement, each only while that owner still
-   * holds the job. Returns, per update, whether it held.
+   * holds the job. Returns, per update, whether it held. Where the database says it in the same
+   * statement (PostgreSQL), the ids of jobs someone waits for (`awaited`) are pushed to `awaited`.
    */
-  abstract finish(sql: Sql, owner: string, updates: JobUpdate[]): Promise<boolean[]>;
+  abstract finish(
+    sql: Sql,
+    owner: string,
+    updates: JobUpdate[],
+    awaited?: number[],
+  ): Promise<boolean[]>;
 
   /**
    * Deletes succeeded jobs in place of writing their outcome (retention `succeeded: 0`), each only
-   * while `owner` still holds it. Returns, per id, whether it held.
+   * while `owner` still holds it. Returns, per id, whether it held; `awaited` as for `finish`.
    */
-  async deleteHeld(sql: Sql, owner: string, ids: number[]): Promise<boolean[]> {
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars
+  async deleteHeld(sql: Sql, owner: string, ids: number[], awaited?: number[]): Promise<boolean[]> {
     const result = await this.run(
       sql,
       `DELETE FROM ${T} WHERE locked_by = ? AND status = 'running' AND id IN (${placeholders(ids.length)}) RETURNING id`,
@@ -191,6 +273,73 @@ export abstract class JobsDialect {
     return ids.map((id) => held.has(id));
   }
 
+  /**
+   * Pauses (or resumes) a queue for every instance; returns whether that changed anything. A queue
+   * first paused gets its row; a resumed one keeps it.
+   */
+  async setQueuePaused(sql: Sql, name: string, paused: boolean, now: number): Promise<boolean> {
+    const flag = paused ? 'TRUE' : 'FALSE';
+    const changed = await this.run(
+      sql,
+      `UPDATE ${JOB_QUEUES_TABLE} SET paused = ${flag}, modified = ? WHERE name = ? AND paused <> ${flag}`,
+      [now, name],
+    );
+    if (changed.affected > 0 || !paused) return changed.affected > 0;
+    return this.insertQueueUnlessPresent(sql, name, now);
+  }
+
+  /** Inserts a paused queue's row unless it exists; returns whether it did. */
+  protected async insertQueueUnlessPresent(sql: Sql, name: string, now: number): Promise<boolean> {
+    const result = await this.run(
+      sql,
+      `INSERT INTO ${JOB_QUEUES_TABLE} (name, paused, modified) VALUES (?, TRUE, ?) ON CONFLICT (name) DO NOTHING`,
+      [name, now],
+    );
+    return result.affected > 0;
+  }
+
+  /** The queues with a row, and whether each is paused. */
+  async queueStates(sql: Sql): Promise<Map<string, boolean>> {
+    const result = await this.run<{ name: string; paused: unknown }>(
+      sql,
+      `SELECT name, paused FROM ${JOB_QUEUES_TABLE}`,
+    );
+    return new Map(
+      result.rows.map((row) => [row.name, row.paused === true || Number(row.paused) === 1]),
+    );
+  }
+
+  /** Stores a running job's progress (JSON text) while `owner` holds it; returns whether it held. */
+  async setProgress(sql: Sql, owner: string, id: number, json: string): Promise<boolean> {
+    const result = await this.run(
+      sql,
+      `UPDATE ${T} SET progress = ${this.jsonFromText('?')} WHERE id = ? AND locked_by = ? AND status = 'running'`,
+      [json, id, owner],
+    );
+    return result.affected > 0;
+  }
+
+  /** Who holds each of these jobs now, and in which status (absent: deleted). */
+  async holders(
+    sql: Sql,
+    ids: number[],
+  ): Promise<Map<number, { status: string; lockedBy: string | null }>> {
+    const result = await this.run<{ id: unknown; status: string; locked_by: string | null }>(
+      sql,
+      `SELECT id, status, locked_by FROM ${T} WHERE id IN (${placeholders(ids.length)})`,
+      ids,
+    );
+    return new Map(
+      result.rows.map((row) => [Number(row.id), { status: row.status, lockedBy: row.locked_by }]),
+    );
+  }
+
+  /** Ids among the statement's rows whose `awaited` column is set. */
+  protected static awaitedOf(rows: Array<Record<string, unknown>>, into?: number[]): void {
+    if (!into) return;
+    for (const row of rows) if (row.awaited === true) into.push(Number(row.id));
+  }
+
   async renew(sql: Sql, owner: string, ids: number[], until: number): Promise<number> {
     const result = await this.run(
       sql,
@@ -223,6 +372,17 @@ export abstract class JobsDialect {
    * become due again at once, the others fail for good. Returns how many were touched.
    */
   async reapExpired(sql: Sql, now: number, note: string): Promise<number> {
+    return this.reapWhere(sql, `status = 'running' AND locked_until < ?`, [now], now, note);
+  }
+
+  /** The reaping UPDATE of `reapExpired`, on the rows `where` picks. */
+  protected async reapWhere(
+    sql: Sql,
+    where: string,
+    whereParams: unknown[],
+    now: number,
+    note: string,
+  ): Promise<number> {
     // One statement (an idle instance's budget is one per poll). No assignment reads a column that
     // an earlier one changes, so MySQL's left-to-right SET gives the same result as the others.
     const dead = 'attempts >= max_attempts AND schedule IS NULL';
@@ -234,8 +394,8 @@ export abstract class JobsDialect {
          status = ${status},
          finished_at = CASE WHEN ${dead} THEN ${this.bigintParam()} ELSE NULL END,
          failed = TRUE, last_error = ?, logs = ${this.appendText('logs')}, locked_by = NULL, locked_until = NULL
-       WHERE status = 'running' AND locked_until < ?`,
-      [now, note.trim(), note, now],
+       WHERE ${where}`,
+      [now, note.trim(), note, ...whereParams],
     );
     return result.affected;
   }
@@ -266,6 +426,7 @@ export abstract class JobsDialect {
       runAt: Number(row.run_at),
       timeout: row.timeout_ms == null ? null : Number(row.timeout_ms),
       backoff: (row.backoff as string | null) ?? null,
+      group: (row.group_key as string | null) ?? null,
     };
   }
 

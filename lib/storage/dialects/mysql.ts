@@ -1,4 +1,9 @@
-import { JOBS_TABLE } from '../../jobs.constants.js';
+import {
+  JOB_GROUPS_TABLE,
+  JOB_PERMITS_TABLE,
+  JOB_QUEUES_TABLE,
+  JOBS_TABLE,
+} from '../../jobs.constants.js';
 import { JobsDialect, claimColumns, insertValues } from './dialect.js';
 import { placeholders, type Database, type Sql } from '../sql.js';
 import type { ClaimRequest, ClaimedJob, JobUpdate, NewJobRow } from '../job-rows.js';
@@ -18,6 +23,12 @@ interface InsertHeader {
  */
 export class MysqlDialect extends JobsDialect {
   readonly name = 'mysql';
+  protected readonly limitedLocks = {
+    kindLock: 'FOR UPDATE',
+    rowLock: 'FOR UPDATE',
+    groupLock: 'FOR UPDATE SKIP LOCKED',
+    dataAsText: 'CAST(data AS CHAR)',
+  };
   private increment: Promise<number> | undefined;
   private foundNothing = true;
 
@@ -101,6 +112,28 @@ export class MysqlDialect extends JobsDialect {
     );
   }
 
+  /**
+   * Skips rows another transaction holds locked (an instance stalled inside its outcome's or a
+   * `job.transaction()`'s transaction must not hold up reaping everyone else's jobs): the expired
+   * rows free now are read first, then reaped by id; no expired row, one statement.
+   */
+  override async reapExpired(sql: Sql, now: number, note: string): Promise<number> {
+    const free = await sql(
+      `SELECT id FROM ${JOBS_TABLE} WHERE status = 'running' AND locked_until < ?
+       ORDER BY id LIMIT 1000 FOR UPDATE SKIP LOCKED`,
+      [now],
+    );
+    if (free.rows.length === 0) return 0;
+    const ids = free.rows.map((row) => Number(row.id));
+    return this.reapWhere(
+      sql,
+      `id IN (${placeholders(ids.length)}) AND status = 'running' AND locked_until < ?`,
+      [...ids, now],
+      now,
+      note,
+    );
+  }
+
   /** As `finish`: one id is one statement; several go through `onHeldRows`. */
   override async deleteHeld(sql: Sql, owner: string, ids: number[]): Promise<boolean[]> {
     if (ids.length === 1) {
@@ -148,6 +181,33 @@ export class MysqlDialect extends JobsDialect {
       [...updates.flatMap(JobsDialect.finishValues), owner],
     );
     return result.affected;
+  }
+
+  protected override async insertQueueUnlessPresent(
+    sql: Sql,
+    name: string,
+    now: number,
+  ): Promise<boolean> {
+    const result = await this.run(
+      sql,
+      `INSERT IGNORE INTO ${JOB_QUEUES_TABLE} (name, paused, modified) VALUES (?, TRUE, ?)`,
+      [name, now],
+    );
+    return result.affected > 0;
+  }
+
+  protected override upsertPermits(count: number): string {
+    return `INSERT INTO ${JOB_PERMITS_TABLE} (kind, owner, permits, held_until) VALUES ${new Array(count).fill('(?, ?, ?, ?)').join(', ')}
+      ON DUPLICATE KEY UPDATE permits = VALUES(permits), held_until = VALUES(held_until)`;
+  }
+
+  protected override insertGroups(count: number): string {
+    return `INSERT IGNORE INTO ${JOB_GROUPS_TABLE} (kind, group_key, last_start) VALUES ${new Array(count).fill('(?, ?, ?)').join(', ')}`;
+  }
+
+  protected override upsertServed(count: number): string {
+    return `INSERT INTO ${JOB_GROUPS_TABLE} (kind, group_key, last_start) VALUES ${new Array(count).fill('(?, ?, ?)').join(', ')}
+      ON DUPLICATE KEY UPDATE last_start = VALUES(last_start)`;
   }
 
   private autoIncrementStep(): Promise<number> {

@@ -11,6 +11,12 @@ import type { ClaimRequest, ClaimedJob, JobUpdate } from '../job-rows.js';
  */
 export class SqliteDialect extends JobsDialect {
   readonly name = 'sqlite';
+  protected readonly limitedLocks = {
+    kindLock: null,
+    rowLock: '',
+    groupLock: '',
+    dataAsText: 'data',
+  };
 
   protected appendExpression(expression: string, value: string): string {
     return `substr(coalesce(${expression}, '') || ${value}, -${JobsDialect.MAX_LOG_CHARS})`;
