@@ -1,10 +1,14 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { JobsDashboardModule, JobsModule } from 'nestjs-typeorm-jobs';
+import { AccountModule } from './account/account.module.js';
 import { typeOrmOptions, type SampleAppOptions } from './app.options.js';
 import { DashboardGuard } from './dashboard.guard.js';
 import { DigestModule } from './digest/digest.module.js';
 import { FlakyModule } from './flaky/flaky.module.js';
+import { InvoiceModule } from './invoice/invoice.module.js';
+import { MailModule } from './mail/mail.module.js';
+import { ReportModule } from './report/report.module.js';
 import { StatsModule } from './stats/stats.module.js';
 import { StatusModule } from './status/status.module.js';
 import { WebmentionModule } from './webmention/webmention.module.js';
@@ -29,6 +33,10 @@ export class AppModule {
         FlakyModule,
         StatsModule,
         DigestModule,
+        ReportModule,
+        InvoiceModule,
+        MailModule,
+        AccountModule,
         StatusModule,
       ],
     };

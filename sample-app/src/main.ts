@@ -10,7 +10,7 @@ async function bootstrap(): Promise<void> {
   const port = Number(process.env.PORT ?? 3000);
   await app.listen(port);
   new Logger('Sample').log(
-    `Listening on ${await app.getUrl()} (try POST /webmention, POST /flaky, POST /digests/alice, GET /status, GET /jobs)`,
+    `Listening on ${await app.getUrl()} (try POST /webmention, POST /flaky, POST /digests/alice, POST /reports/2026-11, POST /invoices, POST /newsletters, POST /accounts/42/sync, GET /status, GET /jobs)`,
   );
 }
 
