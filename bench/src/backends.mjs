@@ -10,9 +10,12 @@ const SQLITE_DIR = process.env.BENCH_SQLITE_DIR ?? join(tmpdir(), 'nestjs-typeor
 
 export const BACKENDS = ['sqlite', 'postgres', 'mariadb'];
 
-/** `variant` is 'empty' (the table holds only the run's jobs) or 'history' (1M finished rows too). */
+/**
+ * `variant` is 'empty' (the table holds only the run's jobs), 'history' (1M finished rows too) or
+ * 'base' (the baseline library of BENCH_BASELINE, whose schema may differ from ours).
+ */
 export function databaseName(variant) {
-  return variant === 'history' ? 'bench_1m' : 'bench';
+  return { empty: 'bench', history: 'bench_1m', base: 'bench_base' }[variant];
 }
 
 export function serverUrl(backend, variant) {

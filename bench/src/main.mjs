@@ -2,9 +2,9 @@
 import { fork, spawnSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BACKENDS, sqliteFile } from './backends.mjs';
+import { BACKENDS, databaseName, sqliteFile } from './backends.mjs';
 import { clock, median, sleep } from './stats.mjs';
 import { connect, ensureServerDatabases } from './sql.mjs';
 import { rawLoop } from './raw.mjs';
@@ -41,9 +41,12 @@ const GROUPS = new Set(
 /** BENCH_CONCURRENCIES=10 and BENCH_PROCESSES=0 narrow the processing group (development runs). */
 const CONCURRENCIES = (env.BENCH_CONCURRENCIES ?? '1,10,32').split(',').map(Number);
 const PROCESSES = Number(env.BENCH_PROCESSES ?? 4);
-/** BENCH_SYSTEMS=ours.postgres,graphile: only these columns (development runs). */
+/**
+ * BENCH_SYSTEMS=ours.postgres,graphile: only these columns (development runs). A name without a
+ * backend takes it on every backend: `base` is base.sqlite, base.postgres and base.mariadb.
+ */
 const ONLY_SYSTEMS = env.BENCH_SYSTEMS ? new Set(env.BENCH_SYSTEMS.split(',')) : null;
-const wanted = (id) => !ONLY_SYSTEMS || ONLY_SYSTEMS.has(id);
+const wanted = (id) => !ONLY_SYSTEMS || ONLY_SYSTEMS.has(id) || ONLY_SYSTEMS.has(id.split('.')[0]);
 
 /** Processing and enqueue columns: ours on each backend, then the peers on PostgreSQL. */
 const COLUMNS = [
@@ -53,6 +56,98 @@ const COLUMNS = [
   { id: 'graphile', system: 'graphile', backend: 'postgres', title: 'graphile-worker 0.17' },
   { id: 'pgboss', system: 'pgboss', backend: 'postgres', title: 'pg-boss 10' },
 ];
+
+/**
+ * BENCH_BASELINE=<git ref> (built by run.mjs): columns base.<backend>, the library of that commit
+ * in databases of its own (variant 'base'), run right beside ours.<backend> in every round.
+ */
+const BASELINE = env.BENCH_BASELINE_DIST
+  ? {
+      ref: env.BENCH_BASELINE ?? '',
+      sha: env.BENCH_BASELINE_SHA ?? '',
+      dist: env.BENCH_BASELINE_DIST,
+    }
+  : null;
+const BACKEND_TITLES = { sqlite: 'SQLite', postgres: 'PostgreSQL', mariadb: 'MariaDB' };
+const BASE_COLUMNS = BASELINE
+  ? BACKENDS.map((backend) => ({
+      id: `base.${backend}`,
+      system: 'ours',
+      backend,
+      variant: 'base',
+      dist: BASELINE.dist,
+      title: `base ${BACKEND_TITLES[backend]}`,
+    }))
+  : [];
+const baseOf = (col) => BASE_COLUMNS.find((b) => col.id === `ours.${b.backend}`);
+
+/** BENCH_GROUPS: the groups the `groups` feature row spreads its jobs over (issue 14). */
+const LIMIT_GROUPS = Number(env.BENCH_GROUPS ?? 1000);
+
+/**
+ * The features on the hot path, each a run of ours (on the measures it names: `c10`, the
+ * one-process c10 run; `procs`, the multi-process run) that does one thing more than the no-op
+ * run, compared with a run of the same round (`versus`: `noop` is the no-op run of that measure).
+ * Handler features (see ours.mjs, handlerBody): `progress` calls job.progress(), `direct` writes
+ * one row to an app table through the DataSource, `tx` writes the same row inside
+ * job.transaction(). Limit features (issue 14): `limit50` declares the no-op kind
+ * `concurrency: 50` (more than the 4 × 10 slots: the limit never holds a job back, so the row is
+ * the cost of the limited claim itself); `groups` spreads the jobs over LIMIT_GROUPS groups, the
+ * kind declared `group: { concurrency: 1 }`.
+ */
+const FEATURES = [
+  {
+    id: 'progress',
+    work: 'progress',
+    measures: ['c10'],
+    label: 'handler calls `job.progress(50)` each run',
+    versus: 'noop',
+  },
+  {
+    id: 'direct',
+    work: 'direct',
+    measures: ['c10'],
+    label: 'handler writes one row to an app table through the DataSource',
+    versus: 'noop',
+  },
+  {
+    id: 'tx',
+    work: 'tx',
+    measures: ['c10'],
+    label: 'handler writes the same row inside `job.transaction()`',
+    versus: 'direct',
+  },
+  {
+    id: 'limit50',
+    measures: ['procs'],
+    kindOptions: { concurrency: 50 },
+    label: 'the no-op kind declared `@JobKind(name, { concurrency: 50 })`',
+    versus: 'noop',
+  },
+  {
+    id: 'groups',
+    measures: ['c10', 'procs'],
+    kindOptions: { group: { concurrency: 1 } },
+    groups: LIMIT_GROUPS,
+    label: `the jobs spread over ${LIMIT_GROUPS.toLocaleString('en')} groups (\`enqueueMany\` option \`group\`), the kind declared \`group: { concurrency: 1 }\``,
+    versus: 'noop',
+  },
+];
+const featureColumns = (backend, measure) =>
+  FEATURES.filter((f) => f.measures.includes(measure)).map((f) => ({
+    id: `ours-${f.id}.${backend}`,
+    system: 'ours',
+    backend,
+    work: f.work ?? 'noop',
+    kindOptions: f.kindOptions ?? null,
+    groups: f.groups ?? 0,
+  }));
+/**
+ * The key of a feature's paired ratio: `vsfeature.<id>.<backend>` for c10 (as the handler rows
+ * always were), `vsfeature.procs.<id>.<backend>` for the multi-process run.
+ */
+const featureRatioKey = (f, measure, backend) =>
+  measure === 'c10' ? `vsfeature.${f.id}.${backend}` : `vsfeature.${measure}.${f.id}.${backend}`;
 
 const results = new Map();
 const record = (key, value) => {
@@ -65,9 +160,16 @@ const capped = new Set();
 const dbs = {};
 const producers = {};
 const historyMaxId = {};
-let gwUtils;
+let gwUtils = null;
 let autovacuumOff = false;
-let boss;
+let boss = null;
+/** The peers' producers are started only when a peer column or a group that always runs them is asked for. */
+const PEERS =
+  ['graphile', 'graphile-plain', 'pgboss'].some(wanted) ||
+  GROUPS.has('latency') ||
+  GROUPS.has('idle');
+/** The variants (databases) each backend gets: the baseline's only when it is asked for. */
+const VARIANTS = ['empty', 'history', ...(BASELINE ? ['base'] : [])];
 
 function log(line) {
   console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
@@ -77,28 +179,39 @@ function log(line) {
 // Set-up
 
 async function setUp() {
-  await ensureServerDatabases();
-  for (const variant of ['empty', 'history']) rmSync(sqliteFile(variant), { force: true });
+  // The baseline's databases are made anew each run: their schema is the baseline's own. So is
+  // ours' empty database (as the SQLite files below): its schema is the one the library under test
+  // makes, even when lib/ changed a schema step that was never released, and ours and the baseline
+  // both start from a new database. Only the history database is kept (its rows take minutes).
+  await ensureServerDatabases(
+    VARIANTS.map((v) => databaseName(v)),
+    [databaseName('empty'), ...(BASELINE ? [databaseName('base')] : [])],
+  );
+  for (const variant of VARIANTS) rmSync(sqliteFile(variant), { force: true });
   for (const backend of BACKENDS) {
     dbs[backend] = {};
     producers[backend] = {};
-    for (const variant of ['empty', 'history']) {
+    for (const variant of VARIANTS) {
       producers[backend][variant] = await ours.startOurs({
         backend,
         variant,
         jobs: { runner: false },
         synchronize: true,
+        dist: variant === 'base' ? BASELINE.dist : undefined,
       });
       dbs[backend][variant] = await connect(backend, variant, { pool: 4 });
     }
+    await ours.createEffectsTable(dbs[backend].empty);
     if (GROUPS.has('history')) await prefillHistory(backend);
   }
   const [av] = await dbs.postgres.empty.query(
     `SELECT setting FROM pg_settings WHERE name = 'autovacuum'`,
   );
   autovacuumOff = av.setting === 'off';
-  gwUtils = await graphile.graphileProducer();
-  boss = await pgboss.pgbossProducer();
+  if (PEERS) {
+    gwUtils = await graphile.graphileProducer();
+    boss = await pgboss.pgbossProducer();
+  }
 }
 
 /** 1,000,000 finished jobs (by default) in the history databases, written by one statement. */
@@ -143,13 +256,13 @@ async function prefillHistory(backend) {
 
 async function tearDown() {
   for (const backend of BACKENDS) {
-    for (const variant of ['empty', 'history']) {
+    for (const variant of VARIANTS) {
       await producers[backend][variant].close();
       await dbs[backend][variant].close();
     }
   }
-  await gwUtils.release();
-  await boss.stop({ graceful: false, wait: true });
+  await gwUtils?.release();
+  await boss?.stop({ graceful: false, wait: true });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -168,8 +281,9 @@ async function reset(system, backend, variant = 'empty') {
   else await tablesOf(system).reset(db);
 }
 
-async function preload(system, backend, variant, count) {
-  if (system === 'ours') return ours.preloadOurs(producers[backend][variant].service, count);
+async function preload(system, backend, variant, count, groups = 0) {
+  if (system === 'ours')
+    return ours.preloadOurs(producers[backend][variant].service, count, groups);
   if (system.startsWith('graphile')) return graphile.preloadGraphile(gwUtils, count);
   return pgboss.preloadPgboss(boss, count);
 }
@@ -177,17 +291,34 @@ async function preload(system, backend, variant, count) {
 // ---------------------------------------------------------------------------------------------
 // Worker processes
 
+let spawned = 0;
+
 function spawnWorker(spec) {
+  // Profiles are named after the trial: <label>.<n>.cpuprofile, n counting the workers of this run.
+  const label = `${spec.label ?? spec.system}.${String(++spawned).padStart(3, '0')}`;
   const child = fork(join(benchDir, 'src', 'worker.mjs'), [JSON.stringify(spec)], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     // BENCH_CPU_PROF=<dir>: a V8 CPU profile of every worker process, for `node --cpu-prof` readers.
-    execArgv: env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${env.BENCH_CPU_PROF}`] : [],
+    execArgv: env.BENCH_CPU_PROF
+      ? [
+          '--cpu-prof',
+          `--cpu-prof-dir=${env.BENCH_CPU_PROF}`,
+          `--cpu-prof-name=${label}.cpuprofile`,
+          // BENCH_CPU_PROF_INTERVAL=<µs>: a finer sampling than V8's default of 1,000 µs.
+          ...(env.BENCH_CPU_PROF_INTERVAL
+            ? [`--cpu-prof-interval=${env.BENCH_CPU_PROF_INTERVAL}`]
+            : []),
+        ]
+      : [],
   });
   const state = { child, count: 0, first: null, rss: [], messages: [], exited: false };
-  /** Resolves when the process has exited (it writes its CPU profile on the way out), at most 10 s. */
+  /**
+   * Resolves when the process has exited (it writes its CPU profile on the way out), at most 10 s;
+   * 60 s when profiling, since a loaded machine can take longer to write a profile.
+   */
   state.gone = new Promise((resolve) => {
     child.on('exit', resolve);
-    setTimeout(resolve, 10_000).unref();
+    setTimeout(resolve, env.BENCH_CPU_PROF ? 60_000 : 10_000).unref();
   });
   const waiters = [];
   child.on('message', (message) => {
@@ -243,11 +374,18 @@ async function processTrial({
   cap = CAP_MS,
   vacuum = null,
   deleteOnSuccess = false,
+  dist = null,
+  work = 'noop',
+  label = null,
+  kindOptions = null,
+  groups = 0,
 }) {
   const db = dbs[backend][variant];
   const tables = tablesOf(system);
+  const effects = work === 'tx' || work === 'direct';
   await reset(system, backend, variant);
-  await preload(system, backend, variant, count);
+  if (effects) await db.query(`DELETE FROM ${ours.EFFECTS_TABLE}`);
+  await preload(system, backend, variant, count, groups);
   const workers = Array.from({ length: procs }, () =>
     spawnWorker({
       role: 'process',
@@ -257,6 +395,10 @@ async function processTrial({
       concurrency,
       pgbossBatch: pgboss.PGBOSS_BATCH,
       deleteOnSuccess,
+      dist,
+      work,
+      label,
+      kindOptions,
     }),
   );
   try {
@@ -278,10 +420,15 @@ async function processTrial({
     for (const w of workers) w.child.send({ type: 'stop' });
     const stopped = await Promise.all(workers.map((w) => w.next('stopped')));
     await Promise.all(workers.map((w) => w.gone));
+    // The app rows written beside the jobs that succeeded: equal when each success wrote its row once.
+    const written = effects ? await countEffects(db) : null;
     return {
+      effects: written,
       rate: (count - left) / ((end - first) / 1000),
       statementsPerJob:
         stopped.reduce((sum, s) => sum + s.statements, 0) / Math.max(1, count - left),
+      // The workers' own CPU time per finished job: far less disturbed by other load than the rate.
+      cpuPerJob: stopped.reduce((sum, s) => sum + s.cpuMicros, 0) / Math.max(1, count - left),
       done: count - left,
       capped: left > 0,
       maxRss: Math.max(...stopped.map((s) => s.maxRss)),
@@ -290,6 +437,14 @@ async function processTrial({
   } finally {
     for (const w of workers) if (!w.exited) w.child.kill();
   }
+}
+
+async function countEffects(db) {
+  const [written] = await db.query(`SELECT COUNT(*) AS n FROM ${ours.EFFECTS_TABLE}`);
+  const [succeeded] = await db.query(
+    `SELECT COUNT(*) AS n FROM nest_jobs WHERE status = 'succeeded'`,
+  );
+  return { rows: Number(written.n), succeeded: Number(succeeded.n) };
 }
 
 /** Waits until the workers have started `count` handlers and the database shows every job finished. */
@@ -302,12 +457,12 @@ async function untilFinished(workers, tables, db, count, due, cap, system) {
   while (clock() - due < cap && (await tables.remaining(db)) > 0) await sleep(5);
 }
 
-async function enqueueTrial(system, backend, mode) {
-  await reset(system, backend);
+async function enqueueTrial(system, backend, mode, variant = 'empty') {
+  await reset(system, backend, variant);
   const count = mode === 'single' ? SIZES.single : SIZES.batch;
   const t0 = clock();
   if (system === 'ours') {
-    const service = producers[backend].empty.service;
+    const service = producers[backend][variant].service;
     if (mode === 'single') await ours.enqueueOneAtATime(service, count, 10);
     else await ours.enqueueBatches(service, count, 1000);
   } else if (system === 'graphile') {
@@ -318,7 +473,7 @@ async function enqueueTrial(system, backend, mode) {
     else await pgboss.pgbossBatches(boss, count, 1000);
   }
   const rate = count / ((clock() - t0) / 1000);
-  await reset(system, backend);
+  await reset(system, backend, variant);
   return rate;
 }
 
@@ -397,22 +552,62 @@ function describe(value) {
   if (typeof value === 'number') return `${Math.round(value).toLocaleString('en')}/s`;
   if (value && 'rate' in value) {
     const capped = value.capped ? ` (capped, ${value.done} done)` : '';
-    return `${Math.round(value.rate).toLocaleString('en')}/s${capped}, ${value.statementsPerJob.toFixed(3)} statements per job`;
+    const effects = value.effects
+      ? `, ${value.effects.rows} app rows for ${value.effects.succeeded} succeeded jobs`
+      : '';
+    const cpu = Number.isFinite(value.cpuPerJob)
+      ? `, ${value.cpuPerJob.toFixed(1)} µs worker CPU per job`
+      : '';
+    return `${Math.round(value.rate).toLocaleString('en')}/s${capped}, ${value.statementsPerJob.toFixed(3)} statements per job${cpu}${effects}`;
   }
   if (value && 'p50' in value)
     return `p50 ${value.p50.toFixed(2)} ms, p99 ${value.p99.toFixed(2)} ms (${value.started}/${value.sent})`;
   return JSON.stringify(value);
 }
 
+/**
+ * The columns of one round, in the order they run: each base.<backend> right beside ours.<backend>
+ * (ours first in even rounds, the baseline first in odd ones, so neither always runs second), and
+ * with `features` (a measure: 'c10', 'procs') that measure's feature runs of that backend right
+ * after the pair.
+ */
+function roundColumns(r, { features = null } = {}) {
+  const cols = [];
+  for (const col of COLUMNS) {
+    const base = baseOf(col);
+    const pair = base ? (r % 2 === 0 ? [col, base] : [base, col]) : [col];
+    cols.push(...pair);
+    if (features && col.system === 'ours') cols.push(...featureColumns(col.backend, features));
+  }
+  return cols.filter((c) => wanted(c.id));
+}
+
+/** Per round, the ratio of two keys measured side by side in it (a paired ratio, less noisy). */
+function recordRatio(key, r, a, b) {
+  const x = results.get(a)?.[r];
+  const y = results.get(b)?.[r];
+  if (Number.isFinite(x) && Number.isFinite(y) && y > 0) record(key, x / y);
+}
+
 async function round(r) {
   log(`round ${r + 1}/${RUNS}`);
+  /** Trials a column failed in this round record NaN, so values stay aligned by round. */
+  const keep = (key, value) => record(key, value ?? NaN);
   if (GROUPS.has('enqueue')) {
     for (const mode of ['single', 'batch']) {
-      for (const col of COLUMNS.filter((c) => wanted(c.id))) {
+      for (const col of roundColumns(r)) {
         const rate = await timed(`enqueue ${mode} ${col.id}`, () =>
-          enqueueTrial(col.system, col.backend, mode),
+          enqueueTrial(col.system, col.backend, mode, col.variant),
         );
-        if (rate !== null) record(`enqueue.${mode}.${col.id}`, rate);
+        keep(`enqueue.${mode}.${col.id}`, rate);
+      }
+      for (const base of BASE_COLUMNS) {
+        recordRatio(
+          `vsbase.enqueue.${mode}.${base.backend}`,
+          r,
+          `enqueue.${mode}.ours.${base.backend}`,
+          `enqueue.${mode}.${base.id}`,
+        );
       }
     }
   }
@@ -421,38 +616,93 @@ async function round(r) {
       const extra = [
         { id: 'graphile-plain', system: 'graphile-plain', backend: 'postgres' },
         { id: 'ours-delete.postgres', system: 'ours', backend: 'postgres', deleteOnSuccess: true },
+      ].filter((c) => wanted(c.id));
+      const cols = [
+        ...roundColumns(r, { features: concurrency === 10 ? 'c10' : null }),
+        ...(concurrency === 10 ? extra : []),
       ];
-      const cols = concurrency === 10 ? [...COLUMNS, ...extra] : COLUMNS;
-      for (const col of cols.filter((c) => wanted(c.id))) {
+      for (const col of cols) {
+        const key = `process.c${concurrency}.${col.id}`;
         const out = await timed(`process c${concurrency} ${col.id}`, () =>
           processTrial({
             system: col.system,
             backend: col.backend,
+            variant: col.variant,
             concurrency,
             count: SIZES.process,
             deleteOnSuccess: col.deleteOnSuccess,
+            dist: col.dist,
+            work: col.work,
+            label: `c${concurrency}.${col.id}`,
+            kindOptions: col.kindOptions,
+            groups: col.groups,
           }),
         );
-        if (out) {
-          if (out.capped) capped.add(`process.c${concurrency}.${col.id}`);
-          record(`process.c${concurrency}.${col.id}`, out.rate);
-          record(`statements.c${concurrency}.${col.id}`, out.statementsPerJob);
+        if (out?.capped) capped.add(key);
+        keep(key, out?.rate);
+        keep(`statements.c${concurrency}.${col.id}`, out?.statementsPerJob);
+        keep(`cpu.c${concurrency}.${col.id}`, out?.cpuPerJob);
+        // App rows minus succeeded jobs: 0 when every success wrote its row exactly once.
+        if (out?.effects)
+          record(`effects.c${concurrency}.${col.id}`, out.effects.rows - out.effects.succeeded);
+      }
+      for (const backend of BACKENDS) {
+        const ofOurs = (id) => `process.c${concurrency}.${id}.${backend}`;
+        recordRatio(`vsbase.c${concurrency}.${backend}`, r, ofOurs('ours'), ofOurs('base'));
+        recordRatio(
+          `vsbase.cpu.c${concurrency}.${backend}`,
+          r,
+          `cpu.c${concurrency}.ours.${backend}`,
+          `cpu.c${concurrency}.base.${backend}`,
+        );
+        if (concurrency !== 10) continue;
+        for (const f of FEATURES.filter((f) => f.measures.includes('c10'))) {
+          recordRatio(
+            featureRatioKey(f, 'c10', backend),
+            r,
+            ofOurs(`ours-${f.id}`),
+            ofOurs(f.versus === 'noop' ? 'ours' : `ours-${f.versus}`),
+          );
         }
       }
     }
-    for (const col of COLUMNS.filter((c) => wanted(c.id) && PROCESSES > 1)) {
+    for (const col of PROCESSES > 1 ? roundColumns(r, { features: 'procs' }) : []) {
       const out = await timed(`process ${PROCESSES}x c10 ${col.id}`, () =>
         processTrial({
           system: col.system,
           backend: col.backend,
+          variant: col.variant,
           concurrency: 10,
           procs: PROCESSES,
           count: SIZES.process,
+          dist: col.dist,
+          work: col.work,
+          label: `procs.${col.id}`,
+          kindOptions: col.kindOptions,
+          groups: col.groups,
         }),
       );
-      if (out) {
-        if (out.capped) capped.add(`process.procs.${col.id}`);
-        record(`process.procs.${col.id}`, out.rate);
+      if (out?.capped) capped.add(`process.procs.${col.id}`);
+      keep(`process.procs.${col.id}`, out?.rate);
+      keep(`statements.procs.${col.id}`, out?.statementsPerJob);
+      keep(`cpu.procs.${col.id}`, out?.cpuPerJob);
+    }
+    for (const base of PROCESSES > 1 ? BASE_COLUMNS : []) {
+      recordRatio(
+        `vsbase.procs.${base.backend}`,
+        r,
+        `process.procs.ours.${base.backend}`,
+        `process.procs.${base.id}`,
+      );
+    }
+    for (const backend of PROCESSES > 1 ? BACKENDS : []) {
+      for (const f of FEATURES.filter((f) => f.measures.includes('procs'))) {
+        recordRatio(
+          featureRatioKey(f, 'procs', backend),
+          r,
+          `process.procs.ours-${f.id}.${backend}`,
+          `process.procs.${f.versus === 'noop' ? 'ours' : `ours-${f.versus}`}.${backend}`,
+        );
       }
     }
   }
@@ -582,6 +832,8 @@ const fmtX = (a, b) => {
   const x = a / b;
   return `${x >= 0.1 ? x.toFixed(2) : x.toPrecision(2)}x`;
 };
+/** A ratio: two decimals, or two significant digits under 0.1 (0.012x, not 0.01x). */
+const fmtRatio = (x) => (x >= 0.1 ? x.toFixed(2) : x.toPrecision(2));
 const fmtPct = (a, b) =>
   Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${Math.round((100 * a) / b)}%` : '–';
 
@@ -637,8 +889,42 @@ function buildTable() {
     fmtX(med('process.c10.ours-delete.postgres'), med('process.c10.graphile')),
     '',
   ]);
+  /** A feature's row on one measure: its rate, then in brackets its paired ratio and statements per job. */
+  const featureRow = (f, measure, label) => {
+    const versus =
+      f.versus !== 'noop'
+        ? 'the row above'
+        : measure === 'c10'
+          ? 'the no-op c10 run'
+          : `the no-op ${PROCESSES}-process run`;
+    rows.push([
+      `  ${label} (in brackets: ÷ ${versus}, paired by round; statements per job)`,
+      ...BACKENDS.map((b) => {
+        const key = `process.${measure}.ours-${f.id}.${b}`;
+        const rate = med(key);
+        if (!Number.isFinite(rate)) return '–';
+        const cap = capped.has(key) ? ' *' : '';
+        const x = med(featureRatioKey(f, measure, b));
+        const st = med(`statements.${measure}.ours-${f.id}.${b}`);
+        // Any round whose app rows did not match its succeeded jobs is named in the cell.
+        const off = (results.get(`effects.${measure}.ours-${f.id}.${b}`) ?? []).filter(
+          (d) => d !== 0,
+        );
+        const warn = off.length ? ` **app rows − successes: ${off.join(', ')}**` : '';
+        return `${fmtRate(rate)}${cap} (${Number.isFinite(x) ? `${fmtRatio(x)}x` : '–'}; ${Number.isFinite(st) ? st.toFixed(2) : '–'})${warn}`;
+      }),
+      '',
+      '',
+      '',
+      '',
+    ]);
+  };
+  for (const f of FEATURES.filter((f) => f.measures.includes('c10')))
+    featureRow(f, 'c10', `${f.label}, c10`);
   rateRow(`process ${n}, 1 process, concurrency 32`, 'process.c32');
   rateRow(`process ${n}, ${PROCESSES} processes × concurrency 10`, 'process.procs');
+  for (const f of FEATURES.filter((f) => f.measures.includes('procs')))
+    featureRow(f, 'procs', `${f.label}, ${PROCESSES} processes × c10`);
   const hist = SIZES.history.toLocaleString('en');
   rows.push([
     `process ${n}, c10, ${hist} finished rows in the table`,
@@ -779,6 +1065,54 @@ function buildTable() {
   return [head, ...rows];
 }
 
+/**
+ * With BENCH_BASELINE: ours and the baseline side by side per backend, and ours ÷ base as the
+ * median of the ratios paired round by round (the two ran one right after the other).
+ */
+function baselineTable() {
+  const head = ['measure'];
+  for (const b of BACKENDS) {
+    head.push(`ours ${BACKEND_TITLES[b]}`, `base ${BACKEND_TITLES[b]}`, 'ours ÷ base');
+  }
+  const n = SIZES.process.toLocaleString('en');
+  const measures = [
+    ['enqueue one at a time, 10 in flight', 'enqueue.single', 'enqueue.single'],
+    ['enqueue in batches of 1,000', 'enqueue.batch', 'enqueue.batch'],
+    ...CONCURRENCIES.map((c) => [`process ${n}, c${c}`, `process.c${c}`, `c${c}`]),
+    [`process ${n}, ${PROCESSES} processes × c10`, 'process.procs', 'procs'],
+  ];
+  const rows = [];
+  for (const [label, key, ratioKey] of measures) {
+    const cells = BACKENDS.flatMap((b) => {
+      const x = med(`vsbase.${ratioKey}.${b}`);
+      const cell = (id) =>
+        fmtRate(med(`${key}.${id}.${b}`)) + (capped.has(`${key}.${id}.${b}`) ? ' *' : '');
+      return [cell('ours'), cell('base'), Number.isFinite(x) ? `${x.toFixed(2)}x` : '–'];
+    });
+    if (cells.some((c) => c.endsWith('x'))) rows.push([label, ...cells]);
+  }
+  rows.push([
+    '  statements per job sent by the worker, c10',
+    ...BACKENDS.flatMap((b) =>
+      ['ours', 'base']
+        .map((id) => med(`statements.c10.${id}.${b}`))
+        .map((v) => (Number.isFinite(v) ? v.toFixed(3) : '–'))
+        .concat(''),
+    ),
+  ]);
+  rows.push([
+    '  worker CPU per job (user + system, µs), c10; ours ÷ base paired by round',
+    ...BACKENDS.flatMap((b) => {
+      const x = med(`vsbase.cpu.c10.${b}`);
+      return ['ours', 'base']
+        .map((id) => med(`cpu.c10.${id}.${b}`))
+        .map((v) => (Number.isFinite(v) ? v.toFixed(1) : '–'))
+        .concat(Number.isFinite(x) ? `${x.toFixed(2)}x` : '–');
+    }),
+  ]);
+  return [head, ...rows];
+}
+
 function markdown(table) {
   const [head, ...rows] = table;
   return [
@@ -888,6 +1222,60 @@ function targets() {
   return ['| target | measured | goal | |', '|---|---|---|---|', ...lines].join('\n');
 }
 
+/**
+ * Issue 14's cost targets, per backend, from the paired ratios: the limit rows against the no-op
+ * runs of the same rounds, and (with BENCH_BASELINE at the commit before flow control) ours
+ * without limits against that baseline.
+ */
+function flowControlTargets() {
+  const lines = [];
+  const check = (label, key, goal, min) => {
+    const x = med(key);
+    const met = Number.isFinite(x) ? x >= min : null;
+    lines.push(
+      `| ${label} | ${Number.isFinite(x) ? `${fmtRatio(x)}x` : '–'} | ${goal} | ${met === null ? '–' : met ? 'met' : '**not met**'} |`,
+    );
+  };
+  const limit50 = FEATURES.find((f) => f.id === 'limit50');
+  const groups = FEATURES.find((f) => f.id === 'groups');
+  const g = LIMIT_GROUPS.toLocaleString('en');
+  for (const b of BACKENDS) {
+    check(
+      `${b}: \`concurrency: 50\`, ${PROCESSES} processes × c10, ÷ no limits`,
+      featureRatioKey(limit50, 'procs', b),
+      '≥ 0.7x',
+      0.7,
+    );
+    check(
+      `${b}: ${g} groups, \`group: { concurrency: 1 }\`, c10, ÷ no limits`,
+      featureRatioKey(groups, 'c10', b),
+      '≥ 0.5x',
+      0.5,
+    );
+    check(
+      `${b}: ${g} groups, \`group: { concurrency: 1 }\`, ${PROCESSES} processes × c10, ÷ no limits`,
+      featureRatioKey(groups, 'procs', b),
+      '≥ 0.5x',
+      0.5,
+    );
+    // "Not slower" read as at least 0.95x: a convention (single rounds of one commit against itself
+    // spread 0.7-1.3x on the shared machine); see README, "Rows".
+    check(
+      `${b}: no limits declared, c10, ours ÷ base${BASELINE ? ` (${BASELINE.ref})` : ''}`,
+      `vsbase.c10.${b}`,
+      '≥ 0.95x',
+      0.95,
+    );
+    check(
+      `${b}: no limits declared, ${PROCESSES} processes × c10, ours ÷ base`,
+      `vsbase.procs.${b}`,
+      '≥ 0.95x',
+      0.95,
+    );
+  }
+  return ['| target | measured | goal | |', '|---|---|---|---|', ...lines].join('\n');
+}
+
 /** The five processes using the most CPU, other than this benchmark's. */
 function busiest() {
   const out =
@@ -941,7 +1329,7 @@ function allRuns() {
   const lines = ['| key | runs |', '|---|---|'];
   for (const [key, values] of [...results].sort(([a], [b]) => a.localeCompare(b))) {
     lines.push(
-      `| ${key} | ${values.map((v) => (Math.abs(v) >= 100 ? Math.round(v) : v.toFixed(2))).join(', ')} |`,
+      `| ${key} | ${values.map((v) => (Math.abs(v) >= 100 ? Math.round(v) : Math.abs(v) >= 0.1 || v === 0 ? v.toFixed(2) : v.toPrecision(2))).join(', ')} |`,
     );
   }
   return lines.join('\n');
@@ -965,6 +1353,11 @@ export async function main() {
   const table = buildTable();
   const md = markdown(table);
   console.log(`\n${md}\n`);
+  const base = BASELINE ? markdown(baselineTable()) : null;
+  if (base)
+    console.log(
+      `Against the baseline ${BASELINE.ref} (${BASELINE.sha.slice(0, 12)}):\n\n${base}\n`,
+    );
   const m = machine();
   const report = `# Benchmark results
 
@@ -979,6 +1372,7 @@ no-op handlers. This machine drifts: compare figures within this file, as ratios
 - MariaDB settings: ${dbVersions.mariadbSettings}
 - graphile-worker 0.17.3, pg-boss 10.4.2 (the majors npm installs on Node 20)
 - Scale ${SCALE}: ${JSON.stringify(SIZES)}; trial cap ${CAP_MS / 1000} s
+- ours: ${env.BENCH_OURS_DIST ? `\`BENCH_OURS=${env.BENCH_OURS}\`, the library of commit ${(env.BENCH_OURS_SHA ?? '').slice(0, 12)}, built apart` : "this tree's dist/ (built at the start of the run)"}
 - Machine load (1-min load average): ${loadBefore[0].toFixed(2)} before, ${loadAfter[0].toFixed(2)} after; during the trials min ${Math.min(...loads).toFixed(2)}, median ${median(loads).toFixed(2)}, max ${Math.max(...loads).toFixed(2)}
 - Busiest processes when the run started (\`ps\`, % CPU since each started): ${topBefore}
 - Busiest processes when it ended: ${topAfter}
@@ -986,16 +1380,36 @@ no-op handlers. This machine drifts: compare figures within this file, as ratios
 ${md}
 
 \* capped: at least one run of this cell hit the ${CAP_MS / 1000} s time cap; its rate counts the jobs finished by then.
+${
+  base
+    ? `
+## Against the baseline
 
+\`BENCH_BASELINE=${BASELINE.ref}\`: the library of commit ${BASELINE.sha.slice(0, 12)}, built apart from this tree,
+in databases of its own (\`bench_base\`, \`bench_base.db\`), each run right beside ours on the same
+backend. ours ÷ base is the median of the ratios paired round by round.
+
+${base}
+`
+    : ''
+}
 ## Issue 5 targets
 
 ${targets()}
+
+## Issue 14 targets (flow control)
+
+Paired ratios (median of the rounds' ratios), see bench/README.md, "Rows".
+
+${flowControlTargets()}
 
 ## Every run
 
 ${allRuns()}
 `;
-  writeFileSync(join(benchDir, env.BENCH_RESULTS_FILE ?? 'RESULTS.md'), report);
-  log(`wrote bench/${env.BENCH_RESULTS_FILE ?? 'RESULTS.md'}`);
+  // BENCH_RESULTS_FILE: relative to bench/, or an absolute path (a partial run kept apart).
+  const file = resolve(benchDir, env.BENCH_RESULTS_FILE ?? 'RESULTS.md');
+  writeFileSync(file, report);
+  log(`wrote ${file}`);
   await tearDown();
 }

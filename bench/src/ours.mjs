@@ -1,35 +1,104 @@
 // nestjs-typeorm-jobs as a user runs it: a Nest application context with TypeOrmModule and
-// JobsModule, a provider with one @JobKind handler, the library imported from the built package.
+// JobsModule, a provider with one @JobKind handler, the library imported from the built package
+// (../../dist/index.js, or the baseline's build given as `dist`).
 import 'reflect-metadata';
 import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { typeormOptions } from './backends.mjs';
 
-const lib = await import(new URL('../../dist/index.js', import.meta.url).href);
-const { JobsModule, JobsService, JobKind } = lib;
+/** The library as this tree builds it, or the commit BENCH_OURS names, built apart by run.mjs. */
+export const OUR_DIST =
+  process.env.BENCH_OURS_DIST ?? fileURLToPath(new URL('../../dist/index.js', import.meta.url));
+const libraries = new Map();
+/** The library built at `dist` (a path to its index.js), loaded once per process. */
+function library(dist = OUR_DIST) {
+  if (!libraries.has(dist)) libraries.set(dist, import(pathToFileURL(dist).href));
+  return libraries.get(dist);
+}
 
 export const KIND = 'bench.noop';
 const FAR_FUTURE = 4_102_444_800_000; // 2100-01-01: preloaded jobs wait until the run makes them due.
 
+/** The app's own table the `tx` and `direct` handlers write one row to per run. */
+export const EFFECTS_TABLE = 'bench_effects';
+
+export function createEffectsTable(db) {
+  return db.query(
+    `CREATE TABLE IF NOT EXISTS ${EFFECTS_TABLE} (job_id BIGINT PRIMARY KEY, done_at BIGINT NOT NULL)`,
+  );
+}
+
+function effectInsert(backend) {
+  return backend === 'postgres'
+    ? `INSERT INTO ${EFFECTS_TABLE} (job_id, done_at) VALUES ($1, $2)`
+    : `INSERT INTO ${EFFECTS_TABLE} (job_id, done_at) VALUES (?, ?)`;
+}
+
 /**
- * Starts an app. `onStart(ctx)` is called when a handler starts (the no-op job). `runner: false`
- * gives an instance that only enqueues.
+ * What the handler does after `onStart(ctx)`, as a user would write it. `noop`: nothing (every
+ * row but the feature rows). `progress`: `await job.progress(50)`. `direct`: one INSERT into the
+ * app's table through the injected DataSource. `tx`: the same INSERT in `job.transaction()`, so
+ * the row and the job's success commit together.
+ */
+function handlerBody(work, backend, onStart) {
+  const insert = effectInsert(backend);
+  switch (work ?? 'noop') {
+    case 'noop':
+      return function run(ctx) {
+        onStart(ctx);
+      };
+    case 'progress':
+      return async function run(ctx) {
+        onStart(ctx);
+        await ctx.progress(50);
+      };
+    case 'direct':
+      return async function run(ctx) {
+        onStart(ctx);
+        await this.dataSource.query(insert, [ctx.id, Date.now()]);
+      };
+    case 'tx':
+      return async function run(ctx) {
+        onStart(ctx);
+        await ctx.transaction(async (manager) => {
+          await manager.query(insert, [ctx.id, Date.now()]);
+        });
+      };
+    default:
+      throw new Error(`unknown handler work ${work}`);
+  }
+}
+
+/**
+ * Starts an app. `onStart(ctx)` is called when a handler starts; `work` is what the handler does
+ * then (see handlerBody). `runner: false` gives an instance that only enqueues. `dist`: the build
+ * of the library to load (default: this tree's dist/). `kindOptions`: the options of the handler's
+ * `@JobKind(KIND, options)` (the limit rows declare `concurrency` or `group` there).
  */
 export async function startOurs({
   backend,
   variant,
   jobs = {},
   onStart = () => undefined,
+  work = 'noop',
   synchronize = false,
+  dist = OUR_DIST,
+  kindOptions = undefined,
 }) {
+  const { JobsModule, JobsService, JobKind } = await library(dist);
   class NoopJobs {
-    run(ctx) {
-      onStart(ctx);
+    constructor(dataSource) {
+      this.dataSource = dataSource;
     }
   }
+  NoopJobs.prototype.run = handlerBody(work, backend, onStart);
+  // What TypeScript's emitDecoratorMetadata writes for `constructor(dataSource: DataSource)`.
+  Reflect.defineMetadata('design:paramtypes', [DataSource], NoopJobs);
   Reflect.decorate(
-    [JobKind(KIND)],
+    [kindOptions ? JobKind(KIND, kindOptions) : JobKind(KIND)],
     NoopJobs.prototype,
     'run',
     Object.getOwnPropertyDescriptor(NoopJobs.prototype, 'run'),
@@ -57,9 +126,19 @@ export async function startOurs({
   return { app, service, close: () => app.close() };
 }
 
+/**
+ * Flow control's own tables (issue 14): the starts the rate limits count and when each group was
+ * last served. Emptied with the jobs, so no trial inherits another's groups; a baseline from before
+ * flow control has neither (its reset skips them).
+ */
+const FLOW_CONTROL_TABLES = ['nest_job_starts', 'nest_job_groups'];
+
 /** The harness's view of our tables (through its own connection). */
 export const oursTables = {
   async reset(db, historyMaxId) {
+    for (const table of FLOW_CONTROL_TABLES) {
+      await db.query(`DELETE FROM ${table}`).catch(() => undefined);
+    }
     if (historyMaxId) {
       await db.query('DELETE FROM nest_jobs WHERE id > ?', [historyMaxId]);
       if (db.backend === 'postgres') await db.query('VACUUM ANALYZE nest_jobs');
@@ -80,16 +159,25 @@ export const oursTables = {
   },
 };
 
-/** Specs of `count` jobs due in the far future (made due at once by `makeDue`). */
-export function futureSpecs(count) {
+/**
+ * Specs of `count` jobs due in the far future (made due at once by `makeDue`), numbered from
+ * `from`. With `groups`, job i is in group `g<i mod groups>`: every group gets as many jobs, spread
+ * through the backlog.
+ */
+export function futureSpecs(count, { from = 0, groups = 0 } = {}) {
   const runAt = new Date(FAR_FUTURE);
-  return Array.from({ length: count }, (_, i) => ({ kind: KIND, data: { i }, runAt }));
+  return Array.from({ length: count }, (_, k) => {
+    const i = from + k;
+    return groups > 0
+      ? { kind: KIND, data: { i }, runAt, group: `g${i % groups}` }
+      : { kind: KIND, data: { i }, runAt };
+  });
 }
 
-/** Pre-enqueues `count` jobs through the public API, 1,000 per `enqueueMany`. */
-export async function preloadOurs(service, count) {
+/** Pre-enqueues `count` jobs through the public API, 1,000 per `enqueueMany` (`groups`: see futureSpecs). */
+export async function preloadOurs(service, count, groups = 0) {
   for (let i = 0; i < count; i += 1000)
-    await service.enqueueMany(futureSpecs(Math.min(1000, count - i)));
+    await service.enqueueMany(futureSpecs(Math.min(1000, count - i), { from: i, groups }));
 }
 
 export async function enqueueOneAtATime(service, count, inFlight) {

@@ -95,19 +95,24 @@ export async function connect(backend, variant, { pool = 1 } = {}) {
   };
 }
 
-/** Creates the server databases the benchmark uses, if missing. */
-export async function ensureServerDatabases() {
+/**
+ * Creates the server databases the benchmark uses, if missing; those named in `fresh` (the
+ * baseline's, whose schema belongs to another version of the library) are dropped and created anew.
+ */
+export async function ensureServerDatabases(names = ['bench', 'bench_1m'], fresh = []) {
   const pg = require('pg');
   const admin = new pg.Client({ connectionString: serverUrl('postgres', null) + '/postgres' });
   await admin.connect();
-  for (const name of ['bench', 'bench_1m']) {
+  for (const name of names) {
+    if (fresh.includes(name)) await admin.query(`DROP DATABASE IF EXISTS ${name}`);
     const found = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
     if (found.rowCount === 0) await admin.query(`CREATE DATABASE ${name}`);
   }
   await admin.end();
   const mysql = require('mysql2/promise');
   const my = await mysql.createConnection({ uri: serverUrl('mariadb', null) });
-  for (const name of ['bench', 'bench_1m']) {
+  for (const name of names) {
+    if (fresh.includes(name)) await my.query(`DROP DATABASE IF EXISTS ${name}`);
     await my.query(`CREATE DATABASE IF NOT EXISTS ${name} CHARACTER SET utf8mb4`);
   }
   await my.end();

@@ -1,6 +1,8 @@
 // One worker process of a benchmark run, forked by run.mjs. It starts one system's worker with a
-// no-op handler and reports over IPC: 'ready', then progress (handler starts, first start time,
-// memory), and its figures when told to stop. Roles: process, latency, idle.
+// no-op handler (ours: or one doing `spec.work`, from the build `spec.dist`, its kind declared
+// with `spec.kindOptions`) and reports over IPC:
+// 'ready', then progress (handler starts, first start time, memory), and its figures when told to
+// stop. Roles: process, latency, idle.
 import { clock, percentile, sleep } from './stats.mjs';
 import { counter, installCounters } from './counters.mjs';
 
@@ -28,6 +30,9 @@ async function startWorker(options) {
         variant: spec.variant,
         jobs: options.ours,
         onStart,
+        work: spec.work,
+        dist: spec.dist ?? undefined,
+        kindOptions: spec.kindOptions ?? undefined,
       });
       return {
         close: app.close,
@@ -73,19 +78,24 @@ async function processRole() {
     last = count;
     send({ type: 'progress', count, first, rss: process.memoryUsage.rss() });
   }, 50);
+  let cpuAtReady = null;
   process.on('message', async (message) => {
     if (message.type !== 'stop') return;
     clearInterval(timer);
+    // CPU time of this process (user + system) from 'ready' to 'stop': the run, shutdown left out.
+    const cpu = process.cpuUsage(cpuAtReady);
     await worker.close();
     send({
       type: 'stopped',
       count,
       first,
       statements: counter.statements,
+      cpuMicros: cpu.user + cpu.system,
       maxRss: process.resourceUsage().maxRSS * 1024,
     });
     process.exit(0);
   });
+  cpuAtReady = process.cpuUsage();
   send({ type: 'ready' });
 }
 
