@@ -1,8 +1,14 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import {
+  chromium,
+  type Browser,
+  type BrowserContext,
+  type Locator,
+  type Page,
+} from 'playwright-core';
 import { DataSource } from 'typeorm';
-import { JobEntity } from 'nestjs-typeorm-jobs';
+import { JobCancelledError, JobEntity } from 'nestjs-typeorm-jobs';
 import { backends } from './support/backends.js';
 import {
   browserSkipReason,
@@ -11,6 +17,7 @@ import {
   DASHBOARD_PASSWORD,
   DASHBOARD_USER,
   HostileHandler,
+  ImportHandler,
   ReportHandler,
   startDashboardApp,
   XSS,
@@ -29,6 +36,8 @@ suite(`dashboard in chromium [sqlite]${skipped ? ` [${skipped}]` : ''}`, () => {
   let page: Page;
   let dashboard: DashboardApp;
   const dialogs: string[] = [];
+  /** Whether dialogs are accepted (confirmations) or dismissed. */
+  let acceptDialogs = false;
   /** Script errors and console errors, CSP violations included: a page must have none. */
   const problems: string[] = [];
 
@@ -46,11 +55,12 @@ suite(`dashboard in chromium [sqlite]${skipped ? ` [${skipped}]` : ''}`, () => {
 
   beforeEach(async () => {
     ReportHandler.failing = true;
+    acceptDialogs = false;
     dialogs.length = 0;
     problems.length = 0;
     dashboard = await startDashboardApp({
       database: await freshDatabase(sqlite),
-      providers: [ReportHandler, HostileHandler],
+      providers: [ReportHandler, HostileHandler, ImportHandler],
     });
     context = await browser.newContext({
       httpCredentials: { username: DASHBOARD_USER, password: DASHBOARD_PASSWORD },
@@ -63,11 +73,12 @@ suite(`dashboard in chromium [sqlite]${skipped ? ` [${skipped}]` : ''}`, () => {
     });
     page.on('dialog', (dialog) => {
       dialogs.push(dialog.message());
-      void dialog.dismiss();
+      void (acceptDialogs ? dialog.accept() : dialog.dismiss());
     });
   });
 
   afterEach(async () => {
+    ImportHandler.finishAll();
     expect(problems).toEqual([]);
     await context?.close();
     await dashboard?.close();
@@ -222,6 +233,129 @@ suite(`dashboard in chromium [sqlite]${skipped ? ` [${skipped}]` : ''}`, () => {
     await page.click('button[value="retry"]');
     await page.waitForSelector('.flash');
     expect(dialogs).toEqual([]);
+  });
+
+  /** An `import.rows` job, running. */
+  async function running(file: string): Promise<number> {
+    const job = await dashboard.jobs.enqueue('import.rows', { file });
+    await waitFor(
+      async () => (await dashboard.jobs.get(job.id))?.status === 'running',
+      `${file} to start`,
+    );
+    return job.id;
+  }
+
+  /** Has the handler report `value` with `job.progress()`, and waits until it is stored. */
+  async function report(id: number, value: unknown): Promise<void> {
+    ImportHandler.run(id).give({ progress: value });
+    const stored = JSON.stringify(value);
+    await waitFor(
+      async () => JSON.stringify((await dashboard.jobs.get(id))?.progress) === stored,
+      `job ${id}'s progress to be ${stored}`,
+    );
+  }
+
+  /** Waits until the element's text is `text` (the page's CSP forbids waitForFunction's eval). */
+  const shows = (locator: Locator, text: string) =>
+    waitFor(async () => (await locator.textContent()) === text, `"${text}" on the page`);
+
+  /** Marks the loaded document: the mark survives anything but a reload. */
+  const mark = () => page.evaluate('window.__notReloaded = true');
+  const marked = () => page.evaluate('window.__notReloaded === true');
+
+  it("moves a running job's bar without reloading, and shows the outcome when the job ends", async () => {
+    const id = await running('customers.csv');
+    await report(id, 10);
+    await page.goto(`${dashboard.url}/jobs/${id}`);
+    const bar = page.locator('[data-progress="detail"] progress');
+    expect(await bar.getAttribute('value')).toBe('10');
+    expect(await page.getByRole('progressbar', { name: `Progress of job #${id}` }).count()).toBe(1);
+    await mark();
+
+    await report(id, 55);
+    await shows(page.locator('[data-progress] .progress-value'), '55%');
+    expect(await bar.evaluate((el) => (el as unknown as { value: number }).value)).toBe(55);
+    expect(await badgeOf()).toBe('running');
+
+    // Any other JSON replaces the bar, as text: the hostile string stays a string.
+    await report(id, { stage: XSS, rows: 1200 });
+    await page.locator('[data-progress] pre').waitFor();
+    expect(await page.locator('[data-progress] pre').textContent()).toBe(
+      JSON.stringify({ stage: XSS, rows: 1200 }, null, 2),
+    );
+    await report(id, 90);
+    await shows(page.locator('[data-progress] .progress-value'), '90%');
+    expect(await marked()).toBe(true);
+
+    // The end: the page reloads once, by itself, and shows the outcome and the last progress.
+    const reloaded = page.waitForEvent('load');
+    ImportHandler.run(id).give({ finish: { imported: 1200 } });
+    await reloaded;
+    expect(await badgeOf()).toBe('succeeded');
+    expect(await marked()).toBe(false);
+    expect(await page.locator('#result').textContent()).toContain('"imported": 1200');
+    expect(await page.locator('[data-progress] .progress-value').textContent()).toBe('90%');
+    expect(await page.locator('[data-live]').count()).toBe(0);
+    expect(dialogs).toEqual([]);
+  });
+
+  it("refreshes the list's running rows in place: bars, then the status they end in", async () => {
+    const first = await running('a.csv');
+    const second = await running('b.csv');
+    await report(first, 20);
+    await page.goto(dashboard.url);
+    await mark();
+    const row = (id: number) => page.locator(`tr[data-job="${id}"]`);
+    expect(await row(first).locator('.progress-value').textContent()).toBe('20%');
+    expect(await row(second).locator('[data-progress] .muted').textContent()).toBe('–');
+
+    await report(first, 75);
+    await report(second, { stage: 'upload' });
+    await shows(row(first).locator('.progress-value'), '75%');
+    await row(second).locator('code.progress-json').waitFor();
+    expect(await row(second).locator('code.progress-json').textContent()).toBe(
+      '{"stage":"upload"}',
+    );
+
+    ImportHandler.run(first).give({ finish: null });
+    await shows(row(first).locator('[data-status-badge]'), 'succeeded');
+    expect(await row(first).getAttribute('data-live')).toBeNull();
+    expect(await row(second).getAttribute('data-live')).toBe(String(second));
+    expect(await marked()).toBe(true);
+
+    // Cancel asks first when a selected job is running (dismissed here: nothing happens).
+    await row(second).locator('input[name="ids"]').check();
+    await page.click('button[value="cancel"]');
+    expect(dialogs).toEqual([
+      "Cancel the selected jobs? A running one's handler will be asked to stop (its signal aborts), " +
+        'and whatever its run returns will be dropped.',
+    ]);
+    expect((await dashboard.jobs.get(second))?.status).toBe('running');
+  });
+
+  it('cancels a running job from its page once the confirmation says what happens to the run', async () => {
+    const id = await running('huge.csv');
+    await report(id, 40);
+    await page.goto(`${dashboard.url}/jobs/${id}`);
+    const buttons = await page.locator('.actions button').allTextContents();
+    expect(buttons.map((text) => text.trim())).toEqual(['Cancel']);
+
+    // Dismissed: nothing happens.
+    await page.click('button[value="cancel"]');
+    expect(dialogs).toEqual([
+      `Cancel job #${id} while it runs? Its handler will be asked to stop (its signal aborts), ` +
+        'and whatever the run returns will be dropped.',
+    ]);
+    expect((await dashboard.jobs.get(id))?.status).toBe('running');
+
+    acceptDialogs = true;
+    await page.click('button[value="cancel"]');
+    await page.waitForSelector('.flash');
+    expect(await page.locator('.flash').textContent()).toBe(`Cancelled 1 job (#${id}).`);
+    expect(await badgeOf()).toBe('cancelled');
+    await ImportHandler.run(id).returned;
+    expect(ImportHandler.run(id).abortReason).toBeInstanceOf(JobCancelledError);
+    expect(await dashboard.jobs.get(id)).toMatchObject({ status: 'cancelled', result: null });
   });
 
   const screenshots = process.env.JOBS_DASHBOARD_SCREENSHOTS === '1' ? it : it.skip;

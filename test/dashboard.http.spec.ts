@@ -1,11 +1,13 @@
+import { Injectable } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { JobsDashboardModule } from 'nestjs-typeorm-jobs';
+import { JobCancelledError, JobKind, JobsDashboardModule } from 'nestjs-typeorm-jobs';
 import { backends, describeBackends } from './support/backends.js';
 import {
   BasicAuthGuard,
   csrfTokenOf,
   DashboardClient,
   HostileHandler,
+  ImportHandler,
   ReportHandler,
   startDashboardApp,
   XSS,
@@ -53,6 +55,7 @@ describeBackends('dashboard over HTTP', (backend) => {
         `/jobs/api/jobs/${job.id}`,
         '/jobs/api/kinds',
         '/jobs/api/stats',
+        `/jobs/api/progress?ids=${job.id}`,
       ]) {
         const reply = await stranger.get(path);
         expect([path, reply.status]).toEqual([path, 401]);
@@ -420,6 +423,376 @@ describeBackends('dashboard over HTTP', (backend) => {
     expect((await client.get('/jobs')).text).toContain('1 succeeded, 1 failed');
   });
 });
+
+describeBackends('dashboard: progress of running jobs, over HTTP', (backend) => {
+  let dashboard: DashboardApp;
+  let client: DashboardClient;
+
+  beforeEach(async () => {
+    dashboard = await startDashboardApp({
+      database: await freshDatabase(backend),
+      providers: [ImportHandler],
+    });
+    client = new DashboardClient(dashboard.origin);
+  });
+
+  afterEach(async () => {
+    ImportHandler.finishAll();
+    await dashboard.close();
+  });
+
+  /** An `import.rows` job, running. */
+  async function running(file: string): Promise<number> {
+    const job = await dashboard.jobs.enqueue('import.rows', { file });
+    await waitFor(
+      async () => (await dashboard.jobs.get(job.id))?.status === 'running',
+      `${file} to start`,
+    );
+    return job.id;
+  }
+
+  /** Has the handler report `value` with `job.progress()`, and waits until it is stored. */
+  async function report(id: number, value: unknown): Promise<void> {
+    ImportHandler.run(id).give({ progress: value });
+    const stored = JSON.stringify(value);
+    await waitFor(
+      async () => JSON.stringify((await dashboard.jobs.get(id))?.progress) === stored,
+      `job ${id}'s progress to be ${stored}`,
+    );
+  }
+
+  /** The progress cell (list) or field (job page) of job `id`, as served. */
+  function progressOf(page: string, id: number): string {
+    const match = new RegExp(
+      `<div class="progress" data-progress="(?:list|detail)" data-job-id="${id}">([\\s\\S]*?)</div>`,
+    ).exec(page);
+    if (!match) throw new Error(`no progress of job ${id} on the page`);
+    return match[1];
+  }
+
+  it('shows a number as a bar with its value, clamped to 0-100, in the list and on the job page', async () => {
+    const id = await running('customers.csv');
+    const before = await client.get(`/jobs/jobs/${id}`);
+    expect(progressOf(before.text, id)).toContain('<span class="muted">–</span>');
+
+    await report(id, 42.25);
+    const list = await client.get('/jobs');
+    expect(list.text).toContain('<th>Progress</th>');
+    for (const page of [list.text, (await client.get(`/jobs/jobs/${id}`)).text]) {
+      const cell = progressOf(page, id);
+      expect(cell).toMatch(
+        new RegExp(`<progress max="100" value="42.3" aria-label="Progress of job #${id}"`),
+      );
+      expect(cell).toContain('<span class="progress-value">42.3%</span>');
+    }
+    // The running row and page are marked for the live refresh.
+    expect(list.text).toMatch(
+      new RegExp(`<tr\\s+data-job="${id}"\\s+data-status="running"\\s+data-live="${id}"`),
+    );
+
+    await report(id, 250);
+    expect(progressOf((await client.get(`/jobs/jobs/${id}`)).text, id)).toContain('value="100"');
+    await report(id, -3);
+    expect(progressOf((await client.get('/jobs')).text, id)).toContain('value="0"');
+
+    // The last value stays after the run, without the live marks.
+    await report(id, 100);
+    ImportHandler.run(id).give({ finish: { rows: 1200 } });
+    await waitFor(
+      async () => (await dashboard.jobs.get(id))?.status === 'succeeded',
+      'the import to succeed',
+    );
+    const done = await client.get(`/jobs/jobs/${id}`);
+    expect(progressOf(done.text, id)).toContain('<span class="progress-value">100%</span>');
+    expect(done.text).not.toContain('data-live=');
+    expect((await client.get('/jobs')).text).not.toContain('data-live=');
+  });
+
+  it('shows any other JSON as escaped JSON, cut short in the list, whole on the job page', async () => {
+    const id = await running('orders.csv');
+    const value = { stage: XSS, done: 3, of: 8, note: 'x'.repeat(100) };
+    await report(id, value);
+    const json = JSON.stringify(value);
+    const escape = (text: string) =>
+      text
+        .replace(/&/g, '&amp;')
+        .replace(/</g, '&lt;')
+        .replace(/>/g, '&gt;')
+        .replace(/"/g, '&quot;');
+
+    const list = await client.get('/jobs');
+    const cell = progressOf(list.text, id);
+    expect(cell).toContain(`>${escape(json.slice(0, 60))}…</code`);
+    expect(cell).toContain(`title="${escape(json)}"`);
+    expect(cell).not.toContain('<progress');
+
+    const page = await client.get(`/jobs/jobs/${id}`);
+    expect(progressOf(page.text, id)).toContain(
+      `<pre class="progress-json">${escape(JSON.stringify(value, null, 2))}</pre>`,
+    );
+    for (const text of [list.text, page.text]) {
+      expect(text).not.toContain('<script>alert(1)');
+      expect(text).toContain('&lt;/pre&gt;&lt;script&gt;alert(1)&lt;/script&gt;');
+    }
+    // A JSON string is shown as JSON too, escaped.
+    await report(id, `${XSS} step 2`);
+    const again = await client.get(`/jobs/jobs/${id}`);
+    expect(progressOf(again.text, id)).toContain(
+      `<pre class="progress-json">${escape(JSON.stringify(`${XSS} step 2`))}</pre>`,
+    );
+    expect(again.text).not.toContain('<script>alert(1)');
+  });
+
+  it("answers the live refresh with each job's status and progress (api/progress, guarded)", async () => {
+    const a = await running('a.csv');
+    const b = await running('b.csv');
+    await report(a, 12.5);
+    await report(b, { stage: 'upload' });
+    const pending = await dashboard.jobs.enqueue(
+      'import.rows',
+      { file: 'c.csv' },
+      { delay: 60_000 },
+    );
+
+    const reply = await client.get(`/jobs/api/progress?ids=${a},${b},${pending.id},999999`);
+    expect(reply.status).toBe(200);
+    expect(reply.headers.get('cache-control')).toBe('no-store');
+    const { jobs } = JSON.parse(reply.text) as { jobs: Array<{ id: number }> };
+    expect(jobs.sort((x, y) => x.id - y.id)).toEqual([
+      { id: a, status: 'running', progress: 12.5, percent: 12.5 },
+      { id: b, status: 'running', progress: { stage: 'upload' }, percent: null },
+      { id: pending.id, status: 'pending', progress: null, percent: null },
+    ]);
+
+    ImportHandler.run(a).give({ finish: null });
+    await waitFor(async () => {
+      const [job] = JSON.parse((await client.get(`/jobs/api/progress?ids=${a}`)).text).jobs;
+      return job.status === 'succeeded' && job.progress === 12.5;
+    }, 'the refresh to show the end, with the last progress');
+
+    const stranger = new DashboardClient(dashboard.origin, {});
+    const refused = await stranger.get(`/jobs/api/progress?ids=${b}`);
+    expect(refused.status).toBe(401);
+    expect(refused.text).not.toContain('upload');
+    for (const query of ['', '?ids=', '?ids=abc', '?ids=1,x', `?ids=${'1,'.repeat(501)}1`]) {
+      const bad = await client.get(`/jobs/api/progress${query}`);
+      expect([query.slice(0, 20), bad.status]).toEqual([query.slice(0, 20), 400]);
+    }
+  });
+
+  it("cancels a running job from its page: it asks first, the handler's signal aborts, its outcome is dropped", async () => {
+    const id = await running('huge.csv');
+    await report(id, 30);
+    const page = await client.get(`/jobs/jobs/${id}`);
+    // Only the action that applies to a running job, and it says what it does.
+    expect(page.text.match(/<button\s+type="submit"\s+name="action"\s+value="(\w+)"/g)).toEqual([
+      expect.stringContaining('value="cancel"'),
+    ]);
+    expect(page.text).toContain(
+      `data-confirm="Cancel job #${id} while it runs? Its handler will be asked to stop (its signal aborts), and whatever the run returns will be dropped."`,
+    );
+    expect(page.text).toContain(
+      'id="cancel-note">This job is running. Cancelling it asks its handler to stop (its signal aborts) and drops whatever the run returns.</p>',
+    );
+
+    const done = await client.postForm('/jobs/actions', [
+      ['_csrf', csrfTokenOf(page.text)],
+      ['action', 'cancel'],
+      ['ids', String(id)],
+      ['return', `/jobs/jobs/${id}`],
+    ]);
+    expect(done.status).toBe(303);
+    const run = ImportHandler.run(id);
+    await run.returned;
+    expect(run.abortReason).toBeInstanceOf(JobCancelledError);
+    const job = await dashboard.jobs.get(id);
+    // The handler returned 'stopped' after its signal aborted: that outcome was dropped.
+    expect(job).toMatchObject({ status: 'cancelled', result: null, progress: 30, lockedBy: null });
+    const after = await client.get(`/jobs/jobs/${id}`);
+    expect(after.text).toContain(`Cancelled 1 job (#${id}).`);
+    expect(after.text).not.toContain('data-live=');
+    expect(after.text).not.toContain('id="cancel-note"');
+    expect(after.text).toContain('value="retry"');
+
+    // In the list, Cancel asks first only when a selected job is running (the script reads this).
+    const list = await client.get('/jobs');
+    expect(list.text).toMatch(
+      /value="cancel"\s+class="secondary"\s+data-confirm="Cancel the selected jobs\? A running one&#39;s handler will be asked to stop \(its signal aborts\), and whatever its run returns will be dropped\."\s+data-confirm-running/,
+    );
+  });
+});
+
+/** A kind limited per group and as a whole, its name markup and quotes. */
+const SYNC = `account.sync</td><i>"s'`;
+
+/** Lets the runs it holds end when opened. */
+class Gate {
+  private opened!: () => void;
+  readonly passed = new Promise<void>((resolve) => (this.opened = resolve));
+  open(): void {
+    this.opened();
+  }
+}
+
+@Injectable()
+class LimitedHandlers {
+  static gate = new Gate();
+
+  /** One run per account at a time, two in all; each run lasts until the gate opens. */
+  @JobKind(SYNC, { concurrency: 2, group: { concurrency: 1 } })
+  async sync() {
+    await LimitedHandlers.gate.passed;
+    return 'synced';
+  }
+
+  @JobKind('digest.mail', { rateLimit: { limit: 1, per: '1h' } })
+  mail() {
+    return 'sent';
+  }
+
+  @JobKind('digest.build')
+  build() {
+    return 'built';
+  }
+}
+
+describeBackends(
+  'dashboard: why a pending job waits, and the limits of kinds, over HTTP',
+  (backend) => {
+    let dashboard: DashboardApp;
+    let client: DashboardClient;
+
+    beforeEach(async () => {
+      LimitedHandlers.gate = new Gate();
+      dashboard = await startDashboardApp({
+        database: await freshDatabase(backend),
+        providers: [LimitedHandlers],
+      });
+      client = new DashboardClient(dashboard.origin);
+    });
+
+    afterEach(async () => {
+      LimitedHandlers.gate.open();
+      await dashboard.close();
+    });
+
+    const job = (id: number) => dashboard.jobs.get(id);
+    const reachStatus = (id: number, status: string) =>
+      waitFor(async () => (await job(id))?.status === status, `job ${id} to be ${status}`);
+
+    /** The list's row of job `id`. */
+    async function listRow(id: number): Promise<string> {
+      const list = (await client.get('/jobs')).text;
+      expect(list).not.toContain('<script>alert(1)');
+      expect(list).not.toContain('<i>"s');
+      const row = new RegExp(`<tr data-job="${id}"[\\s\\S]*?</tr>`).exec(list);
+      if (!row) throw new Error(`no row of job ${id} in the list`);
+      return row[0];
+    }
+
+    it('says in the list and on its page why a due job waits for a slot of its group or kind, escaped, until a slot frees', async () => {
+      const jobs = dashboard.jobs;
+      const first = await jobs.enqueue(SYNC, {}, { group: XSS });
+      await reachStatus(first.id, 'running');
+
+      // The same group: its one slot is taken.
+      const sameGroup = await jobs.enqueue(SYNC, {}, { group: XSS });
+      expect((await job(sameGroup.id))!.waiting).toEqual({
+        reason: 'group-concurrency',
+        message: `1 of 1 jobs of group "${XSS}" allowed at once are running`,
+      });
+      const escapedGroup = '&lt;/pre&gt;&lt;script&gt;alert(1)&lt;/script&gt;';
+      const row = await listRow(sameGroup.id);
+      expect(row).toContain('data-waiting="group-concurrency"');
+      expect(row).toContain('waits: group at its concurrency limit');
+      expect(row).toContain(
+        `title="waits: 1 of 1 jobs of group &quot;${escapedGroup}&quot; allowed at once are running"`,
+      );
+      expect(row).toContain(`data-group title="group">· ${escapedGroup}</span>`);
+      const page = (await client.get(`/jobs/jobs/${sameGroup.id}`)).text;
+      expect(page).not.toContain('<script>alert(1)');
+      expect(page).toContain(`<dd data-group>${escapedGroup}</dd>`);
+      expect(page).toContain(
+        `data-waiting-message>1 of 1 jobs of group &quot;${escapedGroup}&quot; allowed at once are running</span`,
+      );
+      // The JSON API says it too, as get() does.
+      const api = JSON.parse((await client.get('/jobs/api/jobs')).text) as {
+        jobs: Array<{ id: number; group: string | null; waiting: unknown }>;
+      };
+      expect(api.jobs.find((j) => j.id === sameGroup.id)).toMatchObject({
+        group: XSS,
+        waiting: { reason: 'group-concurrency' },
+      });
+      expect(api.jobs.find((j) => j.id === first.id)).toMatchObject({ waiting: null });
+
+      // Another group's job is not held back by it, and takes the kind's second slot...
+      const other = await jobs.enqueue(SYNC, {}, { group: 'account:2' });
+      await reachStatus(other.id, 'running');
+      // ...so a third group's job waits for the kind.
+      const third = await jobs.enqueue(SYNC, {}, { group: 'account:3' });
+      const kindWide = {
+        reason: 'concurrency',
+        message: `2 of 2 jobs of kind "${SYNC}" allowed at once are running`,
+      };
+      expect((await job(third.id))!.waiting).toEqual(kindWide);
+      const thirdRow = await listRow(third.id);
+      expect(thirdRow).toContain('data-waiting="concurrency"');
+      expect(thirdRow).toContain(
+        'title="waits: 2 of 2 jobs of kind &quot;account.sync&lt;/td&gt;&lt;i&gt;&quot;s&#39;&quot; allowed at once are running"',
+      );
+      expect((await client.get(`/jobs/jobs/${third.id}`)).text).toContain(
+        'data-waiting="concurrency"',
+      );
+
+      LimitedHandlers.gate.open();
+      for (const { id } of [first, sameGroup, other, third]) await reachStatus(id, 'succeeded');
+      const ran = (await client.get(`/jobs/jobs/${sameGroup.id}`)).text;
+      expect(ran).not.toContain('data-waiting');
+      expect(await listRow(third.id)).not.toContain('data-waiting');
+    });
+
+    it('says a job waits for its rate limit, and shows the limits of each kind on the kinds page, escaped', async () => {
+      const jobs = dashboard.jobs;
+      const sent = await jobs.enqueue('digest.mail', {});
+      await reachStatus(sent.id, 'succeeded');
+      const held = await jobs.enqueue('digest.mail', {});
+      expect((await job(held.id))!.waiting).toEqual({
+        reason: 'rate-limit',
+        message: 'kind "digest.mail" started 1 of 1 jobs allowed per 1h',
+      });
+      const row = await listRow(held.id);
+      expect(row).toContain('data-waiting="rate-limit"');
+      expect(row).toContain(
+        'title="waits: kind &quot;digest.mail&quot; started 1 of 1 jobs allowed per 1h"',
+      );
+      // A job that is not due yet waits for its time, not for a limit.
+      const later = await jobs.enqueue('digest.mail', {}, { delay: 3_600_000 });
+      expect(await listRow(later.id)).not.toContain('data-waiting');
+
+      const kinds = (await client.get('/jobs/kinds')).text;
+      expect(kinds).toContain('<th>Limits</th>');
+      expect(kinds).not.toContain('<i>"s');
+      const limitsOf = (name: string) => {
+        const row = new RegExp(`<tr data-kind="${name}">[\\s\\S]*?</tr>`).exec(kinds)![0];
+        return /<td data-limits>\s*([\s\S]*?)\s*<\/td>/.exec(row)![1];
+      };
+      expect(limitsOf('account.sync&lt;/td&gt;&lt;i&gt;&quot;s&#39;')).toBe(
+        '2 at once; per group: 1 at once',
+      );
+      expect(limitsOf('digest.mail')).toBe('1 per 1h');
+      expect(limitsOf('digest.build')).toBe('<span class="muted">–</span>');
+      const api = JSON.parse((await client.get('/jobs/api/kinds')).text) as Array<{
+        name: string;
+        limits: unknown;
+      }>;
+      expect(Object.fromEntries(api.map((kind) => [kind.name, kind.limits]))).toEqual({
+        [SYNC]: { concurrency: 2, rateLimit: null, group: { concurrency: 1, rateLimit: null } },
+        'digest.mail': { concurrency: null, rateLimit: { limit: 1, per: 3_600_000 }, group: null },
+        'digest.build': null,
+      });
+    });
+  },
+);
 
 describe('JobsDashboardModule.forRootAsync behind a global prefix [sqlite]', () => {
   it('takes its options from a factory and links, posts and scopes cookies under the prefix', async () => {

@@ -26,6 +26,7 @@ function claimed(overrides: Partial<ClaimedJob> = {}): ClaimedJob {
     runAt: NOW - 50,
     timeout: null,
     backoff: null,
+    group: null,
     ...overrides,
   };
 }
@@ -44,6 +45,7 @@ function kind(
     queue: 'default',
     priority: 0,
     schedule: null,
+    limits: null,
     ...overrides,
   };
 }

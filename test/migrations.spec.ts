@@ -168,6 +168,22 @@ describeBackends('migrations', (backend) => {
     await db.undoLastMigration({ transaction: 'each' });
     const runner = db.createQueryRunner();
     try {
+      expect(await runner.hasTable('nest_job_permits')).toBe(false);
+      expect(await runner.hasTable('nest_job_starts')).toBe(true);
+      await db.undoLastMigration({ transaction: 'each' });
+      expect(await runner.hasTable('nest_job_starts')).toBe(false);
+      expect(await runner.hasTable('nest_job_groups')).toBe(false);
+      expect(await runner.hasColumn('nest_jobs', 'group_key')).toBe(false);
+      expect(await runner.hasColumn('nest_job_kinds', 'limits')).toBe(false);
+      expect(await runner.hasTable('nest_job_queues')).toBe(true);
+      await db.undoLastMigration({ transaction: 'each' });
+      expect(await runner.hasTable('nest_job_queues')).toBe(false);
+      expect(await runner.hasColumn('nest_jobs', 'awaited')).toBe(true);
+      await db.undoLastMigration({ transaction: 'each' });
+      expect(await runner.hasColumn('nest_jobs', 'awaited')).toBe(false);
+      expect(await runner.hasColumn('nest_jobs', 'progress')).toBe(false);
+      expect(await runner.hasColumn('nest_job_kinds', 'handled_at')).toBe(true);
+      await db.undoLastMigration({ transaction: 'each' });
       expect(await runner.hasColumn('nest_job_kinds', 'handled_at')).toBe(false);
       expect(await runner.hasColumn('nest_jobs', 'timeout_ms')).toBe(true);
       await db.undoLastMigration({ transaction: 'each' });

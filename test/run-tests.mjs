@@ -5,8 +5,8 @@
 // suites (test/fault/, see docs/reliability.md), and a third against Nest 11 + TypeORM 0.3
 // (test/compat/nest11), where a CommonJS app also installs the packed package and runs a job
 // (test/compat/cjs-app.check.mjs). Ends with "N passed, N failed" over every phase.
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -65,22 +65,52 @@ if (
 
 mkdirSync(join(root, 'test-results'), { recursive: true });
 
+const jestArgs = (report, extraArgs) => [
+  '--experimental-vm-modules',
+  '--no-warnings=ExperimentalWarning',
+  join(root, 'node_modules/jest/bin/jest.js'),
+  '--json',
+  `--outputFile=${report}`,
+  ...extraArgs,
+  ...process.argv.slice(2),
+];
+
 /** Runs one jest phase and reads its counts from the JSON report. */
 function jestPhase(reportName, extraArgs, env = process.env) {
   const report = join(root, 'test-results', reportName);
-  const result = spawnSync(
-    process.execPath,
-    [
-      '--experimental-vm-modules',
-      '--no-warnings=ExperimentalWarning',
-      join(root, 'node_modules/jest/bin/jest.js'),
-      '--json',
-      `--outputFile=${report}`,
-      ...extraArgs,
-      ...process.argv.slice(2),
-    ],
-    { cwd: root, stdio: 'inherit', env },
-  );
+  const result = spawnSync(process.execPath, jestArgs(report, extraArgs), {
+    cwd: root,
+    stdio: 'inherit',
+    env,
+  });
+  return phaseResult(report, result.status);
+}
+
+/**
+ * Starts a jest phase beside the others, its output into a file (not a pipe: the phases run with
+ * spawnSync meanwhile, and nobody would read a pipe), printed whole by `result()` once it ended.
+ */
+function jestPhaseBeside(reportName, extraArgs, env) {
+  const report = join(root, 'test-results', reportName);
+  const log = join(root, 'test-results', `${reportName}.log`);
+  const fd = openSync(log, 'w');
+  const child = spawn(process.execPath, jestArgs(report, extraArgs), {
+    cwd: root,
+    env,
+    stdio: ['ignore', fd, fd],
+  });
+  closeSync(fd);
+  const done = new Promise((resolve) => child.on('close', (code) => resolve(code)));
+  return {
+    async result() {
+      const code = await done;
+      process.stdout.write(readFileSync(log));
+      return phaseResult(report, code);
+    },
+  };
+}
+
+function phaseResult(report, status) {
   let counts = {
     numPassedTests: 0,
     numFailedTests: 0,
@@ -92,7 +122,7 @@ function jestPhase(reportName, extraArgs, env = process.env) {
   } catch {
     counts.numFailedTests = 1; // jest did not get as far as writing its report
   }
-  return { ok: result.status === 0, counts };
+  return { ok: status === 0, counts };
 }
 
 /** Runs a check script that ends with "N passed, N failed"; its counts join the suites'. */
@@ -115,10 +145,13 @@ function checkPhase(script) {
 // A file or pattern given on the command line may belong to either phase.
 const narrowed = process.argv.length > 2 ? ['--passWithNoTests'] : [];
 const config = ['-c', join(root, 'test/jest.config.mjs')];
-const phases = [jestPhase('jest.json', [...config, ...narrowed])];
+const phases = [];
+/** The fault phase, running beside the others once started. */
+let faultPhase = null;
 
-// Second phase: the fault suites (test/fault/), real worker processes against the servers, one
-// suite at a time. Required in CI; elsewhere it runs when a server URL is set.
+// The fault suites (test/fault/), real worker processes against the servers, one suite at a
+// time, started first and beside the other phases (they mostly wait on leases, kills and restarts,
+// on databases of their own). Required in CI; elsewhere it runs when a server URL is set.
 const faultSkipReason =
   !requireAll && process.env.JOBS_TEST_FAULT === '0'
     ? 'JOBS_TEST_FAULT=0'
@@ -135,16 +168,20 @@ if (faultSkipReason) {
     ? ` with JOBS_FAULT_SIZE=${process.env.JOBS_FAULT_SIZE}`
     : '';
   console.log(`  real OS processes against each server backend${size}`);
-  rmSync(join(root, 'test-results', 'fault'), { recursive: true, force: true }); // this run's figures only
-  phases.push(
-    jestPhase('jest-fault.json', [...config, '--runInBand', ...narrowed], {
-      ...process.env,
-      JOBS_TEST_PHASE: 'fault',
-    }),
+  console.log(
+    '  (beside the other phases: it mostly waits on leases, restarts and kills; its output comes last)',
   );
+  rmSync(join(root, 'test-results', 'fault'), { recursive: true, force: true }); // this run's figures only
+  faultPhase = jestPhaseBeside('jest-fault.json', [...config, '--runInBand', ...narrowed], {
+    ...process.env,
+    JOBS_TEST_PHASE: 'fault',
+  });
 }
 
-// Third phase: the suites again against Nest 11 + TypeORM 0.3, installed apart in test/compat/nest11
+// The suites, on every backend.
+phases.push(jestPhase('jest.json', [...config, ...narrowed]));
+
+// Then the suites again against Nest 11 + TypeORM 0.3, installed apart in test/compat/nest11
 // (`npm ci --prefix test/compat/nest11`; see test/compat/README.md). Required in CI; elsewhere it runs with
 // JOBS_TEST_NEST11=1.
 const failedCheck = () => ({
@@ -191,6 +228,11 @@ if (nest11SkipReason) {
     );
     phases.push(checkPhase(join(root, 'test/compat/cjs-app.check.mjs')));
   }
+}
+
+if (faultPhase) {
+  console.log('\n> fault phase (ran beside the other phases): its output');
+  phases.push(await faultPhase.result());
 }
 
 const total = (key) => phases.reduce((sum, phase) => sum + phase.counts[key], 0);

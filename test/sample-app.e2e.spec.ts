@@ -90,6 +90,21 @@ describeBackends('sample app', (backend) => {
     expect((await http.post('/flaky', { failures: -1 })).status).toBe(400);
     expect((await http.get('/api/jobs/999999')).status).toBe(404);
     expect((await http.get('/api/jobs/abc')).status).toBe(400);
+    expect((await http.post('/reports/2026-13', {})).status).toBe(400);
+    expect((await http.post('/reports/2026-11?partMs=soon', {})).status).toBe(400);
+    // The wait's timeout is checked before the job is added.
+    expect((await http.post('/reports/2026-11/wait?timeout=soon', {})).status).toBe(400);
+    expect((await http.post('/reports/jobs/999999/cancel', {})).status).toBe(404);
+    expect((await http.post('/invoices', { customer: '', amountCents: 100 })).status).toBe(400);
+    expect((await http.post('/invoices', { customer: 'ACME', amountCents: 0.5 })).status).toBe(400);
+    expect((await http.get('/invoices/999999')).status).toBe(404);
+    expect((await http.post('/newsletters', { subject: 'News', recipients: [] })).status).toBe(400);
+    expect((await http.post('/newsletters', { subject: 'News', recipients: ['x'] })).status).toBe(
+      400,
+    );
+    expect((await http.post('/accounts/abc/sync', {})).status).toBe(400);
+    expect((await http.post('/accounts/1/sync?ms=soon', {})).status).toBe(400);
+    expect(((await http.get('/api/jobs?kind=report.build')).body as JobEntity[]).length).toBe(0);
   });
 
   it('serves the jobs dashboard at /jobs behind its basic-auth guard', async () => {
@@ -192,6 +207,169 @@ describeBackends('sample app', (backend) => {
       expect(digest).toMatchObject({ paused: false, status: 'pending' });
       expect(digest.nextRunAt).not.toBeNull();
       expect((await http.post('/digests/bob/pause', {})).status).toBe(404);
+    });
+  });
+
+  describe('monthly reports (progress, waiting, cancel)', () => {
+    it('builds a report in parts: its progress reaches 100 and its result names the file', async () => {
+      const http = await startHttp();
+
+      const accepted = await http.post('/reports/2026-11?partMs=20', {});
+
+      expect(accepted.status).toBe(202);
+      expect(accepted.headers.get('location')).toBe(`/api/jobs/${accepted.body.id}`);
+      const job = await http.waitForJob(accepted.body.id, 'succeeded');
+      expect(job.progress).toBe(100);
+      expect(job.result).toEqual({
+        month: '2026-11',
+        parts: 5,
+        url: 'https://files.example/reports/2026-11.pdf',
+      });
+      expect(job.logs).toContain('rendered orders');
+      expect(job.logs).toContain('rendered summary');
+    });
+
+    it('answers with the built report when the caller waits, and with 202 past the timeout', async () => {
+      const http = await startHttp();
+
+      const built = await http.post('/reports/2026-10/wait?partMs=10&timeout=20s', {});
+
+      expect(built.status).toBe(200);
+      expect(built.body).toMatchObject({
+        status: 'succeeded',
+        result: { month: '2026-10', parts: 5 },
+      });
+      expect((await http.get(`/api/jobs/${built.body.id}`)).body.progress).toBe(100);
+
+      // Five parts of a minute each cannot be built in 100 ms: the answer says where to look later.
+      const slow = await http.post('/reports/2026-12/wait?partMs=60000&timeout=100', {});
+
+      expect(slow.status).toBe(202);
+      expect(slow.headers.get('location')).toBe(`/api/jobs/${slow.body.id}`);
+      expect(['pending', 'running']).toContain(slow.body.status);
+      expect((await http.post(`/reports/jobs/${slow.body.id}/cancel`, {})).status).toBe(200);
+    });
+
+    it("stops a cancelled report's handler; the job ends cancelled, not retried", async () => {
+      const lines: string[] = [];
+      const http = await startHttp(undefined, (line) => lines.push(line));
+      const accepted = await http.post('/reports/2026-11?partMs=60000', {});
+      const id = accepted.body.id as number;
+      await http.waitForJob(id, 'running');
+
+      const cancelled = await http.post(`/reports/jobs/${id}/cancel`, {});
+
+      expect(cancelled.status).toBe(200);
+      expect(cancelled.body).toEqual({ id, status: 'cancelled' });
+      // Its parts take five minutes: the handler's line comes only because job.signal aborted it.
+      const stopped = await waitFor(
+        () => lines.find((line) => line.startsWith(`job #${id}: report for 2026-11 stopped`)),
+        'the report handler to stop',
+      );
+      expect(stopped).toMatch(/stopped after 0 of 5 parts \(.*cancelled.*\)/);
+      const job = await http.waitForJob(id, 'cancelled');
+      expect(job).toMatchObject({ attempts: 1, active: false });
+      expect((await http.post(`/reports/jobs/${id}/cancel`, {})).status).toBe(409);
+    });
+
+    it('cancels only reports', async () => {
+      const http = await startHttp({ runner: false });
+      const other = await http.post('/flaky', { failures: 0 });
+
+      expect((await http.post(`/reports/jobs/${other.body.id}/cancel`, {})).status).toBe(404);
+      expect((await http.get(`/api/jobs/${other.body.id}`)).body.status).toBe('pending');
+    });
+  });
+
+  describe('invoices (job.transaction)', () => {
+    it("pays an invoice exactly once, in the transaction that stores its job's success", async () => {
+      const http = await startHttp();
+
+      const created = await http.post('/invoices', { customer: 'ACME', amountCents: 12_500 });
+
+      expect(created.status).toBe(202);
+      const { invoice, job: queued } = created.body;
+      expect(created.headers.get('location')).toBe(`/invoices/${invoice.id}`);
+      expect(invoice).toMatchObject({ customer: 'ACME', amountCents: 12_500, paidAt: null });
+      expect(invoice.jobId).toBe(queued.id);
+      const job = await http.waitForJob(queued.id, 'succeeded');
+      expect(job.attempts).toBe(1);
+      const paid = (await http.get(`/invoices/${invoice.id}`)).body;
+      expect(paid.paidAt).not.toBeNull();
+      expect(paid.payments).toEqual([
+        { id: expect.any(Number), invoiceId: invoice.id, amountCents: 12_500, jobId: job.id },
+      ]);
+      // The job's result is what the transaction's callback returned.
+      expect(job.result).toEqual({
+        invoiceId: invoice.id,
+        paymentId: paid.payments[0].id,
+        amountCents: 12_500,
+      });
+    });
+  });
+
+  describe('flow control (kind and group limits)', () => {
+    it('sends a newsletter through the rate-limited mail kind: every mail once, none held back counted as an attempt', async () => {
+      const http = await startHttp();
+      const recipients = Array.from({ length: 8 }, (_, i) => `reader${i}@example.com`);
+
+      const accepted = await http.post('/newsletters', { subject: 'November news', recipients });
+
+      expect(accepted.status).toBe(202);
+      expect(accepted.body.ids).toHaveLength(8);
+      const sent = await Promise.all(
+        (accepted.body.ids as number[]).map((id) => http.waitForJob(id, 'succeeded')),
+      );
+      expect(sent.map((job) => (job.result as { to: string }).to)).toEqual(recipients);
+      expect(sent.every((job) => job.attempts === 1)).toBe(true);
+      // The dashboard's kinds page shows the limits the code declares.
+      const kinds = await fetch(`${http.url}/jobs/kinds`, {
+        headers: { authorization: `Basic ${Buffer.from('admin:jobs').toString('base64')}` },
+      });
+      const page = await kinds.text();
+      const limitsOf = (kind: string) =>
+        new RegExp(`<tr data-kind="${kind}">[\\s\\S]*?<td data-limits>\\s*([^<]*?)\\s*</td>`).exec(
+          page,
+        )?.[1];
+      expect(limitsOf('mail.send')).toBe('2 at once, 5 per 1s');
+      expect(limitsOf('account.sync')).toBe('per group: 1 at once');
+    });
+
+    it('syncs one account at a time (its second sync says why it waits), other accounts meanwhile', async () => {
+      const http = await startHttp();
+      const long = await http.post('/accounts/1/sync?ms=60000', {});
+      expect(long.status).toBe(202);
+      expect(long.body.group).toBe('account:1');
+      await http.waitForJob(long.body.id, 'running');
+
+      const queued = await Promise.all([
+        http.post('/accounts/1/sync?ms=50', {}),
+        http.post('/accounts/1/sync?ms=50', {}),
+      ]);
+      const waiting = (await http.get(`/api/jobs/${queued[0].body.id}`)).body;
+      expect(waiting).toMatchObject({
+        status: 'pending',
+        group: 'account:1',
+        waiting: {
+          reason: 'group-concurrency',
+          message: '1 of 1 jobs of group "account:1" allowed at once are running',
+        },
+      });
+      // Another account is not held up by account 1's backlog.
+      const other = await http.post('/accounts/2/sync?ms=0', {});
+      await http.waitForJob(other.body.id, 'succeeded');
+      expect((await http.get(`/api/jobs/${long.body.id}`)).body.status).toBe('running');
+
+      // The long sync ends (cancelled here): account 1's next syncs run, one after the other.
+      expect(await http.jobs.cancel(long.body.id)).toBe(true);
+      const runs = await Promise.all(
+        queued.map((reply) => http.waitForJob(reply.body.id, 'succeeded')),
+      );
+      const [first, second] = runs
+        .map((job) => job.result as { startedAt: number; endedAt: number })
+        .sort((a, b) => a.startedAt - b.startedAt);
+      expect(second.startedAt).toBeGreaterThanOrEqual(first.endedAt);
+      expect(runs.every((job) => job.attempts === 1 && job.waiting === null)).toBe(true);
     });
   });
 
@@ -298,19 +476,28 @@ describeBackends('sample app', (backend) => {
     return moduleRef.init();
   }
 
-  /** The sample's AppModule as an HTTP server on a free port, with a small client for it. */
-  async function startHttp(options?: SampleAppOptions) {
+  /**
+   * The sample's AppModule as an HTTP server on a free port, with a small client for it; `onLog`
+   * hears the app's log lines (what an operator reads).
+   */
+  async function startHttp(options?: SampleAppOptions, onLog?: (line: string) => void) {
     const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(options)] })
-      .setLogger(quietLogger)
+      .setLogger(
+        onLog ? { ...quietLogger, log: (line: unknown) => onLog(String(line)) } : quietLogger,
+      )
       .compile();
     const app: INestApplication = moduleRef.createNestApplication();
     started.push(app);
     await app.listen(0, '127.0.0.1');
     const { port } = app.getHttpServer().address() as AddressInfo;
-    return new SampleClient(`http://127.0.0.1:${port}`, async () => {
-      started = started.filter((other) => other !== app);
-      await app.close();
-    });
+    return new SampleClient(
+      `http://127.0.0.1:${port}`,
+      async () => {
+        started = started.filter((other) => other !== app);
+        await app.close();
+      },
+      app.get(JobsService),
+    );
   }
 });
 
@@ -325,6 +512,8 @@ class SampleClient {
   constructor(
     private readonly base: string,
     readonly close: () => Promise<void>,
+    /** The app's JobsService, for what the sample has no endpoint for. */
+    readonly jobs: JobsService,
   ) {}
 
   get url(): string {

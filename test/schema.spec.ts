@@ -54,10 +54,10 @@ function app(database: DataSourceOptions, jobs: JobsModuleOptions = {}): Promise
 async function tablesNamed(source: DataSource, backend: Backend): Promise<number> {
   const [{ n }] = await source.query(
     backend.name === 'sqlite'
-      ? `SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name LIKE 'nest_job%'`
+      ? `SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name IN ('nest_jobs', 'nest_job_kinds', 'nest_job_queues')`
       : `SELECT COUNT(*) AS n FROM information_schema.tables
          WHERE table_schema = ${backend.name === 'postgres' ? 'current_schema()' : 'DATABASE()'}
-           AND table_name IN ('nest_jobs', 'nest_job_kinds')`,
+           AND table_name IN ('nest_jobs', 'nest_job_kinds', 'nest_job_queues')`,
   );
   return Number(n);
 }
@@ -87,7 +87,7 @@ describeBackends('schema', (backend) => {
       const database = await emptyDatabase(backend);
       const apps = await Promise.all([app(database), app(database), app(database)]);
       try {
-        expect(await withSource(database, (source) => tablesNamed(source, backend))).toBe(2);
+        expect(await withSource(database, (source) => tablesNamed(source, backend))).toBe(3);
         const job = await apps[0].get(JobsService).enqueue('schema.echo', { n: round, text: '' });
         expect(await apps[2].get(JobsService).get(job.id)).toMatchObject({ data: { n: round } });
       } finally {

@@ -176,6 +176,8 @@ export async function until<T>(
       if (value) return value;
       last = value;
     } catch (error) {
+      // A dead worker will not come back: say so now rather than at the timeout.
+      if (error instanceof Fatal) throw error;
       last = (error as Error).message;
     }
     if (Date.now() > deadline)
@@ -245,14 +247,19 @@ export class FaultRun {
   }
 
   /** Starts a worker process and waits until its app has bootstrapped. */
-  async start(name: string, options: WorkerOptions = {}): Promise<Worker> {
+  /** Starts a worker process: worker.mjs, or `script` (another replica taking the same config). */
+  async start(
+    name: string,
+    options: WorkerOptions | Record<string, unknown> = {},
+    script = WORKER,
+  ): Promise<Worker> {
     const config = {
       name,
       database: this.database,
       runs: join(this.dir, `runs-${name}.jsonl`),
       ...options,
     };
-    const child = spawn(process.execPath, [WORKER, JSON.stringify(config)], {
+    const child = spawn(process.execPath, [script, JSON.stringify(config)], {
       cwd: ROOT,
       env: { ...process.env, NO_COLOR: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -18,12 +18,11 @@
 // Each handler appends {e:'start'|'end'|'aborted', job, attempt, worker, pid, t} to `runs` with a
 // synchronous write, so a record survives kill -9 of this process the moment it is written.
 import 'reflect-metadata';
-import { Injectable, Module } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import { TypeOrmModule } from '@nestjs/typeorm';
+import { Injectable } from '@nestjs/common';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { JobKind, JobsModule, JobsService } from '../../dist/index.js';
+import { JobKind, JobsService } from '../../dist/index.js';
+import { startWorkerApp } from '../support/worker-app.mjs';
 
 const config = JSON.parse(process.argv[2] ?? '{}');
 const runsFile = openSync(config.runs, 'a');
@@ -109,24 +108,7 @@ class ShutdownProbe {
 }
 Reflect.decorate([Injectable()], ShutdownProbe);
 
-class WorkerModule {}
-Reflect.decorate(
-  [
-    Module({
-      imports: [
-        TypeOrmModule.forRoot({ ...config.database, autoLoadEntities: true, synchronize: false }),
-        JobsModule.forRoot(config.jobs ?? {}),
-      ],
-      providers: [FaultHandlers, ShutdownProbe],
-    }),
-  ],
-  WorkerModule,
-);
-
-const app = await NestFactory.createApplicationContext(WorkerModule, {
-  logger: ['log', 'warn', 'error', 'fatal'],
-});
-app.enableShutdownHooks();
+const app = await startWorkerApp(config, [FaultHandlers, ShutdownProbe]);
 
 if (config.periodic) {
   // Every replica asks for the periodic job at startup, as a user's app would; `unique` keeps one.

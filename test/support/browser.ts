@@ -211,3 +211,81 @@ export class HostileHandler {
     throw new Error(job.data.html);
   }
 }
+
+/** What a test tells a running `import.rows` job to do next: report a progress, or end. */
+export type ImportStep = { progress: unknown } | { finish: unknown };
+
+/** One run of `import.rows`: the steps the test gave it, and what the handler saw. */
+export class ImportRun {
+  private readonly steps: ImportStep[] = [];
+  private wake: (() => void) | null = null;
+  /** The reason its signal aborted with, once it did. */
+  abortReason: unknown = undefined;
+  /** Settles when the handler has returned. */
+  readonly returned: Promise<void>;
+  private markReturned!: () => void;
+
+  constructor() {
+    this.returned = new Promise((resolve) => (this.markReturned = resolve));
+  }
+
+  give(step: ImportStep): void {
+    this.steps.push(step);
+    this.wake?.();
+  }
+
+  async next(signal: AbortSignal): Promise<ImportStep | null> {
+    while (this.steps.length === 0 && !signal.aborted) {
+      await new Promise<void>((resolve) => (this.wake = resolve));
+      this.wake = null;
+    }
+    return this.steps.shift() ?? null;
+  }
+
+  ended(): void {
+    this.markReturned();
+  }
+}
+
+/**
+ * A long job the test drives: it runs until told to finish, reporting with `job.progress()` each
+ * value the test gives it. An aborted signal ends it (after the steps already given).
+ */
+@Injectable()
+export class ImportHandler {
+  static readonly runs = new Map<number, ImportRun>();
+
+  /** The run of job `id` (made before the job starts, if asked first). */
+  static run(id: number): ImportRun {
+    let run = ImportHandler.runs.get(id);
+    if (!run) ImportHandler.runs.set(id, (run = new ImportRun()));
+    return run;
+  }
+
+  /** Ends every run still going (a test's clean-up). */
+  static finishAll(): void {
+    for (const run of ImportHandler.runs.values()) run.give({ finish: null });
+    ImportHandler.runs.clear();
+  }
+
+  @JobKind('import.rows', { maxAttempts: 1 })
+  async import(job: JobContext<{ file: string }>) {
+    const run = ImportHandler.run(job.id);
+    const stop = () => {
+      run.abortReason = job.signal.reason;
+      run.give({ finish: 'stopped' });
+    };
+    job.signal.addEventListener('abort', stop, { once: true });
+    try {
+      for (;;) {
+        const step = await run.next(job.signal);
+        if (step === null) return 'stopped';
+        if ('finish' in step) return step.finish;
+        await job.progress(step.progress);
+      }
+    } finally {
+      job.signal.removeEventListener('abort', stop);
+      run.ended();
+    }
+  }
+}

@@ -35,6 +35,10 @@ export async function freshDatabase(backend: Backend): Promise<DataSourceOptions
   const source = await cleaner;
   await source.query('DELETE FROM nest_jobs');
   await source.query('DELETE FROM nest_job_kinds');
+  await source.query('DELETE FROM nest_job_queues');
+  await source.query('DELETE FROM nest_job_starts');
+  await source.query('DELETE FROM nest_job_groups');
+  await source.query('DELETE FROM nest_job_permits');
   return options;
 }
 
