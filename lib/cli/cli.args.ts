@@ -1,4 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { JobsError } from '../errors/jobs.errors.js';
 import { durationMs, INT32_MAX, MAX_DURATION_MS } from '../options/index.js';
 import { CliUsageError } from './cli.errors.js';
 
@@ -99,5 +100,15 @@ export function requirePositional(positionals: string[], index: number, name: st
 export function noMorePositionals(positionals: string[], count: number): void {
   if (positionals.length > count) {
     throw new CliUsageError(`unexpected argument "${positionals[count]}"`);
+  }
+}
+
+/** Runs checks of the module's own before the app boots, their typed errors turned into usage errors (exit 2). */
+export function checkBeforeBoot<T>(check: () => T): T {
+  try {
+    return check();
+  } catch (error) {
+    if (error instanceof JobsError) throw new CliUsageError(error.message);
+    throw error;
   }
 }
