@@ -1,46 +1,18 @@
 /**
  * The schedule commands as an operator uses them: each command boots the app again (and so syncs the
- * declared schedules), so a pause must hold from one command to the next. The built CLI is spawned
- * as in test/cli.spec.ts; JOBS_TEST_CLI_ROOT names another build (a folder holding dist/ and a copy
- * of test/cli-app/) for a run that must not rebuild dist/.
+ * declared schedules), so a pause must hold from one command to the next; the `run` after the pause
+ * is a process of its own (test/support/cli-suite.ts). JOBS_TEST_CLI_ROOT names another build (a
+ * folder holding dist/ and a copy of test/cli-app/) for a run that must not rebuild dist/.
  */
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { JOBS_ENTITIES, JOBS_MIGRATIONS, JobEntity } from 'nestjs-typeorm-jobs';
 import { describeBackends } from './support/backends.js';
+import { cli as runCli, spawnCli } from './support/cli-suite.js';
 import { closeCleaners, freshDatabase } from './support/fixtures.js';
 
-const ROOT = process.env.JOBS_TEST_CLI_ROOT ?? fileURLToPath(new URL('..', import.meta.url));
-const CLI = join(ROOT, 'dist/cli/main.js');
-const APP_DIR = join(ROOT, 'test/cli-app');
-
-function cli(
-  args: string[],
-  database: DataSourceOptions,
-): Promise<{ code: number | null; stdout: string; stderr: string; json: any }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args, '--module', 'schedules.module.mjs'], {
-      cwd: APP_DIR,
-      env: { ...process.env, CLI_APP_DATABASE: JSON.stringify(database) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      let json: unknown;
-      try {
-        json = JSON.parse(stdout);
-      } catch {
-        json = undefined;
-      }
-      resolve({ code, stdout, stderr, json });
-    });
-  });
+/** The CLI (test/support/cli-suite.ts) with the app module of these tests. */
+function cli(args: string[], database: DataSourceOptions) {
+  return runCli([...args, '--module', 'schedules.module.mjs'], { database });
 }
 
 describeBackends('cli schedules', (backend) => {
@@ -80,7 +52,8 @@ describeBackends('cli schedules', (backend) => {
     );
     // Due long ago: only the pause keeps the next commands from running it.
     await source.getRepository(JobEntity).update(id, { runAt: new Date(Date.now() - 60_000) });
-    const run = await cli(['run', '--json'], database);
+    // A process of its own: the pause is in the database, not in the host's memory.
+    const run = await spawnCli(['run', '--json', '--module', 'schedules.module.mjs'], { database });
     expect(run.json).toMatchObject({ ran: 0 });
     const paused = await cli(['schedules'], database);
     expect(paused.stdout).toContain('cli.hourly (declared): every 3600000 ms; PAUSED');

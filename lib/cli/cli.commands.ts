@@ -12,7 +12,9 @@ import {
   type GlobalOptions,
 } from './cli.args.js';
 import { CliUsageError, EXIT_JOB_FAILURE, EXIT_OK } from './cli.errors.js';
+import type { CliIo } from './cli.io.js';
 import { enqueueCommand } from './cli.enqueue.js';
+import { queueCommands } from './cli.queues.js';
 import { scheduleCommands } from './cli.schedules.js';
 
 /** What a command prints (text, or the object with --json) and its exit code. */
@@ -30,7 +32,11 @@ export interface Command {
   help: string;
   options: Parameters<typeof parseCommand>[1];
   /** Checks the arguments before the app boots (usage errors cost no database connection). */
-  prepare(positionals: string[], options: Record<string, unknown>): Promise<Prepared>;
+  prepare(
+    positionals: string[],
+    options: Record<string, unknown>,
+    io: Pick<CliIo, 'stdin'>,
+  ): Promise<Prepared>;
 }
 
 type Prepared = (app: INestApplicationContext) => Promise<CommandResult>;
@@ -70,8 +76,8 @@ const run: Command = {
   summary: 'run every job due now, once, in this process',
   usage: 'run',
   help: [
-    'Claims and runs every job that is due now (on every queue this app has handlers for), writes',
-    'their outcomes, and exits. For cron, instead of (or beside) the background runner.',
+    'Claims and runs every job that is due now (on every queue this app has handlers for, but paused',
+    'queues), writes their outcomes, and exits. For cron, instead of (or beside) the background runner.',
     'Exit code 1 when any run threw (including runs that will be retried).',
   ].join('\n'),
   options: {},
@@ -171,7 +177,7 @@ const cancel: Command = {
   summary: 'cancel a pending or running job',
   usage: 'cancel <id>',
   help: [
-    'Cancels the job: a pending one never runs; a running one finishes but its outcome is discarded.',
+    "Cancels the job: a pending one never runs; a running one is asked to stop (its handler's signal aborts, on whichever instance runs it) and its outcome is dropped.",
     'Exit code 1 when the job had already finished, 2 when there is no such job. A schedule is',
     'not cancelled (it would come back): pause-schedule pauses it.',
   ].join('\n'),
@@ -243,6 +249,7 @@ export const COMMANDS: Command[] = [
   cancel,
   prune,
   ...scheduleCommands({ jobsService, asUsage }),
+  ...queueCommands({ jobsService, asUsage }),
 ];
 
 export type { GlobalOptions };

@@ -15,6 +15,7 @@ import { pathToFileURL } from 'node:url';
 import { JOBS_RESOLVED_OPTIONS } from '../jobs.constants.js';
 import type { ResolvedJobsOptions } from '../interfaces/jobs-module-options.interface.js';
 import { CliUsageError } from './cli.errors.js';
+import type { CliIo } from './cli.io.js';
 
 /** Read when `--module` is not given. */
 export const MODULE_ENV = 'JOBS_CLI_MODULE';
@@ -25,12 +26,15 @@ const DEFAULT_EXPORT = 'AppModule';
 type NestModule = Type<unknown> | DynamicModule;
 
 /** `path[#Export]` from the option, the variable or the default, resolved against the working directory. */
-export function moduleReference(option: string | undefined): { file: string; exportName: string } {
-  const reference = option ?? process.env[MODULE_ENV] ?? DEFAULT_MODULE;
+export function moduleReference(
+  option: string | undefined,
+  io: Pick<CliIo, 'cwd' | 'env'>,
+): { file: string; exportName: string } {
+  const reference = option ?? io.env[MODULE_ENV] ?? DEFAULT_MODULE;
   const hash = reference.lastIndexOf('#');
   const path = hash === -1 ? reference : reference.slice(0, hash);
   const exportName = hash === -1 ? DEFAULT_EXPORT : reference.slice(hash + 1);
-  const file = resolve(process.cwd(), path);
+  const file = resolve(io.cwd, path);
   if (!existsSync(file)) {
     throw new CliUsageError(
       `cannot find the app module file ${file}`,
@@ -51,8 +55,8 @@ function isDynamicModule(value: unknown): value is DynamicModule {
 }
 
 /** Sends Nest's log lines to stderr, from before the app's files are imported (they may log on import). */
-export function quietNestLogs(verbose: boolean): void {
-  Logger.overrideLogger(stderrLogger(verbose));
+export function quietNestLogs(verbose: boolean, io: Pick<CliIo, 'stderr'>): void {
+  Logger.overrideLogger(stderrLogger(verbose, io));
 }
 
 /** Imports the file and picks the module: a class, or a configured dynamic module (`AppModule.forRoot(...)`). */
@@ -114,14 +118,12 @@ class RunnerOff implements OnModuleInit {
 }
 
 /** Writes every Nest log line to stderr (stdout is for the command's output), errors always, the rest with --verbose. */
-export function stderrLogger(verbose: boolean): LoggerService {
+export function stderrLogger(verbose: boolean, io: Pick<CliIo, 'stderr'>): LoggerService {
   const write =
     (level: string) =>
     (message: unknown, ...rest: unknown[]) => {
       const context = typeof rest.at(-1) === 'string' ? `[${String(rest.at(-1))}] ` : '';
-      process.stderr.write(
-        `${level} ${context}${message instanceof Error ? message.stack : String(message)}\n`,
-      );
+      io.stderr(`${level} ${context}${message instanceof Error ? message.stack : String(message)}\n`);
     };
   const quiet = () => undefined;
   return {
@@ -138,11 +140,12 @@ export function stderrLogger(verbose: boolean): LoggerService {
 export async function bootApp(
   appModule: NestModule,
   verbose: boolean,
+  io: Pick<CliIo, 'stderr'>,
 ): Promise<INestApplicationContext> {
   @Module({ imports: [appModule], providers: [RunnerOff] })
   class JobsCliModule {}
   const app = await NestFactory.createApplicationContext(JobsCliModule, {
-    logger: stderrLogger(verbose),
+    logger: stderrLogger(verbose, io),
     abortOnError: false,
   });
   return app;

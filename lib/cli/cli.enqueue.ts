@@ -1,17 +1,15 @@
-import { JobsError } from '../errors/jobs.errors.js';
 import type { EnqueueOptions } from '../interfaces/enqueue-options.interface.js';
 import { serializePayload } from '../jobs.payload.js';
 import { dueAt, INT32_MIN, queueName } from '../options/index.js';
-import { noMorePositionals, parseDuration, parseInteger, requirePositional } from './cli.args.js';
+import {
+  checkBeforeBoot,
+  noMorePositionals,
+  parseDuration,
+  parseInteger,
+  requirePositional,
+} from './cli.args.js';
 import type { Command, CommandHelpers } from './cli.commands.js';
 import { CliUsageError, EXIT_OK } from './cli.errors.js';
-
-/** Reads all of stdin (the `-` payload). */
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
-}
 
 function parseJson(source: string, text: string): unknown {
   try {
@@ -21,16 +19,6 @@ function parseJson(source: string, text: string): unknown {
       `the payload ${source} is not valid JSON: ${(error as Error).message}`,
       'use --text to enqueue it as a string',
     );
-  }
-}
-
-/** Runs checks of the module's own, their typed errors turned into usage errors (exit 2). */
-function checkBeforeBoot(check: () => void): void {
-  try {
-    check();
-  } catch (error) {
-    if (error instanceof JobsError) throw new CliUsageError(error.message);
-    throw error;
   }
 }
 
@@ -61,11 +49,11 @@ export function enqueueCommand({ jobsService, asUsage }: CommandHelpers): Comman
       'max-attempts': { type: 'string' },
       unique: { type: 'string' },
     },
-    async prepare(positionals, options) {
+    async prepare(positionals, options, io) {
       const kind = requirePositional(positionals, 0, 'kind');
       noMorePositionals(positionals, 2);
       const source = positionals[1];
-      const raw = source === '-' ? await readStdin() : source;
+      const raw = source === '-' ? await io.stdin() : source;
       const data =
         raw === undefined
           ? undefined
