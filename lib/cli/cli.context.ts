@@ -123,7 +123,9 @@ export function stderrLogger(verbose: boolean, io: Pick<CliIo, 'stderr'>): Logge
     (level: string) =>
     (message: unknown, ...rest: unknown[]) => {
       const context = typeof rest.at(-1) === 'string' ? `[${String(rest.at(-1))}] ` : '';
-      io.stderr(`${level} ${context}${message instanceof Error ? message.stack : String(message)}\n`);
+      io.stderr(
+        `${level} ${context}${message instanceof Error ? message.stack : String(message)}\n`,
+      );
     };
   const quiet = () => undefined;
   return {

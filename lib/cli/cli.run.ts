@@ -85,7 +85,9 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     const message = (error as Error)?.message ?? String(error);
     if (json) {
       io.stdout(
-        line(JSON.stringify({ error: message, ...(usage && error.hint ? { hint: error.hint } : {}) })),
+        line(
+          JSON.stringify({ error: message, ...(usage && error.hint ? { hint: error.hint } : {}) }),
+        ),
       );
     }
     io.stderr(line(`nestjs-typeorm-jobs: ${message}`));
