@@ -4,7 +4,7 @@ export { JobKind, defineJobKind, type JobKindRef } from './decorators/index.js';
 export { JobEntity, JobKindEntity } from './entities/index.js';
 export * from './errors/index.js';
 export { JobSnooze, JOB_STATUSES } from './interfaces/job-context.interface.js';
-export type { JobContext, JobStatus } from './interfaces/job-context.interface.js';
+export type { JobContext, JobDependency, JobStatus } from './interfaces/job-context.interface.js';
 export type {
   BackoffOption,
   JobsModuleOptions,
@@ -47,6 +47,7 @@ export {
 export {
   JOBS_MIGRATIONS,
   JobsFlowControl1799452800000,
+  JobsFlows1800662400000,
   JobsKindHandlers1796774400000,
   JobsKindPermits1800057600000,
   JobsQueues1798588800000,

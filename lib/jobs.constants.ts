@@ -24,6 +24,15 @@ export const JOB_STARTS_TABLE = 'nest_job_starts';
 export const JOB_GROUPS_TABLE = 'nest_job_groups';
 /** The slots of a kind's cluster-wide concurrency each instance holds (see lib/limits/kind-permits.ts). */
 export const JOB_PERMITS_TABLE = 'nest_job_permits';
+/** What a job waits on: one row per dependency (see lib/flows/). */
+export const JOB_DEPS_TABLE = 'nest_job_deps';
+/** Batches of jobs, with their callback and, once every job of one has ended, its counts. */
+export const JOB_BATCHES_TABLE = 'nest_job_batches';
+/**
+ * The `run_at` of a job waiting on dependencies: never due (the plain claim's `run_at <= now` leaves
+ * it out, so the claim needs no other filter), until its last dependency makes it due.
+ */
+export const WAITING_RUN_AT = 8_640_000_000_000_000;
 
 /** Logs keep their newest characters up to this length (a TEXT column holds 64 KiB on MySQL). */
 export const MAX_LOG_CHARS = 16_000;

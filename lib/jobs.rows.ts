@@ -112,5 +112,8 @@ export function entityOf(id: number, row: NewJobRow): JobEntity {
     timeout: row.timeout ?? null,
     backoff: row.backoff ?? null,
     group: row.group ?? null,
+    hasDependents: row.hasDependents ?? false,
+    dependenciesLeft: row.dependenciesLeft ?? null,
+    batchId: row.batchId ?? null,
   });
 }

@@ -2,7 +2,12 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { DataSource, EntityManager } from 'typeorm';
 import { JobEntity } from './entities/job.entity.js';
 import { JobNotFoundError, JobNotRetryableError } from './errors/jobs.errors.js';
-import { HANDLER_STALE_MS, JOBS_DATA_SOURCE, JOBS_RESOLVED_OPTIONS } from './jobs.constants.js';
+import {
+  HANDLER_STALE_MS,
+  JOBS_DATA_SOURCE,
+  JOBS_RESOLVED_OPTIONS,
+  WAITING_RUN_AT,
+} from './jobs.constants.js';
 import { JobsRegistry } from './jobs.registry.js';
 import {
   checkEnqueueOptionKeys,
@@ -14,6 +19,12 @@ import {
 import type { AnyEnqueueSpec, EnqueueOptions } from './interfaces/enqueue-options.interface.js';
 import type { ResolvedJobsOptions } from './interfaces/jobs-module-options.interface.js';
 import type {
+  CancelOptions,
+  EnqueueBatchOptions,
+  FlowSpec,
+  JobBatch,
+  JobBatchHandle,
+  JobFlow,
   EnqueueAndWaitOptions,
   JobKindInfo,
   JobQueueInfo,
@@ -49,6 +60,8 @@ import { Wakeups } from './wakeups/wakeups.js';
 import { JobWaiters } from './waiting/job-waiters.js';
 import { enqueueRow, entityOf } from './jobs.rows.js';
 import { QueueStates } from './queues/queue-states.js';
+import { JobFlows } from './flows/job-flows.js';
+import { FlowSettler } from './flows/flow-settler.js';
 
 /** Enqueue, inspect, cancel and retry jobs; run pending jobs on demand. */
 @Injectable()
@@ -57,6 +70,9 @@ export class JobsService {
   private readonly queueStates: QueueStates;
   /** Why pending, due jobs wait (JobEntity.waiting), on every read. */
   private readonly waiting: WaitingReasons;
+  /** Dependencies, flows and batches (lib/flows/). */
+  private readonly flows: JobFlows;
+  private readonly settler: FlowSettler;
 
   constructor(
     @Inject(JOBS_RESOLVED_OPTIONS) private readonly options: ResolvedJobsOptions,
@@ -73,6 +89,17 @@ export class JobsService {
     this.scheduleRows = new ScheduleStore(dataSource, store);
     this.queueStates = new QueueStates(store, jobQueries);
     this.waiting = new WaitingReasons(store, kindQueries);
+    this.flows = new JobFlows(store, {
+      rowsOf: (specs, manager) => this.rowsOf(specs, manager),
+      read: (ids, manager) => this.jobQueries.getMany(ids, manager),
+      announce: (jobs, manager) =>
+        this.announce(
+          jobs.map((job) => ({ job, inserted: true })),
+          manager,
+        ),
+    });
+    // Settles cancels (this instance's runner settles the ends of the jobs it runs).
+    this.settler = new FlowSettler(store, wakeups, (message) => this.runner.logger.warn(message));
   }
 
   /**
@@ -87,6 +114,13 @@ export class JobsService {
     options: EnqueueOptions = {},
   ): Promise<JobEntity<T>> {
     checkEnqueueOptionKeys(options);
+    if (options.dependsOn !== undefined) {
+      const [job] = await this.flows.enqueueDependents(
+        [{ ...options, kind, data }],
+        options.manager,
+      );
+      return job as JobEntity<T>;
+    }
     const row = await this.newRow({ ...options, kind, data }, options.manager);
     const added =
       row.uniqueKey === null
@@ -105,12 +139,14 @@ export class JobsService {
     options: { manager?: EntityManager } = {},
   ): Promise<JobEntity[]> {
     checkEnqueueSpecs(specs);
-    const kindIds = new Map<string, number | null>();
-    for (const name of new Set(specs.map((spec) => kindName(spec.kind)))) {
-      kindIds.set(name, await this.store.kindId(jobKindName('kind', name), options.manager));
+    if (JobFlows.anyDependencies(specs)) {
+      return this.flows.enqueueDependents(
+        specs,
+        options.manager,
+        (i) => `enqueueMany() spec [${i}] `,
+      );
     }
-    const rows = specs.map((spec) => this.rowOf(spec, kindIds.get(kindName(spec.kind))!));
-    await this.registerDeclaredKinds(rows, options.manager);
+    const rows = await this.rowsOf(specs, options.manager);
     const added = new Array<{ job: JobEntity; inserted: boolean }>(rows.length);
     const plain = rows.map((row, i) => ({ row, i })).filter(({ row }) => row.uniqueKey === null);
     const ids = await this.store.insertMany(
@@ -123,6 +159,41 @@ export class JobsService {
     }
     this.announce(added, options.manager);
     return added.map(({ job }) => job);
+  }
+
+  /**
+   * A tree of jobs at once, in one transaction (`manager`'s if given): each job runs after its
+   * `children` have ended (see `onDependencyFailure`); `job.dependencies()` reads how they ended.
+   */
+  enqueueFlow<T>(
+    spec: FlowSpec<T>,
+    options: { manager?: EntityManager } = {},
+  ): Promise<JobFlow<T>> {
+    return this.flows.enqueueFlow(spec, options.manager);
+  }
+
+  /**
+   * Jobs that end together, in one transaction: `onComplete`'s job is enqueued exactly once when
+   * the last of them has ended, succeeded or not, with the batch's counts in its data.
+   */
+  enqueueBatch(specs: AnyEnqueueSpec[], options?: EnqueueBatchOptions): Promise<JobBatchHandle> {
+    return this.flows.enqueueBatch(specs, options);
+  }
+
+  /** A batch's jobs per status, and when it finished; null if there is no such batch. */
+  batch(id: number): Promise<JobBatch | null> {
+    return this.flows.batch(id);
+  }
+
+  /** Checked rows of these specs, their kinds registered (in `manager`'s transaction if given). */
+  private async rowsOf(specs: AnyEnqueueSpec[], manager?: EntityManager): Promise<NewJobRow[]> {
+    const kindIds = new Map<string, number | null>();
+    for (const name of new Set(specs.map((spec) => kindName(spec.kind)))) {
+      kindIds.set(name, await this.store.kindId(jobKindName('kind', name), manager));
+    }
+    const rows = specs.map((spec) => this.rowOf(spec, kindIds.get(kindName(spec.kind))!));
+    await this.registerDeclaredKinds(rows, manager);
+    return rows;
   }
 
   /** Inserts a unique job, or returns the active job that holds its key. */
@@ -147,7 +218,11 @@ export class JobsService {
     if (this.events.active) {
       for (const job of inserted) this.events.emit('enqueued', job, { data: job.data });
     }
-    this.wakeups.added(inserted, manager);
+    // A job waiting on dependencies is due when they end (lib/flows/ wakes runners then).
+    this.wakeups.added(
+      inserted.filter((job) => job.status === 'pending' && job.runAt.getTime() < WAITING_RUN_AT),
+      manager,
+    );
   }
 
   /** The job, or null if there is none (an id no column can hold included). */
@@ -166,11 +241,14 @@ export class JobsService {
    * Cancels a pending or running job. A running one's handler sees its `signal` abort with a
    * JobCancelledError, wherever it runs; whatever it returns later is dropped.
    */
-  async cancel(id: number): Promise<boolean> {
+  async cancel(id: number, options: CancelOptions = {}): Promise<boolean> {
     if (!lookupId(id)) throw new JobNotFoundError(id);
     refuseScheduleCancel(await this.jobQueries.get(id));
     const cancelled = await this.store.cancel(id, Date.now());
     if (!cancelled && !(await this.jobQueries.get(id))) throw new JobNotFoundError(id);
+    const children = options.children ? await this.flows.cancelChildren(id) : [];
+    // Its dependents (cancelled or released, as each asked), its batch: before cancel() returns.
+    if (cancelled || children.length > 0) await this.settler.settleNow([id, ...children]);
     if (!cancelled) return false;
     this.wakeups.control('cancelled', [id]);
     if (this.events.active) this.events.emit('cancelled', (await this.jobQueries.get(id))!);

@@ -168,6 +168,13 @@ describeBackends('migrations', (backend) => {
     await db.undoLastMigration({ transaction: 'each' });
     const runner = db.createQueryRunner();
     try {
+      expect(await runner.hasTable('nest_job_deps')).toBe(false);
+      expect(await runner.hasTable('nest_job_batches')).toBe(false);
+      expect(await runner.hasColumn('nest_jobs', 'has_dependents')).toBe(false);
+      expect(await runner.hasColumn('nest_jobs', 'deps_left')).toBe(false);
+      expect(await runner.hasColumn('nest_jobs', 'batch_id')).toBe(false);
+      expect(await runner.hasTable('nest_job_permits')).toBe(true);
+      await db.undoLastMigration({ transaction: 'each' });
       expect(await runner.hasTable('nest_job_permits')).toBe(false);
       expect(await runner.hasTable('nest_job_starts')).toBe(true);
       await db.undoLastMigration({ transaction: 'each' });

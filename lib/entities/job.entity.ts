@@ -16,6 +16,8 @@ import { JobKindEntity } from './job-kind.entity.js';
 @Index('idx_nest_jobs_due', ['status', 'priority', 'runAt', 'id'])
 @Index('idx_nest_jobs_kind', ['kind', 'status'])
 @Index('idx_nest_jobs_finished', ['status', 'finishedAt'])
+// A batch's jobs per status (its counts, whether it has finished): see lib/flows/.
+@Index('idx_nest_jobs_batch', ['batchId', 'status'])
 export class JobEntity<T = unknown> {
   // INTEGER: the only type SQLite auto-increments, and TypeORM decorators cannot vary it per
   // database. 2^31 ids; see the README's note on id range.
@@ -131,6 +133,24 @@ export class JobEntity<T = unknown> {
    */
   @Column({ name: 'group_key', type: 'varchar', length: 200, nullable: true })
   group!: string | null;
+
+  /**
+   * Some job waits or waited on this one (`dependsOn`, a flow's parent): its end settles them, and
+   * retention keeps it while a dependent may still read it.
+   */
+  @Column({ name: 'has_dependents', type: 'boolean', default: false })
+  hasDependents!: boolean;
+
+  /**
+   * Dependencies not yet ended: while above 0 the job is pending but never due (its `runAt` is far
+   * in the future). Null for a job enqueued without dependencies.
+   */
+  @Column({ name: 'deps_left', type: 'integer', nullable: true })
+  dependenciesLeft!: number | null;
+
+  /** The batch it belongs to (`enqueueBatch`), or null. */
+  @Column({ name: 'batch_id', type: 'integer', nullable: true })
+  batchId!: number | null;
 
   /**
    * Why this pending, due job is not running yet, when something holds it back (a paused queue, a

@@ -238,3 +238,15 @@ export class JobWaitShutdownError extends JobsError {
     super(messages.waitShutdown(id));
   }
 }
+
+/**
+ * `dependsOn` named jobs that do not exist (never did, or were deleted): nothing was enqueued.
+ * A job can only depend on jobs enqueued before it, so dependencies never form a cycle.
+ */
+export class JobDependencyNotFoundError extends JobsError {
+  constructor(readonly ids: number[]) {
+    super(
+      `dependsOn names job${ids.length > 1 ? 's' : ''} ${ids.join(', ')}, which do${ids.length > 1 ? '' : 'es'} not exist; nothing was enqueued (enqueue the dependencies first, or use enqueueFlow for a tree created at once)`,
+    );
+  }
+}

@@ -37,6 +37,19 @@ export interface EnqueueOptions {
    */
   group?: string;
   /**
+   * Ids of jobs this one waits on (enqueued before it; any status). It stays pending, never due,
+   * until each has ended, and runs once all succeeded; see `onDependencyFailure`. An unknown id is
+   * refused (JobDependencyNotFoundError) and nothing is written. Not with `unique`, `periodic`,
+   * `delay` or `runAt`.
+   */
+  dependsOn?: number[];
+  /**
+   * When a dependency fails for good or is cancelled: `'cancel'` (default) cancels this job, with a
+   * reason naming the dependency; `'run'` runs it anyway once all have ended (it reads how each
+   * ended with `job.dependencies()`).
+   */
+  onDependencyFailure?: 'cancel' | 'run';
+  /**
    * Enqueue through this EntityManager, e.g. the one of a running transaction: the job then exists
    * only if that transaction commits.
    */

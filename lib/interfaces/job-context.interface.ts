@@ -40,10 +40,24 @@ export interface JobContext<T = unknown> {
    * lease is gone at commit it rolls back and throws JobLeaseLostError.
    */
   transaction<R>(work: (manager: EntityManager) => Promise<R>): Promise<R>;
+  /**
+   * The jobs this one waited on (`dependsOn`, a flow's children), by id: each one's kind, how it
+   * ended and its result ('deleted' when its row is gone). Empty for a job without dependencies.
+   */
+  dependencies(): Promise<JobDependency[]>;
   /** Append a line to the job's logs (stored with a timestamp when the run ends). */
   log(line: string): void;
   /** Return this to run the job again in `delay` ms; the run is not counted as an attempt or a failure. */
   snooze(delay: number, reason?: string): JobSnooze;
+}
+
+/** A job another waited on, as `job.dependencies()` gives it. */
+export interface JobDependency {
+  id: number;
+  /** Null when the job's row is gone. */
+  kind: string | null;
+  status: JobStatus | 'deleted';
+  result: unknown;
 }
 
 /**

@@ -1,5 +1,7 @@
 import type { KindLimits } from '../limits/kind-limits.js';
-import type { EnqueueOptions } from './enqueue-options.interface.js';
+import type { EntityManager } from 'typeorm';
+import type { JobEntity } from '../entities/job.entity.js';
+import type { EnqueueOptions, EnqueueSpec } from './enqueue-options.interface.js';
 import type { JobStatus } from './job-context.interface.js';
 
 /** Filters of `JobsService.list()`. */
@@ -103,4 +105,56 @@ export interface JobQueueInfo {
   paused: boolean;
   /** Its jobs per status. */
   counts: Record<JobStatus, number>;
+}
+
+/** One job of `enqueueFlow()`: a job and the jobs it waits on (its children), nested as deep as needed. */
+export interface FlowSpec<T = unknown> extends Omit<
+  EnqueueSpec<T>,
+  'dependsOn' | 'unique' | 'periodic' | 'interval' | 'every'
+> {
+  /** Jobs that run before this one; it runs once they have all ended (see `onDependencyFailure`). */
+  children?: FlowSpec[];
+}
+
+/** What `enqueueFlow()` created: the job of a spec, and what its children created. */
+export interface JobFlow<T = unknown> {
+  job: JobEntity<T>;
+  children: JobFlow[];
+}
+
+/** What `enqueueBatch()` created. */
+export interface JobBatchHandle {
+  id: number;
+  jobs: JobEntity[];
+}
+
+/** A batch, as `batch(id)` reads it: its jobs per status, and when the last of them ended. */
+export interface JobBatch {
+  id: number;
+  total: number;
+  pending: number;
+  running: number;
+  succeeded: number;
+  failed: number;
+  cancelled: number;
+  createdAt: Date;
+  /** When its last job ended (its callback was enqueued then); null while some have not. */
+  finishedAt: Date | null;
+  /** The callback job `onComplete` made, once the batch has finished. */
+  callbackJobId: number | null;
+}
+
+export interface EnqueueBatchOptions {
+  /**
+   * A job enqueued once, exactly, when every job of the batch has ended (succeeded or not). Its
+   * data (an object) gets `batch`: `{ id, total, succeeded, failed, cancelled }`.
+   */
+  onComplete?: EnqueueSpec;
+  /** Create the batch in this transaction (it exists only if it commits). */
+  manager?: EntityManager;
+}
+
+export interface CancelOptions {
+  /** Also cancel the pending jobs this one waits on (a flow's children), all the way down. */
+  children?: boolean;
 }

@@ -1,5 +1,6 @@
 import {
   JobsFlowControl1799452800000,
+  JobsFlows1800662400000,
   JobsKindHandlers1796774400000,
   JobsKindPermits1800057600000,
   JobsQueues1798588800000,
@@ -10,6 +11,7 @@ import {
 
 export {
   JobsFlowControl1799452800000,
+  JobsFlows1800662400000,
   JobsKindHandlers1796774400000,
   JobsKindPermits1800057600000,
   JobsQueues1798588800000,
@@ -32,4 +34,5 @@ export const JOBS_MIGRATIONS = [
   JobsQueues1798588800000,
   JobsFlowControl1799452800000,
   JobsKindPermits1800057600000,
+  JobsFlows1800662400000,
 ];

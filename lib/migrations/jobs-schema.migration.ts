@@ -56,3 +56,8 @@ export class JobsFlowControl1799452800000 extends SchemaStepMigration {
 export class JobsKindPermits1800057600000 extends SchemaStepMigration {
   readonly name = 'JobsKindPermits1800057600000';
 }
+
+/** Adds dependencies and batches: `nest_jobs.has_dependents`, `deps_left`, `batch_id`, `nest_job_deps`, `nest_job_batches`. */
+export class JobsFlows1800662400000 extends SchemaStepMigration {
+  readonly name = 'JobsFlows1800662400000';
+}

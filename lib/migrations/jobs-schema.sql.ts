@@ -334,3 +334,52 @@ export const kindPermitsSql: Record<'postgres' | 'mysql' | 'sqlite', SchemaSql> 
   },
   sqlite: quotedKindPermits,
 };
+
+/** The flows step in the SQL PostgreSQL and SQLite both take, but for the batches' id column. */
+function quotedFlows(batchId: string, flag: string): SchemaSql {
+  return {
+    up: [
+      `ALTER TABLE "nest_jobs" ADD COLUMN "has_dependents" ${flag}`,
+      `ALTER TABLE "nest_jobs" ADD COLUMN "deps_left" integer`,
+      `ALTER TABLE "nest_jobs" ADD COLUMN "batch_id" integer`,
+      `CREATE INDEX IF NOT EXISTS "idx_nest_jobs_batch" ON "nest_jobs" ("batch_id", "status")`,
+      `CREATE TABLE IF NOT EXISTS "nest_job_deps" ("job_id" integer NOT NULL, "depends_on" integer NOT NULL, "cancel_on_failure" boolean NOT NULL, "resolved" boolean NOT NULL DEFAULT FALSE, "dep_status" varchar(16), "dependent_done" boolean NOT NULL DEFAULT FALSE, PRIMARY KEY ("job_id", "depends_on"))`,
+      `CREATE INDEX IF NOT EXISTS "idx_nest_job_deps_on" ON "nest_job_deps" ("depends_on", "resolved")`,
+      `CREATE TABLE IF NOT EXISTS "nest_job_batches" (${batchId}, "total" integer NOT NULL, "created" bigint NOT NULL, "callback" text, "finished_at" bigint, "succeeded" integer, "failed" integer, "cancelled" integer, "callback_job_id" integer)`,
+    ],
+    down: [
+      `DROP TABLE "nest_job_batches"`,
+      `DROP TABLE "nest_job_deps"`,
+      `DROP INDEX "idx_nest_jobs_batch"`,
+      `ALTER TABLE "nest_jobs" DROP COLUMN "batch_id"`,
+      `ALTER TABLE "nest_jobs" DROP COLUMN "deps_left"`,
+      `ALTER TABLE "nest_jobs" DROP COLUMN "has_dependents"`,
+    ],
+  };
+}
+
+/**
+ * The SQL of JobsFlows1800662400000: dependencies and batches (lib/flows/). `nest_jobs` gains
+ * `has_dependents` (some job waits or waited on this one: its end is settled, retention keeps it
+ * while a dependent may read it), `deps_left` (dependencies not yet ended; null for a job that had
+ * none) and `batch_id`; `nest_job_deps` holds one row per dependency, `nest_job_batches` one per batch.
+ */
+export const flowsSql: Record<'postgres' | 'mysql' | 'sqlite', SchemaSql> = {
+  postgres: quotedFlows('"id" SERIAL PRIMARY KEY', 'boolean NOT NULL DEFAULT FALSE'),
+  mysql: {
+    up: [
+      'ALTER TABLE `nest_jobs` ADD `has_dependents` tinyint NOT NULL DEFAULT 0, ADD `deps_left` int NULL, ADD `batch_id` int NULL, ADD INDEX `idx_nest_jobs_batch` (`batch_id`, `status`)',
+      'CREATE TABLE IF NOT EXISTS `nest_job_deps` (`job_id` int NOT NULL, `depends_on` int NOT NULL, `cancel_on_failure` tinyint NOT NULL, `resolved` tinyint NOT NULL DEFAULT 0, `dep_status` varchar(16) NULL, `dependent_done` tinyint NOT NULL DEFAULT 0, PRIMARY KEY (`job_id`, `depends_on`), INDEX `idx_nest_job_deps_on` (`depends_on`, `resolved`)) ENGINE=InnoDB',
+      'CREATE TABLE IF NOT EXISTS `nest_job_batches` (`id` int NOT NULL AUTO_INCREMENT, `total` int NOT NULL, `created` bigint NOT NULL, `callback` mediumtext NULL, `finished_at` bigint NULL, `succeeded` int NULL, `failed` int NULL, `cancelled` int NULL, `callback_job_id` int NULL, PRIMARY KEY (`id`)) ENGINE=InnoDB',
+    ],
+    down: [
+      'DROP TABLE `nest_job_batches`',
+      'DROP TABLE `nest_job_deps`',
+      'ALTER TABLE `nest_jobs` DROP INDEX `idx_nest_jobs_batch`, DROP COLUMN `batch_id`, DROP COLUMN `deps_left`, DROP COLUMN `has_dependents`',
+    ],
+  },
+  sqlite: quotedFlows(
+    '"id" integer PRIMARY KEY AUTOINCREMENT NOT NULL',
+    'boolean NOT NULL DEFAULT (0)',
+  ),
+};

@@ -2,6 +2,7 @@ import type { QueryRunner } from 'typeorm';
 import { dialectOf, type DialectName } from '../storage/dialects/index.js';
 import {
   JOB_KINDS_TABLE,
+  JOB_DEPS_TABLE,
   JOB_PERMITS_TABLE,
   JOB_QUEUES_TABLE,
   JOB_STARTS_TABLE,
@@ -15,6 +16,7 @@ import {
   queuesSql,
   flowControlSql,
   kindPermitsSql,
+  flowsSql,
   runOptionsSql,
   sqliteSchema,
   type SchemaSql,
@@ -78,6 +80,11 @@ export const JOBS_SCHEMA_STEPS: readonly SchemaStep[] = [
     migration: 'JobsKindPermits1800057600000',
     applied: (runner) => runner.hasTable(JOB_PERMITS_TABLE),
     sql: kindPermitsSql,
+  },
+  {
+    migration: 'JobsFlows1800662400000',
+    applied: (runner) => runner.hasTable(JOB_DEPS_TABLE),
+    sql: flowsSql,
   },
 ];
 

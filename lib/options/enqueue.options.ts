@@ -20,6 +20,8 @@ const ENQUEUE_OPTIONS: Record<keyof EnqueueOptions, true> = {
   timeout: true,
   backoff: true,
   group: true,
+  dependsOn: true,
+  onDependencyFailure: true,
   manager: true,
 };
 
@@ -55,6 +57,11 @@ const SPEC_KEYS = [
   'data',
   ...Object.keys(ENQUEUE_OPTIONS).filter((key) => key !== 'manager'),
 ];
+
+/** The keys an enqueue spec (of `enqueueMany()`, a flow, a batch) may have. */
+export function enqueueSpecKeys(): string[] {
+  return [...SPEC_KEYS];
+}
 
 /** The options of `enqueue()`: no key it would ignore. */
 export function checkEnqueueOptionKeys(options: object | undefined): void {

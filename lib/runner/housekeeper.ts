@@ -9,7 +9,8 @@ const REAPED_NOTE = 'lease expired: the instance running it stopped or lost the 
  * The cluster's periodic chores, done by every instance and harmless when several do them at once:
  * frees jobs whose lease ran out (every lease / 2: their instance died or lost the database), and
  * every minute prunes finished jobs past their retention and says which kinds this instance
- * handles (so a kind no running instance handles shows as such). One statement each.
+ * handles (so a kind no running instance handles shows as such). One statement each; with the reap,
+ * the flows' sweep (three reads of small indexes when there is nothing to settle).
  */
 export class Housekeeper {
   private nextReapAt = 0;
@@ -23,6 +24,8 @@ export class Housekeeper {
     },
     /** The kinds this instance's runner has handlers for. */
     private readonly handled: () => string[],
+    /** Settles dependencies and batches a crash left unsettled (lib/flows/); never throws. */
+    private readonly sweepFlows: () => Promise<void> = async () => undefined,
   ) {}
 
   due(now: number): boolean {
@@ -34,6 +37,7 @@ export class Housekeeper {
     if (now >= this.nextReapAt || urgent) {
       this.nextReapAt = now + Math.floor(this.settings.lease / 2);
       await this.store.reapExpired(now, logLine(now, REAPED_NOTE));
+      await this.sweepFlows();
     }
     if (now >= this.nextPruneAt) {
       this.nextPruneAt = now + PRUNE_EVERY_MS;

@@ -1,4 +1,8 @@
-import { JobSnooze, type JobContext } from '../interfaces/job-context.interface.js';
+import {
+  JobSnooze,
+  type JobContext,
+  type JobDependency,
+} from '../interfaces/job-context.interface.js';
 import {
   MAX_ERROR_CHARS,
   MAX_LOG_CHARS,
@@ -34,6 +38,8 @@ export interface RunOutcome {
   committed?: boolean;
   /** Someone waits for this job (PostgreSQL says so when the outcome is written). */
   awaited?: boolean;
+  /** Its end must be settled: it has dependents, had dependencies or is in a batch (lib/flows/). */
+  linked?: boolean;
 }
 
 /** Runs `work` in a transaction that also writes the outcome `end(value)` made; see job-transaction.ts. */
@@ -52,6 +58,8 @@ export interface RunSettings {
   progress?: (job: ClaimedJob, value: unknown) => Promise<void>;
   /** `job.transaction()`; absent where runs cannot use it. */
   transact?: Transact;
+  /** `job.dependencies()`. */
+  dependencies?: (job: ClaimedJob) => Promise<JobDependency[]>;
 }
 
 /**
@@ -90,6 +98,7 @@ export async function runJob(
     snooze: (delay: number, reason?: string) => new JobSnooze(delay, reason),
     progress: (value: unknown) =>
       settings.progress ? settings.progress(job, value) : Promise.resolve(),
+    dependencies: () => (settings.dependencies ? settings.dependencies(job) : Promise.resolve([])),
     transaction: async <R>(work: (manager: EntityManager) => Promise<R>): Promise<R> => {
       if (transaction === 'returned') {
         throw new JobTransactionError(job.id, 'was called after the handler returned');

@@ -43,7 +43,7 @@ export function transactor(
     for (let tries = 1; ; tries++) {
       try {
         let outcome: RunOutcome | undefined;
-        const awaited: number[] = [];
+        const report = { awaited: [] as number[], linked: [] as number[] };
         const value = await dataSource.transaction(async (manager) => {
           const value = await work(manager);
           // Timed out, cancelled or shutting down meanwhile: the run is over, its writes are not wanted.
@@ -52,7 +52,7 @@ export function transactor(
           await progress.settle(job.id, manager);
           const [held] = await store.finish([outcome.update], deleteSucceeded, {
             manager,
-            awaited,
+            ...report,
           });
           if (held) {
             // From here its end is written: its lease is no longer renewed nor checked (a check
@@ -66,7 +66,14 @@ export function transactor(
           }
           return value;
         });
-        return { value, outcome: { ...outcome!, awaited: awaited.length > 0 } };
+        return {
+          value,
+          outcome: {
+            ...outcome!,
+            awaited: report.awaited.length > 0,
+            linked: report.linked.length > 0,
+          },
+        };
       } catch (error) {
         committed(job, false);
         if (!isTransient(error) || tries >= DEADLOCK_TRIES) throw error;

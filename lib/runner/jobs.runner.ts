@@ -27,6 +27,7 @@ import { JobStore } from '../storage/job.store.js';
 import type { ClaimedJob } from '../storage/job-rows.js';
 import { JobsEvents } from '../events/jobs.events.js';
 import { Housekeeper } from './housekeeper.js';
+import { FlowSettler } from '../flows/flow-settler.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { LocalQueue } from './local-queue.js';
 import { OutageTracker } from './outage.js';
@@ -54,11 +55,12 @@ const RUN_PENDING_BOUND = 30 * 60_000;
 export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShutdown {
   /** Names this instance in `locked_by`; unique per process start. */
   readonly owner = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
-  private readonly logger = new Logger('JobsRunner');
+  readonly logger = new Logger('JobsRunner');
   private readonly running: RunningJobs;
   private readonly queue: LocalQueue;
   private readonly outcomes: OutcomeWriter;
   private readonly housekeeper: Housekeeper;
+  private readonly flows: FlowSettler;
   private readonly outage: OutageTracker;
   private readonly leases: LeaseKeeper;
   private readonly ownership: RunOwnership;
@@ -100,6 +102,7 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
         maxBackoff: options.maxBackoff,
         now: Date.now,
         progress: (job, value) => progress.report(job, value),
+        dependencies: (job) => store.dependenciesOf(job.id),
         transact: transactor(dataSource, store, progress, deleteSucceeded, (job, yes) =>
           this.running.committed(job, yes),
         ),
@@ -123,7 +126,13 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
     wakeups.subscribe((message, ids) => {
       if (message === 'cancelled') this.ownership.cancelled(ids);
     });
-    this.housekeeper = new Housekeeper(store, options, () => registry.names());
+    this.flows = new FlowSettler(store, wakeups, (message) => this.logger.warn(message));
+    this.housekeeper = new Housekeeper(
+      store,
+      options,
+      () => registry.names(),
+      () => this.flows.sweep(),
+    );
     this.outage = new OutageTracker(options.pollInterval, this.logger);
     this.limited = new LimitedClaimer(
       store,
@@ -364,12 +373,16 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
   private announce(runs: WrittenRun[]): void {
     let ended: number[] | null = null;
     let awaited: number[] | null = null;
+    let linked: number[] | null = null;
     for (const { job, outcome } of runs) {
       if (outcome.update.status === 'pending') this.wakeAt(outcome.update.runAt);
       else (ended ??= []).push(job.id);
       if (outcome.awaited) (awaited ??= []).push(job.id);
+      if (outcome.linked && outcome.update.status !== 'pending') (linked ??= []).push(job.id);
     }
     if (ended) this.wakeups.ended(ended, awaited ?? []);
+    // Dependents, and batches, of jobs that ended (lib/flows/): only jobs that have them.
+    if (linked) this.flows.settle(linked);
     // A limited kind's slot is free once its outcome is stored: a job it held back may start.
     if (this.limited.active) this.limited.freed(runs.map((run) => run.job.kind));
     this.running.announce(runs);

@@ -95,12 +95,7 @@ export class OutcomeWriter {
 
   private async write(batch: PendingRun[]): Promise<void> {
     try {
-      const awaited: number[] = [];
-      const held = await this.finish(
-        batch.map((run) => run.outcome.update),
-        awaited,
-      );
-      if (awaited.length > 0) markAwaited(batch, awaited);
+      const held = await this.finish(batch);
       this.report(batch, held);
     } catch (error) {
       if (isTransient(error)) this.retrySoon(batch, error);
@@ -122,14 +117,19 @@ export class OutcomeWriter {
     );
   }
 
-  private finish(updates: JobUpdate[], awaited?: number[]): Promise<boolean[]> {
-    return this.store.finish(updates, this.settings.deleteSucceeded, { awaited });
+  /** Writes these runs' ends (`update` in place of the first's own, if given) and marks what the database reported. */
+  private async finish(runs: PendingRun[], update?: JobUpdate): Promise<boolean[]> {
+    const report = { awaited: [] as number[], linked: [] as number[] };
+    const updates = update ? [update] : runs.map((run) => run.outcome.update);
+    const held = await this.store.finish(updates, this.settings.deleteSucceeded, report);
+    markReported(runs, report);
+    return held;
   }
 
   private async writeOneByOne(batch: PendingRun[]): Promise<void> {
     for (let i = 0; i < batch.length; i++) {
       try {
-        this.report([batch[i]], await this.finish([batch[i].outcome.update]));
+        this.report([batch[i]], await this.finish([batch[i]]));
       } catch (error) {
         if (isTransient(error)) return this.retrySoon(batch.slice(i), error);
         if (!(await this.writeStripped(batch, i, error))) return;
@@ -146,7 +146,7 @@ export class OutcomeWriter {
     const reason = summarizeError(refusal);
     const update = strippedUpdate(run.outcome.update, reason);
     try {
-      const held = await this.finish([update]);
+      const held = await this.finish([run], update);
       this.hooks.warn(messages.outcomeRefused(run.job.id, reason));
       this.report([{ ...run, outcome: { ...run.outcome, update } }], held);
       return true;
@@ -179,9 +179,18 @@ export class OutcomeWriter {
 }
 
 /** Notes on the runs that someone waits for (PostgreSQL's finish says which). */
-function markAwaited(runs: PendingRun[], awaited: number[]): void {
-  const ids = new Set(awaited);
-  for (const run of runs) if (ids.has(run.job.id)) run.outcome.awaited = true;
+/** Marks the runs whose job someone awaits, and those whose end must be settled (lib/flows/). */
+export function markReported(
+  runs: WrittenRun[],
+  report: { awaited: number[]; linked: number[] },
+): void {
+  if (report.awaited.length === 0 && report.linked.length === 0) return;
+  const awaited = new Set(report.awaited);
+  const linked = new Set(report.linked);
+  for (const run of runs) {
+    if (awaited.has(run.job.id)) run.outcome.awaited = true;
+    if (linked.has(run.job.id)) run.outcome.linked = true;
+  }
 }
 
 /** The same end of the run, without what the database refused to store (result, logs, error text). */

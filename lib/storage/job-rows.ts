@@ -21,6 +21,12 @@ export interface NewJobRow {
   backoff?: string | null;
   /** The group key its kind's per-group limits count by; absent or null: none. */
   group?: string | null;
+  /** Some job waits on this one (a flow's child). */
+  hasDependents?: boolean;
+  /** Dependencies not yet ended (see JobEntity.dependenciesLeft); absent or null: none. */
+  dependenciesLeft?: number | null;
+  /** The batch it belongs to; absent or null: none. */
+  batchId?: number | null;
 }
 
 export interface ClaimRequest {

@@ -107,6 +107,14 @@ export class JobQueries {
     return (manager ? manager.getRepository(JobEntity) : this.jobs).findOneBy({ id });
   }
 
+  /** The jobs of these ids, in that order (missing ones left out). */
+  async getMany(ids: number[], manager?: EntityManager): Promise<JobEntity[]> {
+    if (ids.length === 0) return [];
+    const repository = (manager ?? this.jobs.manager).getRepository(JobEntity);
+    const found = new Map((await repository.findBy({ id: In(ids) })).map((job) => [job.id, job]));
+    return ids.flatMap((id) => found.get(id) ?? []);
+  }
+
   /** Jobs matching the filter, whole, newest (or oldest) first, from the keyset cursor `after`. */
   list(filter: ListJobsFilter = {}): Promise<JobEntity[]> {
     const descending = (filter.order ?? 'newest') === 'newest';

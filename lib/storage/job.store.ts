@@ -1,10 +1,16 @@
 import { Brackets, In, Not, type DataSource, type EntityManager, type Repository } from 'typeorm';
 import { JobEntity } from '../entities/job.entity.js';
 import { JobKindEntity } from '../entities/job-kind.entity.js';
-import { JOB_PERMITS_TABLE, JOBS_TABLE } from '../jobs.constants.js';
+import {
+  JOB_BATCHES_TABLE,
+  JOB_DEPS_TABLE,
+  JOB_PERMITS_TABLE,
+  JOBS_TABLE,
+} from '../jobs.constants.js';
 import { messages } from '../jobs.messages.js';
-import type { JobStatus } from '../interfaces/job-context.interface.js';
+import type { JobDependency, JobStatus } from '../interfaces/job-context.interface.js';
 import { createDialect, type JobsDialect } from './dialects/index.js';
+import type { FinishReport } from './dialects/dialect.js';
 import { activeColumns, statusesFor } from '../jobs.states.js';
 import { retryTransient } from './transient.js';
 import { databaseOf, placeholders, sqlOf, type Database, type Sql } from './sql.js';
@@ -20,6 +26,23 @@ import {
 } from '../limits/limited-claim.js';
 import { runSteps, runStepsNow } from './statement-steps.js';
 import { acquirePermits, type PermitRequest } from '../limits/kind-permits.js';
+import {
+  batchCounts,
+  cancelPending,
+  insertBatch,
+  insertDependents,
+  insertFlow,
+  pendingDescendants,
+  settle,
+  sweep,
+  type DependentJob,
+  type FlowNode,
+  type FlowSql,
+  type Settled,
+} from '../flows/flow.steps.js';
+import { SQLITE_TRANSACTION_WAIT_MS } from './sqlite.outside.js';
+import { SqliteTransactionOpenError } from '../errors/jobs.errors.js';
+import type { StatementSteps } from './statement-steps.js';
 
 /**
  * Every write of jobs and kinds (reads: job.queries.ts, kind.queries.ts). The runner's hot path
@@ -179,15 +202,8 @@ export class JobStore {
       if (!(await this.anyDue({ now, kinds, queues: request.queues }))) return nothing;
     }
     const sql = this.dialect.limitedClaimSql();
-    if (this.database.exclusive) {
-      const done = this.database.exclusive((run) =>
-        runStepsNow(limitedClaim(request, sql), (step) => run(step.text, step.params)),
-      );
-      return done ?? { ...nothing, sawDue: true, skipped: true };
-    }
-    return this.database.transaction((tx) =>
-      runSteps(limitedClaim(request, sql), (step) => this.dialect.run(tx, step.text, step.params)),
-    );
+    const done = await this.inTransaction(() => limitedClaim(request, sql));
+    return done ?? { ...nothing, sawDue: true, skipped: true };
   }
 
   /** Takes permits of kinds' concurrency (lib/limits/kind-permits.ts) in one serialized transaction. */
@@ -195,16 +211,151 @@ export class JobStore {
     request: PermitRequest,
   ): Promise<Map<string, { permits: number; share: number }> | null> {
     const sql = this.dialect.permitSql();
+    return this.inTransaction(() => acquirePermits(request, sql));
+  }
+
+  /**
+   * Runs statement steps in one transaction: the caller's (given a manager in one), SQLite's
+   * exclusive turn (null, nothing done, while an app transaction is open: try again later), or one
+   * of the module's own.
+   */
+  private async inTransaction<T>(
+    steps: () => StatementSteps<T>,
+    manager?: EntityManager,
+  ): Promise<T | null> {
+    if (manager?.queryRunner) {
+      const sql = sqlOf(manager);
+      return runSteps(steps(), (step) => this.dialect.run(sql, step.text, step.params));
+    }
     if (this.database.exclusive) {
       return this.database.exclusive((run) =>
-        runStepsNow(acquirePermits(request, sql), (step) => run(step.text, step.params)),
+        runStepsNow(steps(), (step) =>
+          // better-sqlite3 binds no booleans (the dialect's run turns them into 0/1 elsewhere).
+          run(
+            step.text,
+            step.params.map((value) => (typeof value === 'boolean' ? Number(value) : value)),
+          ),
+        ),
       );
     }
     return this.database.transaction((tx) =>
-      runSteps(acquirePermits(request, sql), (step) =>
-        this.dialect.run(tx, step.text, step.params),
-      ),
+      runSteps(steps(), (step) => this.dialect.run(tx, step.text, step.params)),
     );
+  }
+
+  /**
+   * As inTransaction, waiting (as the module's other writes do) for an app's transaction to end on
+   * SQLite, and trying again after a deadlock when the transaction is the module's own.
+   */
+  private async atomically<T>(
+    steps: (sql: FlowSql) => StatementSteps<T>,
+    manager?: EntityManager,
+  ): Promise<T> {
+    const sql = await this.dialect.flowSql();
+    // Wrapped, so that a null result is not taken for SQLite's "not now".
+    const wrapped = function* () {
+      return { value: yield* steps(sql) };
+    };
+    if (manager?.queryRunner) return (await this.inTransaction(wrapped, manager))!.value;
+    return retryTransient(async () => {
+      const since = Date.now();
+      for (;;) {
+        const done = await this.inTransaction(wrapped);
+        if (done !== null) return done.value;
+        const waited = Date.now() - since;
+        if (waited >= SQLITE_TRANSACTION_WAIT_MS) throw new SqliteTransactionOpenError(waited);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    });
+  }
+
+  /** Inserts jobs that depend on existing ones (lib/flows/flow.steps.ts); returns their ids. */
+  insertDependents(jobs: DependentJob[], manager?: EntityManager): Promise<number[]> {
+    return this.atomically((sql) => insertDependents(jobs, sql, Date.now()), manager);
+  }
+
+  /** Inserts a flow's jobs and edges at once; returns their ids in the order of `nodes`. */
+  insertFlow(nodes: FlowNode[], manager?: EntityManager): Promise<number[]> {
+    return this.atomically((sql) => insertFlow(nodes, sql), manager);
+  }
+
+  /** Inserts a batch and its jobs at once; returns the batch's id and the jobs' ids. */
+  insertBatch(
+    rows: NewJobRow[],
+    callback: NewJobRow | null,
+    manager?: EntityManager,
+  ): Promise<{ id: number; ids: number[] }> {
+    return this.atomically(function* (sql) {
+      const id = yield* insertBatch(rows.length, callback, sql, Date.now());
+      const ids = yield* insertFlow(
+        rows.map((row) => ({ row: { ...row, batchId: id }, parent: null, cancelOnFailure: true })),
+        sql,
+      );
+      return { id, ids };
+    }, manager);
+  }
+
+  /** Settles the ends of these jobs (their dependents, their batches): see lib/flows/flow.steps.ts. */
+  settle(ids: number[]): Promise<Settled> {
+    return this.atomically((sql) => settle(ids, sql, Date.now()));
+  }
+
+  /** Settles what a crash or a race left unsettled (the housekeeper's chore). */
+  sweepFlows(): Promise<Settled> {
+    return this.atomically((sql) => sweep(sql, Date.now()));
+  }
+
+  /** Cancels the pending jobs `id` waits on, all the way down; returns them. */
+  cancelChildren(id: number): Promise<number[]> {
+    const now = Date.now();
+    return this.atomically(function* () {
+      return yield* cancelPending(yield* pendingDescendants(id), now);
+    });
+  }
+
+  /** What `jobId` waited on: see JobContext.dependencies(). */
+  async dependenciesOf(jobId: number): Promise<JobDependency[]> {
+    const edges = await this.dialect.run(
+      this.database.sql,
+      `SELECT depends_on, dep_status FROM ${JOB_DEPS_TABLE} WHERE job_id = ? ORDER BY depends_on`,
+      [jobId],
+    );
+    if (edges.rows.length === 0) return [];
+    const ids = edges.rows.map((row) => Number(row.depends_on));
+    const rows = new Map(
+      (
+        await this.jobs.find({
+          where: { id: In(ids) },
+          select: { id: true, kind: true, status: true, result: true },
+        })
+      ).map((row) => [row.id, row]),
+    );
+    return edges.rows.map((edge) => {
+      const id = Number(edge.depends_on);
+      const row = rows.get(id);
+      return {
+        id,
+        kind: row?.kind ?? null,
+        status: row?.status ?? (edge.dep_status as JobDependency['status'] | null) ?? 'deleted',
+        result: row?.result ?? null,
+      };
+    });
+  }
+
+  /** A batch's row and its jobs' counts, or null. */
+  async batch(id: number): Promise<{
+    row: Record<string, unknown>;
+    counts: Record<'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled', number>;
+  } | null> {
+    return this.atomically(function* () {
+      const found = yield {
+        text: `SELECT id, total, created, finished_at, succeeded, failed, cancelled, callback_job_id
+          FROM ${JOB_BATCHES_TABLE} WHERE id = ?`,
+        params: [id],
+      };
+      if (found.rows.length === 0) return null;
+      return { row: found.rows[0], counts: yield* batchCounts(id) };
+    });
   }
 
   async setPermits(owner: string, kind: string, permits: number): Promise<void> {
@@ -246,13 +397,14 @@ export class JobStore {
   /**
    * Writes the ends of several runs, a statement per owner and 500 updates; with `deleteSucceeded`
    * (retention `succeeded: 0`) a success deletes its job instead. Returns, per update, whether it held.
-   * Given `manager`, the writes join its transaction (`job.transaction()`). On PostgreSQL the ids of
-   * awaited jobs (see `markAwaited`) are pushed to `awaited`.
+   * Given `manager`, the writes join its transaction (`job.transaction()`). The report gets, on
+   * PostgreSQL, the ids of awaited jobs (see `markAwaited`), and the ids of linked jobs (a flow's,
+   * a batch's: see linkedSql) whose end was written, to be settled (FlowStore.settle).
    */
   async finish(
     updates: JobUpdate[],
     deleteSucceeded = false,
-    { manager, awaited }: { manager?: EntityManager; awaited?: number[] } = {},
+    { manager, ...report }: { manager?: EntityManager } & FinishReport = {},
   ): Promise<boolean[]> {
     const held = new Map<JobUpdate, boolean>();
     const sql = this.sql(manager);
@@ -262,14 +414,15 @@ export class JobStore {
         sql,
         owner,
         batch.map((update) => update.id),
-        awaited,
+        report,
       ),
     );
+    // Not deleted: a linked job (its end is written, to be settled), or one no longer ours.
     await this.perOwnerBatch(
       sql,
-      updates.filter((update) => !gone(update)),
+      updates.filter((update) => !gone(update) || !held.get(update)),
       held,
-      (owner, batch) => this.dialect.finish(sql, owner, batch, awaited),
+      (owner, batch) => this.dialect.finish(sql, owner, batch, report),
     );
     return updates.map((update) => held.get(update)!);
   }
@@ -353,6 +506,16 @@ export class JobStore {
         .select('job.id', 'id')
         .where(finishedBefore)
         .andWhere('job.schedule IS NULL')
+        // Kept while a dependent may still read it (job.dependencies()), and while its batch has
+        // not finished (its counts are read from its jobs until then). See lib/flows/.
+        .andWhere(
+          `(job.hasDependents = FALSE OR NOT EXISTS (SELECT 1 FROM ${JOB_DEPS_TABLE} d
+            WHERE d.depends_on = job.id AND d.dependent_done = FALSE))`,
+        )
+        .andWhere(
+          `(job.batchId IS NULL OR EXISTS (SELECT 1 FROM ${JOB_BATCHES_TABLE} b
+            WHERE b.id = job.batchId AND b.finished_at IS NOT NULL))`,
+        )
         .orderBy('job.id')
         .limit(batchSize)
         .getRawMany<{ id: number | string }>();
@@ -363,6 +526,12 @@ export class JobStore {
         status: In(statuses),
       });
       deleted += result.affected ?? batch.length;
+      // What the deleted jobs waited on is no longer needed for them.
+      await this.dialect.run(
+        this.database.sql,
+        `DELETE FROM ${JOB_DEPS_TABLE} WHERE job_id IN (${placeholders(batch.length)})`,
+        batch.map((row) => Number(row.id)),
+      );
       if (batch.length < batchSize) return deleted;
     }
   }

@@ -39,6 +39,8 @@ export async function freshDatabase(backend: Backend): Promise<DataSourceOptions
   await source.query('DELETE FROM nest_job_starts');
   await source.query('DELETE FROM nest_job_groups');
   await source.query('DELETE FROM nest_job_permits');
+  await source.query('DELETE FROM nest_job_deps');
+  await source.query('DELETE FROM nest_job_batches');
   return options;
 }
 

@@ -10,13 +10,31 @@ import { placeholders, type Sql, type SqlResult } from '../sql.js';
 import type { ClaimRequest, ClaimedJob, JobUpdate, NewJobRow } from '../job-rows.js';
 import type { LimitedClaimSql } from '../../limits/limited-claim.js';
 import type { PermitSql } from '../../limits/kind-permits.js';
+import type { FlowSql } from '../../flows/flow.steps.js';
 
 const T = JOBS_TABLE;
 
 /** The columns of an INSERT, in the order `insertValues` gives them. */
 export const INSERT_COLUMNS =
-  'kind, kind_id, queue, data, status, periodic, interval_ms, priority, run_at, max_attempts, created, unique_key, active_key, schedule, timeout_ms, backoff, group_key';
-const INSERT_ROW = `(?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+  'kind, kind_id, queue, data, status, periodic, interval_ms, priority, run_at, max_attempts, created, unique_key, active_key, schedule, timeout_ms, backoff, group_key, has_dependents, deps_left, batch_id';
+const INSERT_ROW = `(?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+
+/**
+ * SQL true for a job whose end must be settled (lib/flows/): some job waits on it, it waited on
+ * others, or it belongs to a batch. The statements that end runs report it (PostgreSQL and SQLite
+ * in their RETURNING), so a job that is none of these costs no statement more.
+ */
+export function linkedSql(prefix = ''): string {
+  return `(${prefix}has_dependents = TRUE OR ${prefix}deps_left IS NOT NULL OR ${prefix}batch_id IS NOT NULL)`;
+}
+
+/** What the statements that end runs tell beside whether each held (all optional). */
+export interface FinishReport {
+  /** Ids of jobs some instance waits for (PostgreSQL: it NOTIFYs them). */
+  awaited?: number[];
+  /** Ids of linked jobs (see linkedSql) whose end was written: their ends must be settled. */
+  linked?: number[];
+}
 
 export function insertValues(row: NewJobRow): unknown[] {
   return [
@@ -36,6 +54,9 @@ export function insertValues(row: NewJobRow): unknown[] {
     row.timeout ?? null,
     row.backoff ?? null,
     row.group ?? null,
+    row.hasDependents ?? false,
+    row.dependenciesLeft ?? null,
+    row.batchId ?? null,
   ];
 }
 
@@ -163,6 +184,17 @@ export abstract class JobsDialect {
     };
   }
 
+  /** The database's part of dependencies and batches (lib/flows/flow.steps.ts). */
+  async flowSql(): Promise<FlowSql> {
+    return {
+      rowLock: this.limitedLocks.rowLock,
+      returningId: ' RETURNING id',
+      idsOf: (result) => result.rows.map((row) => Number(row.id)),
+      insertJobs: (count) => this.insertStatement(count),
+      insertValues,
+    };
+  }
+
   /** The database's part of the permits' acquisition (lib/limits/kind-permits.ts). */
   permitSql(): PermitSql {
     return {
@@ -208,18 +240,25 @@ export abstract class JobsDialect {
     sql: Sql,
     owner: string,
     updates: JobUpdate[],
-    awaited?: number[],
+    report?: FinishReport,
   ): Promise<boolean[]>;
 
   /**
    * Deletes succeeded jobs in place of writing their outcome (retention `succeeded: 0`), each only
    * while `owner` still holds it. Returns, per id, whether it held; `awaited` as for `finish`.
    */
+  // A linked job (see linkedSql) is never deleted here: its end is written, and settled.
   // eslint-disable-next-line @typescript-eslint/no-unused-vars
-  async deleteHeld(sql: Sql, owner: string, ids: number[], awaited?: number[]): Promise<boolean[]> {
+  async deleteHeld(
+    sql: Sql,
+    owner: string,
+    ids: number[],
+    report?: FinishReport,
+  ): Promise<boolean[]> {
     const result = await this.run(
       sql,
-      `DELETE FROM ${T} WHERE locked_by = ? AND status = 'running' AND id IN (${placeholders(ids.length)}) RETURNING id`,
+      `DELETE FROM ${T} WHERE locked_by = ? AND status = 'running' AND id IN (${placeholders(ids.length)})
+         AND NOT ${linkedSql()} RETURNING id`,
       [owner, ...ids],
     );
     return JobsDialect.heldOf(ids, result.rows);
@@ -335,9 +374,13 @@ export abstract class JobsDialect {
   }
 
   /** Ids among the statement's rows whose `awaited` column is set. */
-  protected static awaitedOf(rows: Array<Record<string, unknown>>, into?: number[]): void {
-    if (!into) return;
-    for (const row of rows) if (row.awaited === true) into.push(Number(row.id));
+  /** Fills the report from rows with `id` and, where the statement returned them, `awaited` and `linked`. */
+  protected static reportOf(rows: Array<Record<string, unknown>>, report?: FinishReport): void {
+    if (!report) return;
+    for (const row of rows) {
+      if (row.awaited === true) report.awaited?.push(Number(row.id));
+      if (row.linked === true || Number(row.linked) === 1) report.linked?.push(Number(row.id));
+    }
   }
 
   async renew(sql: Sql, owner: string, ids: number[], until: number): Promise<number> {

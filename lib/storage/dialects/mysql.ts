@@ -4,9 +4,16 @@ import {
   JOB_QUEUES_TABLE,
   JOBS_TABLE,
 } from '../../jobs.constants.js';
-import { JobsDialect, claimColumns, insertValues } from './dialect.js';
+import {
+  JobsDialect,
+  claimColumns,
+  insertValues,
+  linkedSql,
+  type FinishReport,
+} from './dialect.js';
 import { placeholders, type Database, type Sql } from '../sql.js';
 import type { ClaimRequest, ClaimedJob, JobUpdate, NewJobRow } from '../job-rows.js';
+import type { FlowSql } from '../../flows/flow.steps.js';
 
 /** Still held by the owner given as the next parameter. */
 const HELD = `locked_by = ? AND status = 'running'`;
@@ -100,15 +107,27 @@ export class MysqlDialect extends JobsDialect {
    * No RETURNING to say which updates held: one update is one statement (its affected count says),
    * several go through `onHeldRows` and one UPDATE ... JOIN of those still ours.
    */
-  async finish(sql: Sql, owner: string, updates: JobUpdate[]): Promise<boolean[]> {
-    if (updates.length === 1) return [(await this.finishHeld(sql, owner, updates)) > 0];
+  async finish(
+    sql: Sql,
+    owner: string,
+    updates: JobUpdate[],
+    report?: FinishReport,
+  ): Promise<boolean[]> {
+    // One unlinked job: one statement. A linked one (or a lease lost) is written again below, where
+    // the locked read says which held and which are linked (no RETURNING on MariaDB's UPDATE).
+    if (updates.length === 1 && (await this.finishHeld(sql, owner, updates, true)) > 0)
+      return [true];
     const ids = updates.map((update) => update.id);
-    return this.onHeldRows(owner, ids, (sql, held) =>
-      this.finishHeld(
-        sql,
-        owner,
-        updates.filter((_, i) => held[i]),
-      ),
+    return this.onHeldRows(
+      owner,
+      ids,
+      (sql, held) =>
+        this.finishHeld(
+          sql,
+          owner,
+          updates.filter((_, i) => held[i]),
+        ),
+      report,
     );
   }
 
@@ -136,17 +155,25 @@ export class MysqlDialect extends JobsDialect {
 
   /** As `finish`: one id is one statement; several go through `onHeldRows`. */
   override async deleteHeld(sql: Sql, owner: string, ids: number[]): Promise<boolean[]> {
+    const unlinked = `AND NOT ${linkedSql()}`;
     if (ids.length === 1) {
-      const result = await this.run(sql, `DELETE FROM ${JOBS_TABLE} WHERE id = ? AND ${HELD}`, [
-        ids[0],
-        owner,
-      ]);
+      const result = await this.run(
+        sql,
+        `DELETE FROM ${JOBS_TABLE} WHERE id = ? AND ${HELD} ${unlinked}`,
+        [ids[0], owner],
+      );
       return [result.affected > 0];
     }
-    return this.onHeldRows(owner, ids, (sql, held) => {
-      const ours = ids.filter((_, i) => held[i]);
-      return sql(`DELETE FROM ${JOBS_TABLE} WHERE id IN (${placeholders(ours.length)})`, ours);
-    });
+    return this.onHeldRows(
+      owner,
+      ids,
+      (sql, held) => {
+        const ours = ids.filter((_, i) => held[i]);
+        return sql(`DELETE FROM ${JOBS_TABLE} WHERE id IN (${placeholders(ours.length)})`, ours);
+      },
+      undefined,
+      unlinked,
+    );
   }
 
   /**
@@ -157,19 +184,28 @@ export class MysqlDialect extends JobsDialect {
     owner: string,
     ids: number[],
     work: (sql: Sql, held: boolean[]) => Promise<unknown>,
+    report?: FinishReport,
+    condition = '',
   ): Promise<boolean[]> {
     return this.database.transaction(async (sql) => {
       const ours = await sql(
-        `SELECT id FROM ${JOBS_TABLE} WHERE id IN (${placeholders(ids.length)}) AND ${HELD} FOR UPDATE`,
+        `SELECT id, ${linkedSql()} AS linked FROM ${JOBS_TABLE}
+         WHERE id IN (${placeholders(ids.length)}) AND ${HELD} ${condition} FOR UPDATE`,
         [...ids, owner],
       );
+      JobsDialect.reportOf(ours.rows, report);
       const held = JobsDialect.heldOf(ids, ours.rows);
       if (held.some(Boolean)) await work(sql, held);
       return held;
     });
   }
 
-  private async finishHeld(sql: Sql, owner: string, updates: JobUpdate[]): Promise<number> {
+  private async finishHeld(
+    sql: Sql,
+    owner: string,
+    updates: JobUpdate[],
+    unlinkedOnly = false,
+  ): Promise<number> {
     const [first, ...rest] = JobsDialect.FINISH_COLUMNS;
     const named = `SELECT ? AS ${first}, ${rest.map((column) => `? AS ${column}`).join(', ')}`;
     const unnamed = `SELECT ${placeholders(JobsDialect.FINISH_COLUMNS.length)}`;
@@ -177,7 +213,7 @@ export class MysqlDialect extends JobsDialect {
     const result = await this.run(
       sql,
       `UPDATE ${JOBS_TABLE} j JOIN (${source}) v ON j.id = v.v_id SET ${this.finishAssignments('j.')}
-       WHERE j.locked_by = ? AND j.status = 'running'`,
+       WHERE j.locked_by = ? AND j.status = 'running'${unlinkedOnly ? ` AND NOT ${linkedSql('j.')}` : ''}`,
       [...updates.flatMap(JobsDialect.finishValues), owner],
     );
     return result.affected;
@@ -208,6 +244,19 @@ export class MysqlDialect extends JobsDialect {
   protected override upsertServed(count: number): string {
     return `INSERT INTO ${JOB_GROUPS_TABLE} (kind, group_key, last_start) VALUES ${new Array(count).fill('(?, ?, ?)').join(', ')}
       ON DUPLICATE KEY UPDATE last_start = VALUES(last_start)`;
+  }
+
+  /** No RETURNING on MariaDB's INSERT ... VALUES of many rows: the ids follow the first, a step apart. */
+  override async flowSql(): Promise<FlowSql> {
+    const step = await this.autoIncrementStep();
+    return {
+      ...(await super.flowSql()),
+      returningId: '',
+      idsOf: (result, count) => {
+        const first = Number((result.raw as InsertHeader).insertId);
+        return Array.from({ length: count }, (_, i) => first + i * step);
+      },
+    };
   }
 
   private autoIncrementStep(): Promise<number> {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { JOBS_TABLE } from '../../jobs.constants.js';
-import { JobsDialect, claimColumns } from './dialect.js';
+import { JobsDialect, claimColumns, linkedSql, type FinishReport } from './dialect.js';
 import type { Sql, SqlResult } from '../sql.js';
 import type { ClaimRequest, ClaimedJob, JobUpdate, NewJobRow } from '../job-rows.js';
 
@@ -123,14 +123,15 @@ export class PostgresDialect extends JobsDialect {
     sql: Sql,
     owner: string,
     ids: number[],
-    awaited?: number[],
+    report?: FinishReport,
   ): Promise<boolean[]> {
     const result = await this.run(
       sql,
-      `DELETE FROM ${JOBS_TABLE} WHERE id = ANY(?::int[]) AND locked_by = ? AND status = 'running' RETURNING id, awaited`,
+      `DELETE FROM ${JOBS_TABLE} WHERE id = ANY(?::int[]) AND locked_by = ? AND status = 'running'
+         AND NOT ${linkedSql()} RETURNING id, awaited`,
       [ids, owner],
     );
-    JobsDialect.awaitedOf(result.rows, awaited);
+    JobsDialect.reportOf(result.rows, report);
     return JobsDialect.heldOf(ids, result.rows);
   }
 
@@ -142,7 +143,7 @@ export class PostgresDialect extends JobsDialect {
     sql: Sql,
     owner: string,
     updates: JobUpdate[],
-    awaited?: number[],
+    report?: FinishReport,
   ): Promise<boolean[]> {
     const columns = updates.map(JobsDialect.finishValues);
     const result = await this.run(
@@ -151,10 +152,10 @@ export class PostgresDialect extends JobsDialect {
        FROM unnest(?::int[], ?::text[], ?::bool[], ?::bigint[], ?::int[], ?::bigint[], ?::text[], ?::text[], ?::text[])
          AS v(${JobsDialect.FINISH_COLUMNS.join(', ')})
        WHERE j.id = v.v_id AND j.locked_by = ? AND j.status = 'running'
-       RETURNING j.id, j.awaited`,
+       RETURNING j.id, j.awaited, ${linkedSql('j.')} AS linked`,
       [...JobsDialect.FINISH_COLUMNS.map((_, c) => columns.map((values) => values[c])), owner],
     );
-    JobsDialect.awaitedOf(result.rows, awaited);
+    JobsDialect.reportOf(result.rows, report);
     return JobsDialect.heldOf(
       updates.map((update) => update.id),
       result.rows,

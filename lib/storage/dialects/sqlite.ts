@@ -1,5 +1,5 @@
 import { JOBS_TABLE } from '../../jobs.constants.js';
-import { JobsDialect, claimColumns } from './dialect.js';
+import { JobsDialect, claimColumns, linkedSql, type FinishReport } from './dialect.js';
 import { placeholders, type Sql, type SqlResult } from '../sql.js';
 import type { ClaimRequest, ClaimedJob, JobUpdate } from '../job-rows.js';
 
@@ -51,16 +51,22 @@ export class SqliteDialect extends JobsDialect {
   }
 
   /** The unary `+` keeps SQLite from driving the join from the status index (every running job, times the batch). */
-  async finish(sql: Sql, owner: string, updates: JobUpdate[]): Promise<boolean[]> {
+  async finish(
+    sql: Sql,
+    owner: string,
+    updates: JobUpdate[],
+    report?: FinishReport,
+  ): Promise<boolean[]> {
     const row = `(${placeholders(JobsDialect.FINISH_COLUMNS.length)})`;
     const result = await this.run(
       sql,
       `WITH v(${JobsDialect.FINISH_COLUMNS.join(', ')}) AS (VALUES ${new Array(updates.length).fill(row).join(', ')})
        UPDATE ${JOBS_TABLE} SET ${this.finishAssignments()}
        FROM v WHERE id = v.v_id AND +locked_by = ? AND +status = 'running'
-       RETURNING id`,
+       RETURNING id, ${linkedSql()} AS linked`,
       [...updates.flatMap(JobsDialect.finishValues), owner],
     );
+    JobsDialect.reportOf(result.rows, report);
     return JobsDialect.heldOf(
       updates.map((update) => update.id),
       result.rows,
