@@ -24,6 +24,8 @@ const SIZES = {
   latency: scaled(500, 50),
   rss: scaled(100_000, 2_000),
   history: Number(env.BENCH_HISTORY_ROWS ?? scaled(1_000_000, 10_000)),
+  flowChildren: scaled(10_000, 500),
+  flowBatch: scaled(20_000, 1_000),
 };
 const CAP_MS = Number(env.BENCH_CAP_SECONDS ?? 10) * 1000;
 const RSS_CAP_MS = Number(env.BENCH_RSS_CAP_SECONDS ?? 120) * 1000;
@@ -36,7 +38,7 @@ const RAW_LANES = {
   mariadb: Number(env.BENCH_RAW_LANES ?? 2),
 };
 const GROUPS = new Set(
-  (env.BENCH_ONLY ?? 'enqueue,process,history,raw,latency,rss,idle').split(','),
+  (env.BENCH_ONLY ?? 'enqueue,process,history,raw,latency,rss,idle,flows').split(','),
 );
 /** BENCH_CONCURRENCIES=10 and BENCH_PROCESSES=0 narrow the processing group (development runs). */
 const CONCURRENCIES = (env.BENCH_CONCURRENCIES ?? '1,10,32').split(',').map(Number);
@@ -457,6 +459,79 @@ async function untilFinished(workers, tables, db, count, due, cap, system) {
   while (clock() - due < cap && (await tables.remaining(db)) > 0) await sleep(5);
 }
 
+/**
+ * Flows and batches (issue 15), ours on one backend, one worker at c10 already running: `flow`
+ * enqueues one parent with SIZES.flowChildren children (enqueueFlow), `batch` SIZES.flowBatch jobs
+ * with a callback (enqueueBatch). Timed from the enqueue call to the parent's (the callback's)
+ * success; the gap is from the last child's (batch job's) end to the parent's (callback's) start,
+ * both read from the table.
+ */
+async function flowTrial(backend, mode) {
+  const db = dbs[backend].empty;
+  await reset('ours', backend, 'empty');
+  const worker = spawnWorker({
+    role: 'process',
+    system: 'ours',
+    backend,
+    variant: 'empty',
+    concurrency: 10,
+    label: `${mode}.${backend}`,
+  });
+  try {
+    await worker.next('ready');
+    const service = producers[backend].empty.service;
+    const noop = () => ({ kind: ours.KIND, data: {} });
+    const started = clock();
+    let last;
+    let count;
+    if (mode === 'flow') {
+      count = SIZES.flowChildren + 1;
+      const flow = await service.enqueueFlow({
+        ...noop(),
+        children: Array.from({ length: SIZES.flowChildren }, noop),
+      });
+      last = flow.job.id;
+    } else {
+      count = SIZES.flowBatch + 1;
+      const batch = await service.enqueueBatch(Array.from({ length: SIZES.flowBatch }, noop), {
+        onComplete: noop(),
+      });
+      while (clock() - started < CAP_MS * 6) {
+        const read = await service.batch(batch.id);
+        if (read?.callbackJobId) {
+          last = read.callbackJobId;
+          break;
+        }
+        await sleep(10);
+      }
+    }
+    const enqueuedMs = clock() - started;
+    let end = null;
+    while (last !== undefined && clock() - started < CAP_MS * 6) {
+      const job = await service.get(last);
+      if (job?.status === 'succeeded') {
+        end = clock();
+        break;
+      }
+      await sleep(5);
+    }
+    if (end === null) throw new Error(`${mode} on ${backend}: not finished within the cap`);
+    const [gap] = await db.query(
+      `SELECT (SELECT last_run FROM nest_jobs WHERE id = ${last}) -
+        (SELECT MAX(finished_at) FROM nest_jobs WHERE id <> ${last}) AS gap`,
+    );
+    return {
+      jobsPerSecond: Math.round(count / ((end - started) / 1000)),
+      gapMs: Number(gap.gap),
+      enqueueMs: Math.round(enqueuedMs),
+    };
+  } finally {
+    worker.child.send({ type: 'stop' });
+    await worker.gone;
+    if (!worker.exited) worker.child.kill();
+  }
+}
+
 async function enqueueTrial(system, backend, mode, variant = 'empty') {
   await reset(system, backend, variant);
   const count = mode === 'single' ? SIZES.single : SIZES.batch;
@@ -727,6 +802,17 @@ async function round(r) {
       // graphile-worker's batched mode claims 500 at a time: the same loop at that size, for reference.
       const wide = await timed(`raw-SQL loop, claim 500, ${backend}`, () => rawTrial(backend, 500));
       if (wide !== null) record(`raw500.${backend}`, wide);
+    }
+  }
+  if (GROUPS.has('flows')) {
+    for (const backend of BACKENDS.filter((b) => wanted(`ours.${b}`))) {
+      for (const mode of ['flow', 'batch']) {
+        const out = await timed(`${mode} ours.${backend}`, () => flowTrial(backend, mode));
+        if (out) {
+          record(`flows.${mode}.rate.${backend}`, out.jobsPerSecond);
+          record(`flows.${mode}.gap.${backend}`, out.gapMs);
+        }
+      }
     }
   }
   if (GROUPS.has('latency')) {
@@ -1034,6 +1120,38 @@ function buildTable() {
     '–',
     lat('latency.delayedcross.ours.postgres'),
     lat('latency.delayedcross.ours.mariadb'),
+    '',
+    '',
+    '',
+    '',
+  ]);
+  rows.push([
+    `flow: 1 parent + ${SIZES.flowChildren.toLocaleString('en')} children (\`enqueueFlow\`), c10: jobs/s from the enqueue to the parent's success`,
+    ...BACKENDS.map((b) => fmtRate(med(`flows.flow.rate.${b}`))),
+    '',
+    '',
+    '',
+    '',
+  ]);
+  rows.push([
+    "  the same: the last child's end → the parent's start",
+    ...BACKENDS.map((b) => `${fmtMs(med(`flows.flow.gap.${b}`))} ms`),
+    '',
+    '',
+    '',
+    '',
+  ]);
+  rows.push([
+    `batch of ${SIZES.flowBatch.toLocaleString('en')} with \`onComplete\` (\`enqueueBatch\`), c10: jobs/s from the enqueue to the callback's success`,
+    ...BACKENDS.map((b) => fmtRate(med(`flows.batch.rate.${b}`))),
+    '',
+    '',
+    '',
+    '',
+  ]);
+  rows.push([
+    "  the same: the last job's end → the callback's start",
+    ...BACKENDS.map((b) => `${fmtMs(med(`flows.batch.gap.${b}`))} ms`),
     '',
     '',
     '',

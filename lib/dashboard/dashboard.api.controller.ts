@@ -12,6 +12,7 @@ import {
   UseInterceptors,
 } from '@nestjs/common';
 import type { JobEntity } from '../entities/job.entity.js';
+import type { JobBatch } from '../interfaces/jobs-service.interface.js';
 import type { RunPendingSummary } from '../interfaces/jobs-service.interface.js';
 import type { JobSchedule } from '../interfaces/schedule-options.interface.js';
 import { DashboardAccessGuard } from './dashboard.access.guard.js';
@@ -21,7 +22,13 @@ import { DashboardJsonPostGuard } from './dashboard.csrf.js';
 import { DashboardNoStoreInterceptor } from './dashboard.http.js';
 import { DashboardKinds } from './dashboard.kinds.js';
 import type { ResolvedDashboardOptions } from './dashboard.options.js';
-import { parseAction, parseIdList, parseJobId, parseJobsQuery } from './dashboard.params.js';
+import {
+  parseAction,
+  parseBatchId,
+  parseIdList,
+  parseJobId,
+  parseJobsQuery,
+} from './dashboard.params.js';
 import { DashboardQueries } from './dashboard.queries.js';
 import { DashboardQueues, type QueueToggle } from './dashboard.queues.js';
 import type {
@@ -47,7 +54,7 @@ export class DashboardApiController {
     private readonly queues: DashboardQueues,
   ) {}
 
-  /** `GET api/jobs?status=&kind=&queue=&periodic=&order=&after=&before=&limit=` */
+  /** `GET api/jobs?status=&kind=&queue=&periodic=&batch=&order=&after=&before=&limit=` */
   @Get('jobs')
   async jobs(
     @Query() params: Record<string, unknown>,
@@ -68,6 +75,14 @@ export class DashboardApiController {
     return job;
   }
 
+  /** `GET api/batches/:id`: its jobs per status, times and callback job, as `JobsService.batch()` gives them. */
+  @Get('batches/:id')
+  async batch(@Param('id') id: string): Promise<JobBatch> {
+    const batch = await this.queries.batch(parseBatchId(id));
+    if (!batch) throw new NotFoundException(`There is no batch #${id}.`);
+    return batch;
+  }
+
   /**
    * `GET api/progress?ids=4,7`: status and progress of these jobs (those that still exist), what a
    * page showing them running polls to move its bars and badges.
@@ -83,7 +98,7 @@ export class DashboardApiController {
     return this.kinds.withCounts();
   }
 
-  /** `GET api/stats?kind=&queue=&periodic=`: counts per status and the last hour's finished jobs per minute. */
+  /** `GET api/stats?kind=&queue=&periodic=&batch=`: counts per status and the last hour's finished jobs per minute. */
   @Get('stats')
   async stats(
     @Query() params: Record<string, unknown>,

@@ -40,7 +40,8 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;background:#f
 figcaption{font-size:12px;color:#556}.swatch{display:inline-block;width:10px;height:10px}.swatch.ok{background:#3aa45f}.swatch.ko{background:#d64545}
 .progress{display:flex;align-items:center;gap:6px;white-space:nowrap}.progress progress{width:110px;height:12px;accent-color:#2456c9}
 .progress-value{font-size:12px;font-variant-numeric:tabular-nums}code.progress-json{font-size:12px;display:inline-block;max-width:220px;overflow:hidden;text-overflow:ellipsis;vertical-align:bottom}
-pre.progress-json{margin:0;max-height:240px;flex:1}.note{margin:0 0 10px;font-size:13px;color:#556}
+pre.progress-json{margin:0;max-height:240px;flex:1}.batch-progress progress{width:320px}
+ul.edges{background:#fff;border:1px solid #dde1e8;margin:0;padding:8px 10px 8px 30px}ul.edges li{margin:2px 0}.note{margin:0 0 10px;font-size:13px;color:#556}
 .muted{color:#889}.empty{padding:24px;text-align:center;color:#889;background:#fff;border:1px solid #dde1e8}
 `;
 

@@ -30,10 +30,17 @@ import { DashboardKinds } from './dashboard.kinds.js';
 import type { PageContext } from './dashboard.layout.js';
 import type { ResolvedDashboardOptions } from './dashboard.options.js';
 import { DashboardPageFilter } from './dashboard.page.filter.js';
-import { listQueryString, parseAction, parseJobId, parseJobsQuery } from './dashboard.params.js';
+import {
+  listQueryString,
+  parseAction,
+  parseBatchId,
+  parseJobId,
+  parseJobsQuery,
+} from './dashboard.params.js';
 import { DashboardPaths } from './dashboard.paths.js';
 import { DashboardQueries } from './dashboard.queries.js';
 import { detailPage, listPage } from './dashboard.views.js';
+import { batchPage } from './dashboard.batches.view.js';
 import { kindsPage } from './dashboard.kinds.view.js';
 import { schedulesPage } from './dashboard.schedules.view.js';
 import { DashboardQueues, type QueueAction } from './dashboard.queues.js';
@@ -84,11 +91,25 @@ export class DashboardPagesController {
   ): Promise<string> {
     const job = await this.queries.detail(parseJobId(id));
     if (!job) throw new NotFoundException(`There is no job #${id}: it may have been deleted.`);
-    const [unhandled, paused] = await Promise.all([
+    const [unhandled, paused, edges] = await Promise.all([
       job.status === 'pending' && this.kinds.unhandled().then((kinds) => kinds.has(job.kind)),
       this.queues.pausedNames().then((queues) => queues.has(job.queue)),
+      // Only a job in a flow has edges: one that had dependencies, or that others depend on.
+      job.dependenciesLeft !== null || job.hasDependents ? this.queries.edges(job.id) : null,
     ]);
-    return detailPage(this.context(request, response), job, unhandled, paused).markup;
+    return detailPage(this.context(request, response), job, unhandled, paused, edges).markup;
+  }
+
+  /** A batch: its jobs per status, a bar of those ended, its times and callback job. */
+  @Get('batches/:id')
+  async batch(
+    @Param('id') id: string,
+    @Req() request: DashboardRequest,
+    @Res({ passthrough: true }) response: DashboardResponse,
+  ): Promise<string> {
+    const batch = await this.queries.batch(parseBatchId(id));
+    if (!batch) throw new NotFoundException(`There is no batch #${id}.`);
+    return batchPage(this.context(request, response), batch).markup;
   }
 
   /** The job's data, whole, as a JSON download (the page shows only its start when it is large). */

@@ -20,7 +20,7 @@ function text(params: Params, name: string, max = 200): string | undefined {
   return value;
 }
 
-function id(value: unknown, name: string): number {
+function id(value: unknown, name: string, what = 'a job id'): number {
   const number =
     typeof value === 'number'
       ? value
@@ -28,15 +28,15 @@ function id(value: unknown, name: string): number {
         ? Number(value)
         : NaN;
   if (!isJobId(number)) {
-    throw new BadRequestException(
-      `"${name}" must be a job id (an integer from 1 to ${INT32_MAX}).`,
-    );
+    throw new BadRequestException(`"${name}" must be ${what} (an integer from 1 to ${INT32_MAX}).`);
   }
   return number;
 }
 
-function optionalId(params: Params, name: string): number | undefined {
-  return params[name] === undefined || params[name] === '' ? undefined : id(params[name], name);
+function optionalId(params: Params, name: string, what?: string): number | undefined {
+  return params[name] === undefined || params[name] === ''
+    ? undefined
+    : id(params[name], name, what);
 }
 
 /** The list's query string; anything malformed is a 400 that says which parameter. */
@@ -58,6 +58,7 @@ export function parseJobsQuery(params: Params, pageSize: number): JobsQuery {
     kind: text(params, 'kind'),
     queue: text(params, 'queue', 100),
     periodic: periodic === undefined ? undefined : periodic === 'true',
+    batch: optionalId(params, 'batch', 'a batch id'),
     order,
     after: optionalId(params, 'after'),
     before: optionalId(params, 'before'),
@@ -75,6 +76,14 @@ export function parseJobId(value: unknown): number {
     throw new NotFoundException(`There is no job #${value}.`);
   }
   return id(value, 'id');
+}
+
+/** A batch's id in a path, as parseJobId judges a job's: not a number is a 400, past 2^31 - 1 a 404. */
+export function parseBatchId(value: unknown): number {
+  if (typeof value === 'string' && /^\d+$/.test(value) && !isJobId(Number(value))) {
+    throw new NotFoundException(`There is no batch #${value}.`);
+  }
+  return id(value, 'id', 'a batch id');
 }
 
 function pageLimit(value: unknown, fallback: number): number {
@@ -120,7 +129,17 @@ export function listQueryString(
 ): string {
   const merged: Partial<JobsQuery> = { ...query, after: undefined, before: undefined, ...change };
   const params = new URLSearchParams();
-  for (const key of ['status', 'kind', 'queue', 'periodic', 'order', 'after', 'before'] as const) {
+  const keys = [
+    'status',
+    'kind',
+    'queue',
+    'periodic',
+    'batch',
+    'order',
+    'after',
+    'before',
+  ] as const;
+  for (const key of keys) {
     const value = merged[key];
     if (value === undefined || (key === 'order' && value === 'newest')) continue;
     params.set(key, String(value));

@@ -9,6 +9,8 @@ export interface JobsQuery {
   kind?: string;
   queue?: string;
   periodic?: boolean;
+  /** Only the jobs of this batch (`enqueueBatch`). */
+  batch?: number;
   order: 'newest' | 'oldest';
   /** The page after this id, in display order. */
   after?: number;
@@ -65,4 +67,29 @@ export interface KindLimitsOf {
 export interface QueueRow extends JobQueueInfo {
   /** Those of the kinds with jobs in this queue that declare limits, by name. */
   limits: KindLimitsOf[];
+}
+
+/** One end of a dependency edge (`nest_job_deps`), as a job's page lists it. */
+export interface JobEdge {
+  /** The other job's id. */
+  id: number;
+  /** Its kind, or null when its row is gone. */
+  kind: string | null;
+  /** Its status, or null when its row is gone. */
+  status: JobStatus | null;
+  /**
+   * "Waits on" only: how the dependency had ended as the edge recorded it (`dep_status`), or null
+   * while it has not ended (or, for a gone row, when its end was never recorded).
+   */
+  ended: string | null;
+}
+
+/** Both directions of a job's dependencies, each cut to EDGES_SHOWN, with how many were left out. */
+export interface JobEdges {
+  /** The jobs this one waits on (its dependencies; a flow's children). */
+  waitsOn: JobEdge[];
+  waitsOnMore: number;
+  /** The jobs that wait on this one (its dependents; a flow's parent). */
+  waitedOnBy: JobEdge[];
+  waitedOnByMore: number;
 }

@@ -23,8 +23,11 @@ import {
 } from './dashboard.layout.js';
 import { listQueryString } from './dashboard.params.js';
 import { progressView } from './dashboard.progress.js';
+import { WAITING_RUN_AT } from '../jobs.constants.js';
 import type {
   DashboardAction,
+  JobEdge,
+  JobEdges,
   JobsPage,
   JobsQuery,
   MinuteBucket,
@@ -104,6 +107,36 @@ function groupNote(group: string | null): Html | string {
     : html` <span class="muted" data-group title="group">· ${group}</span>`;
 }
 
+/** A pending job held until its dependencies end: its `run_at` is the never-due WAITING_RUN_AT. */
+function waitsOnDependencies(job: { status: JobStatus; runAt: Date }): boolean {
+  return job.status === 'pending' && job.runAt.getTime() >= WAITING_RUN_AT;
+}
+
+/** When an active job runs next; a job waiting on its dependencies has no time (its run_at is a sentinel). */
+function nextRun(job: { status: JobStatus; active: boolean; runAt: Date }): Html {
+  if (!job.active) return time(null);
+  return waitsOnDependencies(job)
+    ? html`<span class="muted" data-next-run="dependencies">when its dependencies end</span>`
+    : time(job.runAt);
+}
+
+/** Marks a job waiting on dependencies not yet ended (`deps_left`, when the row carries it). */
+function dependenciesBadge(job: {
+  status: JobStatus;
+  runAt: Date;
+  dependenciesLeft?: number | null;
+}): Html | string {
+  if (!waitsOnDependencies(job)) return '';
+  const left = job.dependenciesLeft;
+  const title =
+    typeof left === 'number'
+      ? `waits on ${left} ${left === 1 ? 'dependency' : 'dependencies'} not yet ended`
+      : 'waits on dependencies not yet ended';
+  return html` <span class="badge waiting" data-waiting="dependencies" title="${title}"
+    >waits on dependencies</span
+  >`;
+}
+
 /** A running row is refreshed in place by the live script (dashboard.live.ts). */
 function liveRow(id: number, status: JobStatus): Html | string {
   return status === 'running' ? html`data-live="${id}"` : '';
@@ -143,6 +176,14 @@ export function listPage(page: PageContext, view: ListView): Html {
       >Queue<input name="queue" value="${query.queue ?? ''}" placeholder="any" size="12"
     /></label>
     <label
+      >Batch<input
+        name="batch"
+        value="${query.batch ?? ''}"
+        placeholder="any"
+        size="6"
+        inputmode="numeric"
+    /></label>
+    <label
       >Periodic<select name="periodic">
         ${option('', 'any', query.periodic === undefined)}${option('true', 'periodic', query.periodic === true)}${option('false', 'one-off', query.periodic === false)}
       </select></label
@@ -168,7 +209,7 @@ export function listPage(page: PageContext, view: ListView): Html {
         <td class="data" title="${dataPreview(job, 300)}">${dataPreview(job)}</td>
         <td class="time">${time(job.created)}</td>
         <td>
-          ${statusBadge(job.status)}${noHandlerBadge(job.status, view.unhandled.has(job.kind))}${waitingBadge(job.waiting)}${
+          ${statusBadge(job.status)}${noHandlerBadge(job.status, view.unhandled.has(job.kind))}${waitingBadge(job.waiting)}${dependenciesBadge(job)}${
             job.failed && job.active
               ? html` <span class="muted" title="an attempt failed; it will be retried"
                   >retrying</span
@@ -181,7 +222,7 @@ export function listPage(page: PageContext, view: ListView): Html {
         <td>${yesNo(job.periodic)}</td>
         <td>${job.attempts} / ${job.maxAttempts}</td>
         <td class="time">${time(job.lastRun)}</td>
-        <td class="time">${job.active ? time(job.runAt) : time(null)}</td>
+        <td class="time">${nextRun(job)}</td>
       </tr>`,
   );
   const table = view.page.jobs.length
@@ -214,11 +255,19 @@ export function listPage(page: PageContext, view: ListView): Html {
     ${view.page.previous !== null ? html`<a rel="prev" href="${link({ before: view.page.previous })}">← ${query.order === 'newest' ? 'Newer' : 'Older'}</a>` : ''}
     ${view.page.next !== null ? html`<a rel="next" href="${link({ after: view.page.next })}">${query.order === 'newest' ? 'Older' : 'Newer'} →</a>` : ''}
   </nav>`;
+  const batchNote =
+    query.batch === undefined
+      ? ''
+      : html`<p class="note" data-batch-filter="${query.batch}">
+          Only the jobs of
+          <a href="${page.base}/batches/${query.batch}">batch #${query.batch}</a>.
+          <a href="${link({ batch: undefined })}">Show every batch</a>
+        </p>`;
   return layout(
     page,
-    'Jobs',
+    query.batch === undefined ? 'Jobs' : `Jobs of batch #${query.batch}`,
     html`<h1>Jobs</h1>
-      ${countLinks(view.counts, (status) => link({ status }), query.status)}${finishedChart(view.chart)}${filters}
+      ${batchNote}${countLinks(view.counts, (status) => link({ status }), query.status)}${finishedChart(view.chart)}${filters}
       <form method="post" action="${page.base}/actions">
         ${csrfField(page)}<input type="hidden" name="return" value="${view.here}" />
         <div class="actions"><span class="muted">Selected:</span> ${actionButtons()}</div>
@@ -238,11 +287,41 @@ export function attemptErrors(logs: string | null): string[] {
     );
 }
 
+/** One direction of a job's dependencies: links to the other jobs with kind and status. */
+function edgeList(page: PageContext, id: string, edges: JobEdge[], more: number): Html {
+  if (edges.length === 0) return html`<p class="muted" id="${id}">None.</p>`;
+  const items = edges.map((edge) =>
+    edge.status === null
+      ? html`<li data-edge="${edge.id}" data-edge-status="deleted">
+          #${edge.id} <span class="badge cancelled">deleted</span>${
+            edge.ended ? html` <span class="muted">(it had ${edge.ended})</span>` : ''
+          }
+        </li>`
+      : html`<li data-edge="${edge.id}" data-edge-status="${edge.status}">
+          <a href="${page.base}/jobs/${edge.id}">#${edge.id}</a>
+          <span class="muted">${edge.kind}</span> ${statusBadge(edge.status)}
+        </li>`,
+  );
+  return html`<ul class="edges" id="${id}">
+    ${items}${more > 0 ? html`<li class="muted" data-more="${more}">… and ${more} more</li>` : ''}
+  </ul>`;
+}
+
+/** "Waits on" and "Waited on by", for a job in a flow (the sections are left out otherwise). */
+function dependenciesSection(page: PageContext, edges: JobEdges | null): Html | string {
+  if (!edges) return '';
+  return html`<h2>Waits on</h2>
+    ${edgeList(page, 'waits-on', edges.waitsOn, edges.waitsOnMore)}
+    <h2>Waited on by</h2>
+    ${edgeList(page, 'waited-on-by', edges.waitedOnBy, edges.waitedOnByMore)}`;
+}
+
 export function detailPage(
   page: PageContext,
   job: JobDetail,
   unhandled = false,
   queuePaused = false,
+  edges: JobEdges | null = null,
 ): Html {
   const failures = attemptErrors(job.logs);
   const here = `${page.base}/jobs/${job.id}`;
@@ -256,7 +335,7 @@ export function detailPage(
     <dd data-group>${job.group ?? html`<span class="muted">–</span>`}</dd>
     <dt>Status</dt>
     <dd>
-      ${statusBadge(job.status)}${noHandlerBadge(job.status, unhandled)}${waitingBadge(job.waiting, true)}
+      ${statusBadge(job.status)}${noHandlerBadge(job.status, unhandled)}${waitingBadge(job.waiting, true)}${dependenciesBadge(job)}
     </dd>
     <dt>Progress</dt>
     <dd>${progressView(job.id, job.progress, 'detail')}</dd>
@@ -273,7 +352,17 @@ export function detailPage(
     <dt>Created</dt>
     <dd>${time(job.created)}</dd>
     <dt>Next run</dt>
-    <dd>${job.active ? time(job.runAt) : time(null)}</dd>
+    <dd>${nextRun(job)}</dd>
+    <dt>Dependencies left</dt>
+    <dd data-deps-left>${job.dependenciesLeft ?? html`<span class="muted">–</span>`}</dd>
+    <dt>Batch</dt>
+    <dd data-batch>
+      ${
+        job.batchId === null
+          ? html`<span class="muted">–</span>`
+          : html`<a href="${page.base}/batches/${job.batchId}">batch #${job.batchId}</a>`
+      }
+    </dd>
     <dt>Last run</dt>
     <dd>${time(job.lastRun)}</dd>
     <dt>Finished</dt>
@@ -301,6 +390,7 @@ export function detailPage(
         ${running ? html`<p class="note" id="cancel-note">${CANCEL_RUNNING_NOTE}</p>` : ''}
         ${fields}
       </div>
+      ${dependenciesSection(page, edges)}
       <h2>Data</h2>
       ${dataSection(page, job)}
       <h2>Result</h2>

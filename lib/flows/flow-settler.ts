@@ -14,10 +14,32 @@ export class FlowSettler {
     private readonly warn: (message: string) => void,
   ) {}
 
-  /** Settles these ended jobs in the background. */
+  /** Ends waiting for the settle in flight to finish: settled together, in one transaction. */
+  private waiting: number[] = [];
+  private inFlight: Promise<void> | null = null;
+
+  /**
+   * Settles these ended jobs in the background. While a settle is in flight, the ends that come
+   * meanwhile wait and go in the next one together: one transaction per round, not per outcome
+   * batch (a flow's 10,000 children, a batch's jobs, end in many small batches).
+   */
   settle(ids: number[]): void {
     if (ids.length === 0) return;
-    void this.run(() => this.store.settle(ids), `settling the end of jobs ${ids.join(', ')}`);
+    this.waiting.push(...ids);
+    this.inFlight ??= this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    while (this.waiting.length > 0) {
+      const ids = this.waiting.splice(0, 5_000);
+      await this.run(() => this.store.settle(ids), `settling the end of ${ids.length} jobs`);
+    }
+    this.inFlight = null;
+  }
+
+  /** Resolves once the ends handed to `settle` so far are settled (shutdown, tests). */
+  async idle(): Promise<void> {
+    while (this.inFlight) await this.inFlight;
   }
 
   /** Settles at once (a cancel from the service: its caller may read the dependents next). */

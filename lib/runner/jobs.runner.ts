@@ -215,6 +215,8 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
     await this.poller.stop();
     await this.drain();
     await this.outcomes.flush();
+    // The last ends' dependents and batches, before the data source closes (else: the sweep).
+    await this.flows.idle();
     await this.limited.drop().catch((error: unknown) => this.maintenanceFailed(error));
     // Listeners told of the last outcomes may still read the database: it closes after this.
     await this.events.settle(this.options.shutdownTimeout);
