@@ -31,6 +31,13 @@ export type {
   RunPendingSummary,
   WaitOptions,
   JobQueueInfo,
+  CancelOptions,
+  EnqueueBatchOptions,
+  FlowSpec,
+  AnyFlowSpec,
+  JobBatch,
+  JobBatchHandle,
+  JobFlow,
 } from './interfaces/jobs-service.interface.js';
 export type {
   JobSchedule,

@@ -308,6 +308,56 @@ describeBackends('sample app', (backend) => {
     });
   });
 
+  describe('flows and batches', () => {
+    it('publishes a video after its renditions and thumbnail, reading what they returned', async () => {
+      const http = await startHttp();
+
+      const accepted = await http.post('/videos/intro/publish', {});
+
+      expect(accepted.status).toBe(202);
+      expect(accepted.body.waitsOn).toHaveLength(3);
+      const published = await http.waitForJob(accepted.body.publish, 'succeeded');
+      const parts = await Promise.all(
+        (accepted.body.waitsOn as number[]).map((id) => http.waitForJob(id, 'succeeded')),
+      );
+      for (const part of parts) {
+        expect(new Date(part.finishedAt!).getTime()).toBeLessThanOrEqual(
+          new Date(published.lastRun!).getTime(),
+        );
+      }
+      expect(published.result).toEqual({
+        published: 'intro',
+        parts: [
+          { url: '/videos/intro/1080p.mp4' },
+          { url: '/videos/intro/720p.mp4' },
+          { url: '/videos/intro/thumb.jpg' },
+        ],
+      });
+    });
+
+    it('imports rows as a batch and reports once with the counts', async () => {
+      const http = await startHttp();
+
+      const accepted = await http.post('/imports?rows=20', {});
+
+      expect(accepted.status).toBe(202);
+      const batch = await waitFor(async () => {
+        const read = await http.get(`/imports/${accepted.body.batch}`);
+        return read.body.finishedAt ? read.body : null;
+      }, 'the import to finish');
+      expect(batch).toMatchObject({ total: 20, succeeded: 18, failed: 2, cancelled: 0 });
+      const report = await http.waitForJob(batch.callbackJobId, 'succeeded');
+      expect(report.result).toEqual({
+        id: accepted.body.batch,
+        total: 20,
+        succeeded: 18,
+        failed: 2,
+        cancelled: 0,
+      });
+      expect((await http.get('/imports/999999')).status).toBe(404);
+    });
+  });
+
   describe('flow control (kind and group limits)', () => {
     it('sends a newsletter through the rate-limited mail kind: every mail once, none held back counted as an attempt', async () => {
       const http = await startHttp();

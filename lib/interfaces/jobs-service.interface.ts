@@ -1,7 +1,7 @@
 import type { KindLimits } from '../limits/kind-limits.js';
 import type { EntityManager } from 'typeorm';
 import type { JobEntity } from '../entities/job.entity.js';
-import type { EnqueueOptions, EnqueueSpec } from './enqueue-options.interface.js';
+import type { AnyEnqueueSpec, EnqueueOptions, EnqueueSpec } from './enqueue-options.interface.js';
 import type { JobStatus } from './job-context.interface.js';
 
 /** Filters of `JobsService.list()`. */
@@ -113,8 +113,11 @@ export interface FlowSpec<T = unknown> extends Omit<
   'dependsOn' | 'unique' | 'periodic' | 'interval' | 'every'
 > {
   /** Jobs that run before this one; it runs once they have all ended (see `onDependencyFailure`). */
-  children?: FlowSpec[];
+  children?: AnyFlowSpec[];
 }
+
+/** A flow spec of any kind (children of a flow may be of kinds with other payloads). */
+export type AnyFlowSpec = Omit<FlowSpec, 'kind'> & { kind: string | { readonly name: string } };
 
 /** What `enqueueFlow()` created: the job of a spec, and what its children created. */
 export interface JobFlow<T = unknown> {
@@ -149,7 +152,7 @@ export interface EnqueueBatchOptions {
    * A job enqueued once, exactly, when every job of the batch has ended (succeeded or not). Its
    * data (an object) gets `batch`: `{ id, total, succeeded, failed, cancelled }`.
    */
-  onComplete?: EnqueueSpec;
+  onComplete?: AnyEnqueueSpec;
   /** Create the batch in this transaction (it exists only if it commits). */
   manager?: EntityManager;
 }

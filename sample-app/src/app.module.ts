@@ -11,6 +11,7 @@ import { MailModule } from './mail/mail.module.js';
 import { ReportModule } from './report/report.module.js';
 import { StatsModule } from './stats/stats.module.js';
 import { StatusModule } from './status/status.module.js';
+import { VideoModule } from './video/video.module.js';
 import { WebmentionModule } from './webmention/webmention.module.js';
 
 /**
@@ -37,6 +38,7 @@ export class AppModule {
         InvoiceModule,
         MailModule,
         AccountModule,
+        VideoModule,
         StatusModule,
       ],
     };
