@@ -1,5 +1,6 @@
 export { JobsModule, JOBS_ENTITIES } from './jobs.module.js';
 export { JobsService } from './jobs.service.js';
+export { WAITING_RUN_AT } from './jobs.constants.js';
 export { JobKind, defineJobKind, type JobKindRef } from './decorators/index.js';
 export { JobEntity, JobKindEntity } from './entities/index.js';
 export * from './errors/index.js';
