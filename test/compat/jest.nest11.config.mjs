@@ -29,6 +29,7 @@ export const NOT_ON_NEST11 = [
   'cli-queues',
   'cancel.processes',
   'limits.processes',
+  'flows.processes',
   'sample-app.e2e',
   'dashboard.browser',
 ];
