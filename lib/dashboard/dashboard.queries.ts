@@ -1,16 +1,12 @@
 import { Injectable } from '@nestjs/common';
-import type { SelectQueryBuilder } from 'typeorm';
 import { JobEntity } from '../entities/job.entity.js';
 import type { JobStatus } from '../interfaces/job-context.interface.js';
 import type { JobBatch } from '../interfaces/jobs-service.interface.js';
 import { JOB_DEPS_TABLE, JOBS_TABLE } from '../jobs.constants.js';
-import { dataText } from '../storage/dialects/data-text.js';
 import {
   countsOf,
-  DATA_PREVIEW_CHARS,
   type JobQueries,
   type JobDetail,
-  type JobSummary,
   type MinuteBucket,
   type StatusCounts,
 } from '../storage/job.queries.js';
@@ -24,9 +20,6 @@ export const DETAIL_DATA_CHARS = 100_000;
 
 /** Dependencies a job's page lists each way at most; it says how many more there are. */
 export const EDGES_SHOWN = 200;
-
-/** The large columns a list row leaves out (its data comes as a preview). */
-const LARGE_COLUMNS = new Set(['data', 'logs', 'result', 'lastError', 'kindRef']);
 
 /**
  * What the dashboard reads, from the JobsModule it found: the SQL lives in lib/storage/job.queries.ts
@@ -45,15 +38,14 @@ export class DashboardQueries {
    * job with why it waits (`waiting`), as `JobsService.list()` gives it.
    */
   async page(query: JobsQuery): Promise<JobsPage> {
-    const page =
-      query.batch === undefined ? await this.queries.page(query) : await this.batchPage(query);
+    const page = await this.queries.page(query);
     await this.jobsModule.waiting.explain(page.jobs);
     return page;
   }
 
   /** Jobs per status among those the filters (other than status) select. */
   counts(query: Partial<JobsQuery> = {}): Promise<StatusCounts> {
-    return query.batch === undefined ? this.queries.counts(query) : this.batchCounts(query);
+    return this.queries.counts(query);
   }
 
   /** A batch's counts and times as `JobsService.batch()` reads them; null if there is none. */
@@ -112,79 +104,6 @@ export class DashboardQueries {
   private sql(text: string, params: unknown[]) {
     const { dataSource, store } = this.jobsModule;
     return store.dialect.run(databaseOf(dataSource).sql, text, params);
-  }
-
-  /**
-   * The jobs of one batch matching the other filters (`batch_id`, indexed with status). The same
-   * keyset page as JobQueries.page(), whose filters know no batch.
-   */
-  private batchJobs(query: Partial<JobsQuery>, withStatus: boolean): SelectQueryBuilder<JobEntity> {
-    const builder = this.jobsModule.dataSource
-      .getRepository(JobEntity)
-      .createQueryBuilder('job')
-      .where('job.batchId = :batch', { batch: query.batch });
-    if (withStatus && query.status !== undefined) {
-      builder.andWhere('job.status = :status', { status: query.status });
-    }
-    for (const column of ['kind', 'queue', 'periodic'] as const) {
-      const value = query[column];
-      if (value !== undefined) builder.andWhere(`job.${column} = :${column}`, { [column]: value });
-    }
-    return builder;
-  }
-
-  private async batchCounts(query: Partial<JobsQuery>): Promise<StatusCounts> {
-    const rows = await this.batchJobs(query, false)
-      .select('job.status', 'status')
-      .addSelect('COUNT(*)', 'count')
-      .groupBy('job.status')
-      .getRawMany<{ status: JobStatus; count: string | number }>();
-    return countsOf(rows);
-  }
-
-  private async batchPage(query: JobsQuery): Promise<JobsPage> {
-    const dataSource = this.jobsModule.dataSource;
-    const columns = dataSource
-      .getMetadata(JobEntity)
-      .columns.map((column) => column.propertyName)
-      .filter((name) => !LARGE_COLUMNS.has(name));
-    const backwards = query.before !== undefined;
-    // Walking backwards reads the previous page in reverse order, then flips it.
-    const descending = (query.order === 'newest') !== backwards;
-    const cursor = backwards ? query.before : query.after;
-    const builder = this.batchJobs(query, true)
-      .select(columns.map((column) => `job.${column}`))
-      .addSelect(
-        dataText(String(dataSource.options.type)).cut(DATA_PREVIEW_CHARS + 1),
-        'data_preview',
-      );
-    if (cursor !== undefined) {
-      builder.andWhere(descending ? 'job.id < :cursor' : 'job.id > :cursor', { cursor });
-    }
-    const { entities, raw } = await builder
-      .orderBy('job.id', descending ? 'DESC' : 'ASC')
-      .take(query.limit + 1)
-      .getRawAndEntities();
-    const previews = new Map(raw.map((row) => [Number(row.job_id), row.data_preview]));
-    const rows: JobSummary[] = entities.map((job) => {
-      const preview = previews.get(job.id);
-      const text = preview == null ? 'null' : String(preview);
-      return {
-        ...job,
-        dataPreview: text.slice(0, DATA_PREVIEW_CHARS),
-        dataTruncated: text.length > DATA_PREVIEW_CHARS,
-      };
-    });
-    const more = rows.length > query.limit;
-    const jobs = rows.slice(0, query.limit);
-    if (backwards) jobs.reverse();
-    const first = jobs[0]?.id ?? null;
-    const last = jobs[jobs.length - 1]?.id ?? null;
-    return {
-      jobs,
-      previous: backwards ? (more ? first : null) : query.after !== undefined ? first : null,
-      next: backwards ? last : more ? last : null,
-    };
   }
 
   /** Jobs per kind and status, for the kinds page. */

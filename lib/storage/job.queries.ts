@@ -36,6 +36,8 @@ export interface JobsFilter {
   kind?: string;
   queue?: string;
   periodic?: boolean;
+  /** The jobs of one batch (`batch_id`, indexed with the status). */
+  batch?: number;
 }
 
 export interface KeysetQuery extends JobsFilter {
@@ -284,6 +286,8 @@ export class JobQueries {
       const value = filter[column];
       if (value !== undefined) builder.andWhere(`job.${column} = :${column}`, { [column]: value });
     }
+    if (filter.batch !== undefined)
+      builder.andWhere('job.batchId = :batch', { batch: filter.batch });
     return builder;
   }
 }
