@@ -16,8 +16,9 @@ import { JobKindEntity } from './job-kind.entity.js';
 @Index('idx_nest_jobs_due', ['status', 'priority', 'runAt', 'id'])
 @Index('idx_nest_jobs_kind', ['kind', 'status'])
 @Index('idx_nest_jobs_finished', ['status', 'finishedAt'])
-// A batch's jobs per status (its counts, whether it has finished): see lib/flows/.
-@Index('idx_nest_jobs_batch', ['batchId', 'status'])
+// A batch's jobs (its counts, whether it has finished: lib/flows/). Partial where the database
+// has them, so the jobs of no batch, nearly all, cost it nothing when their status changes.
+@Index('idx_nest_jobs_batch', ['batchId'], { where: 'batch_id IS NOT NULL' })
 export class JobEntity<T = unknown> {
   // INTEGER: the only type SQLite auto-increments, and TypeORM decorators cannot vary it per
   // database. 2^31 ids; see the README's note on id range.

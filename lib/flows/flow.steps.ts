@@ -373,7 +373,8 @@ function* finishBatch(
   settled: Settled,
 ): StatementSteps<{ id: number; callbackJobId: number | null } | null> {
   const alive = yield {
-    text: `SELECT id FROM ${JOBS_TABLE} WHERE batch_id = ? AND status IN ${ALIVE} LIMIT 1`,
+    // From the newest: the jobs still alive are mostly the last enqueued (the index is on batch_id).
+    text: `SELECT id FROM ${JOBS_TABLE} WHERE batch_id = ? AND status IN ${ALIVE} ORDER BY id DESC LIMIT 1`,
     params: [batch],
   };
   if (alive.rows.length > 0) return null;

@@ -342,7 +342,9 @@ function quotedFlows(batchId: string, flag: string): SchemaSql {
       `ALTER TABLE "nest_jobs" ADD COLUMN "has_dependents" ${flag}`,
       `ALTER TABLE "nest_jobs" ADD COLUMN "deps_left" integer`,
       `ALTER TABLE "nest_jobs" ADD COLUMN "batch_id" integer`,
-      `CREATE INDEX IF NOT EXISTS "idx_nest_jobs_batch" ON "nest_jobs" ("batch_id", "status")`,
+      // Partial: a job outside any batch (nearly every job) has no entry, so its status changes
+      // cost this index nothing (measured: 0.77x on SQLite's processing with a full (batch_id, status)).
+      `CREATE INDEX IF NOT EXISTS "idx_nest_jobs_batch" ON "nest_jobs" ("batch_id") WHERE batch_id IS NOT NULL`,
       `CREATE TABLE IF NOT EXISTS "nest_job_deps" ("job_id" integer NOT NULL, "depends_on" integer NOT NULL, "cancel_on_failure" boolean NOT NULL, "resolved" boolean NOT NULL DEFAULT FALSE, "dep_status" varchar(16), "dependent_done" boolean NOT NULL DEFAULT FALSE, PRIMARY KEY ("job_id", "depends_on"))`,
       `CREATE INDEX IF NOT EXISTS "idx_nest_job_deps_on" ON "nest_job_deps" ("depends_on", "resolved")`,
       `CREATE TABLE IF NOT EXISTS "nest_job_batches" (${batchId}, "total" integer NOT NULL, "created" bigint NOT NULL, "callback" text, "finished_at" bigint, "succeeded" integer, "failed" integer, "cancelled" integer, "callback_job_id" integer)`,
@@ -368,7 +370,8 @@ export const flowsSql: Record<'postgres' | 'mysql' | 'sqlite', SchemaSql> = {
   postgres: quotedFlows('"id" SERIAL PRIMARY KEY', 'boolean NOT NULL DEFAULT FALSE'),
   mysql: {
     up: [
-      'ALTER TABLE `nest_jobs` ADD `has_dependents` tinyint NOT NULL DEFAULT 0, ADD `deps_left` int NULL, ADD `batch_id` int NULL, ADD INDEX `idx_nest_jobs_batch` (`batch_id`, `status`)',
+      // No partial indexes on MariaDB: on batch_id alone, which a status change never touches.
+      'ALTER TABLE `nest_jobs` ADD `has_dependents` tinyint NOT NULL DEFAULT 0, ADD `deps_left` int NULL, ADD `batch_id` int NULL, ADD INDEX `idx_nest_jobs_batch` (`batch_id`)',
       'CREATE TABLE IF NOT EXISTS `nest_job_deps` (`job_id` int NOT NULL, `depends_on` int NOT NULL, `cancel_on_failure` tinyint NOT NULL, `resolved` tinyint NOT NULL DEFAULT 0, `dep_status` varchar(16) NULL, `dependent_done` tinyint NOT NULL DEFAULT 0, PRIMARY KEY (`job_id`, `depends_on`), INDEX `idx_nest_job_deps_on` (`depends_on`, `resolved`)) ENGINE=InnoDB',
       'CREATE TABLE IF NOT EXISTS `nest_job_batches` (`id` int NOT NULL AUTO_INCREMENT, `total` int NOT NULL, `created` bigint NOT NULL, `callback` mediumtext NULL, `finished_at` bigint NULL, `succeeded` int NULL, `failed` int NULL, `cancelled` int NULL, `callback_job_id` int NULL, PRIMARY KEY (`id`)) ENGINE=InnoDB',
     ],
