@@ -362,6 +362,41 @@ describeBackends('dependencies, flows and batches', (backend: Backend) => {
     );
   });
 
+  it('settles by the sweep what no one settled (an end written by a process that died before settling it)', async () => {
+    await withWorker(
+      async (jobs, _work, app) => {
+        const source = app.get<DataSource>(getDataSourceToken());
+        const store = app.get(JobStore);
+        const dependency = await jobs.enqueue('step', { name: 'd' });
+        const dependent = await jobs.enqueue('step', { name: 'e' }, { dependsOn: [dependency.id] });
+        const batch = await jobs.enqueueBatch([{ kind: 'step', data: { name: 'b' } }], {
+          onComplete: { kind: 'batch.done', data: {} },
+        });
+        // Their ends, written as a runner writes them, but never settled.
+        await source.query(
+          `UPDATE nest_jobs SET status = 'succeeded', active = FALSE, finished_at = ${Date.now()}
+           WHERE id IN (${dependency.id}, ${batch.jobs[0].id})`,
+        );
+        expect(await jobs.get(dependent.id)).toMatchObject({ dependenciesLeft: 1 });
+        const settled = await store.sweepFlows();
+        expect(settled.released.map((job) => job.id)).toContain(dependent.id);
+        expect(await jobs.get(dependent.id)).toMatchObject({
+          status: 'pending',
+          dependenciesLeft: 0,
+        });
+        expect((await jobs.get(dependent.id))!.runAt.getTime()).toBeLessThanOrEqual(Date.now());
+        expect(await jobs.batch(batch.id)).toMatchObject({
+          succeeded: 1,
+          finishedAt: expect.any(Date),
+        });
+        expect((await jobs.list({ kind: 'batch.done' })).length).toBe(1);
+        // Nothing open any more: one read, nothing settled.
+        expect(await store.sweepFlows()).toEqual({ released: [], cancelled: [], batches: [] });
+      },
+      { runner: false },
+    );
+  });
+
   it('writes the end of a job with no dependency, no dependent and no batch in one statement, as before', async () => {
     await withWorker(async (jobs, work, app) => {
       const store = app.get(JobStore);

@@ -9,8 +9,8 @@ const REAPED_NOTE = 'lease expired: the instance running it stopped or lost the 
  * The cluster's periodic chores, done by every instance and harmless when several do them at once:
  * frees jobs whose lease ran out (every lease / 2: their instance died or lost the database), and
  * every minute prunes finished jobs past their retention and says which kinds this instance
- * handles (so a kind no running instance handles shows as such). One statement each; with the reap,
- * the flows' sweep (three reads of small indexes when there is nothing to settle).
+ * handles (so a kind no running instance handles shows as such). One statement each; with the
+ * prune, the flows' sweep (one read when no dependency or batch is open).
  */
 export class Housekeeper {
   private nextReapAt = 0;
@@ -37,7 +37,6 @@ export class Housekeeper {
     if (now >= this.nextReapAt || urgent) {
       this.nextReapAt = now + Math.floor(this.settings.lease / 2);
       await this.store.reapExpired(now, logLine(now, REAPED_NOTE));
-      await this.sweepFlows();
     }
     if (now >= this.nextPruneAt) {
       this.nextPruneAt = now + PRUNE_EVERY_MS;
@@ -45,6 +44,7 @@ export class Housekeeper {
         .filter((entry): entry is [JobStatus, number] => entry[1] !== null)
         .map(([status, keep]) => ({ status, before: now - keep }));
       await this.store.pruneFinished(rules);
+      await this.sweepFlows();
       await this.store.confirmHandlers(this.handled(), now);
     }
   }

@@ -44,6 +44,11 @@ import { SQLITE_TRANSACTION_WAIT_MS } from './sqlite.outside.js';
 import { SqliteTransactionOpenError } from '../errors/jobs.errors.js';
 import type { StatementSteps } from './statement-steps.js';
 
+/** Whether any dependency or batch is still open: the sweep's first look (one statement). */
+const OPEN_FLOWS = `SELECT
+  (SELECT COUNT(*) FROM (SELECT 1 AS x FROM ${JOB_DEPS_TABLE} WHERE resolved = FALSE OR dependent_done = FALSE LIMIT 1) d) +
+  (SELECT COUNT(*) FROM (SELECT 1 AS x FROM ${JOB_BATCHES_TABLE} WHERE finished_at IS NULL LIMIT 1) b) AS n`;
+
 /**
  * Every write of jobs and kinds (reads: job.queries.ts, kind.queries.ts). The runner's hot path
  * (claim, finish, renew) goes through the dialect's hand-written SQL; the rest uses TypeORM's
@@ -300,8 +305,13 @@ export class JobStore {
     return this.atomically((sql) => settle(ids, sql, Date.now()));
   }
 
-  /** Settles what a crash or a race left unsettled (the housekeeper's chore). */
-  sweepFlows(): Promise<Settled> {
+  /**
+   * Settles what a crash or a race left unsettled (the housekeeper's chore). One read when no
+   * dependency or batch is open (a deployment that uses neither pays only that, once a minute).
+   */
+  async sweepFlows(): Promise<Settled> {
+    const open = await this.dialect.run(this.database.sql, OPEN_FLOWS, []);
+    if (Number(open.rows[0]?.n ?? 0) === 0) return { released: [], cancelled: [], batches: [] };
     return this.atomically((sql) => sweep(sql, Date.now()));
   }
 
