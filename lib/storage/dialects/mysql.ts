@@ -119,6 +119,7 @@ export class MysqlDialect extends JobsDialect {
       return [true];
     const ids = updates.map((update) => update.id);
     return this.onHeldRows(
+      sql,
       owner,
       ids,
       (sql, held) =>
@@ -165,6 +166,7 @@ export class MysqlDialect extends JobsDialect {
       return [result.affected > 0];
     }
     return this.onHeldRows(
+      sql,
       owner,
       ids,
       (sql, held) => {
@@ -178,16 +180,20 @@ export class MysqlDialect extends JobsDialect {
 
   /**
    * In one transaction: locks the rows of `ids` that `owner` still holds, and, if any, runs `work`
-   * on them (nobody can take them meanwhile). Returns, per id, whether it was held.
+   * on them (nobody can take them meanwhile). Returns, per id, whether it was held. Given the
+   * statements of a caller's transaction (`job.transaction()`), in that one: a transaction of its
+   * own would wait for the row locks the caller's holds, and the caller for it.
    */
   private onHeldRows(
+    given: Sql,
     owner: string,
     ids: number[],
     work: (sql: Sql, held: boolean[]) => Promise<unknown>,
     report?: FinishReport,
     condition = '',
   ): Promise<boolean[]> {
-    return this.database.transaction(async (sql) => {
+    const inCallers = given !== this.database.sql;
+    const locked = async (sql: Sql) => {
       const ours = await sql(
         `SELECT id, ${linkedSql()} AS linked FROM ${JOBS_TABLE}
          WHERE id IN (${placeholders(ids.length)}) AND ${HELD} ${condition} FOR UPDATE`,
@@ -197,7 +203,8 @@ export class MysqlDialect extends JobsDialect {
       const held = JobsDialect.heldOf(ids, ours.rows);
       if (held.some(Boolean)) await work(sql, held);
       return held;
-    });
+    };
+    return inCallers ? locked(given) : this.database.transaction(locked);
   }
 
   private async finishHeld(
