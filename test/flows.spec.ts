@@ -84,6 +84,10 @@ describeBackends('dependencies, flows and batches', (backend: Backend) => {
       const pack = await jobs.enqueue('step', { name: 'pack' });
       const ship = await jobs.enqueue('step', { name: 'ship' }, { dependsOn: [pick.id, pack.id] });
       expect(ship).toMatchObject({ status: 'pending', dependenciesLeft: 2 });
+      expect((await jobs.get(ship.id))?.waiting).toEqual({
+        reason: 'dependencies',
+        message: 'it waits on 2 dependencies not yet ended',
+      });
       // One of two ended (its end settled just after it is stored): still waiting, never claimed.
       await waitFor(
         async () => (await jobs.get(ship.id))?.dependenciesLeft === 1,
@@ -279,6 +283,8 @@ describeBackends('dependencies, flows and batches', (backend: Backend) => {
             { kind: 'step', data: { name: 'b' } },
           ],
         });
+        // A job waiting on its children is not made due by runNow.
+        expect(await jobs.runNow([flow.job.id])).toBe(0);
         expect(await jobs.cancel(flow.job.id, { children: true })).toBe(true);
         const ids = [
           flow.job.id,

@@ -154,6 +154,7 @@ const WAITING_LABELS: Record<JobWaiting['reason'], string> = {
   'rate-limit': 'kind at its rate limit',
   'group-concurrency': 'group at its concurrency limit',
   'group-rate-limit': 'group at its rate limit',
+  dependencies: 'dependencies not yet ended',
 };
 
 /**

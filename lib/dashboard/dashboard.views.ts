@@ -120,23 +120,6 @@ function nextRun(job: { status: JobStatus; active: boolean; runAt: Date }): Html
     : time(job.runAt);
 }
 
-/** Marks a job waiting on dependencies not yet ended (`deps_left`, when the row carries it). */
-function dependenciesBadge(job: {
-  status: JobStatus;
-  runAt: Date;
-  dependenciesLeft?: number | null;
-}): Html | string {
-  if (!waitsOnDependencies(job)) return '';
-  const left = job.dependenciesLeft;
-  const title =
-    typeof left === 'number'
-      ? `waits on ${left} ${left === 1 ? 'dependency' : 'dependencies'} not yet ended`
-      : 'waits on dependencies not yet ended';
-  return html` <span class="badge waiting" data-waiting="dependencies" title="${title}"
-    >waits on dependencies</span
-  >`;
-}
-
 /** A running row is refreshed in place by the live script (dashboard.live.ts). */
 function liveRow(id: number, status: JobStatus): Html | string {
   return status === 'running' ? html`data-live="${id}"` : '';
@@ -209,7 +192,7 @@ export function listPage(page: PageContext, view: ListView): Html {
         <td class="data" title="${dataPreview(job, 300)}">${dataPreview(job)}</td>
         <td class="time">${time(job.created)}</td>
         <td>
-          ${statusBadge(job.status)}${noHandlerBadge(job.status, view.unhandled.has(job.kind))}${waitingBadge(job.waiting)}${dependenciesBadge(job)}${
+          ${statusBadge(job.status)}${noHandlerBadge(job.status, view.unhandled.has(job.kind))}${waitingBadge(job.waiting)}${
             job.failed && job.active
               ? html` <span class="muted" title="an attempt failed; it will be retried"
                   >retrying</span
@@ -335,7 +318,7 @@ export function detailPage(
     <dd data-group>${job.group ?? html`<span class="muted">–</span>`}</dd>
     <dt>Status</dt>
     <dd>
-      ${statusBadge(job.status)}${noHandlerBadge(job.status, unhandled)}${waitingBadge(job.waiting, true)}${dependenciesBadge(job)}
+      ${statusBadge(job.status)}${noHandlerBadge(job.status, unhandled)}${waitingBadge(job.waiting, true)}
     </dd>
     <dt>Progress</dt>
     <dd>${progressView(job.id, job.progress, 'detail')}</dd>

@@ -26,7 +26,13 @@ export interface KindLimits extends ScopeLimits {
 
 /** Why a pending, due job waits (see JobEntity.waiting). */
 export interface JobWaiting {
-  reason: 'queue-paused' | 'concurrency' | 'rate-limit' | 'group-concurrency' | 'group-rate-limit';
+  reason:
+    | 'queue-paused'
+    | 'concurrency'
+    | 'rate-limit'
+    | 'group-concurrency'
+    | 'group-rate-limit'
+    | 'dependencies';
   /** For people: what holds it, with the figures. */
   message: string;
 }

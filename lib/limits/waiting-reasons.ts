@@ -5,6 +5,7 @@ import { describeWindow, type JobWaiting, type KindLimits } from './kind-limits.
 
 type Explained = Pick<JobEntity, 'kind' | 'queue' | 'status' | 'runAt' | 'group'> & {
   waiting?: JobWaiting | null;
+  dependenciesLeft?: number | null;
 };
 
 /**
@@ -21,7 +22,7 @@ export class WaitingReasons {
 
   async explain<T extends Explained>(jobs: T[], now = Date.now()): Promise<T[]> {
     const due = jobs.filter((job) => job.status === 'pending' && job.runAt.getTime() <= now);
-    for (const job of jobs) job.waiting = null;
+    for (const job of jobs) job.waiting = dependencies(job);
     if (due.length === 0) return jobs;
     const [paused, limits] = await Promise.all([
       this.store.queueStates(),
@@ -35,6 +36,16 @@ export class WaitingReasons {
     }
     return jobs;
   }
+}
+
+/** A pending job waiting on dependencies not yet ended (lib/flows/): no read needed. */
+function dependencies(job: Explained): JobWaiting | null {
+  const left = job.dependenciesLeft ?? 0;
+  if (job.status !== 'pending' || left <= 0) return null;
+  return {
+    reason: 'dependencies',
+    message: `it waits on ${left} ${left === 1 ? 'dependency' : 'dependencies'} not yet ended`,
+  };
 }
 
 function heldBy(

@@ -87,6 +87,9 @@ const SUMMARY_COLUMNS: Array<keyof JobEntity> = [
   // The key per-group limits count by; with kind, queue, status and runAt, what
   // WaitingReasons.explain() needs to say why a listed job waits.
   'group',
+  // Dependencies not yet ended (a flow's): why a pending job is not due, and the batch it is in.
+  'dependenciesLeft',
+  'batchId',
   // At most 64 KiB (the runner refuses more), and usually a number.
   'progress',
 ];

@@ -546,7 +546,7 @@ export class JobStore {
     }
   }
 
-  /** Makes pending jobs due now, keeping their attempts; returns how many. */
+  /** Makes pending jobs due now, keeping their attempts (not those waiting on dependencies); returns how many. */
   async makeDue(ids: number[], now: number): Promise<number> {
     if (ids.length === 0) return 0;
     const result = await retryTransient(() =>
@@ -555,6 +555,8 @@ export class JobStore {
         .update()
         .set({ runAt: new Date(now) })
         .where({ id: In(ids), status: 'pending' })
+        // A job waiting on dependencies is due when they end, not before (lib/flows/).
+        .andWhere('(deps_left IS NULL OR deps_left = 0)')
         .execute(),
     );
     return result.affected ?? 0;
