@@ -26,30 +26,19 @@
 //   end        the handler returns
 import 'reflect-metadata';
 import { Injectable } from '@nestjs/common';
-import { closeSync, openSync, writeSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DataSource } from 'typeorm';
 import { JobKind } from '../../dist/index.js';
-import { startWorkerApp } from '../support/worker-app.mjs';
+import { runRecorder, startWorkerApp } from '../support/worker-app.mjs';
 
 const config = JSON.parse(process.argv[2] ?? '{}');
-const runsFile = openSync(config.runs, 'a');
 const holdMs = config.holdMs ?? 10;
 const insert =
   config.database.type === 'postgres'
     ? 'INSERT INTO tx_effects (job_id, via, worker, attempt) VALUES ($1, $2, $3, $4)'
     : 'INSERT INTO tx_effects (job_id, via, worker, attempt) VALUES (?, ?, ?, ?)';
 
-function record(event, fields = {}) {
-  const line = JSON.stringify({
-    e: event,
-    worker: config.name,
-    pid: process.pid,
-    t: Date.now(),
-    ...fields,
-  });
-  writeSync(runsFile, line + '\n');
-}
+const record = runRecorder(config);
 
 const hold = () => sleep(holdMs + Math.floor(Math.random() * (holdMs + 1)));
 
@@ -99,5 +88,4 @@ Reflect.decorate(
 
 const app = await startWorkerApp(config, [EffectHandlers]);
 record('ready');
-process.on('exit', () => closeSync(runsFile));
 console.log(`FAULT-WORKER-READY ${config.name} pid=${process.pid}`);

@@ -19,24 +19,13 @@
 // synchronous write, so a record survives kill -9 of this process the moment it is written.
 import 'reflect-metadata';
 import { Injectable } from '@nestjs/common';
-import { closeSync, openSync, writeSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { JobKind, JobsService } from '../../dist/index.js';
-import { startWorkerApp } from '../support/worker-app.mjs';
+import { runRecorder, startWorkerApp } from '../support/worker-app.mjs';
 
 const config = JSON.parse(process.argv[2] ?? '{}');
-const runsFile = openSync(config.runs, 'a');
 
-function record(event, fields = {}) {
-  const line = JSON.stringify({
-    e: event,
-    worker: config.name,
-    pid: process.pid,
-    t: Date.now(),
-    ...fields,
-  });
-  writeSync(runsFile, line + '\n');
-}
+const record = runRecorder(config);
 
 /** Sleeps, or busy-waits (blocking the whole process) when asked to play a stuck handler. */
 async function work(ms, { signal, ignoreSignal, block }) {
@@ -122,5 +111,4 @@ if (config.periodic) {
 }
 
 record('ready');
-process.on('exit', () => closeSync(runsFile));
 console.log(`FAULT-WORKER-READY ${config.name} pid=${process.pid}`);

@@ -31,25 +31,14 @@
 // on the machine: the order of one process's end and another's start).
 import 'reflect-metadata';
 import { Injectable } from '@nestjs/common';
-import { closeSync, existsSync, openSync, writeSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { JobKind } from '../../dist/index.js';
-import { startWorkerApp } from './worker-app.mjs';
+import { runRecorder, startWorkerApp } from './worker-app.mjs';
 
 const config = JSON.parse(process.argv[2] ?? '{}');
-const runsFile = openSync(config.runs, 'a');
 
-function record(event, fields = {}) {
-  const line = JSON.stringify({
-    e: event,
-    worker: config.name,
-    pid: process.pid,
-    t: Date.now(),
-    mono: Number(process.hrtime.bigint()) / 1e6,
-    ...fields,
-  });
-  writeSync(runsFile, line + '\n');
-}
+const record = runRecorder(config);
 
 /** Per gate: resolves once its file exists (one poll of 2 ms for every run waiting on it here). */
 const gates = new Map();
@@ -117,5 +106,4 @@ Reflect.decorate([Injectable()], FlowHandlers);
 
 await startWorkerApp(config, [FlowHandlers]);
 record('ready');
-process.on('exit', () => closeSync(runsFile));
 console.log(`FAULT-WORKER-READY ${config.name} pid=${process.pid}`);

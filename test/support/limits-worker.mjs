@@ -23,25 +23,13 @@
 // on the machine, finer than a millisecond: the order of one process's end and another's start).
 import 'reflect-metadata';
 import { Injectable } from '@nestjs/common';
-import { closeSync, openSync, writeSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { JobKind } from '../../dist/index.js';
-import { startWorkerApp } from './worker-app.mjs';
+import { runRecorder, startWorkerApp } from './worker-app.mjs';
 
 const config = JSON.parse(process.argv[2] ?? '{}');
-const runsFile = openSync(config.runs, 'a');
 
-function record(event, fields = {}) {
-  const line = JSON.stringify({
-    e: event,
-    worker: config.name,
-    pid: process.pid,
-    t: Date.now(),
-    mono: Number(process.hrtime.bigint()) / 1e6,
-    ...fields,
-  });
-  writeSync(runsFile, line + '\n');
-}
+const record = runRecorder(config);
 
 class LimitedHandlers {}
 
@@ -65,5 +53,4 @@ Reflect.decorate([Injectable()], LimitedHandlers);
 
 const app = await startWorkerApp(config, [LimitedHandlers]);
 record('ready');
-process.on('exit', () => closeSync(runsFile));
 console.log(`FAULT-WORKER-READY ${config.name} pid=${process.pid}`);
