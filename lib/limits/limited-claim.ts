@@ -106,7 +106,7 @@ const SCAN_ROWS = 4_000;
 /** Jobs of one group the candidate scan returns, per job of it the group's limits let start at once. */
 const KEPT_PER_GROUP = 4;
 /** Groups whose rows a claim of kinds limited by group concurrency alone locks at most. */
-const LOCK_GROUPS = 200;
+const LOCK_GROUPS = 500;
 /** Due jobs that scan ranks per group, in claim order (groups at their limit left out first). */
 const SCAN_WINDOW = 50_000;
 const scopeOf = (kind: string, group: string | null) => `${kind}${SEP}${group ?? ''}`;
@@ -140,11 +140,14 @@ export function* limitedClaim(
     // (SQLite: one writer at a time, in BEGIN IMMEDIATE; the rows exist since the scan.)
     if (!sql.groupLock) for (const { kind, group } of tried) lockedGroups.add(scopeOf(kind, group));
     else if (tried.length > 0) {
+      // Per kind, its groups in one IN list: one index range per kind, not one per group.
+      const byKind = new Map<string, string[]>();
+      for (const { kind, group } of tried) byKind.set(kind, [...(byKind.get(kind) ?? []), group]);
       const locked = yield {
         text: `SELECT kind, group_key FROM ${JOB_GROUPS_TABLE}
-          WHERE ${tried.map(() => '(kind = ? AND group_key = ?)').join(' OR ')}
+          WHERE ${[...byKind.values()].map((groups) => `(kind = ? AND group_key IN (${placeholders(groups.length)}))`).join(' OR ')}
           ORDER BY kind, group_key ${sql.groupLock}`,
-        params: tried.flatMap(({ kind, group }) => [kind, group]),
+        params: [...byKind].flatMap(([kind, groups]) => [kind, ...groups]),
       };
       for (const row of locked.rows)
         lockedGroups.add(scopeOf(String(row.kind), String(row.group_key)));
