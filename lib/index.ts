@@ -62,4 +62,5 @@ export {
   JobsRunControl1797984000000,
   JobsRunOptions1796169600000,
   JobsSchema1795478400000,
+  JobsTracing1801267200000,
 } from './migrations/index.js';

@@ -115,5 +115,6 @@ export function entityOf(id: number, row: NewJobRow): JobEntity {
     hasDependents: row.hasDependents ?? false,
     dependenciesLeft: row.dependenciesLeft ?? null,
     batchId: row.batchId ?? null,
+    traceContext: row.traceContext ?? null,
   });
 }

@@ -168,6 +168,9 @@ describeBackends('migrations', (backend) => {
     await db.undoLastMigration({ transaction: 'each' });
     const runner = db.createQueryRunner();
     try {
+      expect(await runner.hasColumn('nest_jobs', 'trace_context')).toBe(false);
+      expect(await runner.hasTable('nest_job_deps')).toBe(true);
+      await db.undoLastMigration({ transaction: 'each' });
       expect(await runner.hasTable('nest_job_deps')).toBe(false);
       expect(await runner.hasTable('nest_job_batches')).toBe(false);
       expect(await runner.hasColumn('nest_jobs', 'has_dependents')).toBe(false);

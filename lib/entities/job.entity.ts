@@ -154,6 +154,13 @@ export class JobEntity<T = unknown> {
   batchId!: number | null;
 
   /**
+   * The W3C trace context of the enqueue when an OpenTelemetry SDK traced it (traceparent, then a
+   * space and the tracestate if any): each run's span is its child. Null otherwise.
+   */
+  @Column({ name: 'trace_context', type: 'varchar', length: 512, nullable: true })
+  traceContext!: string | null;
+
+  /**
    * Why this pending, due job is not running yet, when something holds it back (a paused queue, a
    * limit); computed when read by `get()` and `list()`, never stored. Null otherwise.
    */

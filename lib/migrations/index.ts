@@ -7,6 +7,7 @@ import {
   JobsRunControl1797984000000,
   JobsRunOptions1796169600000,
   JobsSchema1795478400000,
+  JobsTracing1801267200000,
 } from './jobs-schema.migration.js';
 
 export {
@@ -18,6 +19,7 @@ export {
   JobsRunControl1797984000000,
   JobsRunOptions1796169600000,
   JobsSchema1795478400000,
+  JobsTracing1801267200000,
 };
 
 /**
@@ -35,4 +37,5 @@ export const JOBS_MIGRATIONS = [
   JobsFlowControl1799452800000,
   JobsKindPermits1800057600000,
   JobsFlows1800662400000,
+  JobsTracing1801267200000,
 ];

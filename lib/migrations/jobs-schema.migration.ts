@@ -61,3 +61,8 @@ export class JobsKindPermits1800057600000 extends SchemaStepMigration {
 export class JobsFlows1800662400000 extends SchemaStepMigration {
   readonly name = 'JobsFlows1800662400000';
 }
+
+/** Adds `nest_jobs.trace_context`: the W3C trace context of the enqueue, the parent of each run's span. */
+export class JobsTracing1801267200000 extends SchemaStepMigration {
+  readonly name = 'JobsTracing1801267200000';
+}

@@ -386,3 +386,22 @@ export const flowsSql: Record<'postgres' | 'mysql' | 'sqlite', SchemaSql> = {
     'boolean NOT NULL DEFAULT (0)',
   ),
 };
+
+const quotedTracing: SchemaSql = {
+  up: [`ALTER TABLE "nest_jobs" ADD COLUMN "trace_context" varchar(512)`],
+  down: [`ALTER TABLE "nest_jobs" DROP COLUMN "trace_context"`],
+};
+
+/**
+ * The SQL of JobsTracing1801267200000: `nest_jobs.trace_context`, the W3C trace context of the
+ * enqueue (traceparent, then a space and the tracestate if any), which each run's span takes as its
+ * parent (lib/telemetry/). Null when no OpenTelemetry SDK traced the enqueue.
+ */
+export const tracingSql: Record<'postgres' | 'mysql' | 'sqlite', SchemaSql> = {
+  postgres: quotedTracing,
+  mysql: {
+    up: ['ALTER TABLE `nest_jobs` ADD `trace_context` varchar(512) NULL'],
+    down: ['ALTER TABLE `nest_jobs` DROP COLUMN `trace_context`'],
+  },
+  sqlite: quotedTracing,
+};

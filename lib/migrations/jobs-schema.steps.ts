@@ -19,6 +19,7 @@ import {
   flowsSql,
   runOptionsSql,
   sqliteSchema,
+  tracingSql,
   type SchemaSql,
 } from './jobs-schema.sql.js';
 
@@ -85,6 +86,11 @@ export const JOBS_SCHEMA_STEPS: readonly SchemaStep[] = [
     migration: 'JobsFlows1800662400000',
     applied: (runner) => runner.hasTable(JOB_DEPS_TABLE),
     sql: flowsSql,
+  },
+  {
+    migration: 'JobsTracing1801267200000',
+    applied: (runner) => runner.hasColumn(JOBS_TABLE, 'trace_context'),
+    sql: tracingSql,
   },
 ];
 

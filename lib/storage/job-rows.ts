@@ -27,6 +27,8 @@ export interface NewJobRow {
   dependenciesLeft?: number | null;
   /** The batch it belongs to; absent or null: none. */
   batchId?: number | null;
+  /** The W3C trace context of the enqueue (see lib/telemetry/trace-context.ts); absent or null: none. */
+  traceContext?: string | null;
 }
 
 export interface ClaimRequest {
@@ -64,6 +66,8 @@ export interface ClaimedJob {
   backoff: string | null;
   /** The group key given at enqueue, or null. */
   group: string | null;
+  /** The W3C trace context stored at enqueue (lib/telemetry/), or null. */
+  traceContext?: string | null;
 }
 
 /** The end of one run, written only while `owner` still holds the job. */

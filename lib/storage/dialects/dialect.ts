@@ -16,8 +16,8 @@ const T = JOBS_TABLE;
 
 /** The columns of an INSERT, in the order `insertValues` gives them. */
 export const INSERT_COLUMNS =
-  'kind, kind_id, queue, data, status, periodic, interval_ms, priority, run_at, max_attempts, created, unique_key, active_key, schedule, timeout_ms, backoff, group_key, has_dependents, deps_left, batch_id';
-const INSERT_ROW = `(?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+  'kind, kind_id, queue, data, status, periodic, interval_ms, priority, run_at, max_attempts, created, unique_key, active_key, schedule, timeout_ms, backoff, group_key, has_dependents, deps_left, batch_id, trace_context';
+const INSERT_ROW = `(?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 
 /**
  * SQL true for a job whose end must be settled (lib/flows/): some job waits on it, it waited on
@@ -57,6 +57,7 @@ export function insertValues(row: NewJobRow): unknown[] {
     row.hasDependents ?? false,
     row.dependenciesLeft ?? null,
     row.batchId ?? null,
+    row.traceContext ?? null,
   ];
 }
 
@@ -77,6 +78,7 @@ export function claimColumns(dataAsText: string, prefix = ''): string {
     'timeout_ms',
     'backoff',
     'group_key',
+    'trace_context',
   ]
     .map((column) => prefix + column)
     .concat(`${dataAsText} AS data`)
@@ -470,6 +472,7 @@ export abstract class JobsDialect {
       timeout: row.timeout_ms == null ? null : Number(row.timeout_ms),
       backoff: (row.backoff as string | null) ?? null,
       group: (row.group_key as string | null) ?? null,
+      traceContext: (row.trace_context as string | null) ?? null,
     };
   }
 

@@ -67,12 +67,12 @@ export class PostgresDialect extends JobsDialect {
     const result = await this.runPrepared(
       sql,
       `INSERT INTO ${JOBS_TABLE} (kind, kind_id, queue, data, status, periodic, interval_ms, priority, run_at,
-           max_attempts, created, schedule, timeout_ms, backoff, group_key)
+           max_attempts, created, schedule, timeout_ms, backoff, group_key, trace_context)
          SELECT kind, kind_id, queue, data::json, 'pending', periodic, interval_ms, priority, run_at, max_attempts,
-           created, schedule, timeout_ms, backoff, group_key
+           created, schedule, timeout_ms, backoff, group_key, trace_context
          FROM json_to_recordset(?::json) AS r(kind text, kind_id int, queue text, data text, periodic boolean,
            interval_ms bigint, priority int, run_at bigint, max_attempts int, created bigint, schedule text,
-           timeout_ms int, backoff text, group_key text)
+           timeout_ms int, backoff text, group_key text, trace_context text)
          RETURNING id`,
       [json],
     );
@@ -86,7 +86,8 @@ export class PostgresDialect extends JobsDialect {
       `"priority":${row.priority},"run_at":${row.runAt},"max_attempts":${row.maxAttempts},` +
       `"created":${row.created},"schedule":${JSON.stringify(row.schedule)},` +
       `"timeout_ms":${row.timeout ?? null},"backoff":${JSON.stringify(row.backoff ?? null)},` +
-      `"group_key":${JSON.stringify(row.group ?? null)}}`
+      `"group_key":${JSON.stringify(row.group ?? null)},` +
+      `"trace_context":${JSON.stringify(row.traceContext ?? null)}}`
     );
   }
 
