@@ -54,6 +54,12 @@ export function parseJobsQuery(params: Params, pageSize: number): JobsQuery {
     throw new BadRequestException('"order" must be newest or oldest.');
   const limit = pageLimit(params.limit, pageSize);
   const query: JobsQuery = {
+    id: optionalId(params, 'id'),
+    text: text(params, 'q'),
+    createdFrom: instant(params, 'createdFrom'),
+    createdTo: instant(params, 'createdTo'),
+    finishedFrom: instant(params, 'finishedFrom'),
+    finishedTo: instant(params, 'finishedTo'),
     status: status as JobStatus | undefined,
     kind: text(params, 'kind'),
     queue: text(params, 'queue', 100),
@@ -68,6 +74,31 @@ export function parseJobsQuery(params: Params, pageSize: number): JobsQuery {
     throw new BadRequestException('Give "after" or "before", not both.');
   }
   return query;
+}
+
+/** `2026-11-24T10:24`, with seconds, milliseconds and a `Z` or not: always UTC, as the pages show times. */
+const INSTANT = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?)?Z?$/;
+
+/** A time of the search (`createdFrom`, ...) as epoch ms; a date alone is its midnight, UTC. */
+function instant(params: Params, name: string): number | undefined {
+  const value = text(params, name, 30);
+  if (value === undefined) return undefined;
+  const time = INSTANT.test(value)
+    ? Date.parse(
+        value.endsWith('Z') ? value : value.length === 10 ? `${value}T00:00Z` : `${value}Z`,
+      )
+    : NaN;
+  if (!Number.isFinite(time)) {
+    throw new BadRequestException(
+      `"${name}" must be a UTC time such as 2026-11-24T10:24 or 2026-11-24T10:24:09Z.`,
+    );
+  }
+  return time;
+}
+
+/** How the list's URLs and the search form write a time of the search: `2026-11-24T10:24:09`. */
+export function instantText(time: number): string {
+  return new Date(time).toISOString().slice(0, 19);
 }
 
 /** A job's id in a path: not a number is a 400; a number no job can have (past 2^31 - 1) is a 404. */
@@ -122,6 +153,8 @@ export function parseIdList(value: unknown): number[] {
   return [...new Set(raw.map((part) => id(part, 'ids')))];
 }
 
+const TIMES = new Set<string>(['createdFrom', 'createdTo', 'finishedFrom', 'finishedTo']);
+
 /** The query string of a list URL, keeping only the filters that are set. */
 export function listQueryString(
   query: Partial<JobsQuery>,
@@ -135,6 +168,12 @@ export function listQueryString(
     'queue',
     'periodic',
     'batch',
+    'id',
+    'text',
+    'createdFrom',
+    'createdTo',
+    'finishedFrom',
+    'finishedTo',
     'order',
     'after',
     'before',
@@ -142,7 +181,8 @@ export function listQueryString(
   for (const key of keys) {
     const value = merged[key];
     if (value === undefined || (key === 'order' && value === 'newest')) continue;
-    params.set(key, String(value));
+    const name = key === 'text' ? 'q' : key;
+    params.set(name, TIMES.has(key) ? instantText(Number(value)) : String(value));
   }
   const string = params.toString();
   return string ? `?${string}` : '';

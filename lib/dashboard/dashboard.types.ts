@@ -1,10 +1,16 @@
-import type { JobSummary, KeysetPage, MinuteBucket, StatusCounts } from '../storage/job.queries.js';
+import type {
+  JobsSearch,
+  JobSummary,
+  KeysetPage,
+  MinuteBucket,
+  StatusCounts,
+} from '../storage/job.queries.js';
 import type { JobStatus } from '../interfaces/job-context.interface.js';
 import type { JobKindInfo, JobQueueInfo } from '../interfaces/jobs-service.interface.js';
 import type { KindLimits } from '../limits/kind-limits.js';
 
-/** What the list shows: filters, order and a keyset cursor. */
-export interface JobsQuery {
+/** What the list shows: filters, a search (JobsSearch), order and a keyset cursor. */
+export interface JobsQuery extends JobsSearch {
   status?: JobStatus;
   kind?: string;
   queue?: string;

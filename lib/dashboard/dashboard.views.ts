@@ -21,7 +21,8 @@ import {
   yesNo,
   type PageContext,
 } from './dashboard.layout.js';
-import { listQueryString } from './dashboard.params.js';
+import { instantText, listQueryString } from './dashboard.params.js';
+import { SEARCH_SCAN_ROWS } from '../storage/job.queries.js';
 import { progressView } from './dashboard.progress.js';
 import { WAITING_RUN_AT } from '../jobs.constants.js';
 import type {
@@ -125,6 +126,34 @@ function liveRow(id: number, status: JobStatus): Html | string {
   return status === 'running' ? html`data-live="${id}"` : '';
 }
 
+/** A time of the search, in UTC (the pages show UTC times). */
+function timeInput(label: string, name: string, value: number | undefined): Html {
+  return html`<label
+    >${label} (UTC)<input
+      type="datetime-local"
+      step="1"
+      name="${name}"
+      value="${value === undefined ? '' : instantText(value)}"
+  /></label>`;
+}
+
+/**
+ * What a text or creation-time search examined: no index serves it, so each page reads at most
+ * SEARCH_SCAN_ROWS rows from its cursor and may show fewer jobs than it could, none even.
+ */
+function scanNote(scan: JobsPage['scan'], query: JobsQuery): Html | string {
+  if (!scan) return '';
+  const range =
+    scan.from === null && scan.to === null
+      ? 'every job'
+      : html`jobs
+        ${scan.from === null ? 'from the ' + (query.order === 'newest' ? 'newest' : 'oldest') : html`past #${scan.from}`}${scan.to === null ? ' to the end' : html` to #${scan.to}`}`;
+  return html`<p class="note" data-scan data-scan-more="${scan.more}">
+    This page searched ${range} (at most ${SEARCH_SCAN_ROWS.toLocaleString('en')} per page).
+    ${scan.more ? 'More may match further on: follow the link below to search on.' : 'Nothing further on can match.'}
+  </p>`;
+}
+
 export interface ListView {
   query: JobsQuery;
   page: JobsPage;
@@ -176,6 +205,18 @@ export function listPage(page: PageContext, view: ListView): Html {
         ${option('newest', 'newest first', query.order === 'newest')}${option('oldest', 'oldest first', query.order === 'oldest')}
       </select></label
     >
+    <label
+      >Id<input name="id" value="${query.id ?? ''}" placeholder="any" size="7" inputmode="numeric"
+    /></label>
+    <label
+      >Text in data or error<input
+        type="search"
+        name="q"
+        value="${query.text ?? ''}"
+        placeholder="e.g. ada@example.com"
+        size="22"
+    /></label>
+    ${timeInput('Created from', 'createdFrom', query.createdFrom)}${timeInput('Created before', 'createdTo', query.createdTo)}${timeInput('Finished from', 'finishedFrom', query.finishedFrom)}${timeInput('Finished before', 'finishedTo', query.finishedTo)}
     <button type="submit">Filter</button> <a href="${page.base}">Clear</a>
   </form>`;
   const rows = view.page.jobs.map(
@@ -234,10 +275,11 @@ export function listPage(page: PageContext, view: ListView): Html {
         </table>
       </div>`
     : html`<p class="empty">No jobs match these filters.</p>`;
-  const pager = html`<nav class="pager">
-    ${view.page.previous !== null ? html`<a rel="prev" href="${link({ before: view.page.previous })}">← ${query.order === 'newest' ? 'Newer' : 'Older'}</a>` : ''}
-    ${view.page.next !== null ? html`<a rel="next" href="${link({ after: view.page.next })}">${query.order === 'newest' ? 'Older' : 'Newer'} →</a>` : ''}
-  </nav>`;
+  const pager = html`${scanNote(view.page.scan, query)}
+    <nav class="pager" aria-label="pages">
+      ${view.page.previous !== null ? html`<a rel="prev" href="${link({ before: view.page.previous })}">← ${query.order === 'newest' ? 'Newer' : 'Older'}</a>` : ''}
+      ${view.page.next !== null ? html`<a rel="next" href="${link({ after: view.page.next })}">${query.order === 'newest' ? 'Older' : 'Newer'} →</a>` : ''}
+    </nav>`;
   const batchNote =
     query.batch === undefined
       ? ''

@@ -40,7 +40,30 @@ export interface JobsFilter {
   batch?: number;
 }
 
-export interface KeysetQuery extends JobsFilter {
+/**
+ * What a search adds to the filters. `id` and `finished*` use indexes (the primary key,
+ * idx_nest_jobs_finished); `text` and `created*` have none (an index on the data or the creation
+ * time would cost every insert), so a page that filters by them examines at most SEARCH_SCAN_ROWS
+ * rows down (or up) the primary key from its cursor and says where it stopped (`KeysetPage.scan`).
+ */
+export interface JobsSearch {
+  /** One job. */
+  id?: number;
+  /** Text found, case-insensitively, in the data's JSON or in the last error. */
+  text?: string;
+  /** Created at or after this time (epoch ms). */
+  createdFrom?: number;
+  /** Created before this time (epoch ms). */
+  createdTo?: number;
+  /** Ended (succeeded, failed for good or cancelled) at or after this time (epoch ms). */
+  finishedFrom?: number;
+  /** Ended before this time (epoch ms). */
+  finishedTo?: number;
+  /** Rows a bounded search's page examines at most: SEARCH_SCAN_ROWS unless a test says fewer. */
+  scanRows?: number;
+}
+
+export interface KeysetQuery extends JobsFilter, JobsSearch {
   order: 'newest' | 'oldest';
   /** The page after this id, in display order. */
   after?: number;
@@ -55,6 +78,12 @@ export interface KeysetPage<T> {
   previous: number | null;
   /** Cursor (`after`) of the page after this one, or null on the last page. */
   next: number | null;
+  /**
+   * Set when the page came from a bounded scan (a text or creation-time search): the ids it
+   * examined, in display order, and whether rows are left beyond them. A page can then hold fewer
+   * jobs than asked, none even, and still have a `next` (or `previous`): the cursor to search on.
+   */
+  scan?: { from: number | null; to: number | null; more: boolean };
 }
 
 export type StatusCounts = Record<JobStatus, number>;
@@ -95,6 +124,16 @@ const SUMMARY_COLUMNS: Array<keyof JobEntity> = [
 ];
 
 const MINUTE = 60_000;
+/** Rows one page of a text or creation-time search examines at most, whatever it finds. */
+export const SEARCH_SCAN_ROWS = 20_000;
+/**
+ * How far out of id order a job's creation time is trusted to be. Ids and creation times are both
+ * given at the insert, so they rise together, up to the clocks of the instances and the time an
+ * insert waits: a creation-time search starts and stops this much beyond its range.
+ */
+export const CREATED_SLACK_MS = 5 * MINUTE;
+/** The statuses a job has once it ended (the ones `finished_at` is set for). */
+const ENDED: JobStatus[] = ['succeeded', 'failed', 'cancelled'];
 /** Jobs one `list()` returns at most. */
 const MAX_LIST = 1_000;
 
@@ -139,7 +178,34 @@ export class JobQueries {
     return row?.oldest == null ? null : new Date(Number(row.oldest));
   }
 
-  /** One page of jobs in display order, with the cursors of the pages around it. */
+  /**
+   * Due jobs per queue, with when the longest-waiting one became due: one statement over the
+   * pending rows due by `now` (the claim's index leads with status and holds run_at), for the
+   * metrics' gauges, once per collection.
+   */
+  async dueByQueue(
+    now: number,
+  ): Promise<Array<{ queue: string; due: number; oldestRunAt: number }>> {
+    const rows = await this.jobs
+      .createQueryBuilder('job')
+      .select('job.queue', 'queue')
+      .addSelect('COUNT(*)', 'due')
+      .addSelect('MIN(job.runAt)', 'oldest')
+      .where('job.status = :pending AND job.runAt <= :now', { pending: 'pending', now })
+      .groupBy('job.queue')
+      .getRawMany<{ queue: string; due: string | number; oldest: string | number }>();
+    return rows.map((row) => ({
+      queue: row.queue,
+      due: Number(row.due),
+      oldestRunAt: Number(row.oldest),
+    }));
+  }
+
+  /**
+   * One page of jobs in display order, with the cursors of the pages around it. A text or
+   * creation-time search reads a window of at most SEARCH_SCAN_ROWS rows from the cursor (the
+   * page's bound, whatever it finds) and gives the cursor to search on from (`scan`).
+   */
   async page(query: KeysetQuery): Promise<KeysetPage<JobSummary>> {
     const newest = query.order === 'newest';
     const backwards = query.before !== undefined;
@@ -150,7 +216,23 @@ export class JobQueries {
       // One character more than shown says whether there is more, without measuring it all
       // (the length of a large value costs its whole decompression on PostgreSQL).
       .addSelect(this.data.cut(DATA_PREVIEW_CHARS + 1), 'data_preview');
-    const cursor = backwards ? query.before : query.after;
+    this.searched(builder, query);
+    let cursor = backwards ? query.before : query.after;
+    let window: ScanWindow | null = null;
+    if (cursor === undefined && descending && query.finishedTo !== undefined && !scanned(query)) {
+      // A job ends after it was created: none created after the range's end can have ended in it,
+      // so the newest first need not walk past the jobs created since (PostgreSQL's planner did).
+      cursor = await this.createdStart({ ...query, createdTo: query.finishedTo }, true);
+    }
+    if (scanned(query)) {
+      cursor ??= await this.createdStart(query, descending);
+      window = await this.scanWindow(cursor, descending, query);
+      if (window.edge !== null) {
+        builder.andWhere(descending ? 'job.id >= :edge' : 'job.id <= :edge', {
+          edge: window.edge,
+        });
+      }
+    }
     const { entities, raw } = await keyset(builder, descending, cursor)
       .take(query.limit + 1)
       .getRawAndEntities();
@@ -161,11 +243,96 @@ export class JobQueries {
     if (backwards) jobs.reverse();
     const first = jobs[0]?.id ?? null;
     const last = jobs[jobs.length - 1]?.id ?? null;
+    if (window) return scanPage(jobs, query, cursor, window, more);
     return {
       jobs,
       previous: backwards ? (more ? first : null) : query.after !== undefined ? first : null,
       next: backwards ? last : more ? last : null,
     };
+  }
+
+  /**
+   * The window a bounded search examines from `cursor` (exclusive) in the order given: up to its
+   * SEARCH_SCAN_ROWS-th row (`edge`, inclusive), read from the primary key alone; null when fewer
+   * rows are left, so the window runs to the end. `more` is false when nothing beyond it can match
+   * (the end of the table, or, for a creation-time search, ids created well out of its range).
+   */
+  private async scanWindow(
+    cursor: number | undefined,
+    descending: boolean,
+    query: KeysetQuery,
+  ): Promise<ScanWindow> {
+    const row = await keyset(this.jobs.createQueryBuilder('job'), descending, cursor)
+      .select('job.id', 'id')
+      .addSelect('job.created', 'created')
+      .offset((query.scanRows ?? SEARCH_SCAN_ROWS) - 1)
+      .limit(1)
+      .getRawOne<{ id: number | string; created: number | string }>();
+    if (!row) return { edge: null, more: false };
+    const created = Number(row.created);
+    const past = descending
+      ? query.createdFrom !== undefined && created < query.createdFrom - CREATED_SLACK_MS
+      : query.createdTo !== undefined && created >= query.createdTo + CREATED_SLACK_MS;
+    return { edge: Number(row.id), more: !past };
+  }
+
+  /**
+   * Where a creation-time search with no cursor starts: past the last id created before its range's
+   * far end (and the slack), found by bisecting the primary key (ids and creation times rise
+   * together), so a search of last month does not first examine this month. Undefined: the start.
+   */
+  private async createdStart(query: JobsSearch, descending: boolean): Promise<number | undefined> {
+    const bound = descending ? query.createdTo : query.createdFrom;
+    if (bound === undefined) return undefined;
+    const limit = descending ? bound + CREATED_SLACK_MS : bound - CREATED_SLACK_MS;
+    const ends = await this.jobs
+      .createQueryBuilder('job')
+      .select('MIN(job.id)', 'low')
+      .addSelect('MAX(job.id)', 'high')
+      .getRawOne<{ low: number | string | null; high: number | string | null }>();
+    if (ends?.low == null || ends.high == null) return undefined;
+    // The first id created at or after `limit` (descending: the page starts just below it).
+    let low = Number(ends.low);
+    let high = Number(ends.high) + 1;
+    while (low < high) {
+      const middle = Math.floor((low + high) / 2);
+      const row = await this.jobs
+        .createQueryBuilder('job')
+        .select('job.id', 'id')
+        .addSelect('job.created', 'created')
+        .where('job.id >= :middle', { middle })
+        .orderBy('job.id', 'ASC')
+        .limit(1)
+        .getRawOne<{ id: number | string; created: number | string }>();
+      if (!row) high = middle;
+      else if (Number(row.created) >= limit) high = middle;
+      else low = Number(row.id) + 1;
+    }
+    // Descending: below `low` (exclusive cursor). Ascending: from the id before `low`.
+    return descending ? low : low - 1;
+  }
+
+  /** The search's conditions: parameters only, a LIKE pattern with its wildcards escaped. */
+  private searched(builder: SelectQueryBuilder<JobEntity>, search: JobsSearch): void {
+    if (search.id !== undefined) builder.andWhere('job.id = :searchId', { searchId: search.id });
+    if (search.text !== undefined) {
+      builder.andWhere(
+        `(LOWER(${this.data.text}) LIKE :pattern ESCAPE '!' OR LOWER(job.lastError) LIKE :pattern ESCAPE '!')`,
+        { pattern: containsPattern(search.text.toLowerCase()) },
+      );
+    }
+    if (search.createdFrom !== undefined)
+      builder.andWhere('job.created >= :createdFrom', { createdFrom: search.createdFrom });
+    if (search.createdTo !== undefined)
+      builder.andWhere('job.created < :createdTo', { createdTo: search.createdTo });
+    if (search.finishedFrom !== undefined || search.finishedTo !== undefined) {
+      // Through idx_nest_jobs_finished: (status, finished_at) for each ended status.
+      builder.andWhere('job.status IN (:...ended)', { ended: ENDED });
+      if (search.finishedFrom !== undefined)
+        builder.andWhere('job.finishedAt >= :finishedFrom', { finishedFrom: search.finishedFrom });
+      if (search.finishedTo !== undefined)
+        builder.andWhere('job.finishedAt < :finishedTo', { finishedTo: search.finishedTo });
+    }
   }
 
   /** One job with its data as JSON text, at most `dataLimit` characters of it; null if none. */
@@ -305,6 +472,57 @@ function keyset(
     builder.andWhere(descending ? 'job.id < :cursor' : 'job.id > :cursor', { cursor });
   }
   return builder.orderBy('job.id', descending ? 'DESC' : 'ASC');
+}
+
+/** The rows a bounded search examines: up to `edge` (null: to the end); whether any are left past it. */
+interface ScanWindow {
+  edge: number | null;
+  more: boolean;
+}
+
+/** A text or creation-time search examines a bounded window of rows: no index serves it. */
+function scanned(query: JobsSearch): boolean {
+  return (
+    query.text !== undefined || query.createdFrom !== undefined || query.createdTo !== undefined
+  );
+}
+
+/**
+ * The cursors of a bounded search's page. A full page continues from its last job, as any page; a
+ * page the window ended first continues from the window's edge (the next search starts past it).
+ */
+function scanPage(
+  jobs: JobSummary[],
+  query: KeysetQuery,
+  cursor: number | undefined,
+  window: ScanWindow,
+  more: boolean,
+): KeysetPage<JobSummary> {
+  const backwards = query.before !== undefined;
+  const edge = window.more ? window.edge : null;
+  const onward = more ? (backwards ? jobs[0].id : jobs[jobs.length - 1].id) : edge;
+  const reachedEnd = onward === null;
+  // Back toward the start: from the first job shown, or from where this search began.
+  // Back: the window before this one, from where this page began (none on a search's first page,
+  // even when the cursor came from its creation time).
+  const given = backwards ? query.before : query.after;
+  const back = given === undefined ? null : (cursor ?? null);
+  const stoppedAt = more ? onward : (window.edge ?? null);
+  return {
+    jobs,
+    previous: backwards ? onward : back,
+    next: backwards ? back : onward,
+    scan: {
+      from: backwards ? stoppedAt : (cursor ?? null),
+      to: backwards ? (cursor ?? null) : stoppedAt,
+      more: !reachedEnd,
+    },
+  };
+}
+
+/** `%text%` for LIKE ... ESCAPE '!': the user's `%`, `_` and `!` match themselves. */
+export function containsPattern(text: string): string {
+  return `%${text.replace(/[!%_]/g, (char) => `!${char}`)}%`;
 }
 
 function summary(job: JobEntity, raw: Record<string, unknown> | undefined): JobSummary {
