@@ -1,5 +1,13 @@
+import { INT32_MAX } from '../options/options.bounds.js';
+
 /** Moments remembered at most; later ones are found by the poll. */
 const MAX_MOMENTS = 100;
+/**
+ * The longest delay a Node timer takes (2^31 - 1 ms, about 24.8 days). A longer one fires after
+ * 1 ms: a job delayed by a month made the timer fire, re-arm and fire again every millisecond, each
+ * time waking the runner to claim. A moment further off is waited for in steps of this.
+ */
+export const MAX_TIMER_DELAY = INT32_MAX;
 
 /**
  * Timers for the moments jobs are known to become due (delayed jobs enqueued here, or announced by
@@ -35,15 +43,20 @@ export class WakeTimer {
     this.timer = undefined;
     if (this.moments.length === 0) return;
     // +1: a timer may fire within the millisecond before, and the claim compares run_at <= now.
-    const delay = Math.max(0, this.moments[0] - Date.now() + 1);
+    const delay = Math.min(MAX_TIMER_DELAY, Math.max(0, this.moments[0] - Date.now() + 1));
     this.timer = setTimeout(() => this.fire(), delay);
     this.timer.unref?.();
   }
 
   private fire(): void {
     const now = Date.now();
-    while (this.moments.length > 0 && this.moments[0] <= now) this.moments.shift();
+    let passed = false;
+    while (this.moments.length > 0 && this.moments[0] <= now) {
+      this.moments.shift();
+      passed = true;
+    }
     this.arm();
-    this.wake();
+    // A step of a far-off wait (MAX_TIMER_DELAY) is no moment: nothing to claim yet.
+    if (passed) this.wake();
   }
 }
