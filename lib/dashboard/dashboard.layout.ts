@@ -42,6 +42,7 @@ figcaption{font-size:12px;color:#556}.swatch{display:inline-block;width:10px;hei
 .progress-value{font-size:12px;font-variant-numeric:tabular-nums}code.progress-json{font-size:12px;display:inline-block;max-width:220px;overflow:hidden;text-overflow:ellipsis;vertical-align:bottom}
 pre.progress-json{margin:0;max-height:240px;flex:1}.batch-progress progress{width:320px}
 ul.edges{background:#fff;border:1px solid #dde1e8;margin:0;padding:8px 10px 8px 30px}ul.edges li{margin:2px 0}.note{margin:0 0 10px;font-size:13px;color:#556}
+td.error{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px;white-space:pre-wrap;word-break:break-word}caption{text-align:left;font-size:12px;padding:4px 0}
 .muted{color:#889}.empty{padding:24px;text-align:center;color:#889;background:#fff;border:1px solid #dde1e8}
 `;
 

@@ -7,6 +7,7 @@ import {
   CONFIRM_CANCEL_SELECTED,
   confirmCancelRunning,
 } from './dashboard.actions.js';
+import { attemptsOf, type Attempt } from './dashboard.attempts.js';
 import { finishedChart } from './dashboard.chart.js';
 import { html, type Html } from './dashboard.html.js';
 import {
@@ -302,14 +303,74 @@ export function listPage(page: PageContext, view: ListView): Html {
   );
 }
 
-/** The lines the runner wrote when an attempt failed, pulled out of the logs. */
-export function attemptErrors(logs: string | null): string[] {
-  return (logs ?? '')
-    .split('\n')
-    .filter(
-      (line) =>
-        / attempt \d+ of \d+ failed: /.test(line) || /lease expired|released unfinished/.test(line),
-    );
+const OUTCOME_CLASS: Record<Attempt['outcome'], string> = {
+  running: 'running',
+  succeeded: 'succeeded',
+  retrying: 'pending',
+  failed: 'failed',
+  cancelled: 'cancelled',
+  interrupted: 'waiting',
+  ended: 'pending',
+};
+
+const OUTCOME_LABEL: Record<Attempt['outcome'], string> = {
+  running: 'running',
+  succeeded: 'succeeded',
+  retrying: 'failed, retried',
+  failed: 'failed',
+  cancelled: 'cancelled',
+  interrupted: 'interrupted',
+  ended: 'ended (pending again)',
+};
+
+function took(attempt: Attempt): string {
+  if (!attempt.started || !attempt.ended) return '–';
+  const ms = attempt.ended.getTime() - attempt.started.getTime();
+  return ms < 1_000 ? `${ms} ms` : `${(ms / 1_000).toFixed(1)} s`;
+}
+
+/** The job's attempts, oldest first (dashboard.attempts.ts reads them from the logs and the row). */
+function attemptsTimeline(attempts: Attempt[]): Html {
+  if (attempts.length === 0) return html`<p class="muted" id="attempts">Not run yet.</p>`;
+  const rows = attempts.map(
+    (attempt) =>
+      html`<tr data-attempt="${attempt.attempt ?? ''}" data-outcome="${attempt.outcome}">
+        <td>
+          ${attempt.attempt === null ? html`<span class="muted">–</span>` : html`${attempt.attempt}${attempt.of === null ? '' : html` of ${attempt.of}`}`}
+        </td>
+        <td class="time">${time(attempt.started)}</td>
+        <td class="time">${time(attempt.ended)}</td>
+        <td class="time">${took(attempt)}</td>
+        <td>
+          <span class="badge ${OUTCOME_CLASS[attempt.outcome]}"
+            >${OUTCOME_LABEL[attempt.outcome]}</span
+          >
+        </td>
+        <td>${attempt.instance ?? html`<span class="muted">–</span>`}</td>
+        <td class="error">${attempt.error ?? html`<span class="muted">–</span>`}</td>
+      </tr>`,
+  );
+  return html`<div class="scroll">
+    <table id="attempts">
+      <caption class="muted">
+        The logs keep their newest lines: the oldest attempts of a long history may be missing.
+      </caption>
+      <thead>
+        <tr>
+          <th scope="col">Attempt</th>
+          <th scope="col">Started</th>
+          <th scope="col">Ended</th>
+          <th scope="col">Took</th>
+          <th scope="col">Outcome</th>
+          <th scope="col">Instance</th>
+          <th scope="col">Error</th>
+        </tr>
+      </thead>
+      <tbody>
+        ${rows}
+      </tbody>
+    </table>
+  </div>`;
 }
 
 /** One direction of a job's dependencies: links to the other jobs with kind and status. */
@@ -348,7 +409,6 @@ export function detailPage(
   queuePaused = false,
   edges: JobEdges | null = null,
 ): Html {
-  const failures = attemptErrors(job.logs);
   const here = `${page.base}/jobs/${job.id}`;
   const running = job.status === 'running';
   const fields = html`<dl>
@@ -420,8 +480,8 @@ export function detailPage(
       ${dataSection(page, job)}
       <h2>Result</h2>
       <pre id="result">${pretty(job.result)}</pre>
-      <h2>Attempt errors</h2>
-      ${failures.length ? html`<pre id="attempts">${failures.join('\n')}</pre>` : html`<p class="muted">None.</p>`}
+      <h2>Attempts</h2>
+      ${attemptsTimeline(attemptsOf(job))}
       <h2>Last error</h2>
       ${job.lastError ? html`<pre id="last-error">${job.lastError}</pre>` : html`<p class="muted">None.</p>`}
       <h2>Logs</h2>
