@@ -1,6 +1,6 @@
 // `npm run bench` at the repository root: installs bench/'s own dependencies if missing, builds the
 // library (and, with BENCH_BASELINE=<git ref>, that ref's library in a directory of its own), then
-// measures it beside graphile-worker and pg-boss and writes bench/RESULTS.md.
+// measures it beside graphile-worker, pg-boss and BullMQ and writes bench/RESULTS.md.
 // Sizes and repetitions come from the environment; see README.md.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -20,10 +20,13 @@ function step(command, args, cwd) {
 }
 
 if (
-  !existsSync(join(benchDir, 'node_modules', 'graphile-worker')) ||
-  !existsSync(join(benchDir, 'node_modules', 'pg-boss'))
+  ['graphile-worker', 'pg-boss', 'bullmq', 'ioredis'].some(
+    (name) => !existsSync(join(benchDir, 'node_modules', name)),
+  )
 ) {
-  console.log('bench: installing bench/ dependencies (graphile-worker, pg-boss) with npm ci');
+  console.log(
+    'bench: installing bench/ dependencies (graphile-worker, pg-boss, BullMQ) with npm ci',
+  );
   step('npm', ['ci', '--no-audit', '--no-fund'], benchDir);
 }
 // With BENCH_OURS=<ref>, ours is that commit's library, built apart (below): dist/ is not needed.

@@ -1,7 +1,8 @@
 // Counts the statements a process sends to its database, by wrapping the drivers' own query
 // methods (pg's Client#query, mysql2's Connection#query/#execute, better-sqlite3's statement
-// calls). Every copy of a driver that this process can load is wrapped: the library's (from the
-// repository's node_modules) and the peers' (from bench/node_modules).
+// calls, ioredis's Redis#sendCommand for BullMQ on Redis). Every copy of a driver that this
+// process can load is wrapped: the library's (from the repository's node_modules) and the peers'
+// (from bench/node_modules).
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
@@ -44,6 +45,10 @@ export function installCounters() {
     if (mysql?.Connection) {
       wrap(mysql.Connection.prototype, ['query', 'execute']);
     }
+    // BullMQ on Redis: each command ioredis writes (a pipeline's commands one by one; a Lua
+    // script is one EVALSHA).
+    const ioredis = tryLoad(require, 'ioredis');
+    if (ioredis?.Redis) wrap(ioredis.Redis.prototype, ['sendCommand']);
     const Sqlite = tryLoad(require, 'better-sqlite3');
     if (Sqlite) {
       const db = new Sqlite(':memory:');

@@ -1,6 +1,6 @@
 // The benchmark proper: set-up, the interleaved rounds, the medians, the table and RESULTS.md.
 import { fork, spawnSync } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +11,7 @@ import { rawLoop } from './raw.mjs';
 import * as ours from './ours.mjs';
 import * as graphile from './graphile.mjs';
 import * as pgboss from './pgboss.mjs';
+import * as bullmq from './bullmq.mjs';
 
 const benchDir = join(dirname(fileURLToPath(import.meta.url)), '..');
 const env = process.env;
@@ -50,13 +51,51 @@ const PROCESSES = Number(env.BENCH_PROCESSES ?? 4);
 const ONLY_SYSTEMS = env.BENCH_SYSTEMS ? new Set(env.BENCH_SYSTEMS.split(',')) : null;
 const wanted = (id) => !ONLY_SYSTEMS || ONLY_SYSTEMS.has(id) || ONLY_SYSTEMS.has(id.split('.')[0]);
 
-/** Processing and enqueue columns: ours on each backend, then the peers on PostgreSQL. */
+/** The version of a peer that bench/package.json installed (bench/node_modules/<name>). */
+const peerVersion = (name) =>
+  JSON.parse(readFileSync(join(benchDir, 'node_modules', name, 'package.json'), 'utf8')).version;
+const PEER_VERSIONS = Object.fromEntries(
+  ['graphile-worker', 'pg-boss', 'bullmq', 'ioredis'].map((name) => [name, peerVersion(name)]),
+);
+/** A release line as its users name it: 0.17 below 1.0, the major from then on. */
+const releaseLine = (name) => {
+  const [major, minor] = PEER_VERSIONS[name].split('.');
+  return major === '0' ? `${major}.${minor}` : major;
+};
+
+/**
+ * Processing and enqueue columns: ours on each backend, then the peers on PostgreSQL, then BullMQ
+ * on Redis and on PostgreSQL (`backend` is where the harness's own connection goes: BullMQ on
+ * Redis only uses it to have one).
+ */
 const COLUMNS = [
   { id: 'ours.sqlite', system: 'ours', backend: 'sqlite', title: 'ours SQLite' },
   { id: 'ours.postgres', system: 'ours', backend: 'postgres', title: 'ours PostgreSQL' },
   { id: 'ours.mariadb', system: 'ours', backend: 'mariadb', title: 'ours MariaDB' },
-  { id: 'graphile', system: 'graphile', backend: 'postgres', title: 'graphile-worker 0.17' },
-  { id: 'pgboss', system: 'pgboss', backend: 'postgres', title: 'pg-boss 10' },
+  {
+    id: 'graphile',
+    system: 'graphile',
+    backend: 'postgres',
+    title: `graphile-worker ${releaseLine('graphile-worker')}`,
+  },
+  {
+    id: 'pgboss',
+    system: 'pgboss',
+    backend: 'postgres',
+    title: `pg-boss ${releaseLine('pg-boss')}`,
+  },
+  {
+    id: 'bullmq-redis',
+    system: 'bullmq-redis',
+    backend: 'postgres',
+    title: `BullMQ ${releaseLine('bullmq')} Redis`,
+  },
+  {
+    id: 'bullmq-pg',
+    system: 'bullmq-pg',
+    backend: 'postgres',
+    title: `BullMQ ${releaseLine('bullmq')} PostgreSQL`,
+  },
 ];
 
 /**
@@ -165,6 +204,12 @@ const historyMaxId = {};
 let gwUtils = null;
 let autovacuumOff = false;
 let boss = null;
+/** BullMQ's queues, by system ('bullmq-redis', 'bullmq-pg'), and the harness's view of each. */
+const bullmqQueues = {};
+const bullmqTables = {};
+/** The BullMQ systems this run measures: both unless BENCH_SYSTEMS names neither. */
+const BULLMQ = bullmq.BULLMQ_SYSTEMS.filter(wanted);
+let redisVersion = null;
 /** The peers' producers are started only when a peer column or a group that always runs them is asked for. */
 const PEERS =
   ['graphile', 'graphile-plain', 'pgboss'].some(wanted) ||
@@ -214,6 +259,27 @@ async function setUp() {
     gwUtils = await graphile.graphileProducer();
     boss = await pgboss.pgbossProducer();
   }
+  for (const system of BULLMQ) {
+    // On PostgreSQL this queue creates BullMQ's schema (bullmq) in the new database.
+    const queue = await withTimeout(
+      bullmq.bullmqProducer(system),
+      20_000,
+      `${system}: its queue did not become ready in 20 s (no Redis at ${env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'}? leave it out of BENCH_SYSTEMS)`,
+    );
+    bullmqQueues[system] = queue;
+    bullmqTables[system] = bullmq.bullmqTables(system, queue, dbs.postgres.empty);
+  }
+  if (BULLMQ.includes('bullmq-redis')) redisVersion = await bullmq.redisServerVersion();
+}
+
+function withTimeout(promise, ms, message) {
+  let timer;
+  return Promise.race([
+    promise,
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(message)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
 }
 
 /** 1,000,000 finished jobs (by default) in the history databases, written by one statement. */
@@ -265,6 +331,7 @@ async function tearDown() {
   }
   await gwUtils?.release();
   await boss?.stop({ graceful: false, wait: true });
+  for (const queue of Object.values(bullmqQueues)) await queue.close();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -272,6 +339,7 @@ async function tearDown() {
 
 function tablesOf(system) {
   if (system === 'ours') return ours.oursTables;
+  if (bullmqTables[system]) return bullmqTables[system];
   if (system.startsWith('graphile')) return graphile.graphileTables;
   return pgboss.pgbossTables;
 }
@@ -287,6 +355,7 @@ async function preload(system, backend, variant, count, groups = 0) {
   if (system === 'ours')
     return ours.preloadOurs(producers[backend][variant].service, count, groups);
   if (system.startsWith('graphile')) return graphile.preloadGraphile(gwUtils, count);
+  if (bullmqQueues[system]) return bullmq.preloadBullmq(bullmqQueues[system], count);
   return pgboss.preloadPgboss(boss, count);
 }
 
@@ -418,6 +487,7 @@ async function processTrial({
     }
     const end = clock();
     const left = await tables.remaining(db);
+    const failed = (await tables.failed?.(db)) ?? 0;
     const first = Math.min(...workers.map((w) => w.first ?? Infinity));
     for (const w of workers) w.child.send({ type: 'stop' });
     const stopped = await Promise.all(workers.map((w) => w.next('stopped')));
@@ -426,6 +496,7 @@ async function processTrial({
     const written = effects ? await countEffects(db) : null;
     return {
       effects: written,
+      failed,
       rate: (count - left) / ((end - first) / 1000),
       statementsPerJob:
         stopped.reduce((sum, s) => sum + s.statements, 0) / Math.max(1, count - left),
@@ -543,6 +614,10 @@ async function enqueueTrial(system, backend, mode, variant = 'empty') {
   } else if (system === 'graphile') {
     if (mode === 'single') await graphile.graphileOneAtATime(gwUtils, count, 10);
     else await graphile.graphileBatches(gwUtils, count, 1000);
+  } else if (bullmqQueues[system]) {
+    // queue.add, 10 in flight; queue.addBulk of 1,000.
+    if (mode === 'single') await bullmq.bullmqOneAtATime(bullmqQueues[system], count, 10);
+    else await bullmq.bullmqBatches(bullmqQueues[system], count, 1000);
   } else {
     if (mode === 'single') await pgboss.pgbossOneAtATime(boss, count, 10);
     else await pgboss.pgbossBatches(boss, count, 1000);
@@ -588,10 +663,12 @@ async function idleTrials() {
     ...BACKENDS.map((backend) => ({ key: `idle.ours.${backend}`, system: 'ours', backend })),
     { key: 'idle.graphile', system: 'graphile-plain', backend: 'postgres' },
     { key: 'idle.pgboss', system: 'pgboss', backend: 'postgres' },
+    ...BULLMQ.map((system) => ({ key: `idle.${system}`, system, backend: 'postgres' })),
   ];
   for (const backend of BACKENDS) await reset('ours', backend);
   await reset('graphile', 'postgres');
   await reset('pgboss', 'postgres');
+  for (const system of BULLMQ) await reset(system, 'postgres');
   const workers = specs.map((s) =>
     spawnWorker({
       role: 'idle',
@@ -633,7 +710,8 @@ function describe(value) {
     const cpu = Number.isFinite(value.cpuPerJob)
       ? `, ${value.cpuPerJob.toFixed(1)} µs worker CPU per job`
       : '';
-    return `${Math.round(value.rate).toLocaleString('en')}/s${capped}, ${value.statementsPerJob.toFixed(3)} statements per job${cpu}${effects}`;
+    const failed = value.failed ? `, ${value.failed} jobs failed` : '';
+    return `${Math.round(value.rate).toLocaleString('en')}/s${capped}${failed}, ${value.statementsPerJob.toFixed(3)} statements per job${cpu}${effects}`;
   }
   if (value && 'p50' in value)
     return `p50 ${value.p50.toFixed(2)} ms, p99 ${value.p99.toFixed(2)} ms (${value.started}/${value.sent})`;
@@ -830,6 +908,7 @@ async function round(r) {
       })),
       { key: 'latency.self.graphile', system: 'graphile-plain', backend: 'postgres' },
       { key: 'latency.self.pgboss', system: 'pgboss', backend: 'postgres' },
+      ...BULLMQ.map((system) => ({ key: `latency.self.${system}`, system, backend: 'postgres' })),
       // Jobs enqueued 300 ms ahead: how late they start after they are due (issue 11, item 8).
       ...BACKENDS.map((backend) => ({
         key: `latency.delayed.ours.${backend}`,
@@ -872,6 +951,12 @@ async function once() {
         backend: 'postgres',
         vacuum: autovacuumOff ? 'graphile_worker._private_jobs' : null,
       },
+      ...BULLMQ.map((system) => ({
+        id: system,
+        system,
+        backend: 'postgres',
+        vacuum: system === 'bullmq-pg' && autovacuumOff ? 'bullmq.job, bullmq.event' : null,
+      })),
     ];
     for (const c of cases) {
       const out = await timed(`RSS over ${SIZES.rss.toLocaleString('en')} jobs ${c.id}`, () =>
@@ -923,27 +1008,43 @@ const fmtRatio = (x) => (x >= 0.1 ? x.toFixed(2) : x.toPrecision(2));
 const fmtPct = (a, b) =>
   Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${Math.round((100 * a) / b)}%` : '–';
 
+/** The peers ours (PostgreSQL) is divided by, each in a column of its own at the table's right. */
+const RATIO_PEERS = [
+  { id: 'graphile', title: 'PG: ours ÷ graphile' },
+  { id: 'pgboss', title: 'PG: ours ÷ pg-boss' },
+  { id: 'bullmq-redis', title: 'ours PG ÷ BullMQ Redis' },
+  { id: 'bullmq-pg', title: 'PG: ours ÷ BullMQ PG' },
+];
+/** The peers whose worker RSS is measured beside ours. */
+const RSS_PEERS = ['graphile', 'bullmq-redis', 'bullmq-pg'];
+/** The peers on PostgreSQL, whose figures are divided by the PostgreSQL raw-SQL limit. */
+const PG_PEERS = ['graphile', 'pgboss', 'bullmq-pg'];
+const fmt2 = (v) => (Number.isFinite(v) ? v.toFixed(2) : '–');
+
 function buildTable() {
-  const head = [
-    'measure',
-    ...COLUMNS.map((c) => c.title),
-    'PG: ours ÷ graphile',
-    'PG: ours ÷ pg-boss',
-  ];
+  const head = ['measure', ...COLUMNS.map((c) => c.title), ...RATIO_PEERS.map((p) => p.title)];
   const rows = [];
-  const rateRow = (label, key, extra = {}) => {
-    const cells = COLUMNS.map(
-      (c) =>
-        extra[c.id] ?? fmtRate(med(`${key}.${c.id}`)) + (capped.has(`${key}.${c.id}`) ? ' *' : ''),
-    );
-    const mine = med(`${key}.ours.postgres`);
+  /** One row: `cells` by column id, `ratios` by peer id; a cell not given stays empty. */
+  const line = (label, cells = {}, ratios = {}) =>
     rows.push([
       label,
-      ...cells,
-      fmtX(mine, med(`${key}.graphile`)),
-      fmtX(mine, med(`${key}.pgboss`)),
+      ...COLUMNS.map((c) => cells[c.id] ?? ''),
+      ...RATIO_PEERS.map((p) => ratios[p.id] ?? ''),
     ]);
-  };
+  const oursCells = (cell) => Object.fromEntries(BACKENDS.map((b) => [`ours.${b}`, cell(b)]));
+  const cellsOf = (ids, cell) => Object.fromEntries(ids.map((id) => [id, cell(id)]));
+  /** ours PostgreSQL's `key` divided by each peer's (for rates above 1 is better). */
+  const ratiosOf = (key, peers = RATIO_PEERS.map((p) => p.id)) =>
+    cellsOf(peers, (id) => fmtX(med(`${key}.ours.postgres`), med(`${key}.${id}`)));
+  const rateRow = (label, key) =>
+    line(
+      label,
+      cellsOf(
+        COLUMNS.map((c) => c.id),
+        (id) => fmtRate(med(`${key}.${id}`)) + (capped.has(`${key}.${id}`) ? ' *' : ''),
+      ),
+      ratiosOf(key),
+    );
   rateRow(
     `enqueue one at a time, 10 in flight (${SIZES.single.toLocaleString('en')} jobs)`,
     'enqueue.single',
@@ -955,26 +1056,16 @@ function buildTable() {
   const n = SIZES.process.toLocaleString('en');
   rateRow(`process ${n}, 1 process, concurrency 1`, 'process.c1');
   rateRow(`process ${n}, 1 process, concurrency 10`, 'process.c10');
-  rows.push([
+  line(
     '  graphile-worker without local queue / batching, c10',
-    '',
-    '',
-    '',
-    fmtRate(med('process.c10.graphile-plain')),
-    '',
-    fmtX(med('process.c10.ours.postgres'), med('process.c10.graphile-plain')),
-    '',
-  ]);
-  rows.push([
+    { graphile: fmtRate(med('process.c10.graphile-plain')) },
+    { graphile: fmtX(med('process.c10.ours.postgres'), med('process.c10.graphile-plain')) },
+  );
+  line(
     '  ours with `retention: { succeeded: 0 }` (a success deletes its row, as graphile-worker does), c10',
-    '',
-    fmtRate(med('process.c10.ours-delete.postgres')),
-    '',
-    '',
-    '',
-    fmtX(med('process.c10.ours-delete.postgres'), med('process.c10.graphile')),
-    '',
-  ]);
+    { 'ours.postgres': fmtRate(med('process.c10.ours-delete.postgres')) },
+    { graphile: fmtX(med('process.c10.ours-delete.postgres'), med('process.c10.graphile')) },
+  );
   /** A feature's row on one measure: its rate, then in brackets its paired ratio and statements per job. */
   const featureRow = (f, measure, label) => {
     const versus =
@@ -983,9 +1074,9 @@ function buildTable() {
         : measure === 'c10'
           ? 'the no-op c10 run'
           : `the no-op ${PROCESSES}-process run`;
-    rows.push([
+    line(
       `  ${label} (in brackets: ÷ ${versus}, paired by round; statements per job)`,
-      ...BACKENDS.map((b) => {
+      oursCells((b) => {
         const key = `process.${measure}.ours-${f.id}.${b}`;
         const rate = med(key);
         if (!Number.isFinite(rate)) return '–';
@@ -999,11 +1090,7 @@ function buildTable() {
         const warn = off.length ? ` **app rows − successes: ${off.join(', ')}**` : '';
         return `${fmtRate(rate)}${cap} (${Number.isFinite(x) ? `${fmtRatio(x)}x` : '–'}; ${Number.isFinite(st) ? st.toFixed(2) : '–'})${warn}`;
       }),
-      '',
-      '',
-      '',
-      '',
-    ]);
+    );
   };
   for (const f of FEATURES.filter((f) => f.measures.includes('c10')))
     featureRow(f, 'c10', `${f.label}, c10`);
@@ -1012,174 +1099,109 @@ function buildTable() {
   for (const f of FEATURES.filter((f) => f.measures.includes('procs')))
     featureRow(f, 'procs', `${f.label}, ${PROCESSES} processes × c10`);
   const hist = SIZES.history.toLocaleString('en');
-  rows.push([
-    `process ${n}, c10, ${hist} finished rows in the table`,
-    ...BACKENDS.map(
+  line(`process ${n}, c10, ${hist} finished rows in the table`, {
+    ...oursCells(
       (b) =>
         `${fmtRate(med(`history.c10.ours.${b}`))} (${fmtX(med(`history.c10.ours.${b}`), med(`process.c10.ours.${b}`))} of empty)`,
     ),
-    'n/a (deletes finished jobs)',
-    'n/a',
-    '',
-    '',
-  ]);
-  rows.push([
-    '  statements per job sent by the worker, c10 (driver calls, BEGIN/COMMIT included)',
-    ...COLUMNS.map((c) =>
-      Number.isFinite(med(`statements.c10.${c.id}`))
-        ? med(`statements.c10.${c.id}`).toFixed(3)
-        : '–',
+    graphile: 'n/a (deletes finished jobs)',
+    pgboss: 'n/a',
+  });
+  line(
+    '  statements per job sent by the worker, c10 (driver calls, BEGIN/COMMIT included; BullMQ Redis: Redis commands)',
+    cellsOf(
+      COLUMNS.map((c) => c.id),
+      (id) => {
+        const v = med(`statements.c10.${id}`);
+        return Number.isFinite(v) ? v.toFixed(3) : '–';
+      },
     ),
-    '',
-    '',
-  ]);
-  rows.push([
+  );
+  line(
     'raw-SQL limit: claim 100 + complete 100 loop',
-    ...BACKENDS.map((b) => fmtRate(med(`raw.${b}`))),
-    '',
-    '',
-    '',
-    '',
-  ]);
-  rows.push([
+    oursCells((b) => fmtRate(med(`raw.${b}`))),
+  );
+  line(
     "  the same loop claiming 500 (graphile-worker's local queue size)",
-    ...BACKENDS.map((b) => fmtRate(med(`raw500.${b}`))),
-    '',
-    '',
-    '',
-    '',
-  ]);
-  rows.push([
-    'process c10 as a share of the raw-SQL limit',
-    ...BACKENDS.map((b) => fmtPct(med(`process.c10.ours.${b}`), med(`raw.${b}`))),
-    fmtPct(med('process.c10.graphile'), med('raw.postgres')),
-    fmtPct(med('process.c10.pgboss'), med('raw.postgres')),
-    '',
-    '',
-  ]);
-  rows.push([
-    'best processing figure as a share of the raw-SQL limit',
-    ...BACKENDS.map((b) =>
-      fmtPct(
-        Math.max(
-          ...['c1', 'c10', 'c32', 'procs']
-            .map((m) => med(`process.${m}.ours.${b}`))
-            .filter(Number.isFinite),
-        ),
-        med(`raw.${b}`),
-      ),
-    ),
-    fmtPct(
-      Math.max(
-        ...['c1', 'c10', 'c32', 'procs']
-          .map((m) => med(`process.${m}.graphile`))
-          .filter(Number.isFinite),
-      ),
-      med('raw.postgres'),
-    ),
-    fmtPct(
-      Math.max(
-        ...['c1', 'c10', 'c32', 'procs']
-          .map((m) => med(`process.${m}.pgboss`))
-          .filter(Number.isFinite),
-      ),
-      med('raw.postgres'),
-    ),
-    '',
-    '',
-  ]);
+    oursCells((b) => fmtRate(med(`raw500.${b}`))),
+  );
+  line('process c10 as a share of the raw-SQL limit', {
+    ...oursCells((b) => fmtPct(med(`process.c10.ours.${b}`), med(`raw.${b}`))),
+    ...cellsOf(PG_PEERS, (id) => fmtPct(med(`process.c10.${id}`), med('raw.postgres'))),
+  });
+  const best = (id) =>
+    Math.max(
+      ...['c1', 'c10', 'c32', 'procs']
+        .map((m) => med(`process.${m}.${id}`))
+        .filter(Number.isFinite),
+    );
+  line('best processing figure as a share of the raw-SQL limit', {
+    ...oursCells((b) => fmtPct(best(`ours.${b}`), med(`raw.${b}`))),
+    ...cellsOf(PG_PEERS, (id) => fmtPct(best(id), med('raw.postgres'))),
+  });
   const lat = (key) => `${fmtMs(med(`${key}.p50`))} / ${fmtMs(med(`${key}.p99`))} ms`;
-  rows.push([
+  const PEER_IDS = RATIO_PEERS.map((p) => p.id);
+  line(
     `latency enqueue → handler start, p50 / p99 (${SIZES.latency} jobs, same instance)`,
-    ...BACKENDS.map((b) => lat(`latency.self.ours.${b}`)),
-    lat('latency.self.graphile'),
-    lat('latency.self.pgboss'),
-    fmtX(med('latency.self.ours.postgres.p50'), med('latency.self.graphile.p50')),
-    fmtX(med('latency.self.ours.postgres.p50'), med('latency.self.pgboss.p50')),
-  ]);
-  rows.push([
+    {
+      ...oursCells((b) => lat(`latency.self.ours.${b}`)),
+      ...cellsOf(PEER_IDS, (id) => lat(`latency.self.${id}`)),
+    },
+    cellsOf(PEER_IDS, (id) =>
+      fmtX(med('latency.self.ours.postgres.p50'), med(`latency.self.${id}.p50`)),
+    ),
+  );
+  line(
     '  the same, enqueued by another instance (runner off)',
-    '–',
-    lat('latency.cross.ours.postgres'),
-    lat('latency.cross.ours.mariadb'),
-    '',
-    '',
-    fmtX(med('latency.cross.ours.postgres.p50'), med('latency.self.graphile.p50')),
-    '',
-  ]);
-  rows.push([
+    {
+      'ours.sqlite': '–',
+      'ours.postgres': lat('latency.cross.ours.postgres'),
+      'ours.mariadb': lat('latency.cross.ours.mariadb'),
+    },
+    { graphile: fmtX(med('latency.cross.ours.postgres.p50'), med('latency.self.graphile.p50')) },
+  );
+  line(
     `lateness of a job enqueued ${DELAYED_MS} ms ahead, due → handler start, p50 / p99 (same instance)`,
-    ...BACKENDS.map((b) => lat(`latency.delayed.ours.${b}`)),
-    '',
-    '',
-    '',
-    '',
-  ]);
-  rows.push([
-    '  the same, enqueued by another instance (runner off; poll interval 1 s)',
-    '–',
-    lat('latency.delayedcross.ours.postgres'),
-    lat('latency.delayedcross.ours.mariadb'),
-    '',
-    '',
-    '',
-    '',
-  ]);
-  rows.push([
+    oursCells((b) => lat(`latency.delayed.ours.${b}`)),
+  );
+  line('  the same, enqueued by another instance (runner off; poll interval 1 s)', {
+    'ours.sqlite': '–',
+    'ours.postgres': lat('latency.delayedcross.ours.postgres'),
+    'ours.mariadb': lat('latency.delayedcross.ours.mariadb'),
+  });
+  line(
     `flow: 1 parent + ${SIZES.flowChildren.toLocaleString('en')} children (\`enqueueFlow\`), c10: jobs/s from the enqueue to the parent's success`,
-    ...BACKENDS.map((b) => fmtRate(med(`flows.flow.rate.${b}`))),
-    '',
-    '',
-    '',
-    '',
-  ]);
-  rows.push([
+    oursCells((b) => fmtRate(med(`flows.flow.rate.${b}`))),
+  );
+  line(
     "  the same: the last child's end → the parent's start",
-    ...BACKENDS.map((b) => `${fmtMs(med(`flows.flow.gap.${b}`))} ms`),
-    '',
-    '',
-    '',
-    '',
-  ]);
-  rows.push([
+    oursCells((b) => `${fmtMs(med(`flows.flow.gap.${b}`))} ms`),
+  );
+  line(
     `batch of ${SIZES.flowBatch.toLocaleString('en')} with \`onComplete\` (\`enqueueBatch\`), c10: jobs/s from the enqueue to the callback's success`,
-    ...BACKENDS.map((b) => fmtRate(med(`flows.batch.rate.${b}`))),
-    '',
-    '',
-    '',
-    '',
-  ]);
-  rows.push([
+    oursCells((b) => fmtRate(med(`flows.batch.rate.${b}`))),
+  );
+  line(
     "  the same: the last job's end → the callback's start",
-    ...BACKENDS.map((b) => `${fmtMs(med(`flows.batch.gap.${b}`))} ms`),
-    '',
-    '',
-    '',
-    '',
-  ]);
-  const rssIds = [...BACKENDS.map((b) => `ours.${b}`), 'graphile'];
-  rows.push([
+    oursCells((b) => `${fmtMs(med(`flows.batch.gap.${b}`))} ms`),
+  );
+  const rssIds = [...BACKENDS.map((b) => `ours.${b}`), ...RSS_PEERS];
+  line(
     `peak RSS of a worker over ${SIZES.rss.toLocaleString('en')} jobs (c10)`,
-    ...rssIds.map((id) => fmtMb(med(`rss.peak.${id}`))),
-    '',
-    fmtX(med('rss.peak.ours.postgres'), med('rss.peak.graphile')),
-    '',
-  ]);
-  rows.push([
+    cellsOf(rssIds, (id) => fmtMb(med(`rss.peak.${id}`))),
+    cellsOf(RSS_PEERS, (id) => fmtX(med('rss.peak.ours.postgres'), med(`rss.peak.${id}`))),
+  );
+  line(
     '  RSS at 20% → 95% of those jobs',
-    ...rssIds.map((id) => `${fmtMb(med(`rss.early.${id}`))} → ${fmtMb(med(`rss.late.${id}`))}`),
-    '',
-    '',
-    '',
-  ]);
-  rows.push([
-    `statements per second, idle instance (default options, ${IDLE_SECONDS} s)`,
-    ...BACKENDS.map((b) => (med(`idle.ours.${b}`) ?? NaN).toFixed(2)),
-    med('idle.graphile').toFixed(2),
-    med('idle.pgboss').toFixed(2),
-    '',
-    '',
-  ]);
+    cellsOf(rssIds, (id) => `${fmtMb(med(`rss.early.${id}`))} → ${fmtMb(med(`rss.late.${id}`))}`),
+  );
+  line(
+    `statements per second, idle instance (default options, ${IDLE_SECONDS} s; BullMQ Redis: Redis commands)`,
+    {
+      ...oursCells((b) => fmt2(med(`idle.ours.${b}`))),
+      ...cellsOf(PEER_IDS, (id) => fmt2(med(`idle.${id}`))),
+    },
+  );
   return [head, ...rows];
 }
 
@@ -1488,7 +1510,7 @@ no-op handlers. This machine drifts: compare figures within this file, as ratios
 - PostgreSQL settings: ${dbVersions.postgresSettings}. With autovacuum off, rows a run updates stay
   dead until the harness vacuums between runs, so long runs slow down on PostgreSQL (all systems alike)
 - MariaDB settings: ${dbVersions.mariadbSettings}
-- graphile-worker 0.17.3, pg-boss 10.4.2 (the majors npm installs on Node 20)
+- graphile-worker ${PEER_VERSIONS['graphile-worker']}, pg-boss ${PEER_VERSIONS['pg-boss']}, BullMQ ${PEER_VERSIONS.bullmq} (ioredis ${PEER_VERSIONS.ioredis}; the newest that install on Node 20, see bench/README.md)${BULLMQ.includes('bullmq-redis') ? `; Redis ${redisVersion ?? '?'} at ${env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'}` : ''}
 - Scale ${SCALE}: ${JSON.stringify(SIZES)}; trial cap ${CAP_MS / 1000} s
 - ours: ${env.BENCH_OURS_DIST ? `\`BENCH_OURS=${env.BENCH_OURS}\`, the library of commit ${(env.BENCH_OURS_SHA ?? '').slice(0, 12)}, built apart` : "this tree's dist/ (built at the start of the run)"}
 - Machine load (1-min load average): ${loadBefore[0].toFixed(2)} before, ${loadAfter[0].toFixed(2)} after; during the trials min ${Math.min(...loads).toFixed(2)}, median ${median(loads).toFixed(2)}, max ${Math.max(...loads).toFixed(2)}

@@ -55,6 +55,12 @@ async function startWorker(options) {
       const worker = await startPgboss({ ...options.pgboss, onStart });
       return { close: worker.close, enqueue: (data) => worker.send(data) };
     }
+    case 'bullmq-redis':
+    case 'bullmq-pg': {
+      const { startBullmq } = await import('./bullmq.mjs');
+      const worker = await startBullmq({ ...options.bullmq, system: spec.system, onStart });
+      return { close: worker.close, enqueue: (data) => worker.add(data) };
+    }
     default:
       throw new Error(`unknown system ${spec.system}`);
   }
@@ -71,6 +77,7 @@ async function processRole() {
     },
     graphile: { concurrency: c, pollInterval: 100 },
     pgboss: { concurrency: c, batchSize: spec.pgbossBatch },
+    bullmq: { concurrency: c },
   });
   let last = -1;
   const timer = setInterval(() => {
@@ -106,6 +113,8 @@ async function latencyRole() {
     graphile: { concurrency: 10 },
     // A batch large enough that each poll takes every job due: pg-boss's latency is then its poll timer.
     pgboss: { concurrency: 1, batchSize: 100 },
+    // A Queue in the same process enqueues (queue.add), the Worker at concurrency 10.
+    bullmq: { concurrency: 10, withQueue: true },
   });
   let enqueue = worker.enqueue;
   let producer = null;
@@ -152,6 +161,7 @@ async function idleRole() {
     ours: {},
     graphile: { concurrency: 1 },
     pgboss: { concurrency: 1, defaults: true },
+    bullmq: { concurrency: 1 },
   });
   await sleep(spec.settle * 1000);
   const before = counter.statements;
