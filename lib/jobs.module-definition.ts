@@ -53,6 +53,7 @@ const KNOWN_OPTIONS = new Set<keyof JobsModuleOptions>([
   'maxPayloadSize',
   'kinds',
   'schema',
+  'telemetry',
 ]);
 
 /** Applies every default and checks every value; the one place that knows them. */
@@ -86,6 +87,7 @@ export function resolveJobsOptions(options: JobsModuleOptions = {}): ResolvedJob
       1_024,
     ),
     schema: schemaOption(options.schema),
+    telemetry: flag('telemetry', options.telemetry, true),
   };
 }
 

@@ -34,6 +34,7 @@ import { JobQueries } from './storage/job.queries.js';
 import { KindQueries } from './storage/kind.queries.js';
 import { Wakeups } from './wakeups/wakeups.js';
 import { JobWaiters } from './waiting/job-waiters.js';
+import { JobsTelemetry } from './telemetry/jobs.telemetry.js';
 
 /** The entities the module stores, for apps that list entities by hand instead of `autoLoadEntities`. */
 export const JOBS_ENTITIES = [JobEntity, JobKindEntity];
@@ -105,6 +106,12 @@ export class JobsModule extends ConfigurableJobsModule implements OnModuleInit {
         provide: JobWaiters, // no Nest in it; Nest calls its beforeApplicationShutdown
         useFactory: (...deps: ConstructorParameters<typeof JobWaiters>) => new JobWaiters(...deps),
         inject: [JobQueries, JobStore, Wakeups, JOBS_RESOLVED_OPTIONS],
+      },
+      {
+        provide: JobsTelemetry, // no Nest in it; Nest calls its beforeApplicationShutdown
+        useFactory: (options: ResolvedJobsOptions, queries: JobQueries) =>
+          JobsTelemetry.create(options.telemetry, (now) => queries.dueByQueue(now)),
+        inject: [JOBS_RESOLVED_OPTIONS, JobQueries],
       },
       JobsRegistry,
       JobsEvents,

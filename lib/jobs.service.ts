@@ -62,6 +62,7 @@ import { enqueueRow, entityOf } from './jobs.rows.js';
 import { QueueStates } from './queues/queue-states.js';
 import { JobFlows } from './flows/job-flows.js';
 import { FlowSettler } from './flows/flow-settler.js';
+import { JobsTelemetry, type PublishedAttributes } from './telemetry/jobs.telemetry.js';
 
 /** Enqueue, inspect, cancel and retry jobs; run pending jobs on demand. */
 @Injectable()
@@ -85,6 +86,7 @@ export class JobsService {
     private readonly wakeups: Wakeups,
     private readonly waiters: JobWaiters,
     @Inject(JOBS_DATA_SOURCE) dataSource: DataSource,
+    private readonly telemetry: JobsTelemetry,
   ) {
     this.scheduleRows = new ScheduleStore(dataSource, store);
     this.queueStates = new QueueStates(store, jobQueries);
@@ -114,6 +116,22 @@ export class JobsService {
     options: EnqueueOptions = {},
   ): Promise<JobEntity<T>> {
     checkEnqueueOptionKeys(options);
+    return this.telemetry.publishing(
+      () => kindName(kind),
+      () => this.enqueueOne(kind, data, options),
+      (job) => ({
+        'messaging.message.id': String(job.id),
+        'messaging.destination.name': job.queue,
+        'jobs.kind': job.kind,
+      }),
+    );
+  }
+
+  private async enqueueOne<T>(
+    kind: string | JobKindRef<T>,
+    data: T | undefined,
+    options: EnqueueOptions,
+  ): Promise<JobEntity<T>> {
     if (options.dependsOn !== undefined) {
       const [job] = await this.flows.enqueueDependents(
         [{ ...options, kind, data }],
@@ -139,6 +157,17 @@ export class JobsService {
     options: { manager?: EntityManager } = {},
   ): Promise<JobEntity[]> {
     checkEnqueueSpecs(specs);
+    return this.telemetry.publishing(
+      () => oneKindOf(specs.map((spec) => kindName(spec.kind))),
+      () => this.enqueueAll(specs, options),
+      published,
+    );
+  }
+
+  private async enqueueAll(
+    specs: AnyEnqueueSpec[],
+    options: { manager?: EntityManager },
+  ): Promise<JobEntity[]> {
     if (JobFlows.anyDependencies(specs)) {
       return this.flows.enqueueDependents(
         specs,
@@ -169,7 +198,15 @@ export class JobsService {
     spec: FlowSpec<T>,
     options: { manager?: EntityManager } = {},
   ): Promise<JobFlow<T>> {
-    return this.flows.enqueueFlow(spec, options.manager);
+    return this.telemetry.publishing(
+      () => kindName(spec.kind),
+      () => this.flows.enqueueFlow(spec, options.manager),
+      (flow) => ({
+        'messaging.message.id': String(flow.job.id),
+        'messaging.destination.name': flow.job.queue,
+        'jobs.kind': flow.job.kind,
+      }),
+    );
   }
 
   /**
@@ -177,7 +214,11 @@ export class JobsService {
    * the last of them has ended, succeeded or not, with the batch's counts in its data.
    */
   enqueueBatch(specs: AnyEnqueueSpec[], options?: EnqueueBatchOptions): Promise<JobBatchHandle> {
-    return this.flows.enqueueBatch(specs, options);
+    return this.telemetry.publishing(
+      () => oneKindOf(specs.map((spec) => kindName(spec.kind))),
+      () => this.flows.enqueueBatch(specs, options),
+      (batch) => ({ ...published(batch.jobs), 'jobs.batch': batch.id }),
+    );
   }
 
   /** A batch's jobs per status, and when it finished; null if there is no such batch. */
@@ -215,6 +256,7 @@ export class JobsService {
     manager?: EntityManager,
   ): void {
     const inserted = added.filter((entry) => entry.inserted).map((entry) => entry.job);
+    this.telemetry.enqueued(inserted);
     if (this.events.active) {
       for (const job of inserted) this.events.emit('enqueued', job, { data: job.data });
     }
@@ -426,8 +468,27 @@ export class JobsService {
     for (const row of rows) row.kindId ??= await this.store.kindId(row.kind, manager);
   }
 
-  /** Checks a spec and makes its row (see enqueueRow); writes nothing. */
+  /**
+   * Checks a spec and makes its row (see enqueueRow); writes nothing. A one-off job carries the
+   * trace context of its enqueue (a periodic job or a schedule runs for long after: none).
+   */
   private rowOf(spec: AnyEnqueueSpec, kindId: number | null): NewJobRow {
-    return enqueueRow(spec, kindId, this.registry, this.options);
+    const row = enqueueRow(spec, kindId, this.registry, this.options);
+    if (!row.periodic && row.schedule === null) row.traceContext = this.telemetry.traceContext();
+    return row;
   }
+}
+
+/** A span name's kind: the kind all these jobs share, or `jobs` for several kinds. */
+function oneKindOf(kinds: string[]): string {
+  return kinds.every((kind) => kind === kinds[0]) && kinds.length > 0 ? kinds[0] : 'jobs';
+}
+
+/** What a producer span of several jobs says of them: how many, and their queue if they share one. */
+function published(jobs: JobEntity[]): PublishedAttributes {
+  const queues = new Set(jobs.map((job) => job.queue));
+  return {
+    'messaging.batch.message_count': jobs.length,
+    ...(queues.size === 1 ? { 'messaging.destination.name': [...queues][0] } : {}),
+  };
 }

@@ -80,6 +80,13 @@ export interface JobsModuleOptions {
    * with JobsSchemaMissingError naming the migration that has not run. See docs/migrations.md.
    */
   schema?: 'auto' | 'migrations';
+  /**
+   * OpenTelemetry traces and metrics (see the README, "Tracing and metrics"). Default `true`: when
+   * `@opentelemetry/api` is installed and an SDK is registered before the app is created, enqueues
+   * and runs make spans and the module records its metrics; otherwise nothing happens. `false`
+   * turns both off even then.
+   */
+  telemetry?: boolean;
 }
 
 /** Options that must be known when the module is declared (not from a factory). */
@@ -115,4 +122,5 @@ export interface ResolvedJobsOptions {
   /** The `kinds` option, with the defaults of those given by reference. */
   kinds: Array<{ name: string; defaults: JobKindDefaults }>;
   schema: 'auto' | 'migrations';
+  telemetry: boolean;
 }

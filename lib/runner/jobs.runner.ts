@@ -42,6 +42,7 @@ import { ProgressWriter } from './progress-writer.js';
 import { RunOwnership } from './run-ownership.js';
 import { transactor } from './job-transaction.js';
 import { LimitedClaimer } from '../limits/limited-claimer.js';
+import { JobsTelemetry } from '../telemetry/jobs.telemetry.js';
 
 /** How long `runPending` waits at most when neither it nor the module's `timeout` says. */
 const RUN_PENDING_BOUND = 30 * 60_000;
@@ -85,6 +86,7 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
     private readonly events: JobsEvents,
     private readonly wakeups: Wakeups,
     @Inject(JOBS_DATA_SOURCE) dataSource: DataSource,
+    telemetry: JobsTelemetry,
   ) {
     this.queue = new LocalQueue(options);
     this.leases = new LeaseKeeper(store, this.owner, options.lease, this.logger);
@@ -121,6 +123,7 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
           this.wakeIfWanted();
         },
       },
+      telemetry,
     );
     this.ownership = new RunOwnership(store, this.owner, this.leases, this.running, this.queue);
     wakeups.subscribe((message, ids) => {
@@ -200,7 +203,8 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
     else this.wake();
   }
 
-  private idle(): boolean {
+  /** Nothing running, claimed, unwritten or known to be due here (see Wakeups). */
+  idle(): boolean {
     return (
       this.running.size === 0 && this.queue.size === 0 && !this.moreDue && this.outcomes.size === 0
     );

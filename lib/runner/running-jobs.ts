@@ -12,6 +12,8 @@ import {
 } from './job-execution.js';
 import type { WrittenRun } from './outcome-writer.js';
 import type { ProgressWriter } from './progress-writer.js';
+import { JobCancelledError } from '../errors/jobs.errors.js';
+import { JobsTelemetry, type RunTelemetry } from '../telemetry/jobs.telemetry.js';
 
 interface RunningJob {
   job: ClaimedJob;
@@ -21,6 +23,8 @@ interface RunningJob {
   settling?: Promise<void>;
   /** Its `job.transaction()` committed: the job has ended, whatever the handler does now. */
   committed?: boolean;
+  /** Its span and clock (lib/telemetry/); null when nothing is recorded. */
+  telemetry: RunTelemetry | null;
 }
 
 const EVENT_OF: Record<RunVerdict, JobEventName> = {
@@ -61,6 +65,7 @@ export class RunningJobs {
     private readonly progress: ProgressWriter,
     private readonly log: Log,
     private readonly hooks: RunningJobsHooks,
+    private readonly telemetry: JobsTelemetry = JobsTelemetry.off,
   ) {}
 
   get size(): number {
@@ -102,6 +107,10 @@ export class RunningJobs {
       this.runs.delete(job.id);
       this.progress.forget(job.id);
       entry.controller.abort(reason);
+      entry.telemetry?.stopped(
+        reason instanceof JobCancelledError ? 'cancelled' : 'lease lost',
+        reason,
+      );
       this.log.warn(messages.runAbandoned(job.id, job.kind, reason.message));
       freed = true;
     }
@@ -111,8 +120,13 @@ export class RunningJobs {
   /** Starts a run; its promise never rejects (a fault of the runner itself is logged). */
   start(job: ClaimedJob): Promise<RunOutcome | undefined> {
     const controller = new RunAbort();
-    const done = runJob(job, this.registry.get(job.kind), controller, this.settings);
-    const entry: RunningJob = { job, controller, done };
+    const kind = this.registry.get(job.kind);
+    // The handler runs inside the run's span, when there is one (lib/telemetry/).
+    const telemetry = this.telemetry.run(job);
+    const done = telemetry
+      ? telemetry.within(() => runJob(job, kind, controller, this.settings))
+      : runJob(job, kind, controller, this.settings);
+    const entry: RunningJob = { job, controller, done, telemetry };
     this.runs.set(job.id, entry);
     if (this.events.active) {
       this.events.emit('started', job, { attempt: job.attempts, data: parseData(job) });
@@ -133,6 +147,7 @@ export class RunningJobs {
   private finished(entry: RunningJob, outcome: RunOutcome): void {
     // A job abandoned, or released at shutdown, is no longer ours: its late outcome is dropped.
     if (this.runs.get(entry.job.id) !== entry) return;
+    entry.telemetry?.ended(outcome);
     if (!outcome.committed && this.progress.has(entry.job.id)) {
       // The last progress reported is stored before the outcome (the run stays ours meanwhile).
       entry.settling = this.progress.settle(entry.job.id).then(() => this.deliver(entry, outcome));
@@ -187,6 +202,7 @@ export class RunningJobs {
     for (const entry of left) {
       this.progress.forget(entry.job.id);
       entry.controller.abort(reason);
+      entry.telemetry?.stopped('released at shutdown', reason);
     }
     return left.map((entry) => entry.job);
   }
