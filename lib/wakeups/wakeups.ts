@@ -3,6 +3,7 @@ import { sqlOf } from '../storage/sql.js';
 import { CommitWatcher } from './commit-watcher.js';
 import { PostgresListener, type ControlMessage } from './postgres.listener.js';
 import { PostgresNotifier } from './postgres.notifier.js';
+import { SqliteFileWatcher } from './sqlite-file.watcher.js';
 
 /** What wake-ups need of this instance's runner. */
 export interface LocalRunner {
@@ -14,6 +15,8 @@ export interface LocalRunner {
   canTakeNow(kind: string, queue: string): boolean;
   /** Claims at `at` (epoch ms; at once when past). */
   wakeAt(at: number): void;
+  /** Whether it has nothing in hand and nothing it knows to be due (then a claim costs one statement). */
+  idle(): boolean;
 }
 
 /** A job just written, as far as wake-ups care. */
@@ -37,6 +40,7 @@ export class Wakeups {
   private runner: LocalRunner | null = null;
   private listener: PostgresListener | null = null;
   private notifier: PostgresNotifier | null = null;
+  private fileWatcher: SqliteFileWatcher | null = null;
   private readonly commits: CommitWatcher;
   private readonly subscribers = new Set<ControlHandler>();
   private owner: string | null = null;
@@ -58,9 +62,21 @@ export class Wakeups {
   attach(runner: LocalRunner, listen: boolean): void {
     this.runner = runner;
     this.owner = runner.owner;
+    if (listen) this.watchFile(runner);
     if (!this.postgres) return;
     this.notifier = new PostgresNotifier(sqlOf(this.dataSource), runner.owner);
     if (listen) this.listen();
+  }
+
+  /**
+   * On a SQLite file, another process's commit wakes this runner when it is idle (a busy one claims
+   * after each of its own ends anyway, and its own commits change the file too).
+   */
+  private watchFile(runner: LocalRunner): void {
+    this.fileWatcher = SqliteFileWatcher.of(this.dataSource, () => {
+      if (!this.stopped && runner.idle()) runner.wakeAt(Date.now());
+    });
+    this.fileWatcher?.start();
   }
 
   /** Whether other instances' control messages reach this one at once (PostgreSQL's NOTIFY). */
@@ -136,6 +152,7 @@ export class Wakeups {
   async stop(): Promise<void> {
     this.stopped = true;
     this.commits.stop();
+    this.fileWatcher?.stop();
     await this.listener?.stop();
     this.listener = null;
   }
