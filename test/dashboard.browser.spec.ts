@@ -28,6 +28,8 @@ import { freshDatabase, waitFor } from './support/fixtures.js';
 // SQLite only: the browser is the slow part, and the HTTP suite covers every backend.
 const sqlite = backends.find((backend) => backend.name === 'sqlite')!;
 const skipped = browserSkipReason();
+/** The pages' refresh interval here (ms): short, so a test waits little for the live script. */
+const REFRESH = 250;
 const suite = skipped ? describe.skip : describe;
 
 suite(`dashboard in chromium [sqlite]${skipped ? ` [${skipped}]` : ''}`, () => {
@@ -61,6 +63,7 @@ suite(`dashboard in chromium [sqlite]${skipped ? ` [${skipped}]` : ''}`, () => {
     dashboard = await startDashboardApp({
       database: await freshDatabase(sqlite),
       providers: [ReportHandler, HostileHandler, ImportHandler],
+      dashboard: { refreshInterval: REFRESH },
     });
     context = await browser.newContext({
       httpCredentials: { username: DASHBOARD_USER, password: DASHBOARD_PASSWORD },
@@ -331,6 +334,66 @@ suite(`dashboard in chromium [sqlite]${skipped ? ` [${skipped}]` : ''}`, () => {
         'and whatever its run returns will be dropped.',
     ]);
     expect((await dashboard.jobs.get(second))?.status).toBe('running');
+  });
+
+  it('refreshes the counts, the chart and the rows of the list, and says when newer jobs match', async () => {
+    const later = await dashboard.jobs.enqueue(
+      'email.send',
+      { to: 'ada@example.com', subject: 'later' },
+      { delay: 3_600_000 },
+    );
+    await page.goto(dashboard.url);
+    await mark();
+    const row = page.locator(`tr[data-job="${later.id}"]`);
+    expect(await row.locator('[data-status-badge]').textContent()).toBe('pending');
+    expect(await page.locator('[data-new-jobs]').isHidden()).toBe(true);
+
+    await dashboard.jobs.cancel(later.id);
+    await shows(row.locator('[data-status-badge]'), 'cancelled');
+    await shows(page.locator('[data-count="cancelled"]'), '1');
+
+    const sent = await dashboard.jobs.enqueue('email.send', {
+      to: 'bob@example.com',
+      subject: 'hi',
+    });
+    await waitFor(
+      async () => (await dashboard.jobs.get(sent.id))?.status === 'succeeded',
+      'the mail to go out',
+    );
+    await shows(page.locator('[data-count="succeeded"]'), '1');
+    await shows(page.locator('[data-total="ok"]'), '1');
+    await shows(page.locator('[data-new-jobs] a'), '1 new job: show it');
+    expect(await page.locator('[data-new-jobs]').isVisible()).toBe(true);
+    expect(await marked()).toBe(true);
+    await page.click('[data-new-jobs] a');
+    await page.locator(`tr[data-job="${sent.id}"]`).waitFor();
+  });
+
+  it('stops asking the API while the tab is hidden, and refreshes at once when it is shown', async () => {
+    await page.goto(dashboard.url);
+    const asked: string[] = [];
+    page.on('request', (request) => {
+      if (request.url().includes('/api/')) asked.push(request.url());
+    });
+    await waitFor(() => asked.length > 0, 'the page to poll the API');
+    const visibility = (hidden: boolean) =>
+      page.evaluate(`(() => {
+        Object.defineProperty(document, 'hidden', { configurable: true, get: () => ${hidden} });
+        Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => '${hidden ? 'hidden' : 'visible'}' });
+        document.dispatchEvent(new Event('visibilitychange'));
+      })()`);
+    await visibility(true);
+    expect(await page.locator('body').getAttribute('data-live-state')).toBe('paused');
+    // A request already sent may still be answered; after that, none for several intervals.
+    await page.waitForLoadState('networkidle');
+    asked.length = 0;
+    await new Promise((resolve) => setTimeout(resolve, REFRESH * 4));
+    expect(asked).toEqual([]);
+    await dashboard.jobs.enqueue('email.send', { to: 'eve@example.com', subject: 'x' });
+    await visibility(false);
+    expect(await page.locator('body').getAttribute('data-live-state')).toBe('live');
+    await waitFor(() => asked.length > 0, 'the page to poll again');
+    await shows(page.locator('[data-new-jobs] a'), '1 new job: show it');
   });
 
   it('cancels a running job from its page once the confirmation says what happens to the run', async () => {

@@ -3,8 +3,8 @@ import type { MinuteBucket } from './dashboard.types.js';
 
 const WIDTH = 720;
 const HEIGHT = 140;
-const PLOT_TOP = 12;
-const PLOT_BOTTOM = 116;
+export const PLOT_TOP = 12;
+export const PLOT_BOTTOM = 116;
 const LEFT = 40;
 
 function clock(date: Date): string {
@@ -26,7 +26,7 @@ export function finishedChart(buckets: MinuteBucket[]): Html {
     const ok = scale(bucket.succeeded);
     const ko = scale(bucket.failed);
     const label = `${clock(bucket.minute)} UTC: ${bucket.succeeded} succeeded, ${bucket.failed} failed`;
-    return html`<g
+    return html`<g data-bar="${i}"
       ><title>${label}</title
       ><rect
         class="ok"
@@ -46,7 +46,7 @@ export function finishedChart(buckets: MinuteBucket[]): Html {
   });
   const first = buckets[0]?.minute;
   const last = buckets[buckets.length - 1]?.minute;
-  return html`<figure class="chart">
+  return html`<figure class="chart" data-chart>
     <svg
       xmlns="http://www.w3.org/2000/svg"
       viewBox="0 0 ${WIDTH} ${HEIGHT}"
@@ -61,17 +61,18 @@ export function finishedChart(buckets: MinuteBucket[]): Html {
         y2="${PLOT_BOTTOM}"
       ></line>
       <line class="grid" x1="${LEFT}" y1="${PLOT_TOP}" x2="${WIDTH - 8}" y2="${PLOT_TOP}"></line>
-      <text x="${LEFT - 6}" y="${PLOT_TOP + 4}" text-anchor="end">${top}</text>
+      <text x="${LEFT - 6}" y="${PLOT_TOP + 4}" text-anchor="end" data-chart-top>${top}</text>
       <text x="${LEFT - 6}" y="${PLOT_BOTTOM + 4}" text-anchor="end">0</text>
       ${bars}
-      <text x="${LEFT}" y="${HEIGHT - 6}">${first ? clock(first) : ''}</text>
-      <text x="${WIDTH - 8}" y="${HEIGHT - 6}" text-anchor="end">
+      <text x="${LEFT}" y="${HEIGHT - 6}" data-chart-first>${first ? clock(first) : ''}</text>
+      <text x="${WIDTH - 8}" y="${HEIGHT - 6}" text-anchor="end" data-chart-last>
         ${last ? clock(last) : ''} UTC
       </text>
     </svg>
     <figcaption>
-      Finished per minute, last hour: <span class="swatch ok"></span> ${totals.ok} succeeded
-      <span class="swatch ko"></span> ${totals.ko} failed
+      Finished per minute, last hour: <span class="swatch ok"></span>
+      <span data-total="ok">${totals.ok}</span> succeeded <span class="swatch ko"></span>
+      <span data-total="ko">${totals.ko}</span> failed
     </figcaption>
   </figure>`;
 }

@@ -13,6 +13,8 @@ export interface PageContext {
   nonce: string;
   csrf: string;
   flash: Flash | null;
+  /** How often the live script refreshes counts, chart and list (ms; `refreshInterval`). */
+  refresh: number;
 }
 
 const STYLE = `
@@ -70,20 +72,6 @@ document.querySelectorAll('button[data-confirm]').forEach(function (button) {
     if (!window.confirm(button.getAttribute('data-confirm'))) event.preventDefault();
   });
 });
-var api = document.body.getAttribute('data-api');
-function refresh() {
-  fetch(api + '/stats' + location.search, { credentials: 'same-origin', headers: { accept: 'application/json' } })
-    .then(function (r) { return r.ok ? r.json() : null; })
-    .then(function (stats) {
-      if (!stats) return;
-      Object.keys(stats.counts).forEach(function (status) {
-        var el = document.querySelector('[data-count="' + status + '"]');
-        if (el) el.textContent = String(stats.counts[status]);
-      });
-    })
-    .catch(function () {});
-}
-if (document.querySelector('[data-count]')) setInterval(refresh, 10000);
 ${LIVE_SCRIPT}`;
 
 export function layout(page: PageContext, heading: string, body: HtmlValue): Html {
@@ -102,7 +90,7 @@ export function layout(page: PageContext, heading: string, body: HtmlValue): Htm
           ${new Html(STYLE)}
         </style>
       </head>
-      <body data-api="${page.base}/api">
+      <body data-api="${page.base}/api" data-refresh="${page.refresh}">
         <header>
           <a class="brand" href="${page.base}">${page.title}</a><a href="${page.base}">Jobs</a
           ><a href="${page.base}/kinds">Kinds</a><a href="${page.base}/queues">Queues</a

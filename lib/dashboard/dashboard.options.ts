@@ -14,6 +14,11 @@ export interface JobsDashboardOptions {
    * to the instance that rendered it.
    */
   csrfSecret?: string;
+  /**
+   * How often (ms) an open page refreshes its counts, chart and list from the JSON API; never while
+   * its tab is hidden. Default 5,000, at least 100.
+   */
+  refreshInterval?: number;
 }
 
 /** What must be known when the module is imported (the route and who may use it). */
@@ -32,9 +37,10 @@ export interface ResolvedDashboardOptions {
   title: string;
   pageSize: number;
   csrfSecret: string | null;
+  refreshInterval: number;
 }
 
-const KNOWN = new Set(['title', 'pageSize', 'csrfSecret']);
+const KNOWN = new Set(['title', 'pageSize', 'csrfSecret', 'refreshInterval']);
 
 /** Applies the defaults and checks every value; the one place that knows them. */
 export function resolveDashboardOptions(
@@ -54,7 +60,10 @@ export function resolveDashboardOptions(
   }
   const pageSize = positiveInteger('pageSize', options.pageSize, 50);
   if (pageSize > 500) throw new InvalidJobsOptionError('pageSize', pageSize, 'at most 500');
-  return { title, pageSize, csrfSecret: csrfSecret ?? null };
+  const refreshInterval = positiveInteger('refreshInterval', options.refreshInterval, 5_000);
+  if (refreshInterval < 100)
+    throw new InvalidJobsOptionError('refreshInterval', refreshInterval, 'at least 100 (ms)');
+  return { title, pageSize, csrfSecret: csrfSecret ?? null, refreshInterval };
 }
 
 /** `/jobs`, `jobs/`, `/admin//jobs` -> `/jobs`, `/admin/jobs`; rejects what is not a plain path. */

@@ -45,7 +45,14 @@ export class DashboardPageFilter implements ExceptionFilter {
     }
     const nonce = securePage(response);
     // No CSRF token here: a page shown to someone the guard refused must offer no form.
-    const page = { base: this.paths.base, title: this.options.title, nonce, csrf: '', flash: null };
+    const page = {
+      base: this.paths.base,
+      title: this.options.title,
+      nonce,
+      csrf: '',
+      flash: null,
+      refresh: this.options.refreshInterval,
+    };
     response.status(status).send(errorPage(page, status, message).markup);
   }
 }

@@ -260,6 +260,7 @@ export class DashboardPagesController {
       nonce,
       csrf: this.csrf.token(request, response, base),
       flash: this.flash.take(request, response, base),
+      refresh: this.options.refreshInterval,
     };
   }
 }

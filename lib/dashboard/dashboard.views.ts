@@ -155,6 +155,15 @@ function scanNote(scan: JobsPage['scan'], query: JobsQuery): Html | string {
   </p>`;
 }
 
+/**
+ * The list's first page refreshes its rows and says how many newer jobs match (dashboard.live.ts),
+ * from `api/jobs` with the same filters; a later page, or a bounded search, stays as it was read.
+ */
+function liveList(query: JobsQuery, jobs: JobsPage): Html | string {
+  if (query.after !== undefined || query.before !== undefined || jobs.scan) return '';
+  return html`data-live-list="${listQueryString(query)}"`;
+}
+
 export interface ListView {
   query: JobsQuery;
   page: JobsPage;
@@ -245,8 +254,8 @@ export function listPage(page: PageContext, view: ListView): Html {
         <td>${progressView(job.id, job.progress, 'list')}</td>
         <td>${yesNo(job.active)}</td>
         <td>${yesNo(job.periodic)}</td>
-        <td>${job.attempts} / ${job.maxAttempts}</td>
-        <td class="time">${time(job.lastRun)}</td>
+        <td data-cell="attempts">${job.attempts} / ${job.maxAttempts}</td>
+        <td class="time" data-cell="last-run">${time(job.lastRun)}</td>
         <td class="time">${nextRun(job)}</td>
       </tr>`,
   );
@@ -297,6 +306,9 @@ export function listPage(page: PageContext, view: ListView): Html {
       <form method="post" action="${page.base}/actions">
         ${csrfField(page)}<input type="hidden" name="return" value="${view.here}" />
         <div class="actions"><span class="muted">Selected:</span> ${actionButtons()}</div>
+        <p class="note" data-new-jobs ${liveList(query, view.page)} hidden role="status">
+          <a href="${view.here}">new jobs</a>
+        </p>
         ${table}
       </form>
       ${pager}`,

@@ -24,6 +24,7 @@ import {
   JobsModule,
   JobsService,
   type JobContext,
+  type JobsDashboardOptions,
 } from 'nestjs-typeorm-jobs';
 import { quietLogger } from './fixtures.js';
 
@@ -69,6 +70,8 @@ export async function startDashboardApp(spec: {
   /** Replaces `JobsDashboardModule.forRoot({ path, guard: BasicAuthGuard })`. */
   dashboardModule?: DynamicModule;
   globalPrefix?: string;
+  /** More of `JobsDashboardModule.forRoot()`'s options (e.g. `refreshInterval`). */
+  dashboard?: Omit<JobsDashboardOptions, 'path' | 'guard'>;
 }): Promise<DashboardApp> {
   const path = spec.path ?? '/jobs';
   const moduleRef = await Test.createTestingModule({
@@ -80,7 +83,8 @@ export async function startDashboardApp(spec: {
         retryAttempts: 0,
       } as never),
       JobsModule.forRoot({ pollInterval: 50, backoff: 50 }),
-      spec.dashboardModule ?? JobsDashboardModule.forRoot({ path, guard: BasicAuthGuard }),
+      spec.dashboardModule ??
+        JobsDashboardModule.forRoot({ path, guard: BasicAuthGuard, ...spec.dashboard }),
     ],
     providers: spec.providers ?? [],
   })
