@@ -161,7 +161,9 @@ describeBackends('dashboard over HTTP', (backend) => {
     expect(page.status).toBe(200);
     expect(page.text).toContain('{\n  &quot;month&quot;: &quot;2026-11&quot;\n}');
     expect(page.text).toContain('building the report for 2026-11');
-    expect(page.text).toMatch(/attempt 1 of 1 failed: Error: the ledger for 2026-11 is locked/);
+    expect(page.text).toMatch(
+      /attempt 1 of 1 \(started [^)]+\) failed: Error: the ledger for 2026-11 is locked/,
+    );
     expect(page.text).toContain('<pre id="last-error">Error: the ledger for 2026-11 is locked');
     for (const field of [
       'Created',

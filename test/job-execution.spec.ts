@@ -111,7 +111,7 @@ const rows: Row[] = [
     kind: kind(boom),
     verdict: 'retrying',
     update: { status: 'pending', failed: true, runAt: NOW + 1_000, attempts: 1, finishedAt: null },
-    logs: 'attempt 1 of 3 failed: Error: boom; retry in 1000 ms',
+    logs: `attempt 1 of 3 (started ${new Date(NOW).toISOString()} on me) failed: Error: boom; retry in 1000 ms`,
     lastError: 'Error: boom',
   },
   {

@@ -122,11 +122,11 @@ describeBackends('run semantics', (backend) => {
       const done = await waitForStatus(app, job.id, 'succeeded');
       expect(done.attempts).toBe(3);
       expect(done.failed).toBe(false);
-      expect(done.logs).toContain(
-        'attempt 1 of 4 failed: Error: boom on attempt 1; retry in 20 ms',
+      expect(done.logs).toMatch(
+        /attempt 1 of 4 \(started [^)]+ on [^)]+\) failed: Error: boom on attempt 1; retry in 20 ms/,
       );
-      expect(done.logs).toContain(
-        'attempt 2 of 4 failed: Error: boom on attempt 2; retry in 40 ms',
+      expect(done.logs).toMatch(
+        /attempt 2 of 4 \(started [^)]+ on [^)]+\) failed: Error: boom on attempt 2; retry in 40 ms/,
       );
       const runs = app.get(Behaviours).seen.filter((run) => run.id === job.id);
       expect(runs.map((run) => run.attempt)).toEqual([1, 2, 3]);
@@ -145,8 +145,8 @@ describeBackends('run semantics', (backend) => {
       const failed = await waitForStatus(app, job.id, 'failed');
       expect(failed).toMatchObject({ active: false, failed: true, attempts: 3 });
       expect(failed.lastError).toContain('TypeError: always (3)');
-      expect(failed.logs).toContain(
-        'attempt 3 of 3 failed: TypeError: always (3); no attempts left',
+      expect(failed.logs).toMatch(
+        /attempt 3 of 3 \(started [^)]+ on [^)]+\) failed: TypeError: always \(3\); no attempts left/,
       );
       expect(app.get(Behaviours).runs.get(job.id)).toBe(3);
 

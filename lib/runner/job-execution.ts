@@ -80,6 +80,7 @@ export async function runJob(
   settings: RunSettings,
 ): Promise<RunOutcome> {
   const lines = new RunLog();
+  const startedAt = settings.now();
   const schedule = scheduleFor(job, kind);
   /** The end a `job.transaction()` committed; 'used' while it runs; 'returned' once the handler has. */
   let transaction: RunOutcome | 'unused' | 'used' | 'returned' = 'unused';
@@ -143,7 +144,9 @@ export async function runJob(
     );
     return committedOr(transaction, () => settle(job, schedule, value, lines, settings));
   } catch (error) {
-    return committedOr(transaction, () => fail(job, kind, schedule, error, lines, settings));
+    return committedOr(transaction, () =>
+      fail(job, kind, schedule, error, lines, settings, startedAt),
+    );
   } finally {
     transaction = 'returned';
   }
@@ -264,6 +267,16 @@ function resultJson(value: unknown, lines: RunLog, now: number): string | null {
   return null;
 }
 
+/**
+ * How a failed attempt's log line names it: `attempt 2 of 5 (started <ISO time> on <instance>)`,
+ * the instance being the runner's owner (`host:pid:random`). The dashboard's timeline reads it
+ * (lib/dashboard); only failures write it, so a run that succeeds logs nothing more.
+ */
+function attemptLabel(job: ClaimedJob, startedAt: number, owner: string): string {
+  const started = new Date(startedAt).toISOString();
+  return `attempt ${job.attempts} of ${job.maxAttempts} (started ${started} on ${owner})`;
+}
+
 function fail(
   job: ClaimedJob,
   kind: RegisteredKind | undefined,
@@ -271,10 +284,12 @@ function fail(
   error: unknown,
   lines: RunLog,
   settings: RunSettings,
+  startedAt: number,
 ): RunOutcome {
   const now = settings.now();
+  const attempt = attemptLabel(job, startedAt, settings.owner);
   if (schedule && kind && job.attempts >= job.maxAttempts) {
-    return failedOccurrence(job, schedule, error, lines, settings, now);
+    return failedOccurrence(job, schedule, error, lines, settings, now, attempt);
   }
   const text = describeError(error, MAX_ERROR_CHARS);
   const summary = summarizeError(error);
@@ -282,7 +297,7 @@ function fail(
   const backoff = job.backoff === null ? kind?.backoff : storedBackoff(job.backoff);
   const delay = retrying ? backoffDelay(backoff!, job.attempts, settings.maxBackoff) : 0;
   const next = retrying ? `; retry in ${delay} ms` : '; no attempts left';
-  lines.add(now, `attempt ${job.attempts} of ${job.maxAttempts} failed: ${summary}${next}`);
+  lines.add(now, `${attempt} failed: ${summary}${next}`);
   return {
     verdict: retrying ? 'retrying' : 'failed',
     error,
@@ -309,15 +324,13 @@ function failedOccurrence(
   lines: RunLog,
   settings: RunSettings,
   now: number,
+  attempt: string,
 ): RunOutcome {
   const text = describeError(error, MAX_ERROR_CHARS);
   const summary = summarizeError(error);
   const runAt = nextOccurrence(schedule, now);
   const next = new Date(runAt).toISOString();
-  lines.add(
-    now,
-    `attempt ${job.attempts} of ${job.maxAttempts} failed: ${summary}; next occurrence ${next}`,
-  );
+  lines.add(now, `${attempt} failed: ${summary}; next occurrence ${next}`);
   return {
     verdict: 'failed',
     error,
