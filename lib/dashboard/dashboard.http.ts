@@ -9,19 +9,40 @@ import { StreamableFile } from '@nestjs/common';
 import { Readable } from 'node:stream';
 import type { Observable } from 'rxjs';
 
-/** The parts of an Express (or Node) request the dashboard reads. */
+/**
+ * The parts of a request the dashboard reads, the same behind Express and Fastify (structural
+ * types only: nothing here imports either adapter).
+ */
 export interface DashboardRequest {
   headers: Record<string, string | string[] | undefined>;
   body?: unknown;
+  /** Express: the connection is TLS (or trusted `X-Forwarded-Proto` says so). */
   secure?: boolean;
+  /** Fastify: 'https' or 'http'. */
+  protocol?: string;
   /** Set by the pages controller: the nonce of this response's Content-Security-Policy. */
   dashboardNonce?: string;
 }
 
-/** The parts of an Express (or Node) response the dashboard writes. */
+/**
+ * The parts of a response the dashboard writes: Express's (Node's `setHeader`) or Fastify's reply
+ * (`header`, which appends to Set-Cookie). Write headers through `putHeader` and `setCookie` only.
+ */
 export interface DashboardResponse {
-  setHeader(name: string, value: string | string[]): unknown;
+  setHeader?(name: string, value: string | string[]): unknown;
+  header?(name: string, value: string | string[]): unknown;
   getHeader(name: string): unknown;
+}
+
+/** Sets a header (replacing it) on either adapter's response. */
+export function putHeader(
+  response: DashboardResponse,
+  name: string,
+  value: string | string[],
+): void {
+  if (typeof response.setHeader === 'function') response.setHeader(name, value);
+  else if (typeof response.header === 'function') response.header(name, value);
+  else throw new TypeError('The dashboard runs behind Express or Fastify only.');
 }
 
 export function header(request: DashboardRequest, name: string): string | undefined {
@@ -49,13 +70,23 @@ export function setCookie(
   const attributes = [`${name}=${value}`, `Path=${path}`, 'HttpOnly', 'SameSite=Strict'];
   if (maxAgeSeconds !== undefined) attributes.push(`Max-Age=${maxAgeSeconds}`);
   if (isHttps(request)) attributes.push('Secure');
+  const cookie = attributes.join('; ');
+  if (typeof response.setHeader !== 'function' && typeof response.header === 'function') {
+    // Fastify's reply.header() appends to the Set-Cookie already set.
+    response.header('Set-Cookie', cookie);
+    return;
+  }
   const existing = response.getHeader('Set-Cookie');
   const list = Array.isArray(existing) ? existing.map(String) : existing ? [String(existing)] : [];
-  response.setHeader('Set-Cookie', [...list, attributes.join('; ')]);
+  putHeader(response, 'Set-Cookie', [...list, cookie]);
 }
 
 function isHttps(request: DashboardRequest): boolean {
-  return request.secure === true || header(request, 'x-forwarded-proto') === 'https';
+  return (
+    request.secure === true ||
+    request.protocol === 'https' ||
+    header(request, 'x-forwarded-proto') === 'https'
+  );
 }
 
 /**
@@ -64,7 +95,8 @@ function isHttps(request: DashboardRequest): boolean {
  */
 export function securePage(response: DashboardResponse): string {
   const nonce = randomBytes(16).toString('base64');
-  response.setHeader(
+  putHeader(
+    response,
     'Content-Security-Policy',
     [
       "default-src 'none'",
@@ -77,17 +109,17 @@ export function securePage(response: DashboardResponse): string {
       "base-uri 'none'",
     ].join('; '),
   );
-  response.setHeader('Content-Type', 'text/html; charset=utf-8');
+  putHeader(response, 'Content-Type', 'text/html; charset=utf-8');
   noStore(response);
   return nonce;
 }
 
 /** Job data is private and changes: never cache it, never let it be sniffed or framed. */
 export function noStore(response: DashboardResponse): void {
-  response.setHeader('Cache-Control', 'no-store');
-  response.setHeader('X-Content-Type-Options', 'nosniff');
-  response.setHeader('X-Frame-Options', 'DENY');
-  response.setHeader('Referrer-Policy', 'same-origin');
+  putHeader(response, 'Cache-Control', 'no-store');
+  putHeader(response, 'X-Content-Type-Options', 'nosniff');
+  putHeader(response, 'X-Frame-Options', 'DENY');
+  putHeader(response, 'Referrer-Policy', 'same-origin');
 }
 
 /** Marks every API answer private and uncacheable. */

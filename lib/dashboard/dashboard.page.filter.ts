@@ -13,7 +13,10 @@ import { DashboardPaths } from './dashboard.paths.js';
 import { errorPage } from './dashboard.views.js';
 
 interface SendingResponse extends DashboardResponse {
+  /** Express. */
   headersSent?: boolean;
+  /** Fastify. */
+  sent?: boolean;
   status(code: number): SendingResponse;
   send(body: string): unknown;
 }
@@ -30,7 +33,7 @@ export class DashboardPageFilter implements ExceptionFilter {
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const response = host.switchToHttp().getResponse<SendingResponse>();
-    if (response.headersSent) return;
+    if (response.headersSent || response.sent) return;
     let status = 500;
     let message = 'The dashboard failed to answer; the error is in the server log.';
     if (exception instanceof HttpException) {

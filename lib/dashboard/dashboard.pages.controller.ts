@@ -22,6 +22,7 @@ import { DashboardFlash } from './dashboard.flash.js';
 import {
   jsonDownload,
   noStore,
+  putHeader,
   securePage,
   type DashboardRequest,
   type DashboardResponse,
@@ -247,7 +248,7 @@ export class DashboardPagesController {
     flash: { kind: 'notice' | 'error'; text: string },
   ): string {
     this.flash.set(request, response, this.paths.base, flash);
-    response.setHeader('Location', to);
+    putHeader(response, 'Location', to);
     return '';
   }
 

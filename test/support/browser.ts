@@ -44,14 +44,23 @@ export class BasicAuthGuard implements CanActivate {
       http.getRequest<{ headers: { authorization?: string } }>().headers.authorization ?? '',
     );
     if (given.length === this.expected.length && timingSafeEqual(given, this.expected)) return true;
-    http
-      .getResponse<{ setHeader(name: string, value: string): void }>()
-      .setHeader('WWW-Authenticate', 'Basic realm="jobs"');
+    // Express's response has setHeader, Fastify's reply header.
+    const response = http.getResponse<{
+      setHeader?(name: string, value: string): void;
+      header?(name: string, value: string): void;
+    }>();
+    if (response.setHeader) response.setHeader('WWW-Authenticate', 'Basic realm="jobs"');
+    else response.header?.('WWW-Authenticate', 'Basic realm="jobs"');
     throw new UnauthorizedException('Sign in to see the jobs.');
   }
 }
 
 export const authorization = `Basic ${Buffer.from(`${DASHBOARD_USER}:${DASHBOARD_PASSWORD}`).toString('base64')}`;
+
+export type HttpAdapterName = 'express' | 'fastify';
+
+/** The adapters the browser suite runs the dashboard behind. */
+export const HTTP_ADAPTERS: HttpAdapterName[] = ['express', 'fastify'];
 
 export interface DashboardApp {
   app: INestApplication;
@@ -70,6 +79,8 @@ export async function startDashboardApp(spec: {
   /** Replaces `JobsDashboardModule.forRoot({ path, guard: BasicAuthGuard })`. */
   dashboardModule?: DynamicModule;
   globalPrefix?: string;
+  /** The HTTP adapter: Express (default) or Fastify (loaded only then: Nest 11's phase has none). */
+  adapter?: HttpAdapterName;
   /** More of `JobsDashboardModule.forRoot()`'s options (e.g. `refreshInterval`). */
   dashboard?: Omit<JobsDashboardOptions, 'path' | 'guard'>;
 }): Promise<DashboardApp> {
@@ -90,7 +101,13 @@ export async function startDashboardApp(spec: {
   })
     .setLogger(quietLogger)
     .compile();
-  const app = moduleRef.createNestApplication({ logger: quietLogger });
+  const app =
+    spec.adapter === 'fastify'
+      ? moduleRef.createNestApplication(
+          new (await import('@nestjs/platform-fastify')).FastifyAdapter(),
+          { logger: quietLogger },
+        )
+      : moduleRef.createNestApplication({ logger: quietLogger });
   if (spec.globalPrefix) app.setGlobalPrefix(spec.globalPrefix);
   await app.listen(0, '127.0.0.1');
   const { port } = app.getHttpServer().address() as AddressInfo;
