@@ -11,6 +11,7 @@ import {
 import { Test, type TestingModule } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import type { DataSourceOptions } from 'typeorm';
+import * as otel from '@opentelemetry/api';
 import {
   context,
   metrics,
@@ -42,6 +43,7 @@ import {
   type JobContext,
   type JobsModuleOptions,
 } from 'nestjs-typeorm-jobs';
+import { formatTraceContext, parseTraceContext } from '../lib/telemetry/trace-context.js';
 import { describeBackends } from './support/backends.js';
 import {
   closeCleaners,
@@ -202,6 +204,25 @@ afterAll(async () => {
   await tracerProvider.shutdown();
   await meterProvider?.shutdown();
   await closeCleaners();
+});
+
+it('stores the traceparent, then the tracestate, and reads both back as the remote parent', () => {
+  const traceId = '0af7651916cd43dd8448eb211c80319c';
+  const spanId = 'b7ad6b7169203331';
+  const stored = formatTraceContext({
+    traceId,
+    spanId,
+    traceFlags: otel.TraceFlags.SAMPLED,
+    traceState: otel.createTraceState('vendor=a,other=b'),
+  });
+  expect(stored).toBe(`00-${traceId}-${spanId}-01 vendor=a,other=b`);
+  const parent = trace.getSpanContext(parseTraceContext(otel, stored));
+  expect(parent).toMatchObject({ traceId, spanId, traceFlags: 1, isRemote: true });
+  expect(parent!.traceState!.serialize()).toBe('vendor=a,other=b');
+  expect(formatTraceContext({ traceId, spanId, traceFlags: 0 })).toBe(`00-${traceId}-${spanId}-00`);
+  // Text it cannot read is no parent: the run starts a trace of its own.
+  expect(parseTraceContext(otel, 'not a traceparent')).toBe(ROOT_CONTEXT);
+  expect(parseTraceContext(otel, `00-${'0'.repeat(32)}-${spanId}-01`)).toBe(ROOT_CONTEXT);
 });
 
 describeBackends('telemetry', (backend) => {

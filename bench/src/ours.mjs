@@ -19,6 +19,42 @@ function library(dist = OUR_DIST) {
   return libraries.get(dist);
 }
 
+/**
+ * BENCH_OTEL=1: an OpenTelemetry SDK registered in every process before its app starts, as an app
+ * that traces would (AsyncLocalStorage context, a tracer provider with a batch span processor, a
+ * meter provider with a periodic reader), with exporters that drop everything: what the module's
+ * spans and metrics cost, not what shipping them costs. The SDK packages are the repository's dev
+ * dependencies.
+ */
+let otel;
+function registerOtel() {
+  otel ??= (async () => {
+    const { context, metrics, trace } = await import('@opentelemetry/api');
+    const { AsyncLocalStorageContextManager } = await import('@opentelemetry/context-async-hooks');
+    const { BasicTracerProvider, BatchSpanProcessor } =
+      await import('@opentelemetry/sdk-trace-base');
+    const { MeterProvider, PeriodicExportingMetricReader } =
+      await import('@opentelemetry/sdk-metrics');
+    const drop = {
+      export: (_items, done) => done({ code: 0 }),
+      forceFlush: async () => undefined,
+      shutdown: async () => undefined,
+    };
+    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+    trace.setGlobalTracerProvider(
+      new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(drop)] }),
+    );
+    metrics.setGlobalMeterProvider(
+      new MeterProvider({
+        readers: [
+          new PeriodicExportingMetricReader({ exporter: drop, exportIntervalMillis: 10_000 }),
+        ],
+      }),
+    );
+  })();
+  return otel;
+}
+
 export const KIND = 'bench.noop';
 const FAR_FUTURE = 4_102_444_800_000; // 2100-01-01: preloaded jobs wait until the run makes them due.
 
@@ -88,6 +124,7 @@ export async function startOurs({
   dist = OUR_DIST,
   kindOptions = undefined,
 }) {
+  if (process.env.BENCH_OTEL === '1') await registerOtel();
   const { JobsModule, JobsService, JobKind } = await library(dist);
   class NoopJobs {
     constructor(dataSource) {
