@@ -100,6 +100,17 @@ const rows: Row[] = [
     logs: 'not JSON',
   },
   {
+    title: "the context's functions work when taken off it (const { log, snooze } = job)",
+    kind: kind((job) => {
+      const { log, snooze } = job;
+      log('taken off the context');
+      return snooze(5_000, 'later');
+    }),
+    verdict: 'snoozed',
+    update: { status: 'pending', runAt: NOW + 5_000 },
+    logs: 'taken off the context',
+  },
+  {
     title: 'returns job.snooze(ms): pending in ms, the attempt given back',
     kind: kind((job) => job.snooze(5_000, 'not yet')),
     verdict: 'snoozed',

@@ -82,38 +82,7 @@ export async function runJob(
   const lines = new RunLog();
   const startedAt = settings.now();
   const schedule = scheduleFor(job, kind);
-  /** The end a `job.transaction()` committed; 'used' while it runs; 'returned' once the handler has. */
-  let transaction: RunOutcome | 'unused' | 'used' | 'returned' = 'unused';
-  const context: JobContext = {
-    id: job.id,
-    kind: job.kind,
-    queue: job.queue,
-    group: job.group,
-    data: JSON.parse(job.data),
-    attempt: job.attempts,
-    maxAttempts: job.maxAttempts,
-    get signal() {
-      return controller.signal;
-    },
-    log: (line: string) => lines.add(settings.now(), safeString(line)),
-    snooze: (delay: number, reason?: string) => new JobSnooze(delay, reason),
-    progress: (value: unknown) =>
-      settings.progress ? settings.progress(job, value) : Promise.resolve(),
-    dependencies: () => (settings.dependencies ? settings.dependencies(job) : Promise.resolve([])),
-    transaction: async <R>(work: (manager: EntityManager) => Promise<R>): Promise<R> => {
-      if (transaction === 'returned') {
-        throw new JobTransactionError(job.id, 'was called after the handler returned');
-      }
-      if (transaction !== 'unused') throw new JobTransactionError(job.id, 'was called twice');
-      if (!settings.transact) throw new JobTransactionError(job.id, 'is not available here');
-      transaction = 'used';
-      const done = await settings.transact(job, controller, work, (value) =>
-        settle(job, schedule, value, lines, settings),
-      );
-      transaction = done.outcome;
-      return done.value;
-    },
-  };
+  const context = new RunContext(job, controller, lines, settings, schedule);
   if (schedule?.missed === 'skip' && missedAnother(schedule, job.runAt, settings.now())) {
     const now = settings.now();
     return {
@@ -142,19 +111,110 @@ export async function runJob(
       job.timeout === null ? kind.timeout : job.timeout || null,
       controller,
     );
-    return committedOr(transaction, () => settle(job, schedule, value, lines, settings));
+    // A run whose transaction committed has ended as it wrote, whatever the handler did after.
+    const committed = RunContext.committed(context);
+    return committed ?? settle(job, schedule, value, lines, settings);
   } catch (error) {
-    return committedOr(transaction, () =>
-      fail(job, kind, schedule, error, lines, settings, startedAt),
-    );
+    const committed = RunContext.committed(context);
+    return committed ?? fail(job, kind, schedule, error, lines, settings, startedAt);
   } finally {
-    transaction = 'returned';
+    RunContext.returned(context);
   }
 }
 
-/** A run whose transaction committed has ended as it wrote, whatever the handler did after. */
-function committedOr(transaction: RunOutcome | string, outcome: () => RunOutcome): RunOutcome {
-  return typeof transaction === 'object' ? { ...transaction, committed: true } : outcome();
+/**
+ * The `JobContext` a handler gets. Its functions are made when the handler first reads them, not
+ * for every run (a run that uses none allocates none); each is bound, so `const { log } = job` works.
+ */
+class RunContext implements JobContext {
+  readonly id: number;
+  readonly kind: string;
+  readonly queue: string;
+  readonly group: string | null;
+  readonly data: unknown;
+  readonly attempt: number;
+  readonly maxAttempts: number;
+  /** The end a `job.transaction()` committed; 'used' while it runs; 'returned' once the handler has. */
+  #transaction: RunOutcome | 'unused' | 'used' | 'returned' = 'unused';
+  readonly #job: ClaimedJob;
+  readonly #controller: RunAbort;
+  readonly #lines: RunLog;
+  readonly #settings: RunSettings;
+  readonly #schedule: ScheduleSpec | null;
+
+  constructor(
+    job: ClaimedJob,
+    controller: RunAbort,
+    lines: RunLog,
+    settings: RunSettings,
+    schedule: ScheduleSpec | null,
+  ) {
+    this.id = job.id;
+    this.kind = job.kind;
+    this.queue = job.queue;
+    this.group = job.group;
+    this.data = JSON.parse(job.data);
+    this.attempt = job.attempts;
+    this.maxAttempts = job.maxAttempts;
+    this.#job = job;
+    this.#controller = controller;
+    this.#lines = lines;
+    this.#settings = settings;
+    this.#schedule = schedule;
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  get log(): (line: string) => void {
+    return (line) => this.#lines.add(this.#settings.now(), safeString(line));
+  }
+
+  get snooze(): (delay: number, reason?: string) => JobSnooze {
+    return (delay, reason) => new JobSnooze(delay, reason);
+  }
+
+  get progress(): (value: unknown) => Promise<void> {
+    const report = this.#settings.progress;
+    return (value) => (report ? report(this.#job, value) : Promise.resolve());
+  }
+
+  get dependencies(): () => Promise<JobDependency[]> {
+    const read = this.#settings.dependencies;
+    return () => (read ? read(this.#job) : Promise.resolve([]));
+  }
+
+  get transaction(): <R>(work: (manager: EntityManager) => Promise<R>) => Promise<R> {
+    return (work) => this.#transact(work);
+  }
+
+  async #transact<R>(work: (manager: EntityManager) => Promise<R>): Promise<R> {
+    const job = this.#job;
+    if (this.#transaction === 'returned') {
+      throw new JobTransactionError(job.id, 'was called after the handler returned');
+    }
+    if (this.#transaction !== 'unused') throw new JobTransactionError(job.id, 'was called twice');
+    const transact = this.#settings.transact;
+    if (!transact) throw new JobTransactionError(job.id, 'is not available here');
+    this.#transaction = 'used';
+    const done = await transact(job, this.#controller, work, (value) =>
+      settle(job, this.#schedule, value, this.#lines, this.#settings),
+    );
+    this.#transaction = done.outcome;
+    return done.value;
+  }
+
+  /** The end the run's transaction committed (marked so), or null. Static: not on the handler's object. */
+  static committed(context: RunContext): RunOutcome | null {
+    const transaction = context.#transaction;
+    return typeof transaction === 'object' ? { ...transaction, committed: true } : null;
+  }
+
+  /** The handler has returned: a later `transaction()` is refused. */
+  static returned(context: RunContext): void {
+    context.#transaction = 'returned';
+  }
 }
 
 /** A declared schedule's row follows the schedule its kind declares in this code (which may be newer than the row's). */
