@@ -405,6 +405,83 @@ suite.each(HTTP_ADAPTERS)(
       await shows(page.locator('[data-new-jobs] a'), '1 new job: show it');
     });
 
+    /**
+     * The controls of the page (links, buttons, fields) without an accessible name, as chromium
+     * computes it (label, aria-label, text, title): what a screen reader would announce.
+     */
+    async function unnamedControls(): Promise<string[]> {
+      const cdp = await context.newCDPSession(page);
+      try {
+        const { root } = await cdp.send('DOM.getDocument', { depth: 0 });
+        const { nodeIds } = await cdp.send('DOM.querySelectorAll', {
+          nodeId: root.nodeId,
+          selector: 'a, button, input:not([type="hidden"]), select, textarea',
+        });
+        const unnamed: string[] = [];
+        for (const nodeId of nodeIds) {
+          const { nodes } = await cdp.send('Accessibility.getPartialAXTree', {
+            nodeId,
+            fetchRelatives: false,
+          });
+          const node = nodes[0];
+          const name = String(node?.name?.value ?? '').trim();
+          if (node && !node.ignored && name === '') {
+            const { outerHTML } = await cdp.send('DOM.getOuterHTML', { nodeId });
+            unnamed.push(outerHTML.slice(0, 120));
+          }
+        }
+        return unnamed;
+      } finally {
+        await cdp.detach();
+      }
+    }
+
+    it('names every control on every page, and can be used from the keyboard', async () => {
+      const { failed } = await seed();
+      await running('people.csv');
+      const batch = await dashboard.jobs.enqueueBatch([
+        { kind: 'email.send', data: { to: 'x@example.com', subject: 'batch' }, delay: 3_600_000 },
+      ]);
+      const pages = [
+        '',
+        '?q=example.com&createdFrom=2020-01-01T00:00',
+        '?status=failed',
+        `/jobs/${failed}`,
+        '/kinds',
+        '/queues',
+        '/schedules',
+        `/batches/${batch.id}`,
+        '/jobs/999999',
+      ];
+      // The error page's own status, which chromium logs: not a problem of a page.
+      const notFound =
+        'Failed to load resource: the server responded with a status of 404 (Not Found)';
+      for (const path of pages) {
+        await page.goto(`${dashboard.url}${path}`);
+        expect({ path, unnamed: await unnamedControls() }).toEqual({ path, unnamed: [] });
+      }
+
+      // The first Tab reaches "Skip to content", which moves the focus to the page's content.
+      await page.goto(dashboard.url);
+      await page.keyboard.press('Tab');
+      expect(await page.evaluate('document.activeElement.textContent')).toBe('Skip to content');
+      await page.keyboard.press('Enter');
+      expect(await page.evaluate('document.activeElement.id')).toBe('main');
+      // The search runs from the keyboard: focus the field by its label, type, Enter.
+      await page.getByLabel('Text in data or error').focus();
+      await page.keyboard.type('the ledger');
+      await page.keyboard.press('Enter');
+      await page.waitForURL(/q=the\+ledger/);
+      expect(await page.locator('tbody tr').count()).toBe(1);
+      expect(await page.locator('tbody tr').first().getAttribute('data-job')).toBe(String(failed));
+      // Tab order follows the page: from the field, the next controls are the other filters.
+      await page.getByLabel('Text in data or error').focus();
+      await page.keyboard.press('Tab');
+      expect(await page.evaluate('document.activeElement.name')).toBe('createdFrom');
+      expect(problems).toContain(notFound);
+      problems.splice(0, problems.length, ...problems.filter((problem) => problem !== notFound));
+    });
+
     it('cancels a running job from its page once the confirmation says what happens to the run', async () => {
       const id = await running('huge.csv');
       await report(id, 40);

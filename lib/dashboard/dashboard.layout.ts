@@ -21,7 +21,9 @@ const STYLE = `
 *{box-sizing:border-box}body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2330;background:#f5f6f8}
 header{display:flex;align-items:center;gap:20px;padding:10px 24px;background:#1d2330;color:#fff}
 header a{color:#cfd6e4;text-decoration:none}header a:hover,header a.here{color:#fff}header .brand{font-weight:600;color:#fff;font-size:16px}
-header form{margin-left:auto}main{padding:18px 24px;max-width:1400px}.scroll{overflow-x:auto}h1{font-size:20px;margin:0 0 12px}h2{font-size:15px;margin:22px 0 8px}
+header form{margin-left:auto}header nav{display:flex;gap:20px}
+.skip{position:absolute;left:8px;top:-40px;padding:6px 10px;background:#fff;color:#1d2330;z-index:1}.skip:focus{top:8px}
+:focus-visible{outline:2px solid #2456c9;outline-offset:2px}header :focus-visible{outline-color:#fff}main:focus{outline:none}main{padding:18px 24px;max-width:1400px}.scroll{overflow-x:auto}h1{font-size:20px;margin:0 0 12px}h2{font-size:15px;margin:22px 0 8px}
 a{color:#2456c9}a.plain{color:inherit;text-decoration:none}a.plain:hover{text-decoration:underline}table{border-collapse:collapse;width:100%;background:#fff;border:1px solid #dde1e8}
 th,td{padding:6px 8px;border-bottom:1px solid #eceef2;text-align:left;vertical-align:top}th{background:#f0f2f5;font-weight:600;white-space:nowrap}
 td.data{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px;max-width:240px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
@@ -91,13 +93,16 @@ export function layout(page: PageContext, heading: string, body: HtmlValue): Htm
         </style>
       </head>
       <body data-api="${page.base}/api" data-refresh="${page.refresh}">
+        <a class="skip" href="#main">Skip to content</a>
         <header>
-          <a class="brand" href="${page.base}">${page.title}</a><a href="${page.base}">Jobs</a
-          ><a href="${page.base}/kinds">Kinds</a><a href="${page.base}/queues">Queues</a
-          ><a href="${page.base}/schedules">Schedules</a>
+          <a class="brand" href="${page.base}">${page.title}</a>
+          <nav aria-label="Dashboard">
+            <a href="${page.base}">Jobs</a><a href="${page.base}/kinds">Kinds</a
+            ><a href="${page.base}/queues">Queues</a><a href="${page.base}/schedules">Schedules</a>
+          </nav>
           ${page.csrf ? html`<form method="post" action="${page.base}/run-pending">${csrfField(page)}<button type="submit" class="secondary">Run pending jobs</button></form>` : ''}
         </header>
-        <main>${flash}${body}</main>
+        <main id="main" tabindex="-1">${flash}${body}</main>
         <script nonce="${page.nonce}">
           ${new Html(SCRIPT)};
         </script>
