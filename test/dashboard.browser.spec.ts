@@ -8,7 +8,8 @@ import {
   type Page,
 } from 'playwright-core';
 import { DataSource } from 'typeorm';
-import { JobCancelledError, JobEntity } from 'nestjs-typeorm-jobs';
+import { Injectable } from '@nestjs/common';
+import { JobCancelledError, JobEntity, JobKind, type JobContext } from 'nestjs-typeorm-jobs';
 import { backends } from './support/backends.js';
 import {
   browserSkipReason,
@@ -32,6 +33,17 @@ const skipped = browserSkipReason();
 /** The pages' refresh interval here (ms): short, so a test waits little for the live script. */
 const REFRESH = 250;
 const suite = skipped ? describe.skip : describe;
+
+/** Fails twice (the receiver is down), then delivers: a timeline of three attempts, for the screenshots. */
+@Injectable()
+class WebhookHandler {
+  @JobKind('webhook.deliver', { maxAttempts: 5 })
+  deliver(job: JobContext<{ url: string; event: string }>) {
+    job.log(`POST ${job.data.url} (${job.data.event})`);
+    if (job.attempt < 3) throw new Error(`HTTP 503 Service Unavailable from ${job.data.url}`);
+    return { status: 204 };
+  }
+}
 
 /** One browser for the whole file: both adapters' suites open their pages in it. */
 let browser: Browser;
@@ -516,10 +528,19 @@ suite.each(HTTP_ADAPTERS)(
         await dashboard.close();
         dashboard = await startDashboardApp({
           database: await freshDatabase(sqlite),
-          providers: [ReportHandler],
+          providers: [ReportHandler, WebhookHandler],
         });
         await finishedHistory();
         const { failed } = await seed();
+        const hook = await dashboard.jobs.enqueue('webhook.deliver', {
+          url: 'https://hooks.example.com/orders',
+          event: 'order.paid',
+        });
+        await waitFor(
+          async () => (await dashboard.jobs.get(hook.id))?.status === 'succeeded',
+          'the webhook to be delivered on its third attempt',
+        );
+        await dashboard.jobs.pauseQueue('reports');
         const dir = join(process.cwd(), 'docs', 'screenshots');
         mkdirSync(dir, { recursive: true });
         await page.setViewportSize({ width: 1440, height: 960 });
@@ -527,8 +548,15 @@ suite.each(HTTP_ADAPTERS)(
         await page.screenshot({ path: join(dir, 'dashboard-list.png') });
         await page.goto(`${dashboard.url}/jobs/${failed}`);
         await page.screenshot({ path: join(dir, 'dashboard-detail.png'), fullPage: true });
+        await page.goto(`${dashboard.url}/jobs/${hook.id}`);
+        await page.locator('#attempts').scrollIntoViewIfNeeded();
+        await page.screenshot({ path: join(dir, 'dashboard-attempts.png'), fullPage: true });
         await page.goto(`${dashboard.url}/kinds`);
         await page.screenshot({ path: join(dir, 'dashboard-kinds.png'), fullPage: true });
+        await page.goto(`${dashboard.url}/queues`);
+        await page.screenshot({ path: join(dir, 'dashboard-queues.png'), fullPage: true });
+        await page.goto(`${dashboard.url}?q=SMTP+451&status=failed`);
+        await page.screenshot({ path: join(dir, 'dashboard-search.png') });
       },
     );
   },
