@@ -51,7 +51,7 @@ describeBackends('sample app', (backend) => {
     const job = await http.waitForJob(accepted.body.id, 'failed');
     expect(job.attempts).toBe(3);
     expect(job.lastError).toContain('source is not an http(s) URL');
-    expect(job.logs).toContain('attempt 3 of 3 failed');
+    expect(job.logs).toMatch(/attempt 3 of 3 \(started [^)]+\) failed/);
     expect(job.logs).not.toContain('verified');
   });
 
@@ -63,7 +63,7 @@ describeBackends('sample app', (backend) => {
     expect(accepted.status).toBe(202);
     const job = await http.waitForJob(accepted.body.id, 'succeeded');
     expect(job.attempts).toBe(2);
-    expect(job.logs).toContain('attempt 1 of 3 failed');
+    expect(job.logs).toMatch(/attempt 1 of 3 \(started [^)]+\) failed/);
     expect(job.logs).toContain('fetched on attempt 2');
     // The controller's own limits, stored with the job in place of the kind's.
     expect(job.timeout).toBe(5_000);
