@@ -2,8 +2,10 @@ import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { AppModule } from './app.module.js';
+import { startTracing } from './tracing.js';
 
 async function bootstrap(): Promise<void> {
+  await startTracing(); // SAMPLE_TRACING=1: spans and metrics on the console
   const app = await NestFactory.create(AppModule.forRoot());
   // On SIGTERM / Ctrl-C the runner stops claiming and lets running jobs finish before the database closes.
   app.enableShutdownHooks();
