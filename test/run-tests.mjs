@@ -125,14 +125,30 @@ function phaseResult(report, status) {
   return { ok: status === 0, counts };
 }
 
-/** Runs a check script that ends with "N passed, N failed"; its counts join the suites'. */
-function checkPhase(script) {
-  const result = spawnSync(process.execPath, [script], { cwd: root, encoding: 'utf8' });
-  process.stdout.write(result.stdout ?? '');
-  process.stderr.write(result.stderr ?? '');
-  const counted = /(\d+) passed, (\d+) failed\s*$/.exec(result.stdout ?? '');
+/**
+ * Starts a check script that ends with "N passed, N failed" beside the phases (its output into a
+ * file, printed by `result()`); its counts join the suites'.
+ */
+function checkPhaseBeside(script) {
+  const log = join(root, 'test-results', `${script.replace(/.*\//, '')}.log`);
+  const fd = openSync(log, 'w');
+  const child = spawn(process.execPath, [script], { cwd: root, stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  const done = new Promise((resolve) => child.on('close', (code) => resolve(code)));
   return {
-    ok: result.status === 0,
+    async result() {
+      const status = await done;
+      const output = readFileSync(log, 'utf8');
+      process.stdout.write(output);
+      return checkResult(status, output);
+    },
+  };
+}
+
+function checkResult(status, stdout) {
+  const counted = /(\d+) passed, (\d+) failed\s*$/.exec(stdout);
+  return {
+    ok: status === 0,
     counts: {
       numPassedTests: counted ? Number(counted[1]) : 0,
       numFailedTests: counted ? Number(counted[2]) : 1,
@@ -146,12 +162,14 @@ function checkPhase(script) {
 const narrowed = process.argv.length > 2 ? ['--passWithNoTests'] : [];
 const config = ['-c', join(root, 'test/jest.config.mjs')];
 const phases = [];
-/** The fault phase, running beside the others once started. */
-let faultPhase = null;
+/** The fault phase's lanes, running beside the others once started. */
+const faultLanes = [];
 
-// The fault suites (test/fault/), real worker processes against the servers, one suite at a
-// time, started first and beside the other phases (they mostly wait on leases, kills and restarts,
-// on databases of their own). Required in CI; elsewhere it runs when a server URL is set.
+// The fault suites (test/fault/), real worker processes against the servers, started first and
+// beside the other phases (they mostly wait on leases, kills and restarts, on databases of their
+// own). In two lanes, each one suite at a time: transaction.fault.ts (its own throwaway servers,
+// about half of the phase's time) and the others (the shared servers' <prefix>_fault database);
+// narrowed to given files, in one. Required in CI; elsewhere it runs when a server URL is set.
 const faultSkipReason =
   !requireAll && process.env.JOBS_TEST_FAULT === '0'
     ? 'JOBS_TEST_FAULT=0'
@@ -162,7 +180,7 @@ if (faultSkipReason) {
   console.log(`\nFault phase SKIPPED: ${faultSkipReason}. See docs/reliability.md.`);
 } else {
   console.log(
-    '\n> fault phase: test/fault/**/*.fault.ts, in band (worker processes, database restarts)',
+    '\n> fault phase: test/fault/**/*.fault.ts, in band per lane (worker processes, database restarts)',
   );
   const size = process.env.JOBS_FAULT_SIZE
     ? ` with JOBS_FAULT_SIZE=${process.env.JOBS_FAULT_SIZE}`
@@ -172,14 +190,18 @@ if (faultSkipReason) {
     '  (beside the other phases: it mostly waits on leases, restarts and kills; its output comes last)',
   );
   rmSync(join(root, 'test-results', 'fault'), { recursive: true, force: true }); // this run's figures only
-  faultPhase = jestPhaseBeside('jest-fault.json', [...config, '--runInBand', ...narrowed], {
-    ...process.env,
-    JOBS_TEST_PHASE: 'fault',
-  });
+  const faultEnv = { ...process.env, JOBS_TEST_PHASE: 'fault' };
+  const inBand = [...config, '--runInBand'];
+  if (narrowed.length) {
+    faultLanes.push(jestPhaseBeside('jest-fault.json', [...inBand, ...narrowed], faultEnv));
+  } else {
+    const apart = 'test/fault/transaction.fault.ts';
+    faultLanes.push(
+      jestPhaseBeside('jest-fault.json', [...inBand, '--testPathIgnorePatterns', apart], faultEnv),
+      jestPhaseBeside('jest-fault-tx.json', [...inBand, apart], faultEnv),
+    );
+  }
 }
-
-// The suites, on every backend.
-phases.push(jestPhase('jest.json', [...config, ...narrowed]));
 
 // Then the suites again against Nest 11 + TypeORM 0.3, installed apart in test/compat/nest11
 // (`npm ci --prefix test/compat/nest11`; see test/compat/README.md). Required in CI; elsewhere it runs with
@@ -198,6 +220,18 @@ const nest11SkipReason =
   requireAll || process.env.JOBS_TEST_NEST11 === '1'
     ? null
     : 'set JOBS_TEST_NEST11=1 to run it (after npm ci --prefix test/compat/nest11)';
+// The CommonJS app's check (test/compat/cjs-app: Nest 11 from test/compat/nest11, the package
+// packed into a folder of its own) shares nothing with the suites: it runs beside them.
+const cjsCheck =
+  !nest11SkipReason &&
+  nest11Installed &&
+  (!narrowed.length || process.argv.slice(2).some((arg) => arg.includes('cjs')))
+    ? checkPhaseBeside(join(root, 'test/compat/cjs-app.check.mjs'))
+    : null;
+
+// The suites, on every backend.
+phases.push(jestPhase('jest.json', [...config, ...narrowed]));
+
 if (nest11SkipReason) {
   console.log(`\nNest 11 phase SKIPPED: ${nest11SkipReason}.`);
 } else if (!nest11Installed) {
@@ -222,17 +256,17 @@ if (nest11SkipReason) {
       ...narrowed,
     ]),
   );
-  if (!narrowed.length || process.argv.slice(2).some((arg) => arg.includes('cjs'))) {
+  if (cjsCheck) {
     console.log(
-      '> Nest 11 phase: a CommonJS app installs the packed package and runs a job (test/compat/cjs-app)',
+      '> Nest 11 phase: a CommonJS app installs the packed package and runs a job (test/compat/cjs-app, ran beside)',
     );
-    phases.push(checkPhase(join(root, 'test/compat/cjs-app.check.mjs')));
+    phases.push(await cjsCheck.result());
   }
 }
 
-if (faultPhase) {
-  console.log('\n> fault phase (ran beside the other phases): its output');
-  phases.push(await faultPhase.result());
+for (const lane of faultLanes) {
+  console.log('\n> fault phase (ran beside the other phases): the output of a lane');
+  phases.push(await lane.result());
 }
 
 const total = (key) => phases.reduce((sum, phase) => sum + phase.counts[key], 0);
