@@ -197,7 +197,11 @@ if (faultSkipReason) {
   } else {
     const apart = 'test/fault/transaction.fault.ts';
     faultLanes.push(
-      jestPhaseBeside('jest-fault.json', [...inBand, '--testPathIgnorePatterns', apart], faultEnv),
+      jestPhaseBeside(
+        'jest-fault.json',
+        [...inBand, '--testPathIgnorePatterns', '/node_modules/', apart],
+        faultEnv,
+      ),
       jestPhaseBeside('jest-fault-tx.json', [...inBand, apart], faultEnv),
     );
   }
@@ -229,8 +233,30 @@ const cjsCheck =
     ? checkPhaseBeside(join(root, 'test/compat/cjs-app.check.mjs'))
     : null;
 
+// The suites that start processes of their own (test/*.processes.spec.ts: several app instances
+// racing for limits, cancels, flows), one at a time in a lane beside the main phase, on databases
+// of their own (another prefix): they mostly wait on their children, and in the main phase they
+// held three of its four workers for two to three minutes each. Narrowed runs keep them there.
+const PROCESS_SUITES = '\\.processes\\.spec\\.ts$';
+const processLane = narrowed.length
+  ? null
+  : jestPhaseBeside('jest-processes.json', [...config, '--runInBand', PROCESS_SUITES], {
+      ...process.env,
+      JOBS_TEST_DB_PREFIX: `${process.env.JOBS_TEST_DB_PREFIX ?? 'jobs_test'}_p`,
+    });
+
 // The suites, on every backend.
-phases.push(jestPhase('jest.json', [...config, ...narrowed]));
+phases.push(
+  jestPhase('jest.json', [
+    ...config,
+    ...narrowed,
+    ...(processLane ? ['--testPathIgnorePatterns', '/node_modules/', PROCESS_SUITES] : []),
+  ]),
+);
+if (processLane) {
+  console.log('\n> the suites that start processes (ran beside the main phase): their output');
+  phases.push(await processLane.result());
+}
 
 if (nest11SkipReason) {
   console.log(`\nNest 11 phase SKIPPED: ${nest11SkipReason}.`);
