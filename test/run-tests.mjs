@@ -102,12 +102,25 @@ function jestPhaseBeside(reportName, extraArgs, env) {
   closeSync(fd);
   const done = new Promise((resolve) => child.on('close', (code) => resolve(code)));
   return {
+    done,
     async result() {
       const code = await done;
       process.stdout.write(readFileSync(log));
       return phaseResult(report, code);
     },
   };
+}
+
+/** Starts a jest phase whose output goes straight to this process's (the main phase's). */
+function jestPhaseLive(reportName, extraArgs, env = process.env) {
+  const report = join(root, 'test-results', reportName);
+  const child = spawn(process.execPath, jestArgs(report, extraArgs), {
+    cwd: root,
+    env,
+    stdio: 'inherit',
+  });
+  const done = new Promise((resolve) => child.on('close', (code) => resolve(code)));
+  return { done, result: async () => phaseResult(report, await done) };
 }
 
 function phaseResult(report, status) {
@@ -246,18 +259,16 @@ const processLane = narrowed.length
     });
 
 // The suites, on every backend.
-phases.push(
-  jestPhase('jest.json', [
-    ...config,
-    ...narrowed,
-    ...(processLane ? ['--testPathIgnorePatterns', '/node_modules/', PROCESS_SUITES] : []),
-  ]),
-);
-if (processLane) {
-  console.log('\n> the suites that start processes (ran beside the main phase): their output');
-  phases.push(await processLane.result());
-}
+const mainPhase = jestPhaseLive('jest.json', [
+  ...config,
+  ...narrowed,
+  ...(processLane ? ['--testPathIgnorePatterns', '/node_modules/', PROCESS_SUITES] : []),
+]);
 
+// Then the suites again against Nest 11 + TypeORM 0.3: once the process lane has ended (its share
+// of the machine free), beside the main phase's last files, on databases of their own (another
+// prefix); a narrowed run starts it after the main phase.
+let nest11Phase = null;
 if (nest11SkipReason) {
   console.log(`\nNest 11 phase SKIPPED: ${nest11SkipReason}.`);
 } else if (!nest11Installed) {
@@ -266,6 +277,7 @@ if (nest11SkipReason) {
   );
   phases.push(failedCheck());
 } else {
+  await (processLane ?? mainPhase).done;
   console.log(
     '\n> Nest 11 phase: lib/ type-checked against Nest 11, @nestjs/typeorm 11 and TypeORM 0.3 (test/compat/nest11)',
   );
@@ -274,20 +286,30 @@ if (nest11SkipReason) {
     console.error('Type check against Nest 11 / TypeORM 0.3 failed.');
     phases.push(failedCheck());
   }
-  console.log('> Nest 11 phase: the suites against the same packages');
-  phases.push(
-    jestPhase('jest-nest11.json', [
-      '-c',
-      join(root, 'test/compat/jest.nest11.config.mjs'),
-      ...narrowed,
-    ]),
+  console.log('> Nest 11 phase: the suites against the same packages (their output below)');
+  nest11Phase = jestPhaseBeside(
+    'jest-nest11.json',
+    ['-c', join(root, 'test/compat/jest.nest11.config.mjs'), ...narrowed],
+    { ...process.env, JOBS_TEST_DB_PREFIX: `${process.env.JOBS_TEST_DB_PREFIX ?? 'jobs_test'}_n` },
   );
-  if (cjsCheck) {
-    console.log(
-      '> Nest 11 phase: a CommonJS app installs the packed package and runs a job (test/compat/cjs-app, ran beside)',
-    );
-    phases.push(await cjsCheck.result());
-  }
+}
+
+phases.push(await mainPhase.result());
+if (processLane) {
+  console.log('\n> the suites that start processes (ran beside the main phase): their output');
+  phases.push(await processLane.result());
+}
+if (nest11Phase) {
+  console.log(
+    '\n> Nest 11 phase: the suites against Nest 11 and TypeORM 0.3 (ran beside): their output',
+  );
+  phases.push(await nest11Phase.result());
+}
+if (cjsCheck) {
+  console.log(
+    '\n> Nest 11 phase: a CommonJS app installs the packed package and runs a job (test/compat/cjs-app, ran beside)',
+  );
+  phases.push(await cjsCheck.result());
 }
 
 for (const lane of faultLanes) {
