@@ -181,7 +181,7 @@ const faultLanes = [];
 // The fault suites (test/fault/), real worker processes against the servers, started first and
 // beside the other phases (they mostly wait on leases, kills and restarts, on databases of their
 // own). In two lanes, each one suite at a time: transaction.fault.ts (its own throwaway servers,
-// about half of the phase's time) and the others (the shared servers' <prefix>_fault database);
+// about half of the phase's time) with crash.fault.ts, and the others;
 // narrowed to given files, in one. Required in CI; elsewhere it runs when a server URL is set.
 const faultSkipReason =
   !requireAll && process.env.JOBS_TEST_FAULT === '0'
@@ -208,14 +208,19 @@ if (faultSkipReason) {
   if (narrowed.length) {
     faultLanes.push(jestPhaseBeside('jest-fault.json', [...inBand, ...narrowed], faultEnv));
   } else {
-    const apart = 'test/fault/transaction.fault.ts';
+    // transaction.fault.ts and crash.fault.ts in one lane (its own database prefix: crash.fault.ts
+    // uses the shared servers' <prefix>_fault database, as the other lane's suites do).
+    const apart = 'test/fault/(transaction|crash)\\.fault\\.ts$';
     faultLanes.push(
       jestPhaseBeside(
         'jest-fault.json',
         [...inBand, '--testPathIgnorePatterns', '/node_modules/', apart],
         faultEnv,
       ),
-      jestPhaseBeside('jest-fault-tx.json', [...inBand, apart], faultEnv),
+      jestPhaseBeside('jest-fault-tx.json', [...inBand, apart], {
+        ...faultEnv,
+        JOBS_TEST_DB_PREFIX: `${process.env.JOBS_TEST_DB_PREFIX ?? 'jobs_test'}_t`,
+      }),
     );
   }
 }
