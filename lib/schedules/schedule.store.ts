@@ -5,6 +5,7 @@ import type { JobSchedule, ListSchedulesFilter } from '../interfaces/schedule-op
 import type { JobStore } from '../storage/job.store.js';
 import type { NewJobRow } from '../storage/job-rows.js';
 import { databaseOf } from '../storage/sql.js';
+import { retryTransient } from '../storage/transient.js';
 import { activeColumns, statusesFor } from '../jobs.states.js';
 import {
   nextOccurrence,
@@ -54,6 +55,12 @@ export class ScheduleStore {
    * resumed. Runtime schedules are not touched: their keys are of another namespace.
    */
   async syncDeclared(declared: DeclaredSchedule[], undeclared: string[], now: number) {
+    // Replicas starting at once can deadlock on MariaDB here (seen in CI: an app failed to start).
+    // Every step finds before it writes, so the whole sync is safe to run again.
+    await retryTransient(() => this.syncDeclaredOnce(declared, undeclared, now));
+  }
+
+  private async syncDeclaredOnce(declared: DeclaredSchedule[], undeclared: string[], now: number) {
     for (const schedule of declared) {
       const key = scheduleKeyOf(schedule.kind);
       const row = await this.jobs.findOne({
