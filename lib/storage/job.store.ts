@@ -132,19 +132,25 @@ export class JobStore {
     );
     for (const { name, limits } of kinds) {
       const json = limits ? JSON.stringify(limits) : null;
-      if (stored.get(name) !== json) await this.kindRows.update({ name }, { limits: json });
+      // (Instances starting at once write the same rows beside claims that lock them: a deadlock
+      // there is tried again, as are the other writes of startup.)
+      if (stored.get(name) !== json) {
+        await retryTransient(() => this.kindRows.update({ name }, { limits: json }));
+      }
     }
   }
 
   /** Records that a running instance handles these kinds now (see JobKindEntity.handledAt). */
   async confirmHandlers(names: string[], now: number): Promise<void> {
     if (names.length === 0) return;
-    await this.kindRows
-      .createQueryBuilder()
-      .update()
-      .set({ handledAt: new Date(now) })
-      .where({ name: In(names) })
-      .execute();
+    await retryTransient(() =>
+      this.kindRows
+        .createQueryBuilder()
+        .update()
+        .set({ handledAt: new Date(now) })
+        .where({ name: In(names) })
+        .execute(),
+    );
   }
 
   async insertMany(rows: NewJobRow[], manager?: EntityManager): Promise<number[]> {
