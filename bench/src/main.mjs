@@ -474,6 +474,8 @@ async function processTrial({
   );
   try {
     await Promise.all(workers.map((w) => w.next('ready')));
+    // PostgreSQL: the WAL the run writes, from the jobs made due to the last one finished.
+    const walFrom = backend === 'postgres' ? await walPosition(db) : null;
     await tables.makeDue(db);
     const due = clock();
     // Long runs on a PostgreSQL without autovacuum: vacuum every 5 s, as autovacuum would.
@@ -486,6 +488,7 @@ async function processTrial({
       clearInterval(vacuuming);
     }
     const end = clock();
+    const walBytes = walFrom === null ? null : Number((await walPosition(db)) - walFrom);
     const left = await tables.remaining(db);
     const failed = (await tables.failed?.(db)) ?? 0;
     const first = Math.min(...workers.map((w) => w.first ?? Infinity));
@@ -502,6 +505,7 @@ async function processTrial({
         stopped.reduce((sum, s) => sum + s.statements, 0) / Math.max(1, count - left),
       // The workers' own CPU time per finished job: far less disturbed by other load than the rate.
       cpuPerJob: stopped.reduce((sum, s) => sum + s.cpuMicros, 0) / Math.max(1, count - left),
+      walPerJob: walBytes === null ? null : walBytes / Math.max(1, count - left),
       done: count - left,
       capped: left > 0,
       maxRss: Math.max(...stopped.map((s) => s.maxRss)),
@@ -510,6 +514,13 @@ async function processTrial({
   } finally {
     for (const w of workers) if (!w.exited) w.child.kill();
   }
+}
+
+/** PostgreSQL's WAL insert position, in bytes (`X/Y` is the high and low 32 bits, in hex). */
+async function walPosition(db) {
+  const [row] = await db.query('SELECT pg_current_wal_insert_lsn()::text AS lsn');
+  const [high, low] = String(row.lsn).split('/');
+  return (BigInt(`0x${high}`) << 32n) + BigInt(`0x${low}`);
 }
 
 async function countEffects(db) {
@@ -711,7 +722,10 @@ function describe(value) {
       ? `, ${value.cpuPerJob.toFixed(1)} µs worker CPU per job`
       : '';
     const failed = value.failed ? `, ${value.failed} jobs failed` : '';
-    return `${Math.round(value.rate).toLocaleString('en')}/s${capped}${failed}, ${value.statementsPerJob.toFixed(3)} statements per job${cpu}${effects}`;
+    const wal = Number.isFinite(value.walPerJob)
+      ? `, ${Math.round(value.walPerJob)} WAL bytes per job`
+      : '';
+    return `${Math.round(value.rate).toLocaleString('en')}/s${capped}${failed}, ${value.statementsPerJob.toFixed(3)} statements per job${cpu}${wal}${effects}`;
   }
   if (value && 'p50' in value)
     return `p50 ${value.p50.toFixed(2)} ms, p99 ${value.p99.toFixed(2)} ms (${value.started}/${value.sent})`;
@@ -795,6 +809,7 @@ async function round(r) {
         keep(key, out?.rate);
         keep(`statements.c${concurrency}.${col.id}`, out?.statementsPerJob);
         keep(`cpu.c${concurrency}.${col.id}`, out?.cpuPerJob);
+        keep(`wal.c${concurrency}.${col.id}`, out?.walPerJob);
         // App rows minus succeeded jobs: 0 when every success wrote its row exactly once.
         if (out?.effects)
           record(`effects.c${concurrency}.${col.id}`, out.effects.rows - out.effects.succeeded);
@@ -1114,6 +1129,16 @@ function buildTable() {
       (id) => {
         const v = med(`statements.c10.${id}`);
         return Number.isFinite(v) ? v.toFixed(3) : '–';
+      },
+    ),
+  );
+  line(
+    '  WAL bytes per job written by PostgreSQL, c10 (`pg_current_wal_insert_lsn()` from the jobs made due to the last one finished)',
+    cellsOf(
+      COLUMNS.map((c) => c.id),
+      (id) => {
+        const v = med(`wal.c10.${id}`);
+        return Number.isFinite(v) ? Math.round(v).toLocaleString('en') : '–';
       },
     ),
   );
