@@ -475,7 +475,8 @@ async function processTrial({
   try {
     await Promise.all(workers.map((w) => w.next('ready')));
     // PostgreSQL: the WAL the run writes, from the jobs made due to the last one finished.
-    const walFrom = backend === 'postgres' ? await walPosition(db) : null;
+    const walFrom =
+      backend === 'postgres' && system !== 'bullmq-redis' ? await walPosition(db) : null;
     await tables.makeDue(db);
     const due = clock();
     // Long runs on a PostgreSQL without autovacuum: vacuum every 5 s, as autovacuum would.
