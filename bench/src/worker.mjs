@@ -107,9 +107,14 @@ async function processRole() {
 }
 
 /** Enqueue -> handler start, one job at a time with a gap, the runner idle in between. */
+/** BENCH_POLL_INTERVAL: ours' `pollInterval` in the latency and idle roles (default: the module's). */
+const pollOption = process.env.BENCH_POLL_INTERVAL
+  ? { pollInterval: Number(process.env.BENCH_POLL_INTERVAL) }
+  : {};
+
 async function latencyRole() {
   const worker = await startWorker({
-    ours: {},
+    ours: { ...pollOption },
     graphile: { concurrency: 10 },
     // A batch large enough that each poll takes every job due: pg-boss's latency is then its poll timer.
     pgboss: { concurrency: 1, batchSize: 100 },
@@ -158,7 +163,7 @@ async function latencyRole() {
 /** Statements sent by an idle instance (no jobs), counted by wrapping the driver. */
 async function idleRole() {
   const worker = await startWorker({
-    ours: {},
+    ours: { ...pollOption },
     graphile: { concurrency: 1 },
     pgboss: { concurrency: 1, defaults: true },
     bullmq: { concurrency: 1 },
