@@ -457,6 +457,9 @@ async function processTrial({
   await reset(system, backend, variant);
   if (effects) await db.query(`DELETE FROM ${ours.EFFECTS_TABLE}`);
   await preload(system, backend, variant, count, groups);
+  // BENCH_PG_ANALYZE=1: planner statistics of the loaded table (a fresh table has none, and this
+  // server's autovacuum is off): what the claim's plan owes to them.
+  if (env.BENCH_PG_ANALYZE === '1' && backend === 'postgres') await db.query('ANALYZE');
   const workers = Array.from({ length: procs }, () =>
     spawnWorker({
       role: 'process',
