@@ -39,6 +39,11 @@ export interface ClaimRequest {
   leaseUntil: number;
   kinds: string[];
   queues: string[] | null;
+  /**
+   * The runner's last claim came back full: many jobs are likely due. PostgreSQL then plans the
+   * claim without a sort (see PreparedOptions.withoutSort); an idle poll stays one statement.
+   */
+  backlog?: boolean;
 }
 
 /** A job as a runner holds it: what its handler and the outcome rules need, nothing more. */

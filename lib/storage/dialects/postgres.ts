@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { JOBS_TABLE } from '../../jobs.constants.js';
 import { JobsDialect, claimColumns, linkedSql, type FinishReport } from './dialect.js';
-import type { Sql, SqlResult } from '../sql.js';
+import type { PreparedOptions, Sql, SqlResult } from '../sql.js';
 import type { ClaimRequest, ClaimedJob, JobUpdate, NewJobRow } from '../job-rows.js';
 
 /**
@@ -36,6 +36,7 @@ export class PostgresDialect extends JobsDialect {
     sql: Sql,
     statement: string,
     params: unknown[],
+    options?: PreparedOptions,
   ): Promise<SqlResult<Row>> {
     if (!sql.prepared) return this.run<Row>(sql, statement, params);
     let name = this.names.get(statement);
@@ -43,7 +44,7 @@ export class PostgresDialect extends JobsDialect {
       name = `nest_jobs_${createHash('sha1').update(statement).digest('hex').slice(0, 16)}`;
       this.names.set(statement, name);
     }
-    return sql.prepared<Row>(name, this.prepare(statement), params);
+    return sql.prepared<Row>(name, this.prepare(statement), params, options);
   }
 
   protected override bigintParam(): string {
@@ -101,6 +102,9 @@ export class PostgresDialect extends JobsDialect {
              LIMIT ? FOR UPDATE SKIP LOCKED))
        RETURNING ${claimColumns('j.data::text', 'j.')}`,
       [request.owner, request.leaseUntil, request.now, ...params, request.limit],
+      // With a backlog, the due index gives the claim's order, never a sort of every due job
+      // (see PreparedOptions.withoutSort); an idle poll stays one statement.
+      request.backlog ? { withoutSort: true } : undefined,
     );
     return JobsDialect.claimedJobs(result.rows);
   }
