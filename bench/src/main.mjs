@@ -1126,25 +1126,27 @@ function buildTable() {
     graphile: 'n/a (deletes finished jobs)',
     pgboss: 'n/a',
   });
-  line(
+  /** A per-job figure of the c10 runs (`<key>.c10.<column>`) in every column, as `format` writes it. */
+  const perJobRow = (label, key, format) =>
+    line(
+      label,
+      cellsOf(
+        COLUMNS.map((c) => c.id),
+        (id) => {
+          const v = med(`${key}.c10.${id}`);
+          return Number.isFinite(v) ? format(v) : '–';
+        },
+      ),
+    );
+  perJobRow(
     '  statements per job sent by the worker, c10 (driver calls, BEGIN/COMMIT included; BullMQ Redis: Redis commands)',
-    cellsOf(
-      COLUMNS.map((c) => c.id),
-      (id) => {
-        const v = med(`statements.c10.${id}`);
-        return Number.isFinite(v) ? v.toFixed(3) : '–';
-      },
-    ),
+    'statements',
+    (v) => v.toFixed(3),
   );
-  line(
+  perJobRow(
     '  WAL bytes per job written by PostgreSQL, c10 (`pg_current_wal_insert_lsn()` from the jobs made due to the last one finished)',
-    cellsOf(
-      COLUMNS.map((c) => c.id),
-      (id) => {
-        const v = med(`wal.c10.${id}`);
-        return Number.isFinite(v) ? Math.round(v).toLocaleString('en') : '–';
-      },
-    ),
+    'wal',
+    (v) => Math.round(v).toLocaleString('en'),
   );
   line(
     'raw-SQL limit: claim 100 + complete 100 loop',
