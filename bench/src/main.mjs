@@ -919,7 +919,7 @@ async function round(r) {
         system: 'ours',
         backend,
       })),
-      ...['postgres', 'mariadb'].map((backend) => ({
+      ...BACKENDS.map((backend) => ({
         key: `latency.cross.ours.${backend}`,
         system: 'ours',
         backend,
@@ -1183,9 +1183,9 @@ function buildTable() {
     ),
   );
   line(
-    '  the same, enqueued by another instance (runner off)',
+    '  the same, enqueued by another instance (runner off; SQLite: another process on the same file)',
     {
-      'ours.sqlite': '–',
+      'ours.sqlite': lat('latency.cross.ours.sqlite'),
       'ours.postgres': lat('latency.cross.ours.postgres'),
       'ours.mariadb': lat('latency.cross.ours.mariadb'),
     },

@@ -3,6 +3,8 @@
 // with `spec.kindOptions`) and reports over IPC:
 // 'ready', then progress (handler starts, first start time, memory), and its figures when told to
 // stop. Roles: process, latency, idle.
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { clock, percentile, sleep } from './stats.mjs';
 import { counter, installCounters } from './counters.mjs';
 
@@ -123,7 +125,12 @@ async function latencyRole() {
   });
   let enqueue = worker.enqueue;
   let producer = null;
-  if (spec.cross) {
+  if (spec.cross && spec.backend === 'sqlite') {
+    // Another process on the same file (runner off) enqueues: its commit reaches this runner only
+    // through the file (the watch on it, or the next poll).
+    producer = await startProducer();
+    enqueue = producer.enqueue;
+  } else if (spec.cross) {
     // Another instance (runner off) enqueues: the worker hears of it only through the database.
     const { startOurs } = await import('./ours.mjs');
     producer = await startOurs({
@@ -138,9 +145,13 @@ async function latencyRole() {
   const sent = new Map();
   for (let i = 0; i < spec.count; i++) {
     const before = clock();
-    const id = String(await enqueue({ i }, spec.delay));
+    const queued = await enqueue({ i }, spec.delay);
+    // The producer process says when its enqueue returned (the same monotonic clock), before its
+    // answer travels back here.
+    const id = String(typeof queued === 'object' ? queued.id : queued);
+    const returned = typeof queued === 'object' ? queued.at : clock();
     // With a delay, what counts is how late the job starts after it is due (due = before + delay).
-    sent.set(id, spec.delay ? before + spec.delay : clock());
+    sent.set(id, spec.delay ? before + spec.delay : returned);
     await sleep(spec.gap);
   }
   const deadline = clock() + 15_000;
@@ -179,7 +190,67 @@ async function idleRole() {
   process.exit(0);
 }
 
-const roles = { process: processRole, latency: latencyRole, idle: idleRole };
+/**
+ * A producer process (this script, role 'producer'): enqueue() asks it, and resolves with the id
+ * and the moment its enqueue returned.
+ */
+async function startProducer() {
+  const child = fork(
+    fileURLToPath(import.meta.url),
+    [JSON.stringify({ ...spec, role: 'producer' })],
+    {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    },
+  );
+  const waiting = new Map();
+  let ready;
+  const started = new Promise((resolve) => (ready = resolve));
+  child.on('message', (message) => {
+    if (message.type === 'ready') ready();
+    if (message.type === 'enqueued') waiting.get(message.n)?.({ id: message.id, at: message.at });
+  });
+  await started;
+  let n = 0;
+  return {
+    enqueue: (data, delay) =>
+      new Promise((resolve) => {
+        waiting.set(++n, resolve);
+        child.send({ type: 'enqueue', n, data, delay });
+      }),
+    close: async () => {
+      const gone = new Promise((resolve) => child.once('exit', resolve));
+      child.send({ type: 'stop' });
+      await gone;
+    },
+  };
+}
+
+/** Enqueues what its parent asks, from an app of its own with the runner off (SQLite: one file). */
+async function producerRole() {
+  const { startOurs } = await import('./ours.mjs');
+  const app = await startOurs({
+    backend: spec.backend,
+    variant: spec.variant,
+    jobs: { runner: false },
+  });
+  process.on('message', async (message) => {
+    if (message.type === 'stop') {
+      await app.close();
+      process.exit(0);
+    }
+    const options = message.delay ? { delay: message.delay } : undefined;
+    const { id } = await app.service.enqueue('bench.noop', message.data, options);
+    send({ type: 'enqueued', n: message.n, id: String(id), at: clock() });
+  });
+  send({ type: 'ready' });
+}
+
+const roles = {
+  process: processRole,
+  latency: latencyRole,
+  idle: idleRole,
+  producer: producerRole,
+};
 roles[spec.role]().catch((error) => {
   send({ type: 'error', message: String(error?.stack ?? error) });
   process.exit(1);
