@@ -44,7 +44,7 @@ describeBackends(
           Date.now() - 1_000,
         ]);
         const [stats] = await source.query(
-          `SELECT last_analyze, last_autoanalyze FROM pg_stat_user_tables WHERE relname = 'nest_jobs'`,
+          `SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'nest_jobs'`,
         );
         expect(stats).toMatchObject({ last_analyze: null });
         const sql = sqlOf(source);
