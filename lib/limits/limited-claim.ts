@@ -43,8 +43,6 @@ export interface LimitedClaimRequest {
   lease: number;
   kinds: Array<{ name: string; limits: KindLimits }>;
   queues: string[] | null;
-  /** Also forgets when groups not served since this moment were served (done now and then). */
-  forgetServedBefore?: number;
   /** Claims jobs due at or before this moment (default: the clock's now, read under the lock). */
   dueBy?: number;
   clock: () => number;
@@ -53,6 +51,15 @@ export interface LimitedClaimRequest {
    * them: the claim then reads none itself. Each is claimed only if still due when claimed.
    */
   candidates?: Candidate[];
+}
+
+/** The candidate scan's request (scanCandidates). */
+export interface CandidateScanRequest extends Pick<
+  LimitedClaimRequest,
+  'kinds' | 'queues' | 'clock' | 'dueBy'
+> {
+  /** Also forgets when groups not served since this moment were served (done now and then). */
+  forgetServedBefore?: number;
 }
 
 /** A due job of a limited kind, as the candidate scan read it. */
@@ -339,12 +346,6 @@ export function* limitedClaim(
   if (served.size > 0) {
     yield { text: sql.upsertServed(served.size), params: [...served.values()].flat() };
   }
-  if (request.forgetServedBefore !== undefined) {
-    yield {
-      text: `DELETE FROM ${JOB_GROUPS_TABLE} WHERE last_start < ?`,
-      params: [request.forgetServedBefore],
-    };
-  }
   const order = new Map(ids.map((id, i) => [id, i]));
   claimed.sort((a, b) => order.get(a.id)! - order.get(b.id)!);
   return { jobs: claimed, sawDue: true, retryAt, gone };
@@ -488,7 +489,7 @@ function scanStatement(
  * (LimitedClaimer); each claim checks every limit again under the lock.
  */
 export function* scanCandidates(
-  request: Pick<LimitedClaimRequest, 'kinds' | 'queues' | 'clock' | 'dueBy'>,
+  request: CandidateScanRequest,
   sql: LimitedClaimSql,
 ): StatementSteps<Candidate[]> {
   const byName = new Map(request.kinds.map((kind) => [kind.name, kind.limits]));
@@ -502,12 +503,22 @@ export function* scanCandidates(
     rows: SCAN_ROWS,
   });
   const candidates = scan.rows.map(candidateOf);
+  if (request.forgetServedBefore !== undefined) {
+    // (A group never served, made by a scan at t, has last_start -t: it is forgotten once made
+    // before that moment, never just after a scan made it for its candidates.)
+    const before = request.forgetServedBefore;
+    yield {
+      text: `DELETE FROM ${JOB_GROUPS_TABLE} WHERE (last_start >= 0 AND last_start < ?) OR (last_start < 0 AND last_start > ?)`,
+      params: [before, -before],
+    };
+  }
   // Claims of kinds limited by their groups' concurrency alone lock the groups' rows: make sure
-  // those of these candidates exist (never served: 0).
+  // those of these candidates exist (never served: -t, made at t; ordered before any served).
   if (request.kinds.every((kind) => groupsOnly(kind.limits))) {
+    const madeAt = request.clock();
     const groups = new Map<string, unknown[]>();
     for (const { kind, group } of candidates) {
-      if (group !== null) groups.set(scopeOf(kind, group), [kind, group, 0]);
+      if (group !== null) groups.set(scopeOf(kind, group), [kind, group, -madeAt]);
     }
     if (groups.size > 0) {
       yield { text: sql.insertGroups(groups.size), params: [...groups.values()].flat() };

@@ -47,7 +47,7 @@ export class LimitedClaimer {
   private due = true;
   /** No limited claim before this moment: the last one found every due limited job held back. */
   private heldUntil = 0;
-  /** When this instance last pruned `nest_job_groups` (see request). */
+  /** When this instance last pruned `nest_job_groups` (see forget). */
   private forgotServedAt = 0;
   private permitsOf: KindPermits | null = null;
   /**
@@ -195,6 +195,7 @@ export class LimitedClaimer {
       kinds,
       queues: this.settings.queues,
       clock: Date.now,
+      ...this.forget(now),
     });
     this.candidates = { jobs, readAt: now };
     return jobs;
@@ -241,11 +242,19 @@ export class LimitedClaimer {
     return this.permitsOf ? this.permitsOf.drop() : Promise.resolve();
   }
 
+  /**
+   * Once an hour, the candidate scan forgets the groups not served for a day (they count as never
+   * served) before it makes the rows of its candidates' groups: a claim does not find the rows it
+   * is to lock deleted by its own instance's forgetting (the claim's last step, formerly: each
+   * instance's first claims, and one an hour, found none of their groups' rows and came back empty).
+   */
+  private forget(now: number): { forgetServedBefore?: number } {
+    if (now - this.forgotServedAt < 3_600_000) return {};
+    this.forgotServedAt = now;
+    return { forgetServedBefore: now - 86_400_000 };
+  }
+
   private request(limit: number): Omit<LimitedClaimRequest, 'startNow'> {
-    const now = Date.now();
-    // Once an hour, groups not served for a day are forgotten (they count as never served).
-    const forget = now - this.forgotServedAt >= 3_600_000;
-    if (forget) this.forgotServedAt = now;
     return {
       owner: this.settings.owner,
       limit,
@@ -253,7 +262,6 @@ export class LimitedClaimer {
       kinds: this.registry.limited(),
       queues: this.settings.queues,
       clock: Date.now,
-      ...(forget ? { forgetServedBefore: now - 86_400_000 } : {}),
     };
   }
 }

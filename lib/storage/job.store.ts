@@ -21,6 +21,7 @@ import {
   limitedClaim,
   scanCandidates,
   type Candidate,
+  type CandidateScanRequest,
   type LimitedClaimRequest,
   type LimitedClaimResult,
 } from '../limits/limited-claim.js';
@@ -202,9 +203,7 @@ export class JobStore {
   }
 
   /** Due jobs of kinds with limits, in the order a limited claim tries them (no lock; see scanCandidates). */
-  async limitedCandidates(
-    request: Pick<LimitedClaimRequest, 'kinds' | 'queues' | 'clock' | 'dueBy'>,
-  ): Promise<Candidate[]> {
+  async limitedCandidates(request: CandidateScanRequest): Promise<Candidate[]> {
     return runSteps(scanCandidates(request, this.dialect.limitedClaimSql()), (step) =>
       this.dialect.run(this.database.sql, step.text, step.params),
     );
