@@ -2,6 +2,7 @@ import type { JobsRegistry } from '../jobs.registry.js';
 import type { JobStore } from '../storage/job.store.js';
 import type { ClaimedJob } from '../storage/job-rows.js';
 import { KindPermits, type PermitUsage } from './kind-permits.js';
+import type { KindLimits } from './kind-limits.js';
 import type { Candidate, LimitedClaimRequest, LimitedClaimResult } from './limited-claim.js';
 
 /** Candidates are kept at most a poll interval, and at least this long (ms). */
@@ -55,6 +56,8 @@ export class LimitedClaimer {
    * due job) and kept for the claims that follow, until used up, held back or a poll interval old.
    */
   private candidates: { jobs: Candidate[]; readAt: number } | null = null;
+  /** The candidates' read under way, and the ids claims took meanwhile; null: none. */
+  private reading: { promise: Promise<void>; taken: Set<number> } | null = null;
 
   constructor(
     private readonly store: JobStore,
@@ -178,38 +181,64 @@ export class LimitedClaimer {
   }
 
   /**
-   * The candidates kept for kinds with group limits (read again when fewer than `room` are left or
-   * they are a poll interval old, or a second with a shorter one); undefined when no kind has group limits (the claim reads its
-   * own, in claim order, cheaply).
+   * The candidates kept for kinds with group limits, read again when fewer than `room` are left or
+   * they are a poll interval old (a second with a shorter one); undefined when no kind has group
+   * limits (the claim reads its own, in claim order, cheaply). The read costs a sort of the due
+   * jobs: it is made ahead, while the claims use the kept ones, once fewer than three claims' worth
+   * are left or half their life has passed, so that a claim seldom waits for it.
    */
   private async candidatesFor(room: number): Promise<Candidate[] | undefined> {
     const kinds = this.registry.limited();
     if (!kinds.some((kind) => kind.limits.group !== null)) return undefined;
-    const now = Date.now();
     const kept = this.candidates;
+    const age = Date.now() - (kept?.readAt ?? 0);
     const life = Math.max(this.settings.pollInterval, CANDIDATES_LIFE);
-    if (kept && kept.jobs.length >= room && now - kept.readAt < life) {
+    if (kept && kept.jobs.length >= room && age < life) {
+      if (kept.jobs.length < 3 * room || age >= life / 2) {
+        // (A failed read ahead is read again, and its error thrown, by the claim that needs it.)
+        this.readCandidates(kinds).catch(() => undefined);
+      }
       return kept.jobs;
     }
-    const jobs = await this.store.limitedCandidates({
-      kinds,
-      queues: this.settings.queues,
-      clock: Date.now,
-      ...this.forget(now),
-    });
-    this.candidates = { jobs, readAt: now };
-    return jobs;
+    await this.readCandidates(kinds);
+    return this.candidates?.jobs ?? [];
+  }
+
+  /** Reads the candidates (one read at a time): they replace the kept ones. */
+  private readCandidates(kinds: Array<{ name: string; limits: KindLimits }>): Promise<void> {
+    if (this.reading) return this.reading.promise;
+    const reading = { promise: Promise.resolve(), taken: new Set<number>() };
+    this.reading = reading;
+    const now = Date.now();
+    reading.promise = this.store
+      .limitedCandidates({
+        kinds,
+        queues: this.settings.queues,
+        clock: Date.now,
+        ...this.forget(now),
+      })
+      .then((jobs) => {
+        // (Claims made meanwhile took some of them.)
+        const taken = reading.taken;
+        this.candidates = { jobs: jobs.filter((job) => !taken.has(job.id)), readAt: now };
+      })
+      .finally(() => {
+        this.reading = null;
+      });
+    return reading.promise;
   }
 
   /** Drops the candidates a claim took or found gone; all of them when it could take none. */
   private used(claimed: LimitedClaimResult): void {
+    const done = [...claimed.jobs.map((job) => job.id), ...(claimed.gone ?? [])];
+    if (this.reading) for (const id of done) this.reading.taken.add(id);
     if (!this.candidates) return;
     if (claimed.jobs.length === 0) {
       this.candidates = null;
       return;
     }
-    const done = new Set([...claimed.jobs.map((job) => job.id), ...(claimed.gone ?? [])]);
-    this.candidates.jobs = this.candidates.jobs.filter((job) => !done.has(job.id));
+    const drop = new Set(done);
+    this.candidates.jobs = this.candidates.jobs.filter((job) => !drop.has(job.id));
   }
 
   /** One claim of up to `room` jobs due by `dueBy`, of every limited kind (runPending). */
