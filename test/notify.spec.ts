@@ -2,7 +2,9 @@ import { Injectable } from '@nestjs/common';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import type { DataSource, DataSourceOptions } from 'typeorm';
 import { JobKind, JobsService, type JobContext, type JobsModuleOptions } from 'nestjs-typeorm-jobs';
+import pg from 'pg';
 import { JobsRunner } from '../lib/runner/jobs.runner.js';
+import { NOTIFY_GAP_MS } from '../lib/wakeups/postgres.notifier.js';
 import type { TestingModule } from '@nestjs/testing';
 import { backends, describeBackends } from './support/backends.js';
 import {
@@ -116,6 +118,41 @@ describeBackends(
           expect(work.started.size).toBe(0);
         });
         await waitFor(() => work.started.has(id), 'the job to start after the commit', 5_000);
+      });
+    });
+
+    it('wakes the runner for every job of a burst of single enqueues, with at most one NOTIFY per NOTIFY_GAP_MS (and one after it)', async () => {
+      await withListeningPair(async ({ runner, web }) => {
+        const { url } = web.get<DataSource>(getDataSourceToken()).options as { url: string };
+        const listener = new pg.Client({ connectionString: url });
+        await listener.connect();
+        let wakeUps = 0;
+        listener.on('notification', () => wakeUps++);
+        await listener.query('LISTEN nest_jobs');
+        try {
+          const work = runner.get(Work);
+          const service = web.get(JobsService);
+          const started = Date.now();
+          // 300 single enqueues, 10 at a time, as a busy web tier makes them.
+          let next = 0;
+          const ids: number[] = [];
+          await Promise.all(
+            Array.from({ length: 10 }, async () => {
+              while (next++ < 300) ids.push((await service.enqueue('note', {})).id);
+            }),
+          );
+          const elapsed = Date.now() - started;
+          // Polling once a minute: only the NOTIFYs, the last one sent after the burst, start them.
+          await waitFor(
+            () => ids.every((id) => work.started.has(id)),
+            'every job to start',
+            10_000,
+          );
+          expect(wakeUps).toBeGreaterThan(0);
+          expect(wakeUps).toBeLessThanOrEqual(Math.ceil(elapsed / NOTIFY_GAP_MS) + 2);
+        } finally {
+          await listener.end();
+        }
       });
     });
 

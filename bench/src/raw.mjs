@@ -76,3 +76,23 @@ export async function rawLoop(db, lanes, size = 100) {
   await Promise.all(Array.from({ length: lanes }, (_, n) => lane(n)));
   return done;
 }
+
+/**
+ * The database's own commit rate for one job row at a time: `lanes` loops, each on its own
+ * connection, inserting one pending job per statement (autocommit: one commit each) until `count`
+ * are in. It is what a single enqueue can reach on this machine at that many connections; the
+ * library's single enqueue is quoted as a share of it (issue 17).
+ */
+export async function rawInsertLoop(db, count, lanes) {
+  let next = 0;
+  const insert = `INSERT INTO nest_jobs (kind, queue, data, status, priority, run_at, max_attempts, created)
+    VALUES (?, 'default', ?, 'pending', 0, ?, 1, ?)`;
+  const lane = async () => {
+    while (next < count) {
+      next++;
+      const now = Date.now();
+      await db.query(insert, ['bench.noop', JSON.stringify({ i: next }), now, now]);
+    }
+  };
+  await Promise.all(Array.from({ length: lanes }, lane));
+}

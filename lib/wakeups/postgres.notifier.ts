@@ -7,15 +7,28 @@ import {
 } from './postgres.listener.js';
 
 /**
+ * The least time between two wake-up NOTIFYs of one instance (ms). Each NOTIFY is a statement and
+ * a commit of its own: sent for every enqueue of a busy producer, they cost it a third of its
+ * single-enqueue rate (3,2k/s instead of 5,3k/s, the database's commit rate, at 10 connections).
+ * The first enqueue after a quiet spell still wakes the others at once; those that follow within
+ * this time wake them once, at its end, at most this much later.
+ */
+export const NOTIFY_GAP_MS = 5;
+
+/**
  * PostgreSQL wake-ups, the sending side: NOTIFY on the jobs channel, fire and forget, coalesced.
- * While one NOTIFY is in flight, the calls that come meanwhile send one more after it, carrying
- * the earliest due time among them. NOTIFY serializes committing transactions on a global lock,
- * so it travels on its own, once per burst of enqueues, never inside each INSERT.
+ * While one NOTIFY is in flight or was sent less than NOTIFY_GAP_MS ago, the calls that come
+ * meanwhile send one more after it, carrying the earliest due time among them. NOTIFY serializes
+ * committing transactions on a global lock, so it travels on its own, once per burst of enqueues,
+ * never inside each INSERT.
  */
 export class PostgresNotifier {
   private sending: Promise<void> | null = null;
-  /** The earliest due time asked for while a NOTIFY was in flight, or null. */
+  /** The earliest due time asked for and not yet sent, or null. */
   private queued: number | null = null;
+  /** When the last NOTIFY was sent, and the timer that sends the next after the gap. */
+  private sentAt = -Infinity;
+  private timer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
     private readonly sql: Sql,
@@ -23,18 +36,31 @@ export class PostgresNotifier {
   ) {}
 
   send(at: number): void {
-    if (this.sending) {
-      this.queued = this.queued === null ? at : Math.min(this.queued, at);
+    this.queued = this.queued === null ? at : Math.min(this.queued, at);
+    if (this.sending || this.timer) return;
+    const wait = this.sentAt + NOTIFY_GAP_MS - Date.now();
+    if (wait > 0) {
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        this.flush();
+      }, wait);
+      this.timer.unref?.();
       return;
     }
+    this.flush();
+  }
+
+  private flush(): void {
+    const at = this.queued;
+    if (at === null || this.sending) return;
+    this.queued = null;
+    this.sentAt = Date.now();
     this.sending = this.sql('SELECT pg_notify($1, $2)', [WAKE_CHANNEL, wakePayload(this.self, at)])
       .then(() => undefined)
       .catch(() => undefined) // the others find the jobs at their next poll
       .finally(() => {
         this.sending = null;
-        const next = this.queued;
-        this.queued = null;
-        if (next !== null) this.send(next);
+        if (this.queued !== null) this.send(this.queued);
       });
   }
 
