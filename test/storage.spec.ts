@@ -4,7 +4,7 @@ import type { DataSource } from 'typeorm';
 import { JobEntity, JobKind, JobsService } from 'nestjs-typeorm-jobs';
 import { JobStore } from '../lib/storage/job.store.js';
 import type { JobUpdate } from '../lib/storage/job-rows.js';
-import { describeBackends } from './support/backends.js';
+import { backends, describeBackends } from './support/backends.js';
 import { closeCleaners, freshDatabase, startApp, withApp } from './support/fixtures.js';
 
 @Injectable()
@@ -259,3 +259,46 @@ describeBackends('batched storage writes', (backend) => {
     expect((await app.get(JobsService).get(job.id))?.status).toBe('succeeded');
   });
 });
+
+describeBackends(
+  "MySQL statements and TypeORM's logger",
+  (backend) => {
+    /** A TypeORM logger that keeps the statements it is shown. */
+    function keeping(statements: string[]) {
+      return {
+        logQuery: (query: string) => void statements.push(query),
+        logQueryError: () => undefined,
+        logQuerySlow: () => undefined,
+        logSchemaBuild: () => undefined,
+        logMigration: () => undefined,
+        log: () => undefined,
+      };
+    }
+
+    it("sends the module's statements outside transactions to the driver's pool, past TypeORM's logger, unless the app asked TypeORM to log", async () => {
+      const database = await freshDatabase(backend);
+      for (const logging of [false, true]) {
+        const statements: string[] = [];
+        await withApp(
+          {
+            database: { ...database, logging, logger: keeping(statements) },
+            providers: [Work],
+            jobs: { runner: false },
+          },
+          async (app) => {
+            const job = await app.get(JobsService).enqueue('ok', { logging });
+            // Stored either way: the same row, read back through TypeORM.
+            const row = await app
+              .get<DataSource>(getDataSourceToken())
+              .getRepository(JobEntity)
+              .findOneByOrFail({ id: job.id });
+            expect(row.data).toEqual({ logging });
+          },
+        );
+        const inserts = statements.filter((text) => /INSERT INTO nest_jobs/i.test(text));
+        expect(inserts).toHaveLength(logging ? 1 : 0);
+      }
+    });
+  },
+  backends.filter((backend) => backend.name === 'mysql'),
+);

@@ -1,4 +1,4 @@
-import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
+import { QueryFailedError, type DataSource, type EntityManager, type QueryRunner } from 'typeorm';
 import { guardPostgresPool } from './pg-pool-guard.js';
 import { SqliteOutsideTransactions } from './sqlite.outside.js';
 
@@ -82,6 +82,8 @@ export function sqlOf(source: DataSource | EntityManager): Sql {
       await runner.release();
     }
   };
+  const direct = mysqlPoolOf(dataSource);
+  if (direct) return direct;
   if (dataSource?.options?.type === 'postgres') {
     sql.prepared = async <Row>(
       name: string,
@@ -97,6 +99,39 @@ export function sqlOf(source: DataSource | EntityManager): Sql {
     };
   }
   return sql;
+}
+
+/** The bits of mysql2's (callback) pool used for statements outside transactions. */
+interface MysqlPool {
+  query(sql: string, values: unknown[], done: (error: Error | null, result: unknown) => void): void;
+}
+
+/**
+ * MySQL/MariaDB outside a transaction: each statement straight on the driver's pool, which takes a
+ * connection and gives it back, instead of through a TypeORM query runner (a runner, its
+ * connection's promise wrapper and the stack it captures, and the query events cost an enqueue
+ * about a third of its CPU). Left to TypeORM, and so to its logger, when the app asked TypeORM to
+ * log or time statements, or reads from replicas (a pool cluster); null then.
+ */
+function mysqlPoolOf(dataSource: DataSource | undefined): Sql | null {
+  const options = dataSource?.options as
+    { type?: string; logging?: unknown; maxQueryExecutionTime?: number } | undefined;
+  if (options?.type !== 'mysql' && options?.type !== 'mariadb') return null;
+  if (options.logging || options.maxQueryExecutionTime) return null;
+  const driver = dataSource!.driver as { pool?: MysqlPool; poolCluster?: unknown };
+  if (driver.poolCluster) return null;
+  const sql = <Row>(text: string, params: unknown[] = []) =>
+    new Promise<SqlResult<Row>>((resolve, reject) => {
+      const pool = driver.pool;
+      if (!pool) return reject(new Error('the MySQL pool is closed'));
+      pool.query(text, params, (error, raw) => {
+        if (error) return reject(new QueryFailedError(text, params, error));
+        const rows = Array.isArray(raw) ? (raw as Row[]) : [];
+        const affected = (raw as { affectedRows?: number } | null)?.affectedRows ?? 0;
+        resolve({ rows, affected, raw });
+      });
+    });
+  return sql as Sql;
 }
 
 /** A prepared statement in a transaction of its own on one pooled connection, planned without sorts. */
