@@ -4,13 +4,10 @@
  * them for its candidates, claims made from kept candidates find them, and the hourly forgetting
  * drops only the groups not served (or, never served, not seen) for a day.
  */
-import { DataSource } from 'typeorm';
-import { JOBS_ENTITIES, JOBS_MIGRATIONS } from 'nestjs-typeorm-jobs';
 import type { KindLimits } from '../lib/limits/kind-limits.js';
 import type { Candidate } from '../lib/limits/limited-claim.js';
-import { JobStore } from '../lib/storage/job.store.js';
 import { describeBackends } from './support/backends.js';
-import { closeCleaners, freshDatabase } from './support/fixtures.js';
+import { closeCleaners, freshStore } from './support/fixtures.js';
 
 const KIND = 'groups.kind';
 const DAY = 86_400_000;
@@ -28,28 +25,12 @@ const kinds: Array<{ name: string; limits: KindLimits }> = [
 afterAll(closeCleaners);
 
 describeBackends('group rows of the limited claim', (backend) => {
-  let source: DataSource;
-  let store: JobStore;
-
-  beforeAll(async () => {
-    source = await new DataSource({
-      ...(await freshDatabase(backend)),
-      entities: JOBS_ENTITIES,
-      migrations: JOBS_MIGRATIONS,
-      migrationsRun: true,
-    }).initialize();
-    store = new JobStore(source);
-    await store.upsertKinds([KIND]);
-  });
-
-  afterAll(async () => {
-    await source?.destroy();
-  });
+  const fresh = freshStore(backend, [KIND]);
 
   async function enqueue(groups: string[]): Promise<void> {
-    const kindId = await store.kindId(KIND);
+    const kindId = await fresh.store.kindId(KIND);
     const now = Date.now();
-    await store.insertMany(
+    await fresh.store.insertMany(
       groups.map((group, i) => ({
         kind: KIND,
         kindId,
@@ -69,14 +50,14 @@ describeBackends('group rows of the limited claim', (backend) => {
   }
 
   async function groupRows(): Promise<Map<string, number>> {
-    const rows: Array<{ group_key: string; last_start: unknown }> = await source.query(
+    const rows: Array<{ group_key: string; last_start: unknown }> = await fresh.source.query(
       'SELECT group_key, last_start FROM nest_job_groups',
     );
     return new Map(rows.map((row) => [row.group_key, Number(row.last_start)]));
   }
 
   function claim(owner: string, limit: number, candidates: Candidate[]) {
-    return store.claimLimited(
+    return fresh.store.claimLimited(
       {
         owner,
         limit,
@@ -101,13 +82,13 @@ describeBackends('group rows of the limited claim', (backend) => {
     ];
     let n = 0;
     const mark = () => (backend.name === 'postgres' ? `$${++n}` : '?');
-    await source.query(
+    await fresh.source.query(
       `INSERT INTO nest_job_groups (kind, group_key, last_start) VALUES ${rows.map(() => `(${mark()}, ${mark()}, ${mark()})`).join(', ')}`,
       rows.flatMap(([group, at]) => [KIND, group, at]),
     );
     await enqueue(['a', 'b', 'c', 'd', 'e', 'f']);
 
-    const candidates = await store.limitedCandidates({
+    const candidates = await fresh.store.limitedCandidates({
       kinds,
       queues: null,
       clock: Date.now,

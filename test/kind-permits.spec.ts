@@ -6,13 +6,10 @@
  * The processes suites prove the limit with real instances (limits.processes.spec.ts, and
  * test/fault/limits.fault.ts through a SIGKILL).
  */
-import { DataSource } from 'typeorm';
-import { JOBS_ENTITIES, JOBS_MIGRATIONS } from 'nestjs-typeorm-jobs';
 import { KindPermits } from '../lib/limits/kind-permits.js';
-import { JobStore } from '../lib/storage/job.store.js';
 import type { ClaimedJob } from '../lib/storage/job-rows.js';
 import { describeBackends } from './support/backends.js';
-import { closeCleaners, freshDatabase } from './support/fixtures.js';
+import { closeCleaners, freshStore } from './support/fixtures.js';
 
 const KIND = 'permits.kind';
 const LIMIT = 3;
@@ -20,27 +17,10 @@ const LIMIT = 3;
 afterAll(closeCleaners);
 
 describeBackends('kind permits', (backend) => {
-  let source: DataSource;
-  let store: JobStore;
-
-  beforeAll(async () => {
-    // The tables are made here, by the migrations (on servers freshDatabase ran them already).
-    source = await new DataSource({
-      ...(await freshDatabase(backend)),
-      entities: JOBS_ENTITIES,
-      migrations: JOBS_MIGRATIONS,
-      migrationsRun: true,
-    }).initialize();
-    store = new JobStore(source);
-    await store.upsertKinds([KIND]);
-  });
-
-  afterAll(async () => {
-    await source?.destroy();
-  });
+  const fresh = freshStore(backend, [KIND]);
 
   beforeEach(async () => {
-    await source.query('DELETE FROM nest_job_permits');
+    await fresh.source.query('DELETE FROM nest_job_permits');
   });
 
   /**
@@ -49,7 +29,7 @@ describeBackends('kind permits', (backend) => {
    */
   function instance(owner: string, pollInterval = 1_000) {
     const permits = new KindPermits(
-      store,
+      fresh.store,
       { owner, lease: 60_000, slots: 10, pollInterval, queues: null },
       [{ name: KIND, limit: LIMIT }],
     );
@@ -78,7 +58,7 @@ describeBackends('kind permits', (backend) => {
   }
 
   async function stored(): Promise<Record<string, number>> {
-    const rows: Array<{ owner: string; permits: number | string }> = await source.query(
+    const rows: Array<{ owner: string; permits: number | string }> = await fresh.source.query(
       'SELECT owner, permits FROM nest_job_permits',
     );
     return Object.fromEntries(rows.map((row) => [row.owner, Number(row.permits)]));
@@ -140,7 +120,7 @@ describeBackends('kind permits', (backend) => {
     const a = instance('a');
     await a.claim();
     expect(a.permits.holds(KIND)).toBe(LIMIT);
-    await source.query('UPDATE nest_job_permits SET held_until = 0');
+    await fresh.source.query('UPDATE nest_job_permits SET held_until = 0');
     await a.permits.renew(Date.now());
     expect(a.permits.holds(KIND)).toBe(0);
     expect(await stored()).toEqual({});
@@ -151,7 +131,7 @@ describeBackends('kind permits', (backend) => {
     await dead.claim();
     const b = instance('b');
     expect(await b.claim()).toBe(0);
-    await source.query(`UPDATE nest_job_permits SET held_until = 0 WHERE owner = 'dead'`);
+    await fresh.source.query(`UPDATE nest_job_permits SET held_until = 0 WHERE owner = 'dead'`);
     b.finish(0);
     await b.claim();
     expect(b.permits.holds(KIND)).toBe(LIMIT);
@@ -159,7 +139,7 @@ describeBackends('kind permits', (backend) => {
 
   it('claims ahead as for any kind once it holds a permit for each of its slots (its slots bind, not the limit)', async () => {
     const wide = new KindPermits(
-      store,
+      fresh.store,
       { owner: 'wide', lease: 60_000, slots: 10, pollInterval: 1_000, queues: null },
       [{ name: KIND, limit: 50 }],
     );

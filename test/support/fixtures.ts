@@ -9,6 +9,7 @@ import {
   JobsService,
   type JobsModuleOptions,
 } from 'nestjs-typeorm-jobs';
+import { JobStore } from '../../lib/storage/job.store.js';
 import type { Backend } from './backends.js';
 
 const cleaners = new Map<string, Promise<DataSource>>();
@@ -42,6 +43,43 @@ export async function freshDatabase(backend: Backend): Promise<DataSourceOptions
   await source.query('DELETE FROM nest_job_deps');
   await source.query('DELETE FROM nest_job_batches');
   return options;
+}
+
+/**
+ * A JobStore on a fresh database whose tables its migrations made, for suites that drive the
+ * storage step by step (no app); `kinds` are registered. Destroy `source` in `afterAll`.
+ */
+export async function storeOnFreshDatabase(
+  backend: Backend,
+  kinds: string[],
+): Promise<{ source: DataSource; store: JobStore }> {
+  const source = await new DataSource({
+    ...(await freshDatabase(backend)),
+    entities: JOBS_ENTITIES,
+    migrations: JOBS_MIGRATIONS,
+    migrationsRun: true,
+  }).initialize();
+  const store = new JobStore(source);
+  await store.upsertKinds(kinds);
+  return { source, store };
+}
+
+/**
+ * In a describe block: a JobStore on a fresh database (storeOnFreshDatabase) made before its tests
+ * and closed after them; read `store` and `source` inside the tests.
+ */
+export function freshStore(
+  backend: Backend,
+  kinds: string[],
+): { source: DataSource; store: JobStore } {
+  const held = {} as { source: DataSource; store: JobStore };
+  beforeAll(async () => {
+    Object.assign(held, await storeOnFreshDatabase(backend, kinds));
+  });
+  afterAll(async () => {
+    await held.source?.destroy();
+  });
+  return held;
 }
 
 /** Closes the connections `freshDatabase` keeps; call in `afterAll`. */
