@@ -74,6 +74,8 @@ export function sqlOf(source: DataSource | EntityManager): Sql {
   const dataSource: DataSource =
     (manager as { dataSource?: DataSource }).dataSource ??
     (manager as unknown as { connection: DataSource }).connection;
+  const direct = mysqlPoolOf(dataSource);
+  if (direct) return direct;
   const sql: Sql = async (text, params = []) => {
     const runner = dataSource.createQueryRunner();
     try {
@@ -82,8 +84,6 @@ export function sqlOf(source: DataSource | EntityManager): Sql {
       await runner.release();
     }
   };
-  const direct = mysqlPoolOf(dataSource);
-  if (direct) return direct;
   if (dataSource?.options?.type === 'postgres') {
     sql.prepared = async <Row>(
       name: string,

@@ -9,7 +9,7 @@ import {
 /**
  * The least time between two wake-up NOTIFYs of one instance (ms). Each NOTIFY is a statement and
  * a commit of its own: sent for every enqueue of a busy producer, they cost it a third of its
- * single-enqueue rate (3,2k/s instead of 5,3k/s, the database's commit rate, at 10 connections).
+ * single-enqueue rate (3.2k/s instead of 5.3k/s, the database's commit rate, at 10 connections).
  * The first enqueue after a quiet spell still wakes the others at once; those that follow within
  * this time wake them once, at its end, at most this much later.
  */
@@ -37,7 +37,12 @@ export class PostgresNotifier {
 
   send(at: number): void {
     this.queued = this.queued === null ? at : Math.min(this.queued, at);
-    if (this.sending || this.timer) return;
+    this.schedule();
+  }
+
+  /** Sends the queued wake-up now, or after the gap; nothing while one is in flight or timed. */
+  private schedule(): void {
+    if (this.queued === null || this.sending || this.timer) return;
     const wait = this.sentAt + NOTIFY_GAP_MS - Date.now();
     if (wait > 0) {
       this.timer = setTimeout(() => {
@@ -52,7 +57,7 @@ export class PostgresNotifier {
 
   private flush(): void {
     const at = this.queued;
-    if (at === null || this.sending) return;
+    if (at === null) return;
     this.queued = null;
     this.sentAt = Date.now();
     this.sending = this.sql('SELECT pg_notify($1, $2)', [WAKE_CHANNEL, wakePayload(this.self, at)])
@@ -60,7 +65,7 @@ export class PostgresNotifier {
       .catch(() => undefined) // the others find the jobs at their next poll
       .finally(() => {
         this.sending = null;
-        if (this.queued !== null) this.send(this.queued);
+        this.schedule();
       });
   }
 

@@ -49,7 +49,7 @@ export async function freshDatabase(backend: Backend): Promise<DataSourceOptions
  * A JobStore on a fresh database whose tables its migrations made, for suites that drive the
  * storage step by step (no app); `kinds` are registered. Destroy `source` in `afterAll`.
  */
-export async function storeOnFreshDatabase(
+async function storeOnFreshDatabase(
   backend: Backend,
   kinds: string[],
 ): Promise<{ source: DataSource; store: JobStore }> {
