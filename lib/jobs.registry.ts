@@ -55,6 +55,8 @@ export class JobsRegistry {
     permitted: Array<{ name: string; limit: number }>;
     unlimited: string[];
   } | null = null;
+  /** usualPriorities(), worked out once. */
+  private priorities: number[] | null = null;
 
   constructor(@Inject(JOBS_RESOLVED_OPTIONS) private readonly options: ResolvedJobsOptions) {
     for (const { name, defaults } of options.kinds) {
@@ -70,6 +72,7 @@ export class JobsRegistry {
     jobKindName(`@JobKind() name on ${source}`, name);
     checkKindOptionKeys(name, options);
     this.split = null;
+    this.priorities = null;
     const at = (option: string) => `${option} of job kind "${name}"`;
     // 0 (here or in the module's default) means no time limit.
     const timeout = timerDuration(at('timeout'), options.timeout, this.options.timeout, 0) || null;
@@ -134,6 +137,21 @@ export class JobsRegistry {
   /** The kinds whose only limit is a `concurrency`: claimed with permits (lib/limits/kind-permits.ts). */
   permitted(): Array<{ name: string; limit: number }> {
     return this.claimSplit().permitted;
+  }
+
+  /**
+   * The priorities most jobs here have: 0 and the kinds' default priorities, those of kinds run
+   * here and of kinds declared by reference (the claim reads each by a bounded range, see
+   * lib/storage/due-ranges.ts).
+   */
+  usualPriorities(): number[] {
+    if (this.priorities) return this.priorities;
+    const priorities = new Set([0]);
+    for (const kind of this.kinds.values()) priorities.add(kind.priority);
+    for (const defaults of this.declared.values()) {
+      if (defaults.priority !== undefined) priorities.add(defaults.priority);
+    }
+    return (this.priorities = [...priorities].sort((a, b) => a - b));
   }
 
   /** The kinds this instance runs that declare no limits: the plain claim's. */

@@ -8,6 +8,7 @@
 import { getDataSourceToken } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { JobsService } from 'nestjs-typeorm-jobs';
+import { JobStore } from '../lib/storage/job.store.js';
 import { sqlOf } from '../lib/storage/sql.js';
 import { backends, describeBackends } from './support/backends.js';
 import { closeCleaners, freshDatabase, withApp } from './support/fixtures.js';
@@ -48,15 +49,18 @@ describeBackends(
         );
         expect(stats).toMatchObject({ last_analyze: null });
         const sql = sqlOf(source);
-        // The claim's read, as the runner's claim makes it (the due filter, its order, a limit).
-        const read = `EXPLAIN (FORMAT JSON) SELECT id FROM nest_jobs
-          WHERE status = 'pending' AND run_at <= $1 AND kind IN ($2)
-            AND queue NOT IN (SELECT name FROM nest_job_queues WHERE paused = TRUE)
-          ORDER BY priority, run_at, id LIMIT 172 FOR UPDATE SKIP LOCKED`;
+        // The claim's read, as the runner's claim makes it (lib/storage/due-ranges.ts).
+        const read = app
+          .get(JobStore)
+          .dialect.dueIds(
+            { now: Date.now(), kinds: ['plan.kind'], queues: null, priorities: [0] },
+            172,
+            ' FOR UPDATE SKIP LOCKED',
+          );
         const planned = await sql.prepared!(
           'plan_test_without_sort',
-          read,
-          [Date.now(), 'plan.kind'],
+          app.get(JobStore).dialect.prepare(`EXPLAIN (FORMAT JSON) ${read.text}`),
+          read.params,
           { withoutSort: true },
         );
         const plan = (planned.rows[0] as { 'QUERY PLAN': Array<{ Plan: never }> })['QUERY PLAN'][0]

@@ -11,11 +11,14 @@ const SQLITE_DIR = process.env.BENCH_SQLITE_DIR ?? join(tmpdir(), 'nestjs-typeor
 export const BACKENDS = ['sqlite', 'postgres', 'mariadb'];
 
 /**
- * `variant` is 'empty' (the table holds only the run's jobs), 'history' (1M finished rows too) or
- * 'base' (the baseline library of BENCH_BASELINE, whose schema may differ from ours).
+ * `variant` is 'empty' (the table holds only the run's jobs), 'history' (1M finished rows too),
+ * 'delayed' (2M pending jobs not due for years too) or 'base' (the baseline library of
+ * BENCH_BASELINE, whose schema may differ from ours).
  */
 export function databaseName(variant) {
-  return { empty: 'bench', history: 'bench_1m', base: 'bench_base' }[variant];
+  return { empty: 'bench', history: 'bench_1m', delayed: 'bench_delayed', base: 'bench_base' }[
+    variant
+  ];
 }
 
 export function serverUrl(backend, variant) {

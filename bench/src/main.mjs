@@ -25,6 +25,8 @@ const SIZES = {
   latency: scaled(500, 50),
   rss: scaled(100_000, 2_000),
   history: Number(env.BENCH_HISTORY_ROWS ?? scaled(1_000_000, 10_000)),
+  // With the run's 20,000 due jobs: 1% of the pending jobs are due (issue 17's growth row).
+  delayed: Number(env.BENCH_DELAYED_ROWS ?? scaled(1_980_000, 20_000)),
   flowChildren: scaled(10_000, 500),
   flowBatch: scaled(20_000, 1_000),
 };
@@ -39,7 +41,7 @@ const RAW_LANES = {
   mariadb: Number(env.BENCH_RAW_LANES ?? 2),
 };
 const GROUPS = new Set(
-  (env.BENCH_ONLY ?? 'enqueue,process,history,raw,latency,rss,idle,flows').split(','),
+  (env.BENCH_ONLY ?? 'enqueue,process,history,delayed,raw,latency,rss,idle,flows').split(','),
 );
 /** BENCH_CONCURRENCIES=10 and BENCH_PROCESSES=0 narrow the processing group (development runs). */
 const CONCURRENCIES = (env.BENCH_CONCURRENCIES ?? '1,10,32').split(',').map(Number);
@@ -200,7 +202,8 @@ const loads = [];
 const capped = new Set();
 const dbs = {};
 const producers = {};
-const historyMaxId = {};
+/** backend -> variant -> the id of the last row the kept variant was prefilled with (kept by resets). */
+const prefillFloor = {};
 let gwUtils = null;
 let autovacuumOff = false;
 let boss = null;
@@ -216,7 +219,12 @@ const PEERS =
   GROUPS.has('latency') ||
   GROUPS.has('idle');
 /** The variants (databases) each backend gets: the baseline's only when it is asked for. */
-const VARIANTS = ['empty', 'history', ...(BASELINE ? ['base'] : [])];
+const VARIANTS = [
+  'empty',
+  'history',
+  ...(GROUPS.has('delayed') ? ['delayed'] : []),
+  ...(BASELINE ? ['base'] : []),
+];
 
 function log(line) {
   console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
@@ -229,7 +237,8 @@ async function setUp() {
   // The baseline's databases are made anew each run: their schema is the baseline's own. So is
   // ours' empty database (as the SQLite files below): its schema is the one the library under test
   // makes, even when lib/ changed a schema step that was never released, and ours and the baseline
-  // both start from a new database. Only the history database is kept (its rows take minutes).
+  // both start from a new database. Only the history and delayed databases are kept (their rows
+  // take minutes).
   await ensureServerDatabases(
     VARIANTS.map((v) => databaseName(v)),
     [databaseName('empty'), ...(BASELINE ? [databaseName('base')] : [])],
@@ -249,7 +258,9 @@ async function setUp() {
       dbs[backend][variant] = await connect(backend, variant, { pool: 4 });
     }
     await ours.createEffectsTable(dbs[backend].empty);
-    if (GROUPS.has('history')) await prefillHistory(backend);
+    prefillFloor[backend] = {};
+    if (GROUPS.has('history')) await prefill(backend, 'history');
+    if (GROUPS.has('delayed')) await prefill(backend, 'delayed');
   }
   const [av] = await dbs.postgres.empty.query(
     `SELECT setting FROM pg_settings WHERE name = 'autovacuum'`,
@@ -282,44 +293,54 @@ function withTimeout(promise, ms, message) {
   ]).finally(() => clearTimeout(timer));
 }
 
-/** 1,000,000 finished jobs (by default) in the history databases, written by one statement. */
-async function prefillHistory(backend) {
-  const db = dbs[backend].history;
-  const [{ n }] = await db.query(`SELECT COUNT(*) AS n FROM nest_jobs WHERE status = 'succeeded'`);
-  if (Number(n) !== SIZES.history) {
-    log(`${backend}: writing ${SIZES.history.toLocaleString('en')} finished jobs`);
+/**
+ * The rows a kept variant holds besides the run's jobs, written by one statement: 'history',
+ * 1,000,000 finished jobs (by default); 'delayed', 1,980,000 pending jobs not due before 2200 (with
+ * a run's 20,000 due jobs, 1% of the pending jobs are due).
+ */
+async function prefill(backend, variant) {
+  const db = dbs[backend][variant];
+  const size = SIZES[variant];
+  const status = variant === 'history' ? 'succeeded' : 'pending';
+  const [{ n }] = await db.query(`SELECT COUNT(*) AS n FROM nest_jobs WHERE status = ?`, [status]);
+  if (Number(n) !== size) {
+    log(`${backend}: writing ${size.toLocaleString('en')} ${status} jobs (${variant})`);
     const t0 = clock();
     await db.query(
       backend === 'postgres' ? 'TRUNCATE nest_jobs RESTART IDENTITY' : 'DELETE FROM nest_jobs',
     );
     const now = Date.now();
     const columns = `kind, queue, data, status, active, periodic, failed, priority, run_at, attempts, max_attempts, created, last_run, finished_at`;
-    const values = `'bench.noop', 'default', '{"i":0}', 'succeeded', FALSE, FALSE, FALSE, 0, ?, 1, 5, ?, ?, ?`;
-    const params = [now, now, now, now];
+    const values =
+      variant === 'history'
+        ? `'bench.noop', 'default', '{"i":0}', 'succeeded', FALSE, FALSE, FALSE, 0, ?, 1, 5, ?, ?, ?`
+        : `'bench.noop', 'default', '{"i":0}', 'pending', TRUE, FALSE, FALSE, 0, ?, 0, 5, ?, NULL, NULL`;
+    const params =
+      variant === 'history' ? [now, now, now, now] : [7_258_118_400_000 /* 2200-01-01 */, now];
     if (backend === 'postgres') {
       await db.query(
-        `INSERT INTO nest_jobs (${columns}) SELECT ${values} FROM generate_series(1, ${SIZES.history})`,
+        `INSERT INTO nest_jobs (${columns}) SELECT ${values} FROM generate_series(1, ${size})`,
         params,
       );
       await db.query('VACUUM ANALYZE nest_jobs');
     } else if (backend === 'mariadb') {
       await db.query(
-        `INSERT INTO nest_jobs (${columns}) SELECT ${values} FROM seq_1_to_${SIZES.history}`,
+        `INSERT INTO nest_jobs (${columns}) SELECT ${values} FROM seq_1_to_${size}`,
         params,
       );
       await db.query('ANALYZE TABLE nest_jobs');
     } else {
       await db.query(
-        `WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < ${SIZES.history})
-         INSERT INTO nest_jobs (${columns}) SELECT ${values.replaceAll('FALSE', '0')} FROM g`,
+        `WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < ${size})
+         INSERT INTO nest_jobs (${columns}) SELECT ${values.replaceAll('FALSE', '0').replaceAll('TRUE', '1')} FROM g`,
         params,
       );
       await db.query('ANALYZE');
     }
-    log(`${backend}: history written in ${((clock() - t0) / 1000).toFixed(1)} s`);
+    log(`${backend}: ${variant} written in ${((clock() - t0) / 1000).toFixed(1)} s`);
   }
   const [row] = await db.query('SELECT MAX(id) AS m FROM nest_jobs');
-  historyMaxId[backend] = Number(row.m);
+  prefillFloor[backend][variant] = Number(row.m);
 }
 
 async function tearDown() {
@@ -346,8 +367,7 @@ function tablesOf(system) {
 
 async function reset(system, backend, variant = 'empty') {
   const db = dbs[backend][variant];
-  if (system === 'ours')
-    await ours.oursTables.reset(db, variant === 'history' ? historyMaxId[backend] : null);
+  if (system === 'ours') await ours.oursTables.reset(db, prefillFloor[backend]?.[variant] ?? null);
   else await tablesOf(system).reset(db);
 }
 
@@ -480,20 +500,21 @@ async function processTrial({
     // PostgreSQL: the WAL the run writes, from the jobs made due to the last one finished.
     const walFrom =
       backend === 'postgres' && system !== 'bullmq-redis' ? await walPosition(db) : null;
-    await tables.makeDue(db);
+    const floor = system === 'ours' ? (prefillFloor[backend][variant] ?? 0) : undefined;
+    await tables.makeDue(db, floor);
     const due = clock();
     // Long runs on a PostgreSQL without autovacuum: vacuum every 5 s, as autovacuum would.
     const vacuuming = vacuum
       ? setInterval(() => void db.query(`VACUUM ${vacuum}`).catch(() => undefined), 5_000)
       : null;
     try {
-      await untilFinished(workers, tables, db, count, due, cap, system);
+      await untilFinished(workers, () => tables.remaining(db, floor), count, due, cap, system);
     } finally {
       clearInterval(vacuuming);
     }
     const end = clock();
     const walBytes = walFrom === null ? null : Number((await walPosition(db)) - walFrom);
-    const left = await tables.remaining(db);
+    const left = await tables.remaining(db, floor);
     const failed = (await tables.failed?.(db)) ?? 0;
     const first = Math.min(...workers.map((w) => w.first ?? Infinity));
     for (const w of workers) w.child.send({ type: 'stop' });
@@ -536,13 +557,13 @@ async function countEffects(db) {
 }
 
 /** Waits until the workers have started `count` handlers and the database shows every job finished. */
-async function untilFinished(workers, tables, db, count, due, cap, system) {
+async function untilFinished(workers, remaining, count, due, cap, system) {
   const handled = () => workers.reduce((sum, w) => sum + w.count, 0);
   while (handled() < count && clock() - due < cap) {
     if (workers.some((w) => w.exited)) throw new Error(`a ${system} worker exited`);
     await sleep(2);
   }
-  while (clock() - due < cap && (await tables.remaining(db)) > 0) await sleep(5);
+  while (clock() - due < cap && (await remaining()) > 0) await sleep(5);
 }
 
 /**
@@ -932,6 +953,20 @@ async function round(r) {
       if (out) record(`history.c10.ours.${backend}`, out.rate);
     }
   }
+  if (GROUPS.has('delayed')) {
+    for (const backend of BACKENDS.filter((b) => wanted(`ours.${b}`))) {
+      const out = await timed(`process c10 ours.${backend} among jobs not yet due`, () =>
+        processTrial({
+          system: 'ours',
+          backend,
+          variant: 'delayed',
+          concurrency: 10,
+          count: SIZES.process,
+        }),
+      );
+      if (out) record(`delayed.c10.ours.${backend}`, out.rate);
+    }
+  }
   if (GROUPS.has('raw')) {
     for (const backend of BACKENDS) {
       const rate = await timed(`raw-SQL limit ${backend}`, () => rawTrial(backend, 100));
@@ -1177,6 +1212,15 @@ function buildTable() {
     graphile: 'n/a (deletes finished jobs)',
     pgboss: 'n/a',
   });
+  if (GROUPS.has('delayed')) {
+    line(
+      `process ${n}, c10, ${SIZES.delayed.toLocaleString('en')} pending jobs not yet due in the table`,
+      oursCells(
+        (b) =>
+          `${fmtRate(med(`delayed.c10.ours.${b}`))} (${fmtX(med(`delayed.c10.ours.${b}`), med(`process.c10.ours.${b}`))} of empty)`,
+      ),
+    );
+  }
   /** A per-job figure of the c10 runs (`<key>.c10.<column>`) in every column, as `format` writes it. */
   const perJobRow = (label, key, format) =>
     line(
@@ -1404,6 +1448,15 @@ function targets() {
     '≤ graphile-worker',
     ok(cp50 / gp50, (v) => v <= 1),
   );
+  for (const b of GROUPS.has('delayed') ? BACKENDS : []) {
+    r = ratio(med(`delayed.c10.ours.${b}`), med(`process.c10.ours.${b}`));
+    check(
+      `${b}: processing with ${SIZES.delayed.toLocaleString('en')} pending jobs not yet due (1% due) vs empty`,
+      fmtX(med(`delayed.c10.ours.${b}`), med(`process.c10.ours.${b}`)),
+      '≥ 0.85x',
+      ok(r, (v) => v >= 0.85),
+    );
+  }
   for (const b of BACKENDS) {
     r = ratio(med(`history.c10.ours.${b}`), med(`process.c10.ours.${b}`));
     check(

@@ -177,12 +177,13 @@ const FLOW_CONTROL_TABLES = ['nest_job_starts', 'nest_job_groups'];
 
 /** The harness's view of our tables (through its own connection). */
 export const oursTables = {
-  async reset(db, historyMaxId) {
+  /** `floor`: the id of the last row a kept variant was prefilled with (history, delayed), kept. */
+  async reset(db, floor) {
     for (const table of FLOW_CONTROL_TABLES) {
       await db.query(`DELETE FROM ${table}`).catch(() => undefined);
     }
-    if (historyMaxId) {
-      await db.query('DELETE FROM nest_jobs WHERE id > ?', [historyMaxId]);
+    if (floor) {
+      await db.query('DELETE FROM nest_jobs WHERE id > ?', [floor]);
       if (db.backend === 'postgres') await db.query('VACUUM ANALYZE nest_jobs');
     } else if (db.backend === 'sqlite') {
       await db.query('DELETE FROM nest_jobs');
@@ -190,12 +191,16 @@ export const oursTables = {
       await db.query(db.backend === 'postgres' ? 'TRUNCATE nest_jobs' : 'DELETE FROM nest_jobs');
     }
   },
-  makeDue(db) {
-    return db.query(`UPDATE nest_jobs SET run_at = ? WHERE status = 'pending'`, [Date.now()]);
+  makeDue(db, floor = 0) {
+    return db.query(`UPDATE nest_jobs SET run_at = ? WHERE status = 'pending' AND id > ?`, [
+      Date.now(),
+      floor,
+    ]);
   },
-  async remaining(db) {
+  async remaining(db, floor = 0) {
     const [row] = await db.query(
-      `SELECT COUNT(*) AS n FROM nest_jobs WHERE status IN ('pending', 'running')`,
+      `SELECT COUNT(*) AS n FROM nest_jobs WHERE status IN ('pending', 'running') AND id > ?`,
+      [floor],
     );
     return Number(row.n);
   },

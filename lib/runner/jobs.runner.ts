@@ -274,7 +274,12 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
       // poll, as without limits) before claiming each sort apart.
       const mixed = this.limited.active && this.registry.unlimitedNames().length > 0;
       if (mixed && this.nothingDue) {
-        const due = { now: Date.now(), kinds: this.registry.names(), queues: this.options.queues };
+        const due = {
+          now: Date.now(),
+          kinds: this.registry.names(),
+          queues: this.options.queues,
+          priorities: this.registry.usualPriorities(),
+        };
         const any = await this.store.anyDue(due);
         this.lastPollAt = Date.now();
         this.outage.reachable();
@@ -373,6 +378,7 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
       kinds,
       queues: this.options.queues,
       backlog,
+      priorities: this.registry.usualPriorities(),
     });
   }
 

@@ -44,6 +44,11 @@ export interface ClaimRequest {
    * claim without a sort (see PreparedOptions.withoutSort); an idle poll stays one statement.
    */
   backlog?: boolean;
+  /**
+   * The priorities most jobs have (0 and the kinds' defaults): the claim reads each one's due jobs
+   * by a range that ends at the first job not yet due (see due-ranges.ts). Default: 0.
+   */
+  priorities?: readonly number[];
 }
 
 /** A job as a runner holds it: what its handler and the outcome rules need, nothing more. */

@@ -198,7 +198,7 @@ export class JobStore {
   }
 
   /** Whether any job of these kinds is due (one statement, no lock). */
-  anyDue(request: Pick<ClaimRequest, 'now' | 'kinds' | 'queues'>): Promise<boolean> {
+  anyDue(request: Pick<ClaimRequest, 'now' | 'kinds' | 'queues' | 'priorities'>): Promise<boolean> {
     return this.dialect.anyDue(this.database.sql, request);
   }
 

@@ -7,6 +7,7 @@ import {
 } from '../../jobs.constants.js';
 import { activeColumnsSql } from '../../jobs.states.js';
 import { placeholders, type Sql, type SqlResult } from '../sql.js';
+import { priorityRanges, type PriorityRange } from '../due-ranges.js';
 import type { ClaimRequest, ClaimedJob, JobUpdate, NewJobRow } from '../job-rows.js';
 import type { LimitedClaimSql } from '../../limits/limited-claim.js';
 import type { PermitSql } from '../../limits/kind-permits.js';
@@ -145,19 +146,47 @@ export abstract class JobsDialect {
     return `INSERT INTO ${T} (${INSERT_COLUMNS}) VALUES ${new Array(count).fill(INSERT_ROW).join(', ')}${suffix}`;
   }
 
-  /** Due jobs of these kinds (and queues), none of a paused queue (`nest_job_queues`). */
-  protected claimFilter(request: Pick<ClaimRequest, 'now' | 'kinds' | 'queues'>): {
+  /**
+   * Due jobs of these kinds (and queues), none of a paused queue (`nest_job_queues`); of the
+   * priorities in `range` when one is given (see due-ranges.ts).
+   */
+  protected claimFilter(
+    request: Pick<ClaimRequest, 'now' | 'kinds' | 'queues' | 'priorities'>,
+    range?: PriorityRange,
+  ): {
     where: string;
     params: unknown[];
   } {
-    let where = `status = 'pending' AND run_at <= ? AND kind IN (${placeholders(request.kinds.length)})
+    let where = `status = 'pending'${range ? ` AND ${range.sql}` : ''} AND run_at <= ?
+      AND kind IN (${placeholders(request.kinds.length)})
       AND queue NOT IN (SELECT name FROM ${JOB_QUEUES_TABLE} WHERE paused = TRUE)`;
-    const params: unknown[] = [request.now, ...request.kinds];
+    const params: unknown[] = [...(range?.params ?? []), request.now, ...request.kinds];
     if (request.queues) {
       where += ` AND queue IN (${placeholders(request.queues.length)})`;
       params.push(...request.queues);
     }
     return { where, params };
+  }
+
+  /**
+   * The ids of the first `limit` due jobs in claim order, read by ranges of the due index that end
+   * at the first job not yet due (see due-ranges.ts): one branch of a UNION ALL per range, under
+   * one LIMIT, so a branch past the limit is never read. `lock` ends each branch (PostgreSQL's
+   * FOR UPDATE SKIP LOCKED).
+   */
+  dueIds(
+    request: Pick<ClaimRequest, 'now' | 'kinds' | 'queues' | 'priorities'>,
+    limit: number,
+    lock = '',
+  ): { text: string; params: unknown[] } {
+    const params: unknown[] = [];
+    const branches = priorityRanges(request.priorities).map((range, i) => {
+      const { where, params: own } = this.claimFilter(request, range);
+      params.push(...own, limit);
+      return `SELECT id FROM (SELECT id FROM ${T} WHERE ${where} ${JobsDialect.CLAIM_ORDER} LIMIT ?${lock}) r${i}`;
+    });
+    params.push(limit);
+    return { text: `${branches.join(' UNION ALL ')} LIMIT ?`, params };
   }
 
   protected static readonly CLAIM_ORDER = 'ORDER BY priority, run_at, id';
@@ -226,10 +255,10 @@ export abstract class JobsDialect {
   /** Whether any job of these kinds is due (one statement, no lock): the limited claim's look first. */
   async anyDue(
     sql: Sql,
-    request: Pick<ClaimRequest, 'now' | 'kinds' | 'queues'>,
+    request: Pick<ClaimRequest, 'now' | 'kinds' | 'queues' | 'priorities'>,
   ): Promise<boolean> {
-    const { where, params } = this.claimFilter(request);
-    const result = await this.run(sql, `SELECT id FROM ${T} WHERE ${where} LIMIT 1`, params);
+    const { text, params } = this.dueIds(request, 1);
+    const result = await this.run(sql, text, params);
     return result.rows.length > 0;
   }
 

@@ -93,15 +93,14 @@ export class PostgresDialect extends JobsDialect {
   }
 
   async claim(sql: Sql, request: ClaimRequest): Promise<ClaimedJob[]> {
-    const { where, params } = this.claimFilter(request);
+    const due = this.dueIds(request, request.limit, ' FOR UPDATE SKIP LOCKED');
     const result = await this.runPrepared(
       sql,
       `UPDATE ${JOBS_TABLE} j SET status = 'running', locked_by = ?, locked_until = ?, last_run = ?,
          attempts = j.attempts + 1
-       WHERE j.id = ANY(ARRAY(SELECT id FROM ${JOBS_TABLE} WHERE ${where} ${JobsDialect.CLAIM_ORDER}
-             LIMIT ? FOR UPDATE SKIP LOCKED))
+       WHERE j.id = ANY(ARRAY(${due.text}))
        RETURNING ${claimColumns('j.data::text', 'j.')}`,
-      [request.owner, request.leaseUntil, request.now, ...params, request.limit],
+      [request.owner, request.leaseUntil, request.now, ...due.params],
       // With a backlog, the due index gives the claim's order, never a sort of every due job
       // (see PreparedOptions.withoutSort); an idle poll stays one statement.
       request.backlog ? { withoutSort: true } : undefined,

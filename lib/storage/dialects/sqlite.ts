@@ -36,16 +36,16 @@ export class SqliteDialect extends JobsDialect {
   }
 
   async claim(sql: Sql, request: ClaimRequest): Promise<ClaimedJob[]> {
-    const { where, params } = this.claimFilter(request);
+    const due = this.dueIds(request, request.limit);
     // Nothing may await between the check and the statement (see SqliteOutsideTransactions).
     if (sql.busy?.()) return [];
     const result = await this.run(
       sql,
       `UPDATE ${JOBS_TABLE} SET status = 'running', locked_by = ?, locked_until = ?, last_run = ?,
          attempts = attempts + 1
-       WHERE id IN (SELECT id FROM ${JOBS_TABLE} WHERE ${where} ${JobsDialect.CLAIM_ORDER} LIMIT ?)
+       WHERE id IN (${due.text})
        RETURNING ${claimColumns('data')}`,
-      [request.owner, request.leaseUntil, request.now, ...params, request.limit],
+      [request.owner, request.leaseUntil, request.now, ...due.params],
     );
     return JobsDialect.claimedJobs(result.rows);
   }
