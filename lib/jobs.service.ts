@@ -140,15 +140,20 @@ export class JobsService {
       return job as JobEntity<T>;
     }
     const row = await this.newRow({ ...options, kind, data }, options.manager);
-    const added =
-      row.uniqueKey === null
-        ? {
-            job: entityOf((await this.store.insertMany([row], options.manager))[0], row),
-            inserted: true,
-          }
-        : await this.insertUnique(row, options.manager);
-    this.announce([added], options.manager);
-    return added.job as JobEntity<T>;
+    if (row.uniqueKey !== null) {
+      const added = await this.insertUnique(row, options.manager);
+      this.announce([added], options.manager);
+      return added.job as JobEntity<T>;
+    }
+    // Its INSERT carries the other instances' wake-up when one is due now (PostgreSQL).
+    const notify = this.wakeups.carry(
+      { kind: row.kind, queue: row.queue, runAt: new Date(row.runAt) },
+      options.manager,
+    );
+    const [id] = await this.store.insertMany([row], options.manager, notify);
+    const job = entityOf(id, row);
+    this.announce([{ job, inserted: true }], options.manager, notify !== null);
+    return job as JobEntity<T>;
   }
 
   /** Adds many jobs, in as few statements as it can; unique ones one by one. Returns them in order. */
@@ -254,6 +259,7 @@ export class JobsService {
   private announce(
     added: Array<{ job: JobEntity; inserted: boolean }>,
     manager?: EntityManager,
+    carried = false,
   ): void {
     const inserted = added.filter((entry) => entry.inserted).map((entry) => entry.job);
     this.telemetry.enqueued(inserted);
@@ -264,6 +270,7 @@ export class JobsService {
     this.wakeups.added(
       inserted.filter((job) => job.status === 'pending' && job.runAt.getTime() < WAITING_RUN_AT),
       manager,
+      carried,
     );
   }
 

@@ -121,6 +121,31 @@ describeBackends(
       });
     });
 
+    it('carries the wake-up of a lone enqueue on its INSERT: one statement, no NOTIFY of its own', async () => {
+      await withListeningPair(async ({ runner, web }) => {
+        // Every statement this process sends through pg, by its text, while the job is enqueued.
+        const texts: string[] = [];
+        const original = pg.Client.prototype.query;
+        pg.Client.prototype.query = function recorded(this: pg.Client, ...args: unknown[]) {
+          const [first] = args as [string | { text?: string }];
+          texts.push(typeof first === 'string' ? first : (first?.text ?? ''));
+          return (original as (...a: unknown[]) => unknown).apply(this, args);
+        } as typeof original;
+        let id = 0;
+        try {
+          id = (await web.get(JobsService).enqueue('note', {})).id;
+        } finally {
+          pg.Client.prototype.query = original;
+        }
+        // Polling once a minute: only the carried NOTIFY can start it.
+        await waitFor(() => runner.get(Work).started.has(id), 'the job to start', 5_000);
+        const inserts = texts.filter((text) => text.includes('INSERT INTO nest_jobs '));
+        expect(inserts).toHaveLength(1);
+        expect(inserts[0]).toContain('pg_notify');
+        expect(texts.filter((text) => /^\s*SELECT pg_notify/.test(text))).toEqual([]);
+      });
+    });
+
     it('wakes the runner for every job of a burst of single enqueues, with at most one NOTIFY per NOTIFY_GAP_MS (and one after it)', async () => {
       await withListeningPair(async ({ runner, web }) => {
         const { url } = web.get<DataSource>(getDataSourceToken()).options as { url: string };

@@ -10,7 +10,7 @@ import {
 import { messages } from '../jobs.messages.js';
 import type { JobDependency, JobStatus } from '../interfaces/job-context.interface.js';
 import { createDialect, type JobsDialect } from './dialects/index.js';
-import type { FinishReport } from './dialects/dialect.js';
+import type { FinishReport, Notify } from './dialects/dialect.js';
 import { activeColumns, statusesFor } from '../jobs.states.js';
 import { retryTransient } from './transient.js';
 import { databaseOf, placeholders, sqlOf, type Database, type Sql } from './sql.js';
@@ -154,11 +154,19 @@ export class JobStore {
     );
   }
 
-  async insertMany(rows: NewJobRow[], manager?: EntityManager): Promise<number[]> {
+  /** `notify`: a wake-up the (first) INSERT carries (PostgreSQL; see Wakeups.carry). */
+  async insertMany(
+    rows: NewJobRow[],
+    manager?: EntityManager,
+    notify: Notify | null = null,
+  ): Promise<number[]> {
     const sql = this.sql(manager);
     const ids: number[] = [];
     for (const chunk of insertChunks(rows)) {
-      ids.push(...(await this.ownRetry(manager, () => this.dialect.insertMany(sql, chunk))));
+      const carried = ids.length === 0 ? notify : null;
+      ids.push(
+        ...(await this.ownRetry(manager, () => this.dialect.insertMany(sql, chunk, carried))),
+      );
     }
     return ids;
   }

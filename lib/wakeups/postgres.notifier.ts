@@ -1,3 +1,4 @@
+import type { Notify } from '../storage/dialects/dialect.js';
 import type { Sql } from '../storage/sql.js';
 import {
   controlPayload,
@@ -19,8 +20,9 @@ export const NOTIFY_GAP_MS = 5;
  * PostgreSQL wake-ups, the sending side: NOTIFY on the jobs channel, fire and forget, coalesced.
  * While one NOTIFY is in flight or was sent less than NOTIFY_GAP_MS ago, the calls that come
  * meanwhile send one more after it, carrying the earliest due time among them. NOTIFY serializes
- * committing transactions on a global lock, so it travels on its own, once per burst of enqueues,
- * never inside each INSERT.
+ * committing transactions on a global lock, so it is sent once per burst of enqueues, never with
+ * each INSERT: the first of a burst rides on its single enqueue's INSERT (`carry`), the rest travel
+ * on their own.
  */
 export class PostgresNotifier {
   private sending: Promise<void> | null = null;
@@ -34,6 +36,18 @@ export class PostgresNotifier {
     private readonly sql: Sql,
     private readonly self: string,
   ) {}
+
+  /**
+   * The wake-up for jobs due at `at` as a notification a statement can carry (the enqueue's INSERT),
+   * when this instance would send one at once now; then counted as sent. Null when one is in flight
+   * or was sent less than NOTIFY_GAP_MS ago: `send` it after the statement instead.
+   */
+  carry(at: number): Notify | null {
+    if (this.queued !== null || this.sending || this.timer) return null;
+    if (Date.now() < this.sentAt + NOTIFY_GAP_MS) return null;
+    this.sentAt = Date.now();
+    return { channel: WAKE_CHANNEL, payload: wakePayload(this.self, at) };
+  }
 
   send(at: number): void {
     this.queued = this.queued === null ? at : Math.min(this.queued, at);

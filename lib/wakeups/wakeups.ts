@@ -1,4 +1,5 @@
 import type { DataSource, EntityManager } from 'typeorm';
+import type { Notify } from '../storage/dialects/dialect.js';
 import { sqlOf } from '../storage/sql.js';
 import { CommitWatcher } from './commit-watcher.js';
 import { PostgresListener, type ControlMessage } from './postgres.listener.js';
@@ -122,25 +123,44 @@ export class Wakeups {
     void this.listener.start();
   }
 
-  /** Jobs were just written (through `manager`, if given): wake whoever will run them, when due. */
-  added(jobs: AddedJob[], manager?: EntityManager): void {
+  /**
+   * Before one job is written outside a transaction (a single enqueue): the wake-up NOTIFY its
+   * INSERT can carry, so other instances hear of it as it commits, one round trip sooner than by a
+   * NOTIFY sent after it; null when none is due now (PostgreSQL only). Then pass `carried` to `added`.
+   */
+  carry(job: AddedJob, manager?: EntityManager): Notify | null {
+    if (!this.notifier || manager?.queryRunner?.isTransactionActive) return null;
+    if (this.takenHere([job])) return null;
+    return this.notifier.carry(job.runAt.getTime());
+  }
+
+  /**
+   * Jobs were just written (through `manager`, if given): wake whoever will run them, when due.
+   * `carried`: their INSERT carried the other instances' wake-up (see `carry`).
+   */
+  added(jobs: AddedJob[], manager?: EntityManager, carried = false): void {
     if (jobs.length === 0) return;
     let at = Infinity;
     for (const job of jobs) at = Math.min(at, job.runAt.getTime());
     if (manager?.queryRunner?.isTransactionActive) return this.commits.mark(manager, at);
-    // A runner here that takes them (at once if due) needs no one else: waking the others would
-    // only send them after the same jobs, and NOTIFY costs every committing transaction a lock.
-    const runner = this.runner;
-    const now = Date.now();
-    const takenHere =
-      runner !== null &&
-      jobs.every((job) =>
-        job.runAt.getTime() <= now
-          ? runner.canTakeNow(job.kind, job.queue)
-          : runner.handles(job.kind, job.queue),
-      );
-    if (takenHere) runner.wakeAt(at);
+    if (this.takenHere(jobs) || carried) this.runner?.wakeAt(at);
     else this.wakeAll(at);
+  }
+
+  /**
+   * Whether a runner here takes these jobs (at once if due): then it needs no one else, waking the
+   * others would only send them after the same jobs, and NOTIFY costs every committing
+   * transaction a lock.
+   */
+  private takenHere(jobs: AddedJob[]): boolean {
+    const runner = this.runner;
+    if (runner === null) return false;
+    const now = Date.now();
+    return jobs.every((job) =>
+      job.runAt.getTime() <= now
+        ? runner.canTakeNow(job.kind, job.queue)
+        : runner.handles(job.kind, job.queue),
+    );
   }
 
   /** Wakes this instance's runner and, on PostgreSQL, the others, for jobs due at `at`. */

@@ -15,6 +15,12 @@ import type { FlowSql } from '../../flows/flow.steps.js';
 
 const T = JOBS_TABLE;
 
+/** A notification a statement sends on commit: its channel and payload. */
+export interface Notify {
+  channel: string;
+  payload: string;
+}
+
 /** The columns of an INSERT, in the order `insertValues` gives them. */
 export const INSERT_COLUMNS =
   'kind, kind_id, queue, data, status, periodic, interval_ms, priority, run_at, max_attempts, created, unique_key, active_key, schedule, timeout_ms, backoff, group_key, has_dependents, deps_left, batch_id, trace_context';
@@ -93,8 +99,12 @@ export function claimColumns(dataAsText: string, prefix = ''): string {
 export abstract class JobsDialect {
   abstract readonly name: 'postgres' | 'mysql' | 'sqlite';
 
-  /** Inserts rows (none with a unique key) and returns their ids in order (INSERT ... RETURNING). */
-  async insertMany(sql: Sql, rows: NewJobRow[]): Promise<number[]> {
+  /**
+   * Inserts rows (none with a unique key) and returns their ids in order (INSERT ... RETURNING).
+   * `notify` (PostgreSQL only): a NOTIFY the same statement sends, delivered when it commits.
+   */
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars
+  async insertMany(sql: Sql, rows: NewJobRow[], notify?: Notify | null): Promise<number[]> {
     const result = await this.run(
       sql,
       this.insertStatement(rows.length, ' RETURNING id'),
