@@ -470,6 +470,7 @@ async function processTrial({
   label = null,
   kindOptions = null,
   groups = 0,
+  shell = undefined,
 }) {
   const db = dbs[backend][variant];
   const tables = tablesOf(system);
@@ -493,6 +494,7 @@ async function processTrial({
       work,
       label,
       kindOptions,
+      shell,
     }),
   );
   try {
@@ -1045,6 +1047,18 @@ async function once() {
         backend: 'postgres',
         vacuum: autovacuumOff ? 'graphile_worker._private_jobs' : null,
       },
+      // The same worker inside a Nest app with TypeORM (what ours always runs in).
+      ...(wanted('graphile')
+        ? [
+            {
+              id: 'graphile-nest',
+              system: 'graphile',
+              backend: 'postgres',
+              shell: 'nest',
+              vacuum: autovacuumOff ? 'graphile_worker._private_jobs' : null,
+            },
+          ]
+        : []),
       ...BULLMQ.map((system) => ({
         id: system,
         system,
@@ -1061,6 +1075,7 @@ async function once() {
           count: SIZES.rss,
           cap: RSS_CAP_MS,
           vacuum: c.vacuum,
+          shell: c.shell,
         }),
       );
       if (out) {
@@ -1322,6 +1337,13 @@ function buildTable() {
     cellsOf(rssIds, (id) => `${fmtMb(med(`rss.early.${id}`))} → ${fmtMb(med(`rss.late.${id}`))}`),
   );
   line(
+    '  graphile-worker (batched) started inside a Nest app with TypeORM, as ours always runs: peak; 20% → 95%',
+    {
+      graphile: `${fmtMb(med('rss.peak.graphile-nest'))}; ${fmtMb(med('rss.early.graphile-nest'))} → ${fmtMb(med('rss.late.graphile-nest'))}`,
+    },
+    { graphile: fmtX(med('rss.peak.ours.postgres'), med('rss.peak.graphile-nest')) },
+  );
+  line(
     `statements per second, idle instance (default options, ${IDLE_SECONDS} s; BullMQ Redis: Redis commands)`,
     {
       ...oursCells((b) => fmt2(med(`idle.ours.${b}`))),
@@ -1466,6 +1488,20 @@ function targets() {
       ok(r, (v) => v >= 0.85),
     );
   }
+  r = ratio(med('rss.peak.ours.postgres'), med('rss.peak.graphile'));
+  check(
+    `PG: peak RSS over ${SIZES.rss.toLocaleString('en')} jobs vs graphile-worker (a bare Node process)`,
+    fmtX(med('rss.peak.ours.postgres'), med('rss.peak.graphile')),
+    '≤ 1.10x',
+    ok(r, (v) => v <= 1.1),
+  );
+  r = ratio(med('rss.peak.ours.postgres'), med('rss.peak.graphile-nest'));
+  check(
+    'PG: peak RSS vs graphile-worker inside the same Nest + TypeORM app',
+    fmtX(med('rss.peak.ours.postgres'), med('rss.peak.graphile-nest')),
+    '≤ 1.10x',
+    ok(r, (v) => v <= 1.1),
+  );
   for (const b of BACKENDS) {
     r = ratio(med(`rss.late.ours.${b}`), med(`rss.early.ours.${b}`));
     // "Flat" is the issue's word; 10% is our reading of it.

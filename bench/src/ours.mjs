@@ -169,6 +169,31 @@ export async function startOurs({
 }
 
 /**
+ * A Nest application context with TypeOrmModule on this backend and nothing else: the app a Nest
+ * user runs a queue library in. The RSS rows start graphile-worker inside one (`shell: 'nest'`),
+ * so its worker carries what ours carries besides the queue.
+ */
+export async function startAppShell({ backend, variant }) {
+  class ShellModule {}
+  Reflect.decorate(
+    [
+      Module({
+        imports: [
+          TypeOrmModule.forRoot({
+            ...typeormOptions(backend, variant),
+            autoLoadEntities: true,
+            retryAttempts: 0,
+          }),
+        ],
+      }),
+    ],
+    ShellModule,
+  );
+  const app = await NestFactory.createApplicationContext(ShellModule, { logger: ['error'] });
+  return { close: () => app.close() };
+}
+
+/**
  * Flow control's own tables (issue 14): the starts the rate limits count and when each group was
  * last served. Emptied with the jobs, so no trial inherits another's groups; a baseline from before
  * flow control has neither (its reset skips them).

@@ -44,13 +44,26 @@ async function startWorker(options) {
     }
     case 'graphile':
     case 'graphile-plain': {
+      // shell 'nest': inside a Nest app with TypeORM on the same PostgreSQL, as a Nest user runs it.
+      const shell =
+        spec.shell === 'nest'
+          ? await (
+              await import('./ours.mjs')
+            ).startAppShell({ backend: 'postgres', variant: 'empty' })
+          : null;
       const { startGraphile } = await import('./graphile.mjs');
       const worker = await startGraphile({
         ...options.graphile,
         batched: spec.system === 'graphile',
         onStart,
       });
-      return { close: worker.close, enqueue: async (data) => (await worker.addJob(data)).id };
+      return {
+        close: async () => {
+          await worker.close();
+          await shell?.close();
+        },
+        enqueue: async (data) => (await worker.addJob(data)).id,
+      };
     }
     case 'pgboss': {
       const { startPgboss } = await import('./pgboss.mjs');
