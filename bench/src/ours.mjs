@@ -145,24 +145,13 @@ export async function startOurs({
     'run',
     Object.getOwnPropertyDescriptor(NoopJobs.prototype, 'run'),
   );
-  class BenchAppModule {}
-  Reflect.decorate(
-    [
-      Module({
-        imports: [
-          TypeOrmModule.forRoot({
-            ...typeormOptions(backend, variant),
-            autoLoadEntities: true,
-            synchronize,
-            retryAttempts: 0,
-          }),
-          JobsModule.forRoot(jobs),
-        ],
-        providers: [NoopJobs],
-      }),
-    ],
-    BenchAppModule,
-  );
+  const BenchAppModule = appModule({
+    backend,
+    variant,
+    synchronize,
+    imports: [JobsModule.forRoot(jobs)],
+    providers: [NoopJobs],
+  });
   const app = await NestFactory.createApplicationContext(BenchAppModule, { logger: ['error'] });
   const service = app.get(JobsService);
   return { app, service, close: () => app.close() };
@@ -174,7 +163,15 @@ export async function startOurs({
  * so its worker carries what ours carries besides the queue.
  */
 export async function startAppShell({ backend, variant }) {
-  class ShellModule {}
+  const app = await NestFactory.createApplicationContext(appModule({ backend, variant }), {
+    logger: ['error'],
+  });
+  return { close: () => app.close() };
+}
+
+/** A Nest module with TypeOrmModule on this backend (as a user configures it), and `imports`. */
+function appModule({ backend, variant, synchronize = false, imports = [], providers = [] }) {
+  class BenchAppModule {}
   Reflect.decorate(
     [
       Module({
@@ -182,15 +179,17 @@ export async function startAppShell({ backend, variant }) {
           TypeOrmModule.forRoot({
             ...typeormOptions(backend, variant),
             autoLoadEntities: true,
+            synchronize,
             retryAttempts: 0,
           }),
+          ...imports,
         ],
+        providers,
       }),
     ],
-    ShellModule,
+    BenchAppModule,
   );
-  const app = await NestFactory.createApplicationContext(ShellModule, { logger: ['error'] });
-  return { close: () => app.close() };
+  return BenchAppModule;
 }
 
 /**
