@@ -167,8 +167,9 @@ export abstract class JobsDialect {
     where: string;
     params: unknown[];
   } {
+    // (`kind || ''`: see PriorityRange.gap.)
     let where = `status = 'pending'${range ? ` AND ${range.sql}` : ''} AND run_at <= ?
-      AND kind IN (${placeholders(request.kinds.length)})
+      AND ${range?.gap ? "kind || ''" : 'kind'} IN (${placeholders(request.kinds.length)})
       AND queue NOT IN (SELECT name FROM ${JOB_QUEUES_TABLE} WHERE paused = TRUE)`;
     const params: unknown[] = [...(range?.params ?? []), request.now, ...request.kinds];
     if (request.queues) {
