@@ -316,12 +316,7 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
         ? 0
         : this.queue.claimLimit(this.running.size, this.outcomes.size);
       if (limit === 0) return claimed;
-      const jobs = await this.claim(
-        this.registry.unlimitedNames(),
-        limit,
-        Date.now(),
-        this.moreDue,
-      );
+      const jobs = await this.claim(this.registry.unlimitedNames(), limit, Date.now());
       claimed = Math.max(claimed, 0) + jobs.length;
       this.lastPollAt = Date.now();
       this.outage.reachable();
@@ -363,12 +358,7 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
   }
 
   /** The plain claim of these kinds: one statement, no lock. */
-  private claim(
-    kinds: string[],
-    limit: number,
-    now: number,
-    backlog = false,
-  ): Promise<ClaimedJob[]> {
+  private claim(kinds: string[], limit: number, now: number): Promise<ClaimedJob[]> {
     if (kinds.length === 0) return Promise.resolve([]);
     return this.store.claim({
       owner: this.owner,
@@ -377,7 +367,6 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
       leaseUntil: this.leases.until(Date.now()),
       kinds,
       queues: this.options.queues,
-      backlog,
       priorities: this.registry.usualPriorities(),
     });
   }

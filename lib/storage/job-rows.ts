@@ -40,11 +40,6 @@ export interface ClaimRequest {
   kinds: string[];
   queues: string[] | null;
   /**
-   * The runner's last claim came back full: many jobs are likely due. PostgreSQL then plans the
-   * claim without a sort (see PreparedOptions.withoutSort); an idle poll stays one statement.
-   */
-  backlog?: boolean;
-  /**
    * The priorities most jobs have (0 and the kinds' defaults): the claim reads each one's due jobs
    * by a range that ends at the first job not yet due (see due-ranges.ts). Default: 0.
    */

@@ -24,7 +24,6 @@ export type Sql = (<Row = Record<string, unknown>>(
     name: string,
     text: string,
     params: unknown[],
-    options?: PreparedOptions,
   ) => Promise<SqlResult<Row>>;
   /**
    * SQLite outside a transaction: true while a write issued now would have to wait for a
@@ -32,16 +31,6 @@ export type Sql = (<Row = Record<string, unknown>>(
    */
   busy?: () => boolean;
 };
-
-export interface PreparedOptions {
-  /**
-   * Plan it without a sort where an index gives the order (`SET LOCAL enable_sort = off` in a
-   * transaction of its own): the claim's plan must not depend on the table's statistics. Without
-   * any (a new table; a server whose autovacuum is off) PostgreSQL estimated a kind's due jobs at
-   * one row and sorted every due job to take the first few, at each claim.
-   */
-  withoutSort?: boolean;
-}
 
 /** The bits of node-postgres used for prepared statements. */
 interface PgQueryable {
@@ -85,16 +74,9 @@ export function sqlOf(source: DataSource | EntityManager): Sql {
     }
   };
   if (dataSource?.options?.type === 'postgres') {
-    sql.prepared = async <Row>(
-      name: string,
-      text: string,
-      values: unknown[],
-      options?: PreparedOptions,
-    ) => {
+    sql.prepared = async <Row>(name: string, text: string, values: unknown[]) => {
       const pool = (dataSource.driver as unknown as { master: PgPool }).master;
-      const result = options?.withoutSort
-        ? await withoutSort(pool, { name, text, values })
-        : await pool.query({ name, text, values });
+      const result = await pool.query({ name, text, values });
       return { rows: result.rows as Row[], affected: result.rowCount ?? 0, raw: result };
     };
   }
@@ -132,27 +114,6 @@ function mysqlPoolOf(dataSource: DataSource | undefined): Sql | null {
       });
     });
   return sql as Sql;
-}
-
-/** A prepared statement in a transaction of its own on one pooled connection, planned without sorts. */
-async function withoutSort(
-  pool: PgPool,
-  statement: { name: string; text: string; values: unknown[] },
-): Promise<{ rows: unknown[]; rowCount: number | null }> {
-  const client = await pool.connect();
-  let broken = false;
-  try {
-    await client.query('BEGIN');
-    await client.query('SET LOCAL enable_sort = off');
-    const result = await client.query(statement);
-    await client.query('COMMIT');
-    return result;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => (broken = true));
-    throw error;
-  } finally {
-    client.release(broken);
-  }
 }
 
 /** `?, ?, ?` for a list of `count` values. */
