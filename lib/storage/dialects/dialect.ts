@@ -103,7 +103,6 @@ export abstract class JobsDialect {
    * Inserts rows (none with a unique key) and returns their ids in order (INSERT ... RETURNING).
    * `notify` (PostgreSQL only): a NOTIFY the same statement sends, delivered when it commits.
    */
-  // eslint-disable-next-line @typescript-eslint/no-unused-vars
   async insertMany(sql: Sql, rows: NewJobRow[], notify?: Notify | null): Promise<number[]> {
     const result = await this.run(
       sql,
@@ -290,7 +289,6 @@ export abstract class JobsDialect {
    * while `owner` still holds it. Returns, per id, whether it held; `awaited` as for `finish`.
    */
   // A linked job (see linkedSql) is never deleted here: its end is written, and settled.
-  // eslint-disable-next-line @typescript-eslint/no-unused-vars
   async deleteHeld(
     sql: Sql,
     owner: string,
