@@ -63,4 +63,5 @@ export {
   JobsRunOptions1796169600000,
   JobsSchema1795478400000,
   JobsTracing1801267200000,
+  JobsPendingDueIndex1801872000000,
 } from './migrations/index.js';

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { Test, type TestingModule } from '@nestjs/testing';
-import { TypeOrmModule } from '@nestjs/typeorm';
+import { TypeOrmModule, getDataSourceToken } from '@nestjs/typeorm';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import {
   InvalidJobsOptionError,
@@ -203,6 +203,13 @@ describeBackends('schema upgrades', (backend) => {
       });
       const job = await jobs.enqueue('schema.echo', { n: 2, text: '' }, { timeout: 900 });
       expect(await jobs.get(job.id)).toMatchObject({ timeout: 900 });
+      // The last step too: the due index holds pending jobs only (PostgreSQL, SQLite).
+      const runner = upgraded.get<DataSource>(getDataSourceToken()).createQueryRunner();
+      try {
+        expect(await JOBS_SCHEMA_STEPS.at(-1)!.applied(runner)).toBe(true);
+      } finally {
+        await runner.release();
+      }
     } finally {
       await upgraded.close();
     }

@@ -258,6 +258,13 @@ async function setUp() {
       dbs[backend][variant] = await connect(backend, variant, { pool: 4 });
     }
     await ours.createEffectsTable(dbs[backend].empty);
+    // BENCH_PG_SQL: statements (';'-separated) run on ours' PostgreSQL database after its schema is
+    // made, the baseline's left as it is: to try a schema change (an index) against the same code.
+    if (backend === 'postgres' && env.BENCH_PG_SQL) {
+      for (const statement of env.BENCH_PG_SQL.split(';').filter((text) => text.trim())) {
+        await dbs.postgres.empty.query(statement);
+      }
+    }
     prefillFloor[backend] = {};
     if (GROUPS.has('history')) await prefill(backend, 'history');
     if (GROUPS.has('delayed')) await prefill(backend, 'delayed');

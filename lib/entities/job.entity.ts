@@ -13,7 +13,9 @@ import { JobKindEntity } from './job-kind.entity.js';
  */
 @Entity({ name: JOBS_TABLE, synchronize: false })
 // "Find due jobs" walks this index in claim order: status = 'pending', then priority, run_at, id.
-@Index('idx_nest_jobs_due', ['status', 'priority', 'runAt', 'id'])
+// Pending jobs only where the database has partial indexes, so a claim and a finish write no
+// entry in it (the JobsPendingDueIndex1801872000000 step).
+@Index('idx_nest_jobs_due', ['status', 'priority', 'runAt', 'id'], { where: "status = 'pending'" })
 @Index('idx_nest_jobs_kind', ['kind', 'status'])
 @Index('idx_nest_jobs_finished', ['status', 'finishedAt'])
 // A batch's jobs (its counts, whether it has finished: lib/flows/). Partial where the database

@@ -8,6 +8,7 @@ import {
   JobsRunOptions1796169600000,
   JobsSchema1795478400000,
   JobsTracing1801267200000,
+  JobsPendingDueIndex1801872000000,
 } from './jobs-schema.migration.js';
 
 export {
@@ -20,6 +21,7 @@ export {
   JobsRunOptions1796169600000,
   JobsSchema1795478400000,
   JobsTracing1801267200000,
+  JobsPendingDueIndex1801872000000,
 };
 
 /**
@@ -38,4 +40,5 @@ export const JOBS_MIGRATIONS = [
   JobsKindPermits1800057600000,
   JobsFlows1800662400000,
   JobsTracing1801267200000,
+  JobsPendingDueIndex1801872000000,
 ];

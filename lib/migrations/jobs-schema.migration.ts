@@ -66,3 +66,8 @@ export class JobsFlows1800662400000 extends SchemaStepMigration {
 export class JobsTracing1801267200000 extends SchemaStepMigration {
   readonly name = 'JobsTracing1801267200000';
 }
+
+/** The due index holds pending jobs only (PostgreSQL, SQLite; nothing on MariaDB). */
+export class JobsPendingDueIndex1801872000000 extends SchemaStepMigration {
+  readonly name = 'JobsPendingDueIndex1801872000000';
+}

@@ -405,3 +405,28 @@ export const tracingSql: Record<'postgres' | 'mysql' | 'sqlite', SchemaSql> = {
   },
   sqlite: quotedTracing,
 };
+
+const quotedPendingDue: SchemaSql = {
+  up: [
+    `DROP INDEX IF EXISTS "idx_nest_jobs_due"`,
+    `CREATE INDEX IF NOT EXISTS "idx_nest_jobs_due" ON "nest_jobs" ("status", "priority", "run_at", "id") WHERE status = 'pending'`,
+  ],
+  down: [
+    `DROP INDEX IF EXISTS "idx_nest_jobs_due"`,
+    `CREATE INDEX IF NOT EXISTS "idx_nest_jobs_due" ON "nest_jobs" ("status", "priority", "run_at", "id")`,
+  ],
+};
+
+/**
+ * The SQL of JobsPendingDueIndex1801872000000: the due index holds pending jobs only (PostgreSQL
+ * and SQLite), so a claim (pending to running) and a finish write no entry in it: fewer index
+ * entries and WAL per job (bench/RESULTS.md, seventh session). Every read of it is for pending
+ * jobs. MariaDB has no partial indexes: its step changes nothing. On PostgreSQL the index is
+ * rebuilt without CONCURRENTLY (a migration runs in a transaction): writes to `nest_jobs` wait
+ * for the build, about a second per million pending jobs.
+ */
+export const pendingDueSql: Record<'postgres' | 'mysql' | 'sqlite', SchemaSql> = {
+  postgres: quotedPendingDue,
+  mysql: { up: [], down: [] },
+  sqlite: quotedPendingDue,
+};

@@ -20,6 +20,7 @@ import {
   runOptionsSql,
   sqliteSchema,
   tracingSql,
+  pendingDueSql,
   type SchemaSql,
 } from './jobs-schema.sql.js';
 
@@ -92,7 +93,24 @@ export const JOBS_SCHEMA_STEPS: readonly SchemaStep[] = [
     applied: (runner) => runner.hasColumn(JOBS_TABLE, 'trace_context'),
     sql: tracingSql,
   },
+  {
+    migration: 'JobsPendingDueIndex1801872000000',
+    applied: pendingDueInPlace,
+    sql: pendingDueSql,
+  },
 ];
+
+/** Whether the due index holds pending jobs only (always, on MariaDB: its step changes nothing). */
+async function pendingDueInPlace(runner: QueryRunner): Promise<boolean> {
+  const dialect = dialectOf(String(runner.connection.options.type));
+  if (dialect === 'mysql') return true;
+  const rows: Array<{ definition: string | null }> = await runner.query(
+    dialect === 'postgres'
+      ? `SELECT indexdef AS definition FROM pg_indexes WHERE schemaname = current_schema() AND indexname = 'idx_nest_jobs_due'`
+      : `SELECT sql AS definition FROM sqlite_master WHERE type = 'index' AND name = 'idx_nest_jobs_due'`,
+  );
+  return rows.length > 0 && /\bWHERE\b/i.test(rows[0].definition ?? '');
+}
 
 /** The step a migration class applies, by the class's name. */
 export function schemaStep(migration: string): SchemaStep {
