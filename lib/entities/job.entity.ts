@@ -13,8 +13,8 @@ import { JobKindEntity } from './job-kind.entity.js';
  */
 @Entity({ name: JOBS_TABLE, synchronize: false })
 // "Find due jobs" walks this index in claim order: status = 'pending', then priority, run_at, id.
-// Pending jobs only where the database has partial indexes, so a claim and a finish write no
-// entry in it (the JobsPendingDueIndex1801872000000 step).
+// Where the database has partial indexes, pending jobs only (on PostgreSQL as (priority, run_at,
+// id, status)), so a claim and a finish write no entry in it (JobsPendingDueIndex1801872000000).
 @Index('idx_nest_jobs_due', ['status', 'priority', 'runAt', 'id'], { where: "status = 'pending'" })
 @Index('idx_nest_jobs_kind', ['kind', 'status'])
 @Index('idx_nest_jobs_finished', ['status', 'finishedAt'])
