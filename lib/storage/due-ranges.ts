@@ -37,8 +37,8 @@ const MAX_USUAL_PRIORITIES = 4;
 
 /** The ranges, in claim order, for these usual priorities (default: 0 only). */
 export function priorityRanges(priorities: readonly number[] = [0]): PriorityRange[] {
-  const usual = [...new Set(priorities)].sort((a, b) => a - b).slice(0, MAX_USUAL_PRIORITIES);
-  if (usual.length === 0) return [{ sql: 'TRUE', params: [] }];
+  const given = priorities.length > 0 ? priorities : [0];
+  const usual = [...new Set(given)].sort((a, b) => a - b).slice(0, MAX_USUAL_PRIORITIES);
   const ranges: PriorityRange[] = [{ sql: 'priority < ?', params: [usual[0]], gap: true }];
   usual.forEach((p, i) => {
     ranges.push({ sql: 'priority = ?', params: [p], single: true });

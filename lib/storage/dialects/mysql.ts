@@ -97,11 +97,11 @@ export class MysqlDialect extends JobsDialect {
    * so an idle instance does not open a transaction on every poll.
    */
   async claim(sql: Sql, request: ClaimRequest): Promise<ClaimedJob[]> {
-    const { where, params } = this.claimFilter(request);
     if (this.foundNothing) {
       const probe = this.dueIds(request, 1);
       if ((await sql(probe.text, probe.params)).rows.length === 0) return [];
     }
+    const { where, params } = this.claimFilter(request);
     const jobs = await this.lockAndClaim(request, where, params);
     this.foundNothing = jobs.length === 0;
     return jobs;
