@@ -57,6 +57,7 @@ describeBackends('batched storage writes', (backend) => {
     const update = (id: number, status: JobUpdate['status'], n: number): JobUpdate => ({
       id,
       owner: 'me',
+      heldAttempt: 1,
       status,
       failed: status !== 'succeeded',
       runAt: now + (status === 'pending' ? 60_000 : 0),
@@ -129,6 +130,7 @@ describeBackends('batched storage writes', (backend) => {
     const outcome = (id: number, status: JobUpdate['status']): JobUpdate => ({
       id,
       owner: 'me',
+      heldAttempt: 1,
       status,
       failed: status === 'failed',
       runAt: now,
@@ -183,6 +185,7 @@ describeBackends('batched storage writes', (backend) => {
         claimed.map((job) => ({
           id: job.id,
           owner: 'me',
+          heldAttempt: 1,
           status: 'succeeded',
           failed: false,
           runAt: now,
@@ -245,6 +248,7 @@ describeBackends('batched storage writes', (backend) => {
     const outcome: JobUpdate = {
       id: job.id,
       owner: 'someone else',
+      heldAttempt: 1,
       status: 'succeeded',
       failed: false,
       runAt: now,
@@ -257,6 +261,82 @@ describeBackends('batched storage writes', (backend) => {
     expect(await store.finish([outcome])).toEqual([false]);
     expect(await store.finish([{ ...outcome, owner: 'me' }])).toEqual([true]);
     expect((await app.get(JobsService).get(job.id))?.status).toBe('succeeded');
+  });
+});
+
+describeBackends('a job is held by its claim, not only by the instance', (backend) => {
+  it("refuses an older run's outcome, deletion, progress and release once this instance claimed the job again", async () => {
+    const database = await freshDatabase(backend);
+    const app = await startApp({ database, providers: [Work], jobs: { runner: false } });
+    const store = app.get(JobStore);
+    const made = await app
+      .get(JobsService)
+      .enqueueMany([0, 1, 2].map((n) => ({ kind: 'ok', data: { n } })));
+    const claim = async (now: number) => {
+      const claimed = await store.claim({
+        owner: 'me',
+        limit: 10,
+        now,
+        leaseUntil: now + 1_000,
+        kinds: ['ok'],
+        queues: null,
+      });
+      return claimed.sort((a, b) => a.id - b.id);
+    };
+    const start = Date.now();
+    const first = await claim(start);
+    expect(first.map((job) => job.attempts)).toEqual([1, 1, 1]);
+    // The leases run out (the instance stalled), a reaper makes the jobs due, and the same
+    // instance claims them again: attempt 2 is ours, attempt 1 is not, whatever it still does.
+    expect(await store.reapExpired(start + 2_000, 'lease ran out\n')).toBe(3);
+    const second = await claim(start + 2_000);
+    expect(second.map((job) => [job.id, job.attempts])).toEqual(made.map((job) => [job.id, 2]));
+
+    const holders = await store.holders(made.map((job) => job.id));
+    expect([...holders.values()]).toEqual(
+      made.map(() => ({ status: 'running', lockedBy: 'me', attempts: 2 })),
+    );
+    expect(await store.setProgress('me', first[0], '{"p":1}')).toBe(false);
+    expect(await store.setProgress('me', second[0], '{"p":2}')).toBe(true);
+
+    const outcome = (job: { id: number; attempts: number }): JobUpdate => ({
+      id: job.id,
+      owner: 'me',
+      heldAttempt: job.attempts,
+      status: 'succeeded',
+      failed: false,
+      runAt: start,
+      attempts: job.attempts,
+      finishedAt: start,
+      lastError: null,
+      appendLogs: `[attempt ${job.attempts}]\n`,
+      result: JSON.stringify({ attempt: job.attempts }),
+    });
+    // Alone (one statement on MariaDB), in a batch (its locked read), and deleted in place.
+    expect(await store.finish([outcome(first[0])])).toEqual([false]);
+    expect(await store.finish([outcome(first[1]), outcome(first[2])])).toEqual([false, false]);
+    expect(await store.finish([outcome(first[1])], true)).toEqual([false]);
+    expect(await store.finish([outcome(first[1]), outcome(first[2])], true)).toEqual([
+      false,
+      false,
+    ]);
+    expect(await store.release('me', [first[2]], start + 2_000, 'released\n')).toBe(0);
+    expect((await store.holders([first[2].id])).get(first[2].id)).toMatchObject({
+      status: 'running',
+    });
+
+    expect(await store.finish([outcome(second[0])])).toEqual([true]);
+    expect(await store.finish([outcome(second[1])], true)).toEqual([true]);
+    expect(await store.release('me', [second[2]], start + 2_000, 'released\n')).toBe(1);
+    const jobs = app.get(JobsService);
+    expect(await jobs.get(made[0].id)).toMatchObject({
+      status: 'succeeded',
+      attempts: 2,
+      result: { attempt: 2 },
+      progress: { p: 2 },
+    });
+    expect(await jobs.get(made[1].id)).toBeNull();
+    expect(await jobs.get(made[2].id)).toMatchObject({ status: 'pending', attempts: 1 });
   });
 });
 

@@ -90,6 +90,7 @@ export async function runJob(
       update: {
         id: job.id,
         owner: settings.owner,
+        heldAttempt: job.attempts,
         status: 'pending',
         failed: false,
         runAt: nextOccurrence(schedule, now),
@@ -304,6 +305,7 @@ function succeeded(
   return {
     id: job.id,
     owner: settings.owner,
+    heldAttempt: job.attempts,
     status,
     failed: false,
     runAt,
@@ -364,6 +366,7 @@ function fail(
     update: {
       id: job.id,
       owner: settings.owner,
+      heldAttempt: job.attempts,
       status: retrying ? 'pending' : 'failed',
       failed: true,
       runAt: now + Math.max(1, delay),
@@ -397,6 +400,7 @@ function failedOccurrence(
     update: {
       id: job.id,
       owner: settings.owner,
+      heldAttempt: job.attempts,
       status: 'pending',
       failed: true,
       runAt,

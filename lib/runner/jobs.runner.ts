@@ -352,8 +352,7 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
     }
     const expired = this.queue.takeExpired();
     if (expired.length > 0) {
-      const ids = expired.map((job) => job.id);
-      void this.leases.release(ids, 'claimed ahead, its lease ran out before it could start');
+      void this.leases.release(expired, 'claimed ahead, its lease ran out before it could start');
     }
   }
 
@@ -435,13 +434,11 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
 
   /** Gives back the jobs not started; waits for runs up to the grace, then aborts and releases. */
   private async drain(): Promise<void> {
-    const unstarted = this.queue.release().map((job) => job.id);
-    await this.leases.release(unstarted, 'released unstarted at shutdown');
+    await this.leases.release(this.queue.release(), 'released unstarted at shutdown');
     const grace = this.options.shutdownTimeout;
     const left = await this.running.stop(grace, new JobsShutdownError(grace));
     if (left.length > 0) this.logger.warn(messages.shutdownAborted(left.length, grace));
-    const unfinished = left.map((job) => job.id);
-    await this.leases.release(unfinished, 'released unfinished at shutdown');
+    await this.leases.release(left, 'released unfinished at shutdown');
   }
 
   /** Runs every job due now once, in this process (see run-pending.ts). */

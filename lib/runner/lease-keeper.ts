@@ -1,5 +1,6 @@
 import { messages } from '../jobs.messages.js';
 import type { JobStore } from '../storage/job.store.js';
+import type { HeldJob } from '../storage/job-rows.js';
 import { summarizeError } from './error-text.js';
 import { logLine } from './run-log.js';
 
@@ -26,14 +27,17 @@ export class LeaseKeeper {
     return ids.length > 0 ? this.store.renew(this.owner, ids, this.until(now)) : 0;
   }
 
-  /** Makes jobs we hold due again at once, the interrupted attempt not counted; never throws. */
-  async release(ids: number[], note: string): Promise<void> {
-    if (ids.length === 0) return;
+  /**
+   * Makes jobs we hold due again at once, the interrupted attempt not counted; never throws. Only
+   * these claims: a job claimed here again since (its lease ran out) stays with its new claim.
+   */
+  async release(jobs: readonly HeldJob[], note: string): Promise<void> {
+    if (jobs.length === 0) return;
     const now = Date.now();
     try {
-      await this.store.release(this.owner, ids, now, logLine(now, note));
+      await this.store.release(this.owner, [...jobs], now, logLine(now, note));
     } catch (error) {
-      this.log.error(messages.resultNotSaved(ids[0], summarizeError(error)));
+      this.log.error(messages.resultNotSaved(jobs[0].id, summarizeError(error)));
     }
   }
 }

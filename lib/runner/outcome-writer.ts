@@ -199,6 +199,7 @@ function strippedUpdate(update: JobUpdate, reason: string): JobUpdate {
   return {
     id: update.id,
     owner: update.owner,
+    heldAttempt: update.heldAttempt,
     status: update.status,
     failed: update.failed,
     runAt: update.runAt,

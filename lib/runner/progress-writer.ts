@@ -110,7 +110,7 @@ export class ProgressWriter {
     state.pending = null;
     state.lastWrite = Date.now();
     const writing = this.store
-      .setProgress(this.owner, state.job.id, json, manager)
+      .setProgress(this.owner, state.job, json, manager)
       .then(
         (held) => {
           if (held) this.hooks.written(state.job, JSON.parse(json));

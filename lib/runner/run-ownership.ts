@@ -1,5 +1,6 @@
 import { JobCancelledError, JobLeaseLostError } from '../errors/jobs.errors.js';
 import type { JobStore } from '../storage/job.store.js';
+import type { JobHolder } from '../storage/dialects/dialect.js';
 import type { ClaimedJob } from '../storage/job-rows.js';
 import type { LeaseKeeper } from './lease-keeper.js';
 import type { LocalQueue } from './local-queue.js';
@@ -14,7 +15,9 @@ import type { RunningJobs } from './running-jobs.js';
  * those no NOTIFY brought.
  *
  * Jobs are followed by the claim (the ClaimedJob object), not by id: a periodic job can end and be
- * claimed here again while a check is under way, and that new run is ours.
+ * claimed here again while a check is under way, and that new run is ours; a job whose lease ran
+ * out can be claimed here again while its old run still goes on, and only the new claim is ours
+ * (the database holds it by owner and attempts).
  */
 export class RunOwnership {
   constructor(
@@ -44,8 +47,14 @@ export class RunOwnership {
     const lost = new Map<ClaimedJob, Error>();
     for (const job of jobs) {
       const holder = holders.get(job.id);
-      if (holder?.status === 'running' && holder.lockedBy === this.owner) continue;
-      lost.set(job, reasonOf(job.id, holder));
+      if (
+        holder?.status === 'running' &&
+        holder.lockedBy === this.owner &&
+        holder.attempts === job.attempts
+      ) {
+        continue;
+      }
+      lost.set(job, reasonOf(job.id, holder, this.owner));
     }
     this.abandon(lost);
   }
@@ -67,10 +76,7 @@ export class RunOwnership {
   }
 }
 
-function reasonOf(
-  id: number,
-  holder: { status: string; lockedBy: string | null } | undefined,
-): Error {
+function reasonOf(id: number, holder: JobHolder | undefined, owner: string): Error {
   if (!holder) return new JobLeaseLostError(id, 'it was deleted');
   switch (holder.status) {
     case 'cancelled':
@@ -78,7 +84,12 @@ function reasonOf(
     case 'paused':
       return new JobLeaseLostError(id, 'its schedule was paused');
     case 'running':
-      return new JobLeaseLostError(id, 'its lease ran out and another instance took it');
+      return new JobLeaseLostError(
+        id,
+        holder.lockedBy === owner
+          ? 'its lease ran out and this instance claimed it again'
+          : 'its lease ran out and another instance took it',
+      );
     default:
       return new JobLeaseLostError(id, `its lease ran out; it is ${holder.status} now`);
   }

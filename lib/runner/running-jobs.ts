@@ -12,7 +12,7 @@ import {
 } from './job-execution.js';
 import type { WrittenRun } from './outcome-writer.js';
 import type { ProgressWriter } from './progress-writer.js';
-import { JobCancelledError } from '../errors/jobs.errors.js';
+import { JobCancelledError, JobLeaseLostError } from '../errors/jobs.errors.js';
 import { JobsTelemetry, type RunTelemetry } from '../telemetry/jobs.telemetry.js';
 
 interface RunningJob {
@@ -100,25 +100,33 @@ export class RunningJobs {
    */
   abandon(lost: Map<ClaimedJob, Error>): void {
     let freed = false;
-    for (const [job, reason] of lost) {
-      const entry = this.runs.get(job.id);
-      // A run whose own transaction committed its end is not lost: a check read it ended.
-      if (entry?.job !== job || entry.committed) continue;
-      this.runs.delete(job.id);
-      this.progress.forget(job.id);
-      entry.controller.abort(reason);
-      entry.telemetry?.stopped(
-        reason instanceof JobCancelledError ? 'cancelled' : 'lease lost',
-        reason,
-      );
-      this.log.warn(messages.runAbandoned(job.id, job.kind, reason.message));
-      freed = true;
-    }
+    for (const [job, reason] of lost) freed = this.stopRun(job, reason) || freed;
     if (freed) this.hooks.freed();
+  }
+
+  /** Stops one run (see `abandon`); false if it is not running here or its end is committed. */
+  private stopRun(job: ClaimedJob, reason: Error): boolean {
+    const entry = this.runs.get(job.id);
+    // A run whose own transaction committed its end is not lost: a check read it ended.
+    if (entry?.job !== job || entry.committed) return false;
+    this.runs.delete(job.id);
+    this.progress.forget(job.id);
+    entry.controller.abort(reason);
+    entry.telemetry?.stopped(
+      reason instanceof JobCancelledError ? 'cancelled' : 'lease lost',
+      reason,
+    );
+    this.log.warn(messages.runAbandoned(job.id, job.kind, reason.message));
+    return true;
   }
 
   /** Starts a run; its promise never rejects (a fault of the runner itself is logged). */
   start(job: ClaimedJob): Promise<RunOutcome | undefined> {
+    // This instance claimed the job again while an older run of it goes on here (its lease ran out
+    // and it was reaped meanwhile): that run lost the job; it stops before the new one starts.
+    // (Its slot goes to the new run: no `freed`.)
+    const older = this.runs.get(job.id);
+    if (older) this.stopRun(older.job, superseded(older.job));
     const controller = new RunAbort();
     const kind = this.registry.get(job.kind);
     // The handler runs inside the run's span, when there is one (lib/telemetry/).
@@ -206,6 +214,10 @@ export class RunningJobs {
     }
     return left.map((entry) => entry.job);
   }
+}
+
+function superseded(job: ClaimedJob): Error {
+  return new JobLeaseLostError(job.id, 'its lease ran out and this instance claimed it again');
 }
 
 /** The job's data for an event (parsed only when someone listens). */

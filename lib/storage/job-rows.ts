@@ -75,10 +75,22 @@ export interface ClaimedJob {
   traceContext?: string | null;
 }
 
-/** The end of one run, written only while `owner` still holds the job. */
+/**
+ * One claim of a job: its id and the attempt it was claimed as (the `attempts` column while it is
+ * held). A job is held by an owner *and* a claim: an instance that claims a job again after its
+ * lease ran out (reaped meanwhile) holds the new claim, never the old one.
+ */
+export interface HeldJob {
+  id: number;
+  attempts: number;
+}
+
+/** The end of one run, written only while `owner` still holds the job, by the same claim. */
 export interface JobUpdate {
   id: number;
   owner: string;
+  /** The attempt the run held the job as (ClaimedJob.attempts): the claim that may write. */
+  heldAttempt: number;
   status: 'pending' | 'succeeded' | 'failed';
   failed: boolean;
   runAt: number;

@@ -10,11 +10,11 @@ import {
 import { messages } from '../jobs.messages.js';
 import type { JobDependency, JobStatus } from '../interfaces/job-context.interface.js';
 import { createDialect, type JobsDialect } from './dialects/index.js';
-import type { FinishReport, Notify } from './dialects/dialect.js';
+import type { FinishReport, JobHolder, Notify } from './dialects/dialect.js';
 import { activeColumns, statusesFor } from '../jobs.states.js';
 import { retryTransient } from './transient.js';
 import { databaseOf, placeholders, sqlOf, type Database, type Sql } from './sql.js';
-import type { ClaimRequest, ClaimedJob, JobUpdate, NewJobRow } from './job-rows.js';
+import type { ClaimRequest, ClaimedJob, HeldJob, JobUpdate, NewJobRow } from './job-rows.js';
 import { finishChunks, insertChunks } from './statement-chunks.js';
 import type { KindLimits } from '../limits/kind-limits.js';
 import {
@@ -445,7 +445,7 @@ export class JobStore {
       this.dialect.deleteHeld(
         sql,
         owner,
-        batch.map((update) => update.id),
+        batch.map((update) => ({ id: update.id, attempts: update.heldAttempt })),
         report,
       ),
     );
@@ -490,13 +490,13 @@ export class JobStore {
     return this.dialect.queueStates(this.database.sql);
   }
 
-  /** Stores a running job's progress (JSON text) while `owner` holds it; returns whether it held. */
-  setProgress(owner: string, id: number, json: string, manager?: EntityManager): Promise<boolean> {
-    return this.dialect.setProgress(this.sql(manager), owner, id, json);
+  /** Stores a running job's progress (JSON text) while `owner` holds it by this claim; returns whether it held. */
+  setProgress(owner: string, job: HeldJob, json: string, manager?: EntityManager): Promise<boolean> {
+    return this.dialect.setProgress(this.sql(manager), owner, job, json);
   }
 
-  /** Who holds each of these jobs now, and in which status (absent: deleted). */
-  holders(ids: number[]): Promise<Map<number, { status: string; lockedBy: string | null }>> {
+  /** Who holds each of these jobs now, by which claim, and in which status (absent: deleted). */
+  holders(ids: number[]): Promise<Map<number, JobHolder>> {
     return this.dialect.holders(this.database.sql, ids);
   }
 
@@ -504,8 +504,9 @@ export class JobStore {
     return this.dialect.renew(this.database.sql, owner, ids, until);
   }
 
-  release(owner: string, ids: number[], now: number, note: string): Promise<number> {
-    return this.dialect.release(this.database.sql, owner, ids, now, note);
+  /** Gives back these claims unrun (see JobsDialect.release). */
+  release(owner: string, jobs: HeldJob[], now: number, note: string): Promise<number> {
+    return this.dialect.release(this.database.sql, owner, jobs, now, note);
   }
 
   reapExpired(now: number, note: string): Promise<number> {

@@ -315,11 +315,14 @@ async function scenario(
   const run = await FaultRun.open(label, database);
   try {
     await createEffectsTable(run);
+    // Every job is stored before the replicas start: on SQLite a writer that waits for the one
+    // write lock is not served in turn, and the test's INSERTs, waiting behind four processes that
+    // hold it through their transactions, once ran out of busy timeouts ("database is locked").
+    const ids = await enqueue(run, tx, plain);
+    const total = tx + plain;
     const [victim, sleeper, ...others] = await startReplicas(run, holds);
     const survivors = [sleeper, ...others];
     const started = Date.now();
-    const ids = await enqueue(run, tx, plain);
-    const total = tx + plain;
 
     const killed = await killInsideRuns(run, victim, ids);
     let stalled: Awaited<ReturnType<typeof stallInsideTransactions>> | null = null;

@@ -8,7 +8,7 @@ import {
 import { activeColumnsSql } from '../../jobs.states.js';
 import { placeholders, type Sql, type SqlResult } from '../sql.js';
 import { priorityRanges, type PriorityRange } from '../due-ranges.js';
-import type { ClaimRequest, ClaimedJob, JobUpdate, NewJobRow } from '../job-rows.js';
+import type { ClaimRequest, ClaimedJob, HeldJob, JobUpdate, NewJobRow } from '../job-rows.js';
 import type { LimitedClaimSql } from '../../limits/limited-claim.js';
 import type { PermitSql } from '../../limits/kind-permits.js';
 import type { FlowSql } from '../../flows/flow.steps.js';
@@ -90,6 +90,24 @@ export function claimColumns(dataAsText: string, prefix = ''): string {
     .map((column) => prefix + column)
     .concat(`${dataAsText} AS data`)
     .join(', ');
+}
+
+/** Who holds a job: its status, the owner that claimed it (null: none) and its attempts (the claim). */
+export interface JobHolder {
+  status: string;
+  lockedBy: string | null;
+  attempts: number;
+}
+
+/**
+ * `(id = ? AND attempts = ?) OR ...`: the rows of these claims, each still at the attempt it was
+ * claimed as (every database reads it as lookups of the primary key).
+ */
+export function claimsSql(jobs: HeldJob[]): { text: string; params: number[] } {
+  return {
+    text: jobs.map(() => '(id = ? AND attempts = ?)').join(' OR '),
+    params: jobs.flatMap((job) => [job.id, job.attempts]),
+  };
 }
 
 /**
@@ -286,23 +304,15 @@ export abstract class JobsDialect {
 
   /**
    * Deletes succeeded jobs in place of writing their outcome (retention `succeeded: 0`), each only
-   * while `owner` still holds it. Returns, per id, whether it held; `awaited` as for `finish`.
+   * while `owner` still holds it by the same claim. Returns, per job, whether it held; `awaited` as
+   * for `finish`. A linked job (see linkedSql) is never deleted here: its end is written, and settled.
    */
-  // A linked job (see linkedSql) is never deleted here: its end is written, and settled.
-  async deleteHeld(
+  abstract deleteHeld(
     sql: Sql,
     owner: string,
-    ids: number[],
+    jobs: HeldJob[],
     report?: FinishReport,
-  ): Promise<boolean[]> {
-    const result = await this.run(
-      sql,
-      `DELETE FROM ${T} WHERE locked_by = ? AND status = 'running' AND id IN (${placeholders(ids.length)})
-         AND NOT ${linkedSql()} RETURNING id`,
-      [owner, ...ids],
-    );
-    return JobsDialect.heldOf(ids, result.rows);
-  }
+  ): Promise<boolean[]>;
 
   /** The assignments of `finish`, reading the new values from the row source `v` (columns v_*). */
   protected finishAssignments(target = ''): string {
@@ -325,6 +335,7 @@ export abstract class JobsDialect {
     'v_last_error',
     'v_result',
     'v_logs',
+    'v_held',
   ];
 
   protected static finishValues(update: JobUpdate): unknown[] {
@@ -338,6 +349,7 @@ export abstract class JobsDialect {
       update.lastError,
       update.result,
       update.appendLogs,
+      update.heldAttempt,
     ];
   }
 
@@ -388,28 +400,34 @@ export abstract class JobsDialect {
     );
   }
 
-  /** Stores a running job's progress (JSON text) while `owner` holds it; returns whether it held. */
-  async setProgress(sql: Sql, owner: string, id: number, json: string): Promise<boolean> {
+  /** Stores a running job's progress (JSON text) while `owner` holds it by this claim; returns whether it held. */
+  async setProgress(sql: Sql, owner: string, job: HeldJob, json: string): Promise<boolean> {
     const result = await this.run(
       sql,
-      `UPDATE ${T} SET progress = ${this.jsonFromText('?')} WHERE id = ? AND locked_by = ? AND status = 'running'`,
-      [json, id, owner],
+      `UPDATE ${T} SET progress = ${this.jsonFromText('?')}
+       WHERE id = ? AND attempts = ? AND locked_by = ? AND status = 'running'`,
+      [json, job.id, job.attempts, owner],
     );
     return result.affected > 0;
   }
 
-  /** Who holds each of these jobs now, and in which status (absent: deleted). */
-  async holders(
-    sql: Sql,
-    ids: number[],
-  ): Promise<Map<number, { status: string; lockedBy: string | null }>> {
-    const result = await this.run<{ id: unknown; status: string; locked_by: string | null }>(
+  /** Who holds each of these jobs now, by which claim (its attempts), and in which status (absent: deleted). */
+  async holders(sql: Sql, ids: number[]): Promise<Map<number, JobHolder>> {
+    const result = await this.run<{
+      id: unknown;
+      status: string;
+      locked_by: string | null;
+      attempts: unknown;
+    }>(
       sql,
-      `SELECT id, status, locked_by FROM ${T} WHERE id IN (${placeholders(ids.length)})`,
+      `SELECT id, status, locked_by, attempts FROM ${T} WHERE id IN (${placeholders(ids.length)})`,
       ids,
     );
     return new Map(
-      result.rows.map((row) => [Number(row.id), { status: row.status, lockedBy: row.locked_by }]),
+      result.rows.map((row) => [
+        Number(row.id),
+        { status: row.status, lockedBy: row.locked_by, attempts: Number(row.attempts) },
+      ]),
     );
   }
 
@@ -432,20 +450,21 @@ export abstract class JobsDialect {
     return result.affected;
   }
 
-  /** Gives jobs back unrun (shutdown): due at once, the interrupted run not counted. */
+  /** Gives jobs back unrun (shutdown), those still held by the same claim: due at once, the interrupted run not counted. */
   async release(
     sql: Sql,
     owner: string,
-    ids: number[],
+    jobs: HeldJob[],
     now: number,
     note: string,
   ): Promise<number> {
+    const claims = claimsSql(jobs);
     const result = await this.run(
       sql,
       `UPDATE ${T} SET status = 'pending', locked_by = NULL, locked_until = NULL, run_at = ?,
          attempts = attempts - 1, logs = ${this.appendText('logs')}
-       WHERE locked_by = ? AND status = 'running' AND id IN (${placeholders(ids.length)})`,
-      [now, note, owner, ...ids],
+       WHERE locked_by = ? AND status = 'running' AND (${claims.text})`,
+      [now, note, owner, ...claims.params],
     );
     return result.affected;
   }

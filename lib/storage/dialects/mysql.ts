@@ -13,7 +13,7 @@ import {
   type FinishReport,
 } from './dialect.js';
 import { placeholders, type Database, type Sql } from '../sql.js';
-import type { ClaimRequest, ClaimedJob, JobUpdate, NewJobRow } from '../job-rows.js';
+import type { ClaimRequest, ClaimedJob, HeldJob, JobUpdate, NewJobRow } from '../job-rows.js';
 import type { FlowSql } from '../../flows/flow.steps.js';
 
 /** Still held by the owner given as the next parameter. */
@@ -144,11 +144,11 @@ export class MysqlDialect extends JobsDialect {
     // the locked read says which held and which are linked (no RETURNING on MariaDB's UPDATE).
     if (updates.length === 1 && (await this.finishHeld(sql, owner, updates, true)) > 0)
       return [true];
-    const ids = updates.map((update) => update.id);
+    const jobs = updates.map((update) => ({ id: update.id, attempts: update.heldAttempt }));
     return this.onHeldRows(
       sql,
       owner,
-      ids,
+      jobs,
       (sql, held) =>
         this.finishHeld(
           sql,
@@ -181,23 +181,23 @@ export class MysqlDialect extends JobsDialect {
     );
   }
 
-  /** As `finish`: one id is one statement; several go through `onHeldRows`. */
-  override async deleteHeld(sql: Sql, owner: string, ids: number[]): Promise<boolean[]> {
+  /** As `finish`: one job is one statement; several go through `onHeldRows`. */
+  override async deleteHeld(sql: Sql, owner: string, jobs: HeldJob[]): Promise<boolean[]> {
     const unlinked = `AND NOT ${linkedSql()}`;
-    if (ids.length === 1) {
+    if (jobs.length === 1) {
       const result = await this.run(
         sql,
-        `DELETE FROM ${JOBS_TABLE} WHERE id = ? AND ${HELD} ${unlinked}`,
-        [ids[0], owner],
+        `DELETE FROM ${JOBS_TABLE} WHERE id = ? AND attempts = ? AND ${HELD} ${unlinked}`,
+        [jobs[0].id, jobs[0].attempts, owner],
       );
       return [result.affected > 0];
     }
     return this.onHeldRows(
       sql,
       owner,
-      ids,
+      jobs,
       (sql, held) => {
-        const ours = ids.filter((_, i) => held[i]);
+        const ours = jobs.filter((_, i) => held[i]).map((job) => job.id);
         return sql(`DELETE FROM ${JOBS_TABLE} WHERE id IN (${placeholders(ours.length)})`, ours);
       },
       undefined,
@@ -206,28 +206,33 @@ export class MysqlDialect extends JobsDialect {
   }
 
   /**
-   * In one transaction: locks the rows of `ids` that `owner` still holds, and, if any, runs `work`
-   * on them (nobody can take them meanwhile). Returns, per id, whether it was held. Given the
-   * statements of a caller's transaction (`job.transaction()`), in that one: a transaction of its
-   * own would wait for the row locks the caller's holds, and the caller for it.
+   * In one transaction: locks the rows of `jobs` that `owner` still holds by the same claim, and,
+   * if any, runs `work` on them (nobody can take them meanwhile). Returns, per job, whether it was
+   * held. Given the statements of a caller's transaction (`job.transaction()`), in that one: a
+   * transaction of its own would wait for the row locks the caller's holds, and the caller for it.
    */
   private onHeldRows(
     given: Sql,
     owner: string,
-    ids: number[],
+    jobs: HeldJob[],
     work: (sql: Sql, held: boolean[]) => Promise<unknown>,
     report?: FinishReport,
     condition = '',
   ): Promise<boolean[]> {
     const inCallers = given !== this.database.sql;
     const locked = async (sql: Sql) => {
-      const ours = await sql(
-        `SELECT id, ${linkedSql()} AS linked FROM ${JOBS_TABLE}
-         WHERE id IN (${placeholders(ids.length)}) AND ${HELD} ${condition} FOR UPDATE`,
-        [...ids, owner],
+      const rows = await sql<{ id: unknown; attempts: unknown; linked: unknown }>(
+        `SELECT id, attempts, ${linkedSql()} AS linked FROM ${JOBS_TABLE}
+         WHERE id IN (${placeholders(jobs.length)}) AND ${HELD} ${condition} FOR UPDATE`,
+        [...jobs.map((job) => job.id), owner],
       );
-      JobsDialect.reportOf(ours.rows, report);
-      const held = JobsDialect.heldOf(ids, ours.rows);
+      const claims = new Map(jobs.map((job) => [job.id, job.attempts]));
+      const ours = rows.rows.filter((row) => claims.get(Number(row.id)) === Number(row.attempts));
+      JobsDialect.reportOf(ours, report);
+      const held = JobsDialect.heldOf(
+        jobs.map((job) => job.id),
+        ours,
+      );
       if (held.some(Boolean)) await work(sql, held);
       return held;
     };
@@ -247,7 +252,7 @@ export class MysqlDialect extends JobsDialect {
     const result = await this.run(
       sql,
       `UPDATE ${JOBS_TABLE} j JOIN (${source}) v ON j.id = v.v_id SET ${this.finishAssignments('j.')}
-       WHERE j.locked_by = ? AND j.status = 'running'${unlinkedOnly ? ` AND NOT ${linkedSql('j.')}` : ''}`,
+       WHERE j.attempts = v.v_held AND j.locked_by = ? AND j.status = 'running'${unlinkedOnly ? ` AND NOT ${linkedSql('j.')}` : ''}`,
       [...updates.flatMap(JobsDialect.finishValues), owner],
     );
     return result.affected;

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { JOBS_TABLE } from '../../jobs.constants.js';
 import { JobsDialect, claimColumns, linkedSql, type FinishReport, type Notify } from './dialect.js';
 import type { Sql, SqlResult } from '../sql.js';
-import type { ClaimRequest, ClaimedJob, JobUpdate, NewJobRow } from '../job-rows.js';
+import type { ClaimRequest, ClaimedJob, HeldJob, JobUpdate, NewJobRow } from '../job-rows.js';
 
 /**
  * PostgreSQL: claims with UPDATE ... WHERE id = ANY(ARRAY(SELECT ... FOR UPDATE SKIP LOCKED))
@@ -133,17 +133,21 @@ export class PostgresDialect extends JobsDialect {
   override async deleteHeld(
     sql: Sql,
     owner: string,
-    ids: number[],
+    jobs: HeldJob[],
     report?: FinishReport,
   ): Promise<boolean[]> {
     const result = await this.run(
       sql,
-      `DELETE FROM ${JOBS_TABLE} WHERE id = ANY(?::int[]) AND locked_by = ? AND status = 'running'
-         AND NOT ${linkedSql()} RETURNING id, awaited`,
-      [ids, owner],
+      `DELETE FROM ${JOBS_TABLE} j USING unnest(?::int[], ?::int[]) AS v(v_id, v_held)
+       WHERE j.id = v.v_id AND j.attempts = v.v_held AND j.locked_by = ? AND j.status = 'running'
+         AND NOT ${linkedSql('j.')} RETURNING j.id, j.awaited`,
+      [jobs.map((job) => job.id), jobs.map((job) => job.attempts), owner],
     );
     JobsDialect.reportOf(result.rows, report);
-    return JobsDialect.heldOf(ids, result.rows);
+    return JobsDialect.heldOf(
+      jobs.map((job) => job.id),
+      result.rows,
+    );
   }
 
   /**
@@ -160,9 +164,9 @@ export class PostgresDialect extends JobsDialect {
     const result = await this.run(
       sql,
       `UPDATE ${JOBS_TABLE} j SET ${this.finishAssignments()}
-       FROM unnest(?::int[], ?::text[], ?::bool[], ?::bigint[], ?::int[], ?::bigint[], ?::text[], ?::text[], ?::text[])
+       FROM unnest(?::int[], ?::text[], ?::bool[], ?::bigint[], ?::int[], ?::bigint[], ?::text[], ?::text[], ?::text[], ?::int[])
          AS v(${JobsDialect.FINISH_COLUMNS.join(', ')})
-       WHERE j.id = v.v_id AND j.locked_by = ? AND j.status = 'running'
+       WHERE j.id = v.v_id AND j.attempts = v.v_held AND j.locked_by = ? AND j.status = 'running'
        RETURNING j.id, j.awaited, ${linkedSql('j.')} AS linked`,
       [...JobsDialect.FINISH_COLUMNS.map((_, c) => columns.map((values) => values[c])), owner],
     );

@@ -1,7 +1,7 @@
 import { JOBS_TABLE } from '../../jobs.constants.js';
 import { JobsDialect, claimColumns, linkedSql, type FinishReport } from './dialect.js';
 import { placeholders, type Sql, type SqlResult } from '../sql.js';
-import type { ClaimRequest, ClaimedJob, JobUpdate } from '../job-rows.js';
+import type { ClaimRequest, ClaimedJob, HeldJob, JobUpdate } from '../job-rows.js';
 
 /**
  * SQLite: one writer at a time, so a single UPDATE ... RETURNING claims atomically. TypeORM drives
@@ -62,13 +62,28 @@ export class SqliteDialect extends JobsDialect {
       sql,
       `WITH v(${JobsDialect.FINISH_COLUMNS.join(', ')}) AS (VALUES ${new Array(updates.length).fill(row).join(', ')})
        UPDATE ${JOBS_TABLE} SET ${this.finishAssignments()}
-       FROM v WHERE id = v.v_id AND +locked_by = ? AND +status = 'running'
+       FROM v WHERE id = v.v_id AND +attempts = v.v_held AND +locked_by = ? AND +status = 'running'
        RETURNING id, ${linkedSql()} AS linked`,
       [...updates.flatMap(JobsDialect.finishValues), owner],
     );
     JobsDialect.reportOf(result.rows, report);
     return JobsDialect.heldOf(
       updates.map((update) => update.id),
+      result.rows,
+    );
+  }
+
+  /** The row values of the claims read as lookups of the primary key (EXPLAIN QUERY PLAN). */
+  async deleteHeld(sql: Sql, owner: string, jobs: HeldJob[]): Promise<boolean[]> {
+    const result = await this.run(
+      sql,
+      `DELETE FROM ${JOBS_TABLE} WHERE +locked_by = ? AND +status = 'running'
+         AND (id, attempts) IN (VALUES ${new Array(jobs.length).fill('(?, ?)').join(', ')})
+         AND NOT ${linkedSql()} RETURNING id`,
+      [owner, ...jobs.flatMap((job) => [job.id, job.attempts])],
+    );
+    return JobsDialect.heldOf(
+      jobs.map((job) => job.id),
       result.rows,
     );
   }
