@@ -491,7 +491,12 @@ export class JobStore {
   }
 
   /** Stores a running job's progress (JSON text) while `owner` holds it by this claim; returns whether it held. */
-  setProgress(owner: string, job: HeldJob, json: string, manager?: EntityManager): Promise<boolean> {
+  setProgress(
+    owner: string,
+    job: HeldJob,
+    json: string,
+    manager?: EntityManager,
+  ): Promise<boolean> {
     return this.dialect.setProgress(this.sql(manager), owner, job, json);
   }
 
