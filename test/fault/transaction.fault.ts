@@ -175,10 +175,30 @@ async function enqueue(run: FaultRun, tx: number, plain: number): Promise<Record
   const ids: Record<Via, number[]> = { transaction: [], plain: [] };
   for (let i = 0; i < specs.length; i += 1_000) {
     const batch = specs.slice(i, i + 1_000);
-    const jobs = await run.jobs.enqueueMany(batch);
+    const jobs = await untilStored(() => run.jobs.enqueueMany(batch));
     jobs.forEach((job, n) => ids[batch[n].data.via].push(job.id));
   }
   return ids;
+}
+
+/**
+ * On SQLite a writer waiting for the one write lock is not served in turn: SQLite's busy handler
+ * polls, and the replicas, which take the lock back to back through their job transactions, win
+ * nearly every time. The test's INSERT (the replicas were started first, so that the slow victim
+ * gets its share of the jobs) once waited out every busy timeout of enqueueMany's retries and
+ * failed with "database is locked" (a CI run, 2026-12-02): nothing was stored, so it is tried
+ * again here, for up to two minutes. (Stored before the replicas start instead, the jobs were all
+ * run by the quick replicas, and later replicas took up to 95 s to start: the same unfairness.)
+ */
+async function untilStored<T>(insert: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    try {
+      return await insert();
+    } catch (error) {
+      if (!/database is locked/.test(String(error)) || Date.now() > deadline) throw error;
+    }
+  }
 }
 
 function txRecords(run: FaultRun, worker?: string): TxRecord[] {
@@ -315,14 +335,11 @@ async function scenario(
   const run = await FaultRun.open(label, database);
   try {
     await createEffectsTable(run);
-    // Every job is stored before the replicas start: on SQLite a writer that waits for the one
-    // write lock is not served in turn, and the test's INSERTs, waiting behind four processes that
-    // hold it through their transactions, once ran out of busy timeouts ("database is locked").
-    const ids = await enqueue(run, tx, plain);
-    const total = tx + plain;
     const [victim, sleeper, ...others] = await startReplicas(run, holds);
     const survivors = [sleeper, ...others];
     const started = Date.now();
+    const ids = await enqueue(run, tx, plain);
+    const total = tx + plain;
 
     const killed = await killInsideRuns(run, victim, ids);
     let stalled: Awaited<ReturnType<typeof stallInsideTransactions>> | null = null;
