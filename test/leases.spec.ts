@@ -1,7 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
-import { JobEntity, JobKind, JobsService, type JobContext } from 'nestjs-typeorm-jobs';
+import {
+  JobEntity,
+  JobKind,
+  JobLeaseLostError,
+  JobsService,
+  type JobContext,
+} from 'nestjs-typeorm-jobs';
 import { describeBackends } from './support/backends.js';
 import {
   closeCleaners,
@@ -140,6 +146,33 @@ describeBackends('leases, shutdown and timeouts', (backend) => {
       await a.close();
       await b.close();
     }
+  });
+
+  it('stops its older run of a job it claims again after that run lost its lease; only the new claim ends the job', async () => {
+    const database = await freshDatabase(backend);
+    // No tick or renewal in the test's time (they would find the run lost by reading its row):
+    // the claim alone must stop the older run.
+    const options = { lease: 60_000, pollInterval: 30_000 };
+    await withApp({ database, providers: [Slow], jobs: options }, async (app) => {
+      const jobs = app.get(JobsService);
+      const slow = app.get(Slow);
+      const rows = app.get<DataSource>(getDataSourceToken()).getRepository(JobEntity);
+      const job = await jobs.enqueue('slow', {});
+      await waitFor(() => slow.started.has(job.id), 'the first run');
+      // What a reaper does once the lease ran out (this instance stalled, or lost the database):
+      // the job is due again while its run goes on here. An enqueue wakes the runner, which
+      // claims both jobs: the first as attempt 2.
+      await rows.update(job.id, { status: 'pending', lockedBy: null, lockedUntil: null });
+      const other = await jobs.enqueue('quick', {});
+      const reason = await waitFor(() => slow.aborted.get(job.id), 'the first run to stop');
+      expect(reason).toBeInstanceOf(JobLeaseLostError);
+      expect(String((reason as Error).message)).toContain('this instance claimed it again');
+      await waitForStatus(app, other.id, 'succeeded');
+      expect(await jobs.get(job.id)).toMatchObject({ status: 'running', attempts: 2 });
+      slow.release(job.id);
+      const done = await waitForStatus(app, job.id, 'succeeded');
+      expect(done).toMatchObject({ attempts: 2, result: 'released' });
+    });
   });
 
   it('lets running handlers finish on shutdown', async () => {
