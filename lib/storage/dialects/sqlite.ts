@@ -50,7 +50,11 @@ export class SqliteDialect extends JobsDialect {
     return JobsDialect.claimedJobs(result.rows);
   }
 
-  /** The unary `+` keeps SQLite from driving the join from the status index (every running job, times the batch). */
+  /**
+   * The unary `+` keeps SQLite from driving the join from the status index (every running job,
+   * times the batch). Not on `attempts`: with `+attempts = v.v_held` SQLite 3.53 took 41 ms to
+   * write 260 outcomes instead of 0.9 ms (a plan EXPLAIN QUERY PLAN does not show apart; measured).
+   */
   async finish(
     sql: Sql,
     owner: string,
@@ -62,7 +66,7 @@ export class SqliteDialect extends JobsDialect {
       sql,
       `WITH v(${JobsDialect.FINISH_COLUMNS.join(', ')}) AS (VALUES ${new Array(updates.length).fill(row).join(', ')})
        UPDATE ${JOBS_TABLE} SET ${this.finishAssignments()}
-       FROM v WHERE id = v.v_id AND +attempts = v.v_held AND +locked_by = ? AND +status = 'running'
+       FROM v WHERE id = v.v_id AND attempts = v.v_held AND +locked_by = ? AND +status = 'running'
        RETURNING id, ${linkedSql()} AS linked`,
       [...updates.flatMap(JobsDialect.finishValues), owner],
     );
