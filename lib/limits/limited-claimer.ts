@@ -48,6 +48,8 @@ export class LimitedClaimer {
   private due = true;
   /** No limited claim before this moment: the last one found every due limited job held back. */
   private heldUntil = 0;
+  /** Claims in a row that found every due limited job held back (each waits twice as long). */
+  private heldClaims = 0;
   /** When this instance last pruned `nest_job_groups` (see forget). */
   private forgotServedAt = 0;
   private permitsOf: KindPermits | null = null;
@@ -170,10 +172,20 @@ export class LimitedClaimer {
       this.due = claimed.sawDue;
       if (claimed.retryAt !== null) this.host.wakeAt(claimed.retryAt);
       // Every due limited job held back: the other claims' wake-ups need not try again before
-      // half a poll interval, a rate window frees a start, or a slot frees here.
+      // half a poll interval, a rate window frees a start, or a slot frees here; after each such
+      // claim in a row twice as long, up to two poll intervals (with several instances, the one
+      // whose claims keep finding its candidates' groups taken by the others stops reading them
+      // again and again: each read is a sort of the due jobs, on the server the others need).
       if (claimed.jobs.length === 0 && claimed.sawDue) {
-        const until = Date.now() + this.settings.pollInterval / 2;
+        const wait = Math.min(
+          (this.settings.pollInterval / 2) * 2 ** this.heldClaims,
+          2 * this.settings.pollInterval,
+        );
+        this.heldClaims = Math.min(this.heldClaims + 1, 8);
+        const until = Date.now() + wait;
         this.heldUntil = Math.min(until, claimed.retryAt ?? until);
+      } else if (claimed.jobs.length > 0) {
+        this.heldClaims = 0;
       }
       this.host.take(claimed.jobs);
       if (claimed.jobs.length < room) return claimed.sawDue;
