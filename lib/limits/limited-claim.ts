@@ -79,8 +79,6 @@ export interface LimitedClaimResult {
   skipped?: boolean;
   /** Of the candidates given, those picked but no longer due (claimed elsewhere, cancelled, ...). */
   gone?: number[];
-  /** A statement to run once the claim has committed (see LimitedClaimSql.servedAfter). */
-  after?: Statement;
 }
 
 /** What differs per database (supplied by the dialect). */
@@ -105,11 +103,6 @@ export interface LimitedClaimSql {
   claimedJob(row: Record<string, unknown>, attemptsOffset: number): ClaimedJob;
   /** Inserts or updates `count` rows (kind, group_key, last_start) of nest_job_groups. */
   upsertServed(count: number): string;
-  /**
-   * When the claimed groups were served is written after the claim's transaction (`after` of the
-   * result), not in it: it only orders later claims, and the claim holds its locks for less time.
-   */
-  servedAfter: boolean;
 }
 
 export type LimitedClaimSteps = StatementSteps<LimitedClaimResult>;
@@ -350,15 +343,12 @@ export function* limitedClaim(
       served.set(scopeOf(job.kind, job.group), [job.kind, job.group, now]);
     }
   }
-  let after: Statement | undefined;
   if (served.size > 0) {
-    const upsert = { text: sql.upsertServed(served.size), params: [...served.values()].flat() };
-    if (sql.servedAfter) after = upsert;
-    else yield upsert;
+    yield { text: sql.upsertServed(served.size), params: [...served.values()].flat() };
   }
   const order = new Map(ids.map((id, i) => [id, i]));
   claimed.sort((a, b) => order.get(a.id)! - order.get(b.id)!);
-  return { jobs: claimed, sawDue: true, retryAt, gone, ...(after ? { after } : {}) };
+  return { jobs: claimed, sawDue: true, retryAt, gone };
 }
 
 function runningStatement(kinds: string[], now: number): Statement {

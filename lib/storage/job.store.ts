@@ -230,14 +230,6 @@ export class JobStore {
     }
     const sql = this.dialect.limitedClaimSql();
     const done = await this.inTransaction(() => limitedClaim(request, sql));
-    if (done?.after) {
-      const { text, params } = done.after;
-      // Not awaited: it only orders later claims (a failure leaves the groups' order as it was,
-      // and the next claim meets the same database).
-      retryTransient(() => this.dialect.run(this.database.sql, text, params)).catch(
-        () => undefined,
-      );
-    }
     return done ?? { ...nothing, sawDue: true, skipped: true };
   }
 

@@ -240,8 +240,6 @@ export abstract class JobsDialect {
       dueFilter: (request) => this.claimFilter(request),
       claimedJob: (row, offset) => JobsDialect.claimedJob(row, offset),
       upsertServed: (count) => this.upsertServed(count),
-      // SQLite's claim is one exclusive turn: a statement after it would take the lock again.
-      servedAfter: this.name !== 'sqlite',
     };
   }
 
