@@ -67,6 +67,8 @@ export interface Candidate {
   id: number;
   kind: string;
   group: string | null;
+  /** When its group was last served, as the scan read it (epoch ms; negative or null: never). */
+  served?: number | null;
 }
 
 export interface LimitedClaimResult {
@@ -114,6 +116,12 @@ const SCAN_ROWS = 4_000;
 const KEPT_PER_GROUP = 4;
 /** Groups whose rows a claim of kinds limited by group concurrency alone locks at most. */
 const LOCK_GROUPS = 500;
+/**
+ * A group the candidate scan read as served this recently (ms) is not recorded as served again by
+ * the claim that takes its next job: the claims' order of groups is least recently served first to
+ * within this much, and a busy claim writes a row of nest_job_groups per group it took less often.
+ */
+const SERVED_GRAIN_MS = 1_000;
 /** Due jobs that scan ranks per group, in claim order (groups at their limit left out first). */
 const SCAN_WINDOW = 50_000;
 const scopeOf = (kind: string, group: string | null) => `${kind}${SEP}${group ?? ''}`;
@@ -261,9 +269,10 @@ export function* limitedClaim(
   }
 
   // Pick what every limit allows.
-  const picked: Array<{ id: number; kind: string; group: string | null }> = [];
+  const picked: Candidate[] = [];
   let startingNow = 0;
-  for (const { id, kind, group } of candidates) {
+  for (const candidate of candidates) {
+    const { kind, group } = candidate;
     if (picked.length >= request.limit) break;
     const limits = byName.get(kind)!;
     const startCounts = limits.rateLimit !== null || (limits.group?.rateLimit ?? null) !== null;
@@ -286,7 +295,7 @@ export function* limitedClaim(
     running.add(kind, null);
     if (limits.rateLimit) starts.add(kind, null);
     if (startCounts) startingNow++;
-    picked.push({ id, kind, group });
+    picked.push(candidate);
   }
   if (picked.length === 0) return { jobs: [], sawDue: true, retryAt };
 
@@ -338,7 +347,10 @@ export function* limitedClaim(
   }
   // When each group of a kind with group limits was last served, for the next claims' order.
   const served = new Map<string, [string, string, number]>();
+  const servedWhen = new Map(picked.map((job) => [job.id, job.served ?? null]));
   for (const job of claimed) {
+    const last = servedWhen.get(job.id) ?? null;
+    if (last !== null && last > now - SERVED_GRAIN_MS) continue;
     if (job.group !== null && byName.get(job.kind)!.group) {
       served.set(scopeOf(job.kind, job.group), [job.kind, job.group, now]);
     }
@@ -429,6 +441,7 @@ function candidateOf(row: Record<string, unknown>): Candidate {
     id: Number(row.id),
     kind: String(row.kind),
     group: row.group_key == null ? null : String(row.group_key),
+    served: row.served == null ? null : Number(row.served),
   };
 }
 
@@ -466,7 +479,7 @@ function scanStatement(
     };
   }
   return {
-    text: `SELECT c.id, c.kind, c.group_key FROM (
+    text: `SELECT c.id, c.kind, c.group_key, g.last_start AS served FROM (
         SELECT w.id, w.kind, w.group_key, w.priority, w.run_at,
           ROW_NUMBER() OVER (PARTITION BY w.kind, w.group_key ORDER BY w.priority, w.run_at, w.id) AS rn
         FROM (
