@@ -123,4 +123,37 @@ describeBackends('group rows of the limited claim', (backend) => {
       expect(served.get(job.group!)).toBeGreaterThanOrEqual(now);
     }
   });
+
+  it('records a group as served again only when the scan read it served over a second ago', async () => {
+    const now = Date.now();
+    let n = 0;
+    const mark = () => (backend.name === 'postgres' ? `$${++n}` : '?');
+    const rows = [
+      ['served-just-now', now - 200],
+      ['served-5-s-ago', now - 5_000],
+    ];
+    await fresh.source.query(
+      `INSERT INTO nest_job_groups (kind, group_key, last_start) VALUES ${rows.map(() => `(${mark()}, ${mark()}, ${mark()})`).join(', ')}`,
+      rows.flatMap(([group, at]) => [KIND, group, at]),
+    );
+    await enqueue(['served-just-now', 'served-5-s-ago', 'never-served']);
+    const mine = new Set(['served-just-now', 'served-5-s-ago', 'never-served']);
+    // (The store is the suite's: jobs the test before left unclaimed are due too.)
+    const candidates = (
+      await fresh.store.limitedCandidates({ kinds, queues: null, clock: Date.now })
+    ).filter((job) => mine.has(job.group!));
+    expect(Object.fromEntries(candidates.map((job) => [job.group, job.served]))).toEqual({
+      'served-just-now': now - 200,
+      'served-5-s-ago': now - 5_000,
+      // (Its row is made after the scan read the groups: none yet.)
+      'never-served': null,
+    });
+    const claimed = await claim('one', 10, candidates);
+    expect(claimed.jobs).toHaveLength(3);
+    const served = await groupRows();
+    // Within the second: the claims' order of groups does not change, and nothing is written.
+    expect(served.get('served-just-now')).toBe(now - 200);
+    expect(served.get('served-5-s-ago')).toBeGreaterThanOrEqual(now);
+    expect(served.get('never-served')).toBeGreaterThanOrEqual(now);
+  });
 });
