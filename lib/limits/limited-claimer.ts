@@ -7,11 +7,6 @@ import type { Candidate, LimitedClaimRequest, LimitedClaimResult } from './limit
 
 /** Candidates are kept at most a poll interval, and at least this long (ms). */
 const CANDIDATES_LIFE = 1_000;
-/**
- * How long claims that keep finding every due limited job held back wait at most (ms), when two
- * poll intervals are less: each wait reads the due jobs again (a sort of up to 50,000 of them).
- */
-const HELD_AT_MOST = 2_000;
 
 export interface LimitedClaimerSettings {
   owner: string;
@@ -178,13 +173,13 @@ export class LimitedClaimer {
       if (claimed.retryAt !== null) this.host.wakeAt(claimed.retryAt);
       // Every due limited job held back: the other claims' wake-ups need not try again before
       // half a poll interval, a rate window frees a start, or a slot frees here; after each such
-      // claim in a row twice as long, up to two poll intervals or HELD_AT_MOST (with several instances, the one
+      // claim in a row twice as long, up to two poll intervals (with several instances, the one
       // whose claims keep finding its candidates' groups taken by the others stops reading them
       // again and again: each read is a sort of the due jobs, on the server the others need).
       if (claimed.jobs.length === 0 && claimed.sawDue) {
         const wait = Math.min(
           (this.settings.pollInterval / 2) * 2 ** this.heldClaims,
-          Math.max(2 * this.settings.pollInterval, HELD_AT_MOST),
+          2 * this.settings.pollInterval,
         );
         this.heldClaims = Math.min(this.heldClaims + 1, 8);
         const until = Date.now() + wait;
