@@ -56,7 +56,7 @@ import {
 import type { NewJobRow } from './storage/job-rows.js';
 import { WaitingReasons } from './limits/waiting-reasons.js';
 import type { KindLimits } from './limits/kind-limits.js';
-import { Wakeups } from './wakeups/wakeups.js';
+import { Wakeups, type AddedJob } from './wakeups/wakeups.js';
 import { JobWaiters } from './waiting/job-waiters.js';
 import { enqueueRow, entityOf } from './jobs.rows.js';
 import { QueueStates } from './queues/queue-states.js';
@@ -146,10 +146,7 @@ export class JobsService {
       return added.job as JobEntity<T>;
     }
     // Its INSERT carries the other instances' wake-up when one is due now (PostgreSQL).
-    const notify = this.wakeups.carry(
-      { kind: row.kind, queue: row.queue, runAt: new Date(row.runAt) },
-      options.manager,
-    );
+    const notify = this.wakeups.carry([addedOf(row)], options.manager);
     const [id] = await this.store.insertMany([row], options.manager, notify);
     const job = entityOf(id, row);
     this.announce([{ job, inserted: true }], options.manager, notify !== null);
@@ -183,15 +180,19 @@ export class JobsService {
     const rows = await this.rowsOf(specs, options.manager);
     const added = new Array<{ job: JobEntity; inserted: boolean }>(rows.length);
     const plain = rows.map((row, i) => ({ row, i })).filter(({ row }) => row.uniqueKey === null);
+    // With no unique job (each has a statement of its own), the first INSERT carries the wake-up.
+    const notify =
+      plain.length === rows.length ? this.wakeups.carry(rows.map(addedOf), options.manager) : null;
     const ids = await this.store.insertMany(
       plain.map(({ row }) => row),
       options.manager,
+      notify,
     );
     plain.forEach(({ row, i }, n) => (added[i] = { job: entityOf(ids[n], row), inserted: true }));
     for (const [i, row] of rows.entries()) {
       if (row.uniqueKey !== null) added[i] = await this.insertUnique(row, options.manager);
     }
-    this.announce(added, options.manager);
+    this.announce(added, options.manager, notify !== null);
     return added.map(({ job }) => job);
   }
 
@@ -498,4 +499,9 @@ function published(jobs: JobEntity[]): PublishedAttributes {
     'messaging.batch.message_count': jobs.length,
     ...(queues.size === 1 ? { 'messaging.destination.name': [...queues][0] } : {}),
   };
+}
+
+/** What the wake-ups need of a row about to be written (see Wakeups.carry). */
+function addedOf(row: NewJobRow): AddedJob {
+  return { kind: row.kind, queue: row.queue, runAt: new Date(row.runAt) };
 }

@@ -146,6 +146,40 @@ describeBackends(
       });
     });
 
+    it("carries the wake-up of an enqueueMany on its INSERT, and gives each spec its own job's id", async () => {
+      await withListeningPair(async ({ runner, web }) => {
+        const texts: string[] = [];
+        const original = pg.Client.prototype.query;
+        pg.Client.prototype.query = function recorded(this: pg.Client, ...args: unknown[]) {
+          const [first] = args as [string | { text?: string }];
+          texts.push(typeof first === 'string' ? first : (first?.text ?? ''));
+          return (original as (...a: unknown[]) => unknown).apply(this, args);
+        } as typeof original;
+        let jobs: Awaited<ReturnType<JobsService['enqueueMany']>> = [];
+        try {
+          jobs = await web
+            .get(JobsService)
+            .enqueueMany([0, 1, 2, 3, 4].map((n) => ({ kind: 'note', data: { n } })));
+        } finally {
+          pg.Client.prototype.query = original;
+        }
+        const stored = await Promise.all(jobs.map((job) => web.get(JobsService).get(job.id)));
+        expect(stored.map((job) => job?.data)).toEqual([0, 1, 2, 3, 4].map((n) => ({ n })));
+        // Polling once a minute: only the carried NOTIFY can start them.
+        for (const job of jobs) {
+          await waitFor(
+            () => runner.get(Work).started.has(job.id),
+            `job ${job.id} to start`,
+            5_000,
+          );
+        }
+        const inserts = texts.filter((text) => text.includes('INSERT INTO nest_jobs '));
+        expect(inserts).toHaveLength(1);
+        expect(inserts[0]).toContain('pg_notify');
+        expect(texts.filter((text) => /^\s*SELECT pg_notify/.test(text))).toEqual([]);
+      });
+    });
+
     it('wakes the runner for every job of a burst of single enqueues, with at most one NOTIFY per NOTIFY_GAP_MS (and one after it)', async () => {
       await withListeningPair(async ({ runner, web }) => {
         const { url } = web.get<DataSource>(getDataSourceToken()).options as { url: string };

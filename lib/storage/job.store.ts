@@ -154,7 +154,10 @@ export class JobStore {
     );
   }
 
-  /** `notify`: a wake-up the (first) INSERT carries (PostgreSQL; see Wakeups.carry). */
+  /**
+   * `notify`: a wake-up the last INSERT carries (PostgreSQL; see Wakeups.carry): those woken find
+   * every row, the earlier statements' too.
+   */
   async insertMany(
     rows: NewJobRow[],
     manager?: EntityManager,
@@ -162,8 +165,9 @@ export class JobStore {
   ): Promise<number[]> {
     const sql = this.sql(manager);
     const ids: number[] = [];
-    for (const chunk of insertChunks(rows)) {
-      const carried = ids.length === 0 ? notify : null;
+    const chunks = [...insertChunks(rows)];
+    for (const [n, chunk] of chunks.entries()) {
+      const carried = n === chunks.length - 1 ? notify : null;
       ids.push(
         ...(await this.ownRetry(manager, () => this.dialect.insertMany(sql, chunk, carried))),
       );

@@ -124,14 +124,19 @@ export class Wakeups {
   }
 
   /**
-   * Before one job is written outside a transaction (a single enqueue): the wake-up NOTIFY its
-   * INSERT can carry, so other instances hear of it as it commits, one round trip sooner than by a
-   * NOTIFY sent after it; null when none is due now (PostgreSQL only). Then pass `carried` to `added`.
+   * Before jobs are written outside a transaction in one INSERT (a single enqueue, enqueueMany's
+   * first statement): the wake-up NOTIFY that INSERT can carry, so other instances hear of them as
+   * it commits, one round trip sooner than by a NOTIFY sent after it; null when none is to go now
+   * (PostgreSQL only). Then pass `carried` to `added`.
    */
-  carry(job: AddedJob, manager?: EntityManager): Notify | null {
-    if (!this.notifier || manager?.queryRunner?.isTransactionActive) return null;
-    if (this.takenHere([job])) return null;
-    return this.notifier.carry(job.runAt.getTime());
+  carry(jobs: AddedJob[], manager?: EntityManager): Notify | null {
+    if (!this.notifier || jobs.length === 0 || manager?.queryRunner?.isTransactionActive) {
+      return null;
+    }
+    if (this.takenHere(jobs)) return null;
+    let at = Infinity;
+    for (const job of jobs) at = Math.min(at, job.runAt.getTime());
+    return this.notifier.carry(at);
   }
 
   /**

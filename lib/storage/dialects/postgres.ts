@@ -76,12 +76,13 @@ export class PostgresDialect extends JobsDialect {
            interval_ms bigint, priority int, run_at bigint, max_attempts int, created bigint, schedule text,
            timeout_ms int, backoff text, group_key text, trace_context text)
          RETURNING id`;
-    // The wake-up rides on the INSERT: the other instances hear of the job when it commits, one
-    // round trip sooner than by a NOTIFY sent after it (see Wakeups.carry).
+    // The wake-up rides on the INSERT: the other instances hear of the jobs when it commits, one
+    // round trip sooner than by a NOTIFY sent after it (see Wakeups.carry). The ids come in the
+    // rows' order: a statement's serial ids rise in the order it inserts its rows.
     const result = notify
       ? await this.runPrepared(
           sql,
-          `WITH j AS (${insert}) SELECT j.id FROM j CROSS JOIN (SELECT pg_notify(?, ?)) n`,
+          `WITH j AS (${insert}) SELECT j.id FROM j CROSS JOIN (SELECT pg_notify(?, ?)) n ORDER BY j.id`,
           [json, notify.channel, notify.payload],
         )
       : await this.runPrepared(sql, insert, [json]);
