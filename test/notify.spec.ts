@@ -35,6 +35,30 @@ afterAll(closeCleaners);
 /** Polling once a minute: within a test, only a notification can wake a runner. */
 const SLOW_POLL = { pollInterval: 60_000 };
 
+/** What `work` returns, and every statement this process sent through pg meanwhile, by its text. */
+async function statementsOf<T>(work: () => Promise<T>): Promise<{ value: T; texts: string[] }> {
+  const texts: string[] = [];
+  const original = pg.Client.prototype.query;
+  pg.Client.prototype.query = function recorded(this: pg.Client, ...args: unknown[]) {
+    const [first] = args as [string | { text?: string }];
+    texts.push(typeof first === 'string' ? first : (first?.text ?? ''));
+    return (original as (...a: unknown[]) => unknown).apply(this, args);
+  } as typeof original;
+  try {
+    return { value: await work(), texts };
+  } finally {
+    pg.Client.prototype.query = original;
+  }
+}
+
+/** One INSERT, carrying the wake-up, and no NOTIFY of its own. */
+function expectCarried(texts: string[]): void {
+  const inserts = texts.filter((text) => text.includes('INSERT INTO nest_jobs '));
+  expect(inserts).toHaveLength(1);
+  expect(inserts[0]).toContain('pg_notify');
+  expect(texts.filter((text) => /^\s*SELECT pg_notify/.test(text))).toEqual([]);
+}
+
 /** Backend pids of this database's connections LISTENing for job wake-ups. */
 async function listeners(source: DataSource): Promise<number[]> {
   const rows: Array<{ pid: number }> = await source.query(
@@ -123,46 +147,22 @@ describeBackends(
 
     it('carries the wake-up of a lone enqueue on its INSERT: one statement, no NOTIFY of its own', async () => {
       await withListeningPair(async ({ runner, web }) => {
-        // Every statement this process sends through pg, by its text, while the job is enqueued.
-        const texts: string[] = [];
-        const original = pg.Client.prototype.query;
-        pg.Client.prototype.query = function recorded(this: pg.Client, ...args: unknown[]) {
-          const [first] = args as [string | { text?: string }];
-          texts.push(typeof first === 'string' ? first : (first?.text ?? ''));
-          return (original as (...a: unknown[]) => unknown).apply(this, args);
-        } as typeof original;
-        let id = 0;
-        try {
-          id = (await web.get(JobsService).enqueue('note', {})).id;
-        } finally {
-          pg.Client.prototype.query = original;
-        }
+        const { value: job, texts } = await statementsOf(() =>
+          web.get(JobsService).enqueue('note', {}),
+        );
         // Polling once a minute: only the carried NOTIFY can start it.
-        await waitFor(() => runner.get(Work).started.has(id), 'the job to start', 5_000);
-        const inserts = texts.filter((text) => text.includes('INSERT INTO nest_jobs '));
-        expect(inserts).toHaveLength(1);
-        expect(inserts[0]).toContain('pg_notify');
-        expect(texts.filter((text) => /^\s*SELECT pg_notify/.test(text))).toEqual([]);
+        await waitFor(() => runner.get(Work).started.has(job.id), 'the job to start', 5_000);
+        expectCarried(texts);
       });
     });
 
     it("carries the wake-up of an enqueueMany on its INSERT, and gives each spec its own job's id", async () => {
       await withListeningPair(async ({ runner, web }) => {
-        const texts: string[] = [];
-        const original = pg.Client.prototype.query;
-        pg.Client.prototype.query = function recorded(this: pg.Client, ...args: unknown[]) {
-          const [first] = args as [string | { text?: string }];
-          texts.push(typeof first === 'string' ? first : (first?.text ?? ''));
-          return (original as (...a: unknown[]) => unknown).apply(this, args);
-        } as typeof original;
-        let jobs: Awaited<ReturnType<JobsService['enqueueMany']>> = [];
-        try {
-          jobs = await web
+        const { value: jobs, texts } = await statementsOf(() =>
+          web
             .get(JobsService)
-            .enqueueMany([0, 1, 2, 3, 4].map((n) => ({ kind: 'note', data: { n } })));
-        } finally {
-          pg.Client.prototype.query = original;
-        }
+            .enqueueMany([0, 1, 2, 3, 4].map((n) => ({ kind: 'note', data: { n } }))),
+        );
         const stored = await Promise.all(jobs.map((job) => web.get(JobsService).get(job.id)));
         expect(stored.map((job) => job?.data)).toEqual([0, 1, 2, 3, 4].map((n) => ({ n })));
         // Polling once a minute: only the carried NOTIFY can start them.
@@ -173,10 +173,7 @@ describeBackends(
             5_000,
           );
         }
-        const inserts = texts.filter((text) => text.includes('INSERT INTO nest_jobs '));
-        expect(inserts).toHaveLength(1);
-        expect(inserts[0]).toContain('pg_notify');
-        expect(texts.filter((text) => /^\s*SELECT pg_notify/.test(text))).toEqual([]);
+        expectCarried(texts);
       });
     });
 
