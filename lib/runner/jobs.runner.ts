@@ -77,8 +77,6 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
   private started = false;
   private stopping = false;
   private lastPollAt: number | null = null;
-  /** SQLite: a statement runs within the call, never leaving the microtask queue. */
-  private readonly synchronousDriver: boolean;
 
   constructor(
     @Inject(JOBS_RESOLVED_OPTIONS) private readonly options: ResolvedJobsOptions,
@@ -90,7 +88,6 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
     @Inject(JOBS_DATA_SOURCE) dataSource: DataSource,
     telemetry: JobsTelemetry,
   ) {
-    this.synchronousDriver = store.dialect.name === 'sqlite';
     this.queue = new LocalQueue(options);
     this.leases = new LeaseKeeper(store, this.owner, options.lease, this.logger);
     const deleteSucceeded = options.retention.succeeded === 0;
@@ -313,10 +310,8 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
     for (;;) {
       // Let timers and I/O in first: with a synchronous driver (better-sqlite3) a claim resolves
       // without leaving the microtask queue, and a busy runner would starve the outcome writes
-      // and the lease renewals. A server's claim waits for the network anyway: its first claim
-      // after a wake-up goes at once (a turn of the event loop sooner to the handler).
-      if (claimed >= 0 || this.synchronousDriver)
-        await new Promise((resolve) => setImmediate(resolve));
+      // and the lease renewals.
+      await new Promise((resolve) => setImmediate(resolve));
       const limit = this.stopping
         ? 0
         : this.queue.claimLimit(this.running.size, this.outcomes.size);
