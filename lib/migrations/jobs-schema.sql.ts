@@ -426,10 +426,11 @@ function quotedPendingDue(columns: string): SchemaSql {
  * entries and WAL per job (bench/RESULTS.md, seventh session). Every read of it is for pending
  * jobs. On PostgreSQL `status` moves last: PostgreSQL takes a condition the index's predicate
  * implies out of the index scan, and a first column left without one would make every read a scan
- * of the whole index (the ranges of lib/storage/due-ranges.ts start at priority). TypeORM compares an index's columns
- * as a set, so the entity's declaration fits both this and MariaDB's (status, priority, run_at, id). MariaDB has no partial indexes: its step changes nothing. On PostgreSQL the index is
- * rebuilt without CONCURRENTLY (a migration runs in a transaction): writes to `nest_jobs` wait
- * for the build, about a second per million pending jobs.
+ * of the whole index (the ranges of lib/storage/due-ranges.ts start at priority). TypeORM compares
+ * an index's columns as a set, so the entity's declaration fits both this and MariaDB's (status,
+ * priority, run_at, id). MariaDB has no partial indexes: its step changes nothing. On PostgreSQL
+ * the index is rebuilt without CONCURRENTLY (a migration runs in a transaction): writes to
+ * `nest_jobs` wait for the build, about a second per million pending jobs.
  */
 export const pendingDueSql: Record<'postgres' | 'mysql' | 'sqlite', SchemaSql> = {
   postgres: quotedPendingDue('"priority", "run_at", "id", "status"'),

@@ -85,6 +85,11 @@ export interface HeldJob {
   attempts: number;
 }
 
+/** The claim an update is written for. */
+export function claimOf(update: JobUpdate): HeldJob {
+  return { id: update.id, attempts: update.heldAttempt };
+}
+
 /** The end of one run, written only while `owner` still holds the job, by the same claim. */
 export interface JobUpdate {
   id: number;

@@ -14,6 +14,7 @@ import type { FinishReport, JobHolder, Notify } from './dialects/dialect.js';
 import { activeColumns, statusesFor } from '../jobs.states.js';
 import { retryTransient } from './transient.js';
 import { databaseOf, placeholders, sqlOf, type Database, type Sql } from './sql.js';
+import { claimOf } from './job-rows.js';
 import type { ClaimRequest, ClaimedJob, HeldJob, JobUpdate, NewJobRow } from './job-rows.js';
 import { finishChunks, insertChunks } from './statement-chunks.js';
 import type { KindLimits } from '../limits/kind-limits.js';
@@ -446,12 +447,7 @@ export class JobStore {
     const sql = this.sql(manager);
     const gone = (update: JobUpdate) => deleteSucceeded && update.status === 'succeeded';
     await this.perOwnerBatch(sql, updates.filter(gone), held, (owner, batch) =>
-      this.dialect.deleteHeld(
-        sql,
-        owner,
-        batch.map((update) => ({ id: update.id, attempts: update.heldAttempt })),
-        report,
-      ),
+      this.dialect.deleteHeld(sql, owner, batch.map(claimOf), report),
     );
     // Not deleted: a linked job (its end is written, to be settled), or one no longer ours.
     await this.perOwnerBatch(

@@ -103,7 +103,7 @@ export interface JobHolder {
  * `(id = ? AND attempts = ?) OR ...`: the rows of these claims, each still at the attempt it was
  * claimed as (every database reads it as lookups of the primary key).
  */
-export function claimsSql(jobs: HeldJob[]): { text: string; params: number[] } {
+function claimsSql(jobs: HeldJob[]): { text: string; params: number[] } {
   return {
     text: jobs.map(() => '(id = ? AND attempts = ?)').join(' OR '),
     params: jobs.flatMap((job) => [job.id, job.attempts]),
@@ -359,9 +359,12 @@ export abstract class JobsDialect {
   }
 
   /** Per id, whether it came back in the statement's rows (their `id` column). */
-  protected static heldOf(ids: number[], rows: Array<Record<string, unknown>>): boolean[] {
+  protected static heldOf(
+    jobs: ReadonlyArray<{ id: number }>,
+    rows: Array<Record<string, unknown>>,
+  ): boolean[] {
     const held = new Set(rows.map((row) => Number(row.id)));
-    return ids.map((id) => held.has(id));
+    return jobs.map((job) => held.has(job.id));
   }
 
   /**

@@ -13,6 +13,7 @@ import {
   type FinishReport,
 } from './dialect.js';
 import { placeholders, type Database, type Sql } from '../sql.js';
+import { claimOf } from '../job-rows.js';
 import type { ClaimRequest, ClaimedJob, HeldJob, JobUpdate, NewJobRow } from '../job-rows.js';
 import type { FlowSql } from '../../flows/flow.steps.js';
 
@@ -144,7 +145,7 @@ export class MysqlDialect extends JobsDialect {
     // the locked read says which held and which are linked (no RETURNING on MariaDB's UPDATE).
     if (updates.length === 1 && (await this.finishHeld(sql, owner, updates, true)) > 0)
       return [true];
-    const jobs = updates.map((update) => ({ id: update.id, attempts: update.heldAttempt }));
+    const jobs = updates.map(claimOf);
     return this.onHeldRows(
       sql,
       owner,
@@ -229,10 +230,7 @@ export class MysqlDialect extends JobsDialect {
       const claims = new Map(jobs.map((job) => [job.id, job.attempts]));
       const ours = rows.rows.filter((row) => claims.get(Number(row.id)) === Number(row.attempts));
       JobsDialect.reportOf(ours, report);
-      const held = JobsDialect.heldOf(
-        jobs.map((job) => job.id),
-        ours,
-      );
+      const held = JobsDialect.heldOf(jobs, ours);
       if (held.some(Boolean)) await work(sql, held);
       return held;
     };

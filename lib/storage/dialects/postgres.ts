@@ -145,10 +145,7 @@ export class PostgresDialect extends JobsDialect {
       [jobs.map((job) => job.id), jobs.map((job) => job.attempts), owner],
     );
     JobsDialect.reportOf(result.rows, report);
-    return JobsDialect.heldOf(
-      jobs.map((job) => job.id),
-      result.rows,
-    );
+    return JobsDialect.heldOf(jobs, result.rows);
   }
 
   /**
@@ -172,9 +169,6 @@ export class PostgresDialect extends JobsDialect {
       [...JobsDialect.FINISH_COLUMNS.map((_, c) => columns.map((values) => values[c])), owner],
     );
     JobsDialect.reportOf(result.rows, report);
-    return JobsDialect.heldOf(
-      updates.map((update) => update.id),
-      result.rows,
-    );
+    return JobsDialect.heldOf(updates, result.rows);
   }
 }

@@ -71,10 +71,7 @@ export class SqliteDialect extends JobsDialect {
       [...updates.flatMap(JobsDialect.finishValues), owner],
     );
     JobsDialect.reportOf(result.rows, report);
-    return JobsDialect.heldOf(
-      updates.map((update) => update.id),
-      result.rows,
-    );
+    return JobsDialect.heldOf(updates, result.rows);
   }
 
   /** The row values of the claims read as lookups of the primary key (EXPLAIN QUERY PLAN). */
@@ -86,9 +83,6 @@ export class SqliteDialect extends JobsDialect {
          AND NOT ${linkedSql()} RETURNING id`,
       [owner, ...jobs.flatMap((job) => [job.id, job.attempts])],
     );
-    return JobsDialect.heldOf(
-      jobs.map((job) => job.id),
-      result.rows,
-    );
+    return JobsDialect.heldOf(jobs, result.rows);
   }
 }
