@@ -3,7 +3,7 @@ import { getDataSourceToken } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { JobEntity, JobKind, JobsService } from 'nestjs-typeorm-jobs';
 import { JobStore } from '../lib/storage/job.store.js';
-import type { JobUpdate } from '../lib/storage/job-rows.js';
+import { finishShapeOf, type JobUpdate } from '../lib/storage/job-rows.js';
 import { backends, describeBackends } from './support/backends.js';
 import { closeCleaners, freshDatabase, startApp, withApp } from './support/fixtures.js';
 
@@ -108,6 +108,88 @@ describeBackends('batched storage writes', (backend) => {
     expect(retrying.activeKey).not.toBeNull();
     expect(retrying.runAt.getTime()).toBe(now + 60_000);
     expect(retrying.finishedAt).toBeNull();
+  });
+
+  it('writes plain successes in a statement of their own, to the same rows as every other end', async () => {
+    const database = await freshDatabase(backend);
+    const app = await startApp({ database, providers: [Work], jobs: { runner: false } });
+    const jobs = app.get(JobsService);
+    const store = app.get(JobStore);
+    const rows = app.get<DataSource>(getDataSourceToken()).getRepository(JobEntity);
+    const made = await jobs.enqueueMany([0, 1, 2, 3].map((n) => ({ kind: 'ok', data: { n } })));
+    const keyed = await jobs.enqueue('ok', { n: 4 }, { unique: true });
+    const now = Date.now();
+    const claimed = await store.claim({
+      owner: 'me',
+      limit: 10,
+      now,
+      leaseUntil: now + 60_000,
+      kinds: ['ok'],
+      queues: null,
+    });
+    expect(claimed).toHaveLength(5);
+    const runAt = new Map(claimed.map((job) => [job.id, job.runAt]));
+    await rows.update(made[2].id, { lockedBy: 'other' });
+    const end = (id: number, n: number, change: Partial<JobUpdate> = {}): JobUpdate => ({
+      id,
+      owner: 'me',
+      heldAttempt: 1,
+      status: 'succeeded',
+      failed: false,
+      runAt: runAt.get(id)!,
+      attempts: 1,
+      finishedAt: now + n,
+      lastError: null,
+      appendLogs: '',
+      result: null,
+      ...change,
+    });
+    const updates = [
+      end(made[0].id, 0, { result: JSON.stringify({ text: AWKWARD }) }),
+      end(made[1].id, 1, { appendLogs: `[1] ${AWKWARD}\n` }),
+      end(made[2].id, 2),
+      end(made[3].id, 3, {
+        status: 'failed',
+        failed: true,
+        lastError: AWKWARD,
+        finishedAt: now + 3,
+      }),
+      end(keyed.id, 4),
+    ];
+    expect(updates.map(finishShapeOf)).toEqual(['success', 'any', 'success', 'any', 'success']);
+    // Held per update in the order given, though the two shapes go in separate statements.
+    expect(await store.finish(updates)).toEqual([true, true, false, true, true]);
+
+    const [plain, logged, taken, failed, unique] = await Promise.all(
+      [...made, keyed].map((job) => rows.findOneByOrFail({ id: job.id })),
+    );
+    const succeeded = {
+      status: 'succeeded',
+      active: false,
+      failed: false,
+      attempts: 1,
+      lockedBy: null,
+      lockedUntil: null,
+      lastError: null,
+      activeKey: null,
+    };
+    expect(plain).toMatchObject({ ...succeeded, logs: null });
+    expect(plain.result).toEqual({ text: AWKWARD });
+    expect(plain.finishedAt?.getTime()).toBe(now);
+    expect(plain.runAt.getTime()).toBe(runAt.get(plain.id));
+    expect(logged).toMatchObject({ ...succeeded, result: null, logs: `[1] ${AWKWARD}\n` });
+    expect(logged.finishedAt?.getTime()).toBe(now + 1);
+    expect(taken).toMatchObject({ status: 'running', lockedBy: 'other', finishedAt: null });
+    expect(failed).toMatchObject({
+      status: 'failed',
+      active: false,
+      failed: true,
+      lastError: AWKWARD,
+    });
+    expect(unique).toMatchObject({ ...succeeded, result: null, logs: null });
+    expect(unique.finishedAt?.getTime()).toBe(now + 4);
+    // The unique key is free again: a new job may take it.
+    expect((await jobs.enqueue('ok', { n: 4 }, { unique: true })).id).not.toBe(keyed.id);
   });
 
   it('with deleteSucceeded, deletes the successes still ours and writes the rest', async () => {

@@ -107,3 +107,21 @@ export interface JobUpdate {
   /** JSON text, or null. */
   result: string | null;
 }
+
+/**
+ * Which columns a finish statement takes from each update. `success`: a run that succeeded and
+ * wrote no log line, at the attempt it was claimed as (nearly every end of a busy queue): only
+ * its finish time and result vary, the rest of the outcome is the same for all (4 values a job
+ * instead of 10; the statement measured about 40% cheaper on SQLite). `any`: every other end.
+ */
+export type FinishShape = 'success' | 'any';
+
+export function finishShapeOf(update: JobUpdate): FinishShape {
+  return update.status === 'succeeded' &&
+    !update.failed &&
+    update.lastError === null &&
+    update.appendLogs === '' &&
+    update.attempts === update.heldAttempt
+    ? 'success'
+    : 'any';
+}

@@ -14,7 +14,7 @@ import type { FinishReport, JobHolder, Notify } from './dialects/dialect.js';
 import { activeColumns, statusesFor } from '../jobs.states.js';
 import { retryTransient } from './transient.js';
 import { databaseOf, placeholders, sqlOf, type Database, type Sql } from './sql.js';
-import { claimOf } from './job-rows.js';
+import { claimOf, finishShapeOf, type FinishShape } from './job-rows.js';
 import type { ClaimRequest, ClaimedJob, HeldJob, JobUpdate, NewJobRow } from './job-rows.js';
 import { finishChunks, insertChunks } from './statement-chunks.js';
 import type { KindLimits } from '../limits/kind-limits.js';
@@ -45,6 +45,9 @@ import {
 import { SQLITE_TRANSACTION_WAIT_MS } from './sqlite.outside.js';
 import { SqliteTransactionOpenError } from '../errors/jobs.errors.js';
 import type { StatementSteps } from './statement-steps.js';
+
+/** The shapes of finish statements, plain successes first (see FinishShape). */
+const FINISH_SHAPES: readonly FinishShape[] = ['success', 'any'];
 
 /** Whether any dependency or batch is still open: the sweep's first look (one statement). */
 const OPEN_FLOWS = `SELECT
@@ -449,13 +452,17 @@ export class JobStore {
     await this.perOwnerBatch(sql, updates.filter(gone), held, (owner, batch) =>
       this.dialect.deleteHeld(sql, owner, batch.map(claimOf), report),
     );
-    // Not deleted: a linked job (its end is written, to be settled), or one no longer ours.
-    await this.perOwnerBatch(
-      sql,
-      updates.filter((update) => !gone(update) || !held.get(update)),
-      held,
-      (owner, batch) => this.dialect.finish(sql, owner, batch, report),
-    );
+    // Not deleted: a linked job (its end is written, to be settled), or one no longer ours. Plain
+    // successes (most ends) in statements of their own shape (see FinishShape).
+    const written = updates.filter((update) => !gone(update) || !held.get(update));
+    for (const shape of FINISH_SHAPES) {
+      await this.perOwnerBatch(
+        sql,
+        written.filter((update) => finishShapeOf(update) === shape),
+        held,
+        (owner, batch) => this.dialect.finish(sql, owner, batch, shape, report),
+      );
+    }
     return updates.map((update) => held.get(update)!);
   }
 

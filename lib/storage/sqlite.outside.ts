@@ -25,6 +25,8 @@ interface Statement {
   readonly: boolean;
   all(...params: unknown[]): Array<Record<string, unknown>>;
   run(...params: unknown[]): { changes: number; lastInsertRowid: number | bigint };
+  /** From now on, rows come as arrays of values in column order. */
+  raw(toggle: boolean): Statement;
 }
 
 /** The parts of better-sqlite3's Database used here. */
@@ -76,13 +78,22 @@ export class SqliteOutsideTransactions {
 
   readonly sql: Sql = Object.assign(
     <Row>(text: string, params: unknown[] = []) => this.run<Row>(text, params),
-    { busy: () => this.busy() },
+    {
+      busy: () => this.busy(),
+      arrays: async (text: string, params: unknown[] = []) =>
+        (await this.run<unknown[]>(text, params, true)).rows,
+    },
   );
 
-  run<Row = Record<string, unknown>>(text: string, params: unknown[]): Promise<SqlResult<Row>> {
+  /** `arrays`: rows as arrays of values in column order (see Sql.arrays). */
+  run<Row = Record<string, unknown>>(
+    text: string,
+    params: unknown[],
+    arrays = false,
+  ): Promise<SqlResult<Row>> {
     let statement: Statement;
     try {
-      statement = this.prepare(text);
+      statement = this.prepare(text, arrays);
       if (statement.readonly || !this.busy())
         return Promise.resolve(this.execute<Row>(statement, text, params));
     } catch (error) {
@@ -152,16 +163,19 @@ export class SqliteOutsideTransactions {
     return (this.dataSource.driver as unknown as { databaseConnection: Handle }).databaseConnection;
   }
 
-  private prepare(text: string): Statement {
+  private prepare(text: string, arrays = false): Statement {
     const handle = this.handle();
     if (this.cachedFor !== handle) {
       this.statements = new Map();
       this.cachedFor = handle;
     }
-    let statement = this.statements.get(text);
+    // A statement's row mode is its own: one giving arrays is cached apart.
+    const key = arrays ? `arrays:${text}` : text;
+    let statement = this.statements.get(key);
     if (!statement) {
       statement = handle.prepare(text);
-      this.statements.set(text, statement);
+      if (arrays) statement.raw(true);
+      this.statements.set(key, statement);
       if (this.statements.size > CACHED_STATEMENTS)
         this.statements.delete(this.statements.keys().next().value!);
     }

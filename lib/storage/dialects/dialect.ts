@@ -8,7 +8,14 @@ import {
 import { activeColumnsSql } from '../../jobs.states.js';
 import { placeholders, type Sql, type SqlResult } from '../sql.js';
 import { priorityRanges, type PriorityRange } from '../due-ranges.js';
-import type { ClaimRequest, ClaimedJob, HeldJob, JobUpdate, NewJobRow } from '../job-rows.js';
+import type {
+  ClaimRequest,
+  ClaimedJob,
+  FinishShape,
+  HeldJob,
+  JobUpdate,
+  NewJobRow,
+} from '../job-rows.js';
 import type { LimitedClaimSql } from '../../limits/limited-claim.js';
 import type { PermitSql } from '../../limits/kind-permits.js';
 import type { FlowSql } from '../../flows/flow.steps.js';
@@ -68,26 +75,34 @@ export function insertValues(row: NewJobRow): unknown[] {
   ];
 }
 
-/** The columns a claim returns (read by `claimedJob`), with the data as JSON text. */
+/** The columns a claim returns, in the order `claimedJobOf` reads them; the data follows them. */
+const CLAIM_COLUMNS = [
+  'id',
+  'kind',
+  'queue',
+  'attempts',
+  'max_attempts',
+  'periodic',
+  'interval_ms',
+  'unique_key',
+  'schedule',
+  'run_at',
+  'priority',
+  'timeout_ms',
+  'backoff',
+  'group_key',
+  'trace_context',
+] as const;
+/** Where each column is among a claim's values; the data is last. */
+const AT = Object.fromEntries(CLAIM_COLUMNS.map((column, i) => [column, i])) as Record<
+  (typeof CLAIM_COLUMNS)[number] | 'data',
+  number
+>;
+AT.data = CLAIM_COLUMNS.length;
+
+/** The columns a claim returns (read by `claimedJob`), with the data as JSON text last. */
 export function claimColumns(dataAsText: string, prefix = ''): string {
-  return [
-    'id',
-    'kind',
-    'queue',
-    'attempts',
-    'max_attempts',
-    'periodic',
-    'interval_ms',
-    'unique_key',
-    'schedule',
-    'run_at',
-    'priority',
-    'timeout_ms',
-    'backoff',
-    'group_key',
-    'trace_context',
-  ]
-    .map((column) => prefix + column)
+  return CLAIM_COLUMNS.map((column) => prefix + column)
     .concat(`${dataAsText} AS data`)
     .join(', ');
 }
@@ -299,6 +314,7 @@ export abstract class JobsDialect {
     sql: Sql,
     owner: string,
     updates: JobUpdate[],
+    shape: FinishShape,
     report?: FinishReport,
   ): Promise<boolean[]>;
 
@@ -314,31 +330,55 @@ export abstract class JobsDialect {
     report?: FinishReport,
   ): Promise<boolean[]>;
 
-  /** The assignments of `finish`, reading the new values from the row source `v` (columns v_*). */
-  protected finishAssignments(target = ''): string {
-    return `${target}status = v.v_status, ${activeColumnsSql('v.v_status', `${target}active_key`, target)},
-       ${target}failed = v.v_failed, ${target}run_at = v.v_run_at, ${target}attempts = v.v_attempts,
-       ${target}finished_at = v.v_finished_at, ${target}last_error = v.v_last_error,
-       ${target}result = ${this.jsonFromText('v.v_result')},
-       ${target}logs = ${this.appendExpression(`${target}logs`, 'v.v_logs')},
-       ${target}locked_by = NULL, ${target}locked_until = NULL`;
+  /** The assignments of `finish`, reading the new values from the row source `v` (its columns v_*). */
+  protected finishAssignments(shape: FinishShape, target = ''): string {
+    const set = (column: string, value: string) => `${target}${column} = ${value}`;
+    const result = set('result', this.jsonFromText('v.v_result'));
+    const unlocked = `${set('locked_by', 'NULL')}, ${set('locked_until', 'NULL')}`;
+    if (shape === 'success') {
+      return `${set('status', "'succeeded'")}, ${activeColumnsSql("'succeeded'", `${target}active_key`, target)},
+       ${set('failed', 'FALSE')}, ${set('finished_at', 'v.v_finished_at')}, ${set('last_error', 'NULL')},
+       ${result}, ${unlocked}`;
+    }
+    return `${set('status', 'v.v_status')}, ${activeColumnsSql('v.v_status', `${target}active_key`, target)},
+       ${set('failed', 'v.v_failed')}, ${set('run_at', 'v.v_run_at')}, ${set('attempts', 'v.v_attempts')},
+       ${set('finished_at', 'v.v_finished_at')}, ${set('last_error', 'v.v_last_error')}, ${result},
+       ${set('logs', this.appendExpression(`${target}logs`, 'v.v_logs'))}, ${unlocked}`;
   }
 
-  /** The column names of the row source of `finish`, in the order `finishValues` gives them. */
-  protected static readonly FINISH_COLUMNS = [
-    'v_id',
-    'v_status',
-    'v_failed',
-    'v_run_at',
-    'v_attempts',
-    'v_finished_at',
-    'v_last_error',
-    'v_result',
-    'v_logs',
-    'v_held',
-  ];
+  /**
+   * The columns of the row source of `finish` per shape, in the order `finishValues` gives them,
+   * each with its PostgreSQL array type (the row source is an `unnest` there).
+   */
+  protected static readonly FINISH_COLUMNS: Record<FinishShape, ReadonlyArray<[string, string]>> = {
+    any: [
+      ['v_id', 'int'],
+      ['v_status', 'text'],
+      ['v_failed', 'bool'],
+      ['v_run_at', 'bigint'],
+      ['v_attempts', 'int'],
+      ['v_finished_at', 'bigint'],
+      ['v_last_error', 'text'],
+      ['v_result', 'text'],
+      ['v_logs', 'text'],
+      ['v_held', 'int'],
+    ],
+    success: [
+      ['v_id', 'int'],
+      ['v_finished_at', 'bigint'],
+      ['v_result', 'text'],
+      ['v_held', 'int'],
+    ],
+  };
 
-  protected static finishValues(update: JobUpdate): unknown[] {
+  /** The names of the row source's columns of a finish of this shape. */
+  protected static finishColumns(shape: FinishShape): string[] {
+    return JobsDialect.FINISH_COLUMNS[shape].map(([name]) => name);
+  }
+
+  protected static finishValues(update: JobUpdate, shape: FinishShape): unknown[] {
+    if (shape === 'success')
+      return [update.id, update.finishedAt, update.result, update.heldAttempt];
     return [
       update.id,
       update.status,
@@ -510,29 +550,49 @@ export abstract class JobsDialect {
    * order it reached them, which is not that one.
    */
   protected static claimedJobs(rows: Array<Record<string, unknown>>): ClaimedJob[] {
+    return JobsDialect.inClaimOrder(rows.map(JobsDialect.claimValues));
+  }
+
+  /** The same from rows given as arrays of values, in `claimColumns` order (no object a row). */
+  protected static inClaimOrder(rows: unknown[][]): ClaimedJob[] {
     return rows
-      .map((row) => ({ job: JobsDialect.claimedJob(row), priority: Number(row.priority) }))
+      .map((values) => ({
+        job: JobsDialect.claimedJobOf(values),
+        priority: Number(values[AT.priority]),
+      }))
       .sort((a, b) => a.priority - b.priority || a.job.runAt - b.job.runAt || a.job.id - b.job.id)
       .map((entry) => entry.job);
   }
 
   protected static claimedJob(row: Record<string, unknown>, attemptsOffset = 0): ClaimedJob {
+    return JobsDialect.claimedJobOf(JobsDialect.claimValues(row), attemptsOffset);
+  }
+
+  /** A claim's row as its values in `claimColumns` order. */
+  private static claimValues(row: Record<string, unknown>): unknown[] {
+    const values: unknown[] = CLAIM_COLUMNS.map((column) => row[column]);
+    values.push(row.data);
+    return values;
+  }
+
+  /** A claimed job from its row's values in `claimColumns` order. */
+  protected static claimedJobOf(v: unknown[], attemptsOffset = 0): ClaimedJob {
     return {
-      id: Number(row.id),
-      kind: row.kind as string,
-      queue: row.queue as string,
-      data: row.data == null ? 'null' : String(row.data),
-      attempts: Number(row.attempts) + attemptsOffset,
-      maxAttempts: Number(row.max_attempts),
-      periodic: Boolean(row.periodic),
-      interval: row.interval_ms == null ? null : Number(row.interval_ms),
-      uniqueKey: (row.unique_key as string | null) ?? null,
-      schedule: (row.schedule as string | null) ?? null,
-      runAt: Number(row.run_at),
-      timeout: row.timeout_ms == null ? null : Number(row.timeout_ms),
-      backoff: (row.backoff as string | null) ?? null,
-      group: (row.group_key as string | null) ?? null,
-      traceContext: (row.trace_context as string | null) ?? null,
+      id: Number(v[AT.id]),
+      kind: v[AT.kind] as string,
+      queue: v[AT.queue] as string,
+      data: v[AT.data] == null ? 'null' : String(v[AT.data]),
+      attempts: Number(v[AT.attempts]) + attemptsOffset,
+      maxAttempts: Number(v[AT.max_attempts]),
+      periodic: Boolean(v[AT.periodic]),
+      interval: v[AT.interval_ms] == null ? null : Number(v[AT.interval_ms]),
+      uniqueKey: (v[AT.unique_key] as string | null) ?? null,
+      schedule: (v[AT.schedule] as string | null) ?? null,
+      runAt: Number(v[AT.run_at]),
+      timeout: v[AT.timeout_ms] == null ? null : Number(v[AT.timeout_ms]),
+      backoff: (v[AT.backoff] as string | null) ?? null,
+      group: (v[AT.group_key] as string | null) ?? null,
+      traceContext: (v[AT.trace_context] as string | null) ?? null,
     };
   }
 

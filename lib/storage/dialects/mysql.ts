@@ -14,7 +14,14 @@ import {
 } from './dialect.js';
 import { placeholders, type Database, type Sql } from '../sql.js';
 import { claimOf } from '../job-rows.js';
-import type { ClaimRequest, ClaimedJob, HeldJob, JobUpdate, NewJobRow } from '../job-rows.js';
+import type {
+  ClaimRequest,
+  ClaimedJob,
+  FinishShape,
+  HeldJob,
+  JobUpdate,
+  NewJobRow,
+} from '../job-rows.js';
 import type { FlowSql } from '../../flows/flow.steps.js';
 
 /** Still held by the owner given as the next parameter. */
@@ -139,11 +146,12 @@ export class MysqlDialect extends JobsDialect {
     sql: Sql,
     owner: string,
     updates: JobUpdate[],
+    shape: FinishShape,
     report?: FinishReport,
   ): Promise<boolean[]> {
     // One unlinked job: one statement. A linked one (or a lease lost) is written again below, where
     // the locked read says which held and which are linked (no RETURNING on MariaDB's UPDATE).
-    if (updates.length === 1 && (await this.finishHeld(sql, owner, updates, true)) > 0)
+    if (updates.length === 1 && (await this.finishHeld(sql, owner, updates, shape, true)) > 0)
       return [true];
     const jobs = updates.map(claimOf);
     return this.onHeldRows(
@@ -155,6 +163,7 @@ export class MysqlDialect extends JobsDialect {
           sql,
           owner,
           updates.filter((_, i) => held[i]),
+          shape,
         ),
       report,
     );
@@ -241,17 +250,18 @@ export class MysqlDialect extends JobsDialect {
     sql: Sql,
     owner: string,
     updates: JobUpdate[],
+    shape: FinishShape,
     unlinkedOnly = false,
   ): Promise<number> {
-    const [first, ...rest] = JobsDialect.FINISH_COLUMNS;
-    const named = `SELECT ? AS ${first}, ${rest.map((column) => `? AS ${column}`).join(', ')}`;
-    const unnamed = `SELECT ${placeholders(JobsDialect.FINISH_COLUMNS.length)}`;
+    const columns = JobsDialect.finishColumns(shape);
+    const named = `SELECT ${columns.map((column) => `? AS ${column}`).join(', ')}`;
+    const unnamed = `SELECT ${placeholders(columns.length)}`;
     const source = [named, ...new Array(updates.length - 1).fill(unnamed)].join(' UNION ALL ');
     const result = await this.run(
       sql,
-      `UPDATE ${JOBS_TABLE} j JOIN (${source}) v ON j.id = v.v_id SET ${this.finishAssignments('j.')}
+      `UPDATE ${JOBS_TABLE} j JOIN (${source}) v ON j.id = v.v_id SET ${this.finishAssignments(shape, 'j.')}
        WHERE j.attempts = v.v_held AND j.locked_by = ? AND j.status = 'running'${unlinkedOnly ? ` AND NOT ${linkedSql('j.')}` : ''}`,
-      [...updates.flatMap(JobsDialect.finishValues), owner],
+      [...updates.flatMap((update) => JobsDialect.finishValues(update, shape)), owner],
     );
     return result.affected;
   }

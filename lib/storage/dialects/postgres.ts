@@ -2,7 +2,14 @@ import { createHash } from 'node:crypto';
 import { JOBS_TABLE } from '../../jobs.constants.js';
 import { JobsDialect, claimColumns, linkedSql, type FinishReport, type Notify } from './dialect.js';
 import type { Sql, SqlResult } from '../sql.js';
-import type { ClaimRequest, ClaimedJob, HeldJob, JobUpdate, NewJobRow } from '../job-rows.js';
+import type {
+  ClaimRequest,
+  ClaimedJob,
+  FinishShape,
+  HeldJob,
+  JobUpdate,
+  NewJobRow,
+} from '../job-rows.js';
 
 /**
  * PostgreSQL: claims with UPDATE ... WHERE id = ANY(ARRAY(SELECT ... FOR UPDATE SKIP LOCKED))
@@ -38,12 +45,17 @@ export class PostgresDialect extends JobsDialect {
     params: unknown[],
   ): Promise<SqlResult<Row>> {
     if (!sql.prepared) return this.run<Row>(sql, statement, params);
+    return sql.prepared<Row>(this.nameOf(statement), this.prepare(statement), params);
+  }
+
+  /** A prepared statement's name: its text's hash. */
+  private nameOf(statement: string): string {
     let name = this.names.get(statement);
     if (name === undefined) {
       name = `nest_jobs_${createHash('sha1').update(statement).digest('hex').slice(0, 16)}`;
       this.names.set(statement, name);
     }
-    return sql.prepared<Row>(name, this.prepare(statement), params);
+    return name;
   }
 
   protected override bigintParam(): string {
@@ -103,17 +115,18 @@ export class PostgresDialect extends JobsDialect {
 
   async claim(sql: Sql, request: ClaimRequest): Promise<ClaimedJob[]> {
     const due = this.dueIds(request, request.limit, ' FOR UPDATE SKIP LOCKED');
-    const result = await this.runPrepared(
-      sql,
-      `UPDATE ${JOBS_TABLE} j SET status = 'running', locked_by = ?, locked_until = ?, last_run = ?,
+    const text = `UPDATE ${JOBS_TABLE} j SET status = 'running', locked_by = ?, locked_until = ?, last_run = ?,
          attempts = j.attempts + 1
        WHERE j.id = ANY(ARRAY(${due.text}))
-       RETURNING ${claimColumns('j.data::text', 'j.')}`,
-      // Each range of the due index bounds status, priority and run_at: PostgreSQL plans it as an
-      // index scan in claim order even on a table without column statistics (see due-ranges.ts).
-      [request.owner, request.leaseUntil, request.now, ...due.params],
-    );
-    return JobsDialect.claimedJobs(result.rows);
+       RETURNING ${claimColumns('j.data::text', 'j.')}`;
+    // Each range of the due index bounds status, priority and run_at: PostgreSQL plans it as an
+    // index scan in claim order even on a table without column statistics (see due-ranges.ts).
+    const params = [request.owner, request.leaseUntil, request.now, ...due.params];
+    if (!sql.prepared) return JobsDialect.claimedJobs((await this.run(sql, text, params)).rows);
+    const result = await sql.prepared<unknown[]>(this.nameOf(text), this.prepare(text), params, {
+      arrays: true,
+    });
+    return JobsDialect.inClaimOrder(result.rows);
   }
 
   /**
@@ -156,17 +169,19 @@ export class PostgresDialect extends JobsDialect {
     sql: Sql,
     owner: string,
     updates: JobUpdate[],
+    shape: FinishShape,
     report?: FinishReport,
   ): Promise<boolean[]> {
-    const columns = updates.map(JobsDialect.finishValues);
+    const source = JobsDialect.FINISH_COLUMNS[shape];
+    const rows = updates.map((update) => JobsDialect.finishValues(update, shape));
     const result = await this.run(
       sql,
-      `UPDATE ${JOBS_TABLE} j SET ${this.finishAssignments()}
-       FROM unnest(?::int[], ?::text[], ?::bool[], ?::bigint[], ?::int[], ?::bigint[], ?::text[], ?::text[], ?::text[], ?::int[])
-         AS v(${JobsDialect.FINISH_COLUMNS.join(', ')})
+      `UPDATE ${JOBS_TABLE} j SET ${this.finishAssignments(shape)}
+       FROM unnest(${source.map(([, type]) => `?::${type}[]`).join(', ')})
+         AS v(${source.map(([name]) => name).join(', ')})
        WHERE j.id = v.v_id AND j.attempts = v.v_held AND j.locked_by = ? AND j.status = 'running'
        RETURNING j.id, j.awaited, ${linkedSql('j.')} AS linked`,
-      [...JobsDialect.FINISH_COLUMNS.map((_, c) => columns.map((values) => values[c])), owner],
+      [...source.map((_, c) => rows.map((values) => values[c])), owner],
     );
     JobsDialect.reportOf(result.rows, report);
     return JobsDialect.heldOf(updates, result.rows);

@@ -1,7 +1,7 @@
 import { JOBS_TABLE } from '../../jobs.constants.js';
 import { JobsDialect, claimColumns, linkedSql, type FinishReport } from './dialect.js';
 import { placeholders, type Sql, type SqlResult } from '../sql.js';
-import type { ClaimRequest, ClaimedJob, HeldJob, JobUpdate } from '../job-rows.js';
+import type { ClaimRequest, ClaimedJob, FinishShape, HeldJob, JobUpdate } from '../job-rows.js';
 
 /**
  * SQLite: one writer at a time, so a single UPDATE ... RETURNING claims atomically. TypeORM drives
@@ -39,15 +39,13 @@ export class SqliteDialect extends JobsDialect {
     const due = this.dueIds(request, request.limit);
     // Nothing may await between the check and the statement (see SqliteOutsideTransactions).
     if (sql.busy?.()) return [];
-    const result = await this.run(
-      sql,
-      `UPDATE ${JOBS_TABLE} SET status = 'running', locked_by = ?, locked_until = ?, last_run = ?,
+    const text = `UPDATE ${JOBS_TABLE} SET status = 'running', locked_by = ?, locked_until = ?, last_run = ?,
          attempts = attempts + 1
        WHERE id IN (${due.text})
-       RETURNING ${claimColumns('data')}`,
-      [request.owner, request.leaseUntil, request.now, ...due.params],
-    );
-    return JobsDialect.claimedJobs(result.rows);
+       RETURNING ${claimColumns('data')}`;
+    const params = [request.owner, request.leaseUntil, request.now, ...due.params];
+    if (sql.arrays) return JobsDialect.inClaimOrder(await sql.arrays(text, params));
+    return JobsDialect.claimedJobs((await this.run(sql, text, params)).rows);
   }
 
   /**
@@ -59,16 +57,18 @@ export class SqliteDialect extends JobsDialect {
     sql: Sql,
     owner: string,
     updates: JobUpdate[],
+    shape: FinishShape,
     report?: FinishReport,
   ): Promise<boolean[]> {
-    const row = `(${placeholders(JobsDialect.FINISH_COLUMNS.length)})`;
+    const columns = JobsDialect.finishColumns(shape);
+    const row = `(${placeholders(columns.length)})`;
     const result = await this.run(
       sql,
-      `WITH v(${JobsDialect.FINISH_COLUMNS.join(', ')}) AS (VALUES ${new Array(updates.length).fill(row).join(', ')})
-       UPDATE ${JOBS_TABLE} SET ${this.finishAssignments()}
+      `WITH v(${columns.join(', ')}) AS (VALUES ${new Array(updates.length).fill(row).join(', ')})
+       UPDATE ${JOBS_TABLE} SET ${this.finishAssignments(shape)}
        FROM v WHERE id = v.v_id AND attempts = v.v_held AND +locked_by = ? AND +status = 'running'
        RETURNING id, ${linkedSql()} AS linked`,
-      [...updates.flatMap(JobsDialect.finishValues), owner],
+      [...updates.flatMap((update) => JobsDialect.finishValues(update, shape)), owner],
     );
     JobsDialect.reportOf(result.rows, report);
     return JobsDialect.heldOf(updates, result.rows);
