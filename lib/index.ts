@@ -64,4 +64,5 @@ export {
   JobsSchema1795478400000,
   JobsTracing1801267200000,
   JobsPendingDueIndex1801872000000,
+  JobsPartialActiveKey1802476800000,
 } from './migrations/index.js';

@@ -19,6 +19,10 @@ import { quietLogger, startApp, waitFor, waitForStatus } from './support/fixture
 import { JOBS_SCHEMA_STEPS, type SchemaStep } from '../lib/migrations/jobs-schema.steps.js';
 import { prepareJobsSchema } from '../lib/storage/schema.js';
 import { resolveJobsOptions } from '../lib/jobs.module-definition.js';
+import { uniqueKeyOf } from '../lib/jobs.payload.js';
+
+/** The key `enqueue('schema.echo', { n: 3, text: 'keyed' }, { unique: true })` holds. */
+const KEYED = uniqueKeyOf('schema.echo', true, JSON.stringify({ n: 3, text: 'keyed' }));
 
 /**
  * The module's tables are its own: TypeORM's synchronize never touches them (under `type: 'mysql'`
@@ -190,6 +194,11 @@ describeBackends('schema upgrades', (backend) => {
         `INSERT INTO nest_jobs (kind, queue, data, status, run_at, max_attempts, created)
          VALUES ('schema.echo', 'default', '{"n":1,"text":"before the upgrade"}', 'pending', 0, 5, 0)`,
       );
+      // A unique job, due in 2100: its key must still be held once the key's index has changed.
+      await source.query(
+        `INSERT INTO nest_jobs (kind, queue, data, status, run_at, max_attempts, created, unique_key, active_key)
+         VALUES ('schema.echo', 'default', '{"n":3,"text":"keyed"}', 'pending', 4102444800000, 5, 0, '${KEYED}', '${KEYED}')`,
+      );
     });
     await expect(app(database, { schema: 'migrations' })).rejects.toMatchObject({
       migration: 'JobsRunOptions1796169600000',
@@ -197,18 +206,39 @@ describeBackends('schema upgrades', (backend) => {
     const upgraded = await app(database, { runner: true });
     try {
       const jobs = upgraded.get(JobsService);
-      const [old] = await jobs.list();
+      const [old, keyed] = await jobs.list({ order: 'oldest' });
+      expect(keyed).toMatchObject({ uniqueKey: KEYED, status: 'pending' });
       expect(await waitForStatus(upgraded, old.id, 'succeeded')).toMatchObject({
         result: { n: 1, text: 'before the upgrade' },
       });
       const job = await jobs.enqueue('schema.echo', { n: 2, text: '' }, { timeout: 900 });
       expect(await jobs.get(job.id)).toMatchObject({ timeout: 900 });
-      // The last step too: the due index holds pending jobs only (PostgreSQL, SQLite).
-      const runner = upgraded.get<DataSource>(getDataSourceToken()).createQueryRunner();
+      // The last steps too: the due index holds pending jobs only (PostgreSQL, SQLite); on
+      // PostgreSQL a partial unique index of the keyed jobs holds the keys (the constraint is gone).
+      const source = upgraded.get<DataSource>(getDataSourceToken());
+      const runner = source.createQueryRunner();
       try {
-        expect(await JOBS_SCHEMA_STEPS.at(-1)!.applied(runner)).toBe(true);
+        for (const step of JOBS_SCHEMA_STEPS.slice(-2))
+          expect(await step.applied(runner)).toBe(true);
       } finally {
         await runner.release();
+      }
+      const again = { n: 3, text: 'keyed' };
+      expect((await jobs.enqueue('schema.echo', again, { unique: true, delay: '1h' })).id).toBe(
+        keyed.id,
+      );
+      if (backend.name === 'postgres') {
+        expect(
+          await source.query(
+            `SELECT conname FROM pg_constraint WHERE conrelid = 'nest_jobs'::regclass AND contype = 'u'`,
+          ),
+        ).toEqual([]);
+        const [index] = await source.query(
+          `SELECT indexdef FROM pg_indexes WHERE indexname = 'uq_nest_jobs_active_key'`,
+        );
+        expect(index.indexdef).toMatch(
+          /UNIQUE INDEX .* \(active_key\) WHERE \(active_key IS NOT NULL\)/,
+        );
       }
     } finally {
       await upgraded.close();

@@ -173,8 +173,11 @@ export class JobEntity<T = unknown> {
   uniqueKey!: string | null;
 
   /**
-   * The dedupe key while the job is active, NULL once it is not: a plain unique index on it lets
-   * only one active job hold a key, on every backend (MariaDB has no partial indexes).
+   * The dedupe key while the job is active, NULL once it is not: a unique index on it lets only
+   * one active job hold a key, on every backend. Declared as the column's `unique` (a constraint
+   * over every row, as SQLite and MariaDB keep it); on PostgreSQL a partial unique index of the
+   * keyed rows replaces it (JobsPartialActiveKey1802476800000), which no decorator can declare for
+   * one database only (test/migrations.spec.ts names that one difference).
    */
   @Column({ name: 'active_key', type: 'varchar', length: 255, nullable: true, unique: true })
   activeKey!: string | null;

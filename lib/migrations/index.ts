@@ -9,6 +9,7 @@ import {
   JobsSchema1795478400000,
   JobsTracing1801267200000,
   JobsPendingDueIndex1801872000000,
+  JobsPartialActiveKey1802476800000,
 } from './jobs-schema.migration.js';
 
 export {
@@ -22,6 +23,7 @@ export {
   JobsSchema1795478400000,
   JobsTracing1801267200000,
   JobsPendingDueIndex1801872000000,
+  JobsPartialActiveKey1802476800000,
 };
 
 /**
@@ -41,4 +43,5 @@ export const JOBS_MIGRATIONS = [
   JobsFlows1800662400000,
   JobsTracing1801267200000,
   JobsPendingDueIndex1801872000000,
+  JobsPartialActiveKey1802476800000,
 ];

@@ -71,3 +71,8 @@ export class JobsTracing1801267200000 extends SchemaStepMigration {
 export class JobsPendingDueIndex1801872000000 extends SchemaStepMigration {
   readonly name = 'JobsPendingDueIndex1801872000000';
 }
+
+/** The unique key of active jobs as a partial unique index of the keyed jobs (PostgreSQL; nothing elsewhere). */
+export class JobsPartialActiveKey1802476800000 extends SchemaStepMigration {
+  readonly name = 'JobsPartialActiveKey1802476800000';
+}

@@ -21,6 +21,8 @@ import {
   sqliteSchema,
   tracingSql,
   pendingDueSql,
+  partialActiveKeySql,
+  PARTIAL_ACTIVE_KEY_INDEX,
   type SchemaSql,
 } from './jobs-schema.sql.js';
 
@@ -98,6 +100,11 @@ export const JOBS_SCHEMA_STEPS: readonly SchemaStep[] = [
     applied: pendingDueInPlace,
     sql: pendingDueSql,
   },
+  {
+    migration: 'JobsPartialActiveKey1802476800000',
+    applied: partialActiveKeyInPlace,
+    sql: partialActiveKeySql,
+  },
 ];
 
 /** Whether the due index holds pending jobs only (always, on MariaDB: its step changes nothing). */
@@ -110,6 +117,15 @@ async function pendingDueInPlace(runner: QueryRunner): Promise<boolean> {
       : `SELECT sql AS definition FROM sqlite_master WHERE type = 'index' AND name = 'idx_nest_jobs_due'`,
   );
   return rows.length > 0 && /\bWHERE\b/i.test(rows[0].definition ?? '');
+}
+
+/** Whether the active keys' unique index is the partial one (always, where the step changes nothing). */
+async function partialActiveKeyInPlace(runner: QueryRunner): Promise<boolean> {
+  if (dialectOf(String(runner.connection.options.type)) !== 'postgres') return true;
+  const rows: unknown[] = await runner.query(
+    `SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() AND indexname = '${PARTIAL_ACTIVE_KEY_INDEX}'`,
+  );
+  return rows.length > 0;
 }
 
 /** The step a migration class applies, by the class's name. */

@@ -145,11 +145,18 @@ export abstract class JobsDialect {
     return result.rows.map((row) => Number(row.id));
   }
 
-  /** Inserts a row with a unique key; null when an active job holds that key already. */
+  /**
+   * Inserts a row with a unique key; null when an active job holds that key already. The conflict
+   * target names the keyed rows: PostgreSQL's unique index of active keys is partial
+   * (JobsPartialActiveKey1802476800000); SQLite's constraint takes the same statement.
+   */
   async insertUnlessDuplicate(sql: Sql, row: NewJobRow): Promise<number | null> {
     const result = await this.run(
       sql,
-      this.insertStatement(1, ' ON CONFLICT (active_key) DO NOTHING RETURNING id'),
+      this.insertStatement(
+        1,
+        ' ON CONFLICT (active_key) WHERE active_key IS NOT NULL DO NOTHING RETURNING id',
+      ),
       insertValues(row),
     );
     return result.rows.length ? Number(result.rows[0].id) : null;
