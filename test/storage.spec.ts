@@ -4,7 +4,7 @@ import type { DataSource } from 'typeorm';
 import { JobEntity, JobKind, JobsService } from 'nestjs-typeorm-jobs';
 import { JobStore } from '../lib/storage/job.store.js';
 import { finishShapeOf, type JobUpdate } from '../lib/storage/job-rows.js';
-import { backends, describeBackends } from './support/backends.js';
+import { backends, describeBackends, type Backend } from './support/backends.js';
 import { closeCleaners, freshDatabase, startApp, withApp } from './support/fixtures.js';
 
 @Injectable()
@@ -20,26 +20,32 @@ afterAll(closeCleaners);
 /** Text that a hand-built array or VALUES list would get wrong. */
 const AWKWARD = `it's "quoted", {braced}, back\\slash, NULL, ünïcode ✓\nnew line`;
 
+/** An app that only enqueues: its service, its store and the jobs table's repository. */
+async function producerOf(backend: Backend) {
+  const database = await freshDatabase(backend);
+  const app = await startApp({ database, providers: [Work], jobs: { runner: false } });
+  return {
+    jobs: app.get(JobsService),
+    store: app.get(JobStore),
+    rows: app.get<DataSource>(getDataSourceToken()).getRepository(JobEntity),
+  };
+}
+
+/** Claims up to 10 due `ok` jobs for the owner 'me', leased for a minute from `now`. */
+function claimAll(store: JobStore, now: number) {
+  const request = { owner: 'me', limit: 10, now, leaseUntil: now + 60_000 };
+  return store.claim({ ...request, kinds: ['ok'], queues: null });
+}
+
 describeBackends('batched storage writes', (backend) => {
   it('writes a batch of outcomes in one go, each only where the lease is still ours', async () => {
-    const database = await freshDatabase(backend);
-    const app = await startApp({ database, providers: [Work], jobs: { runner: false } });
-    const jobs = app.get(JobsService);
-    const store = app.get(JobStore);
-    const rows = app.get<DataSource>(getDataSourceToken()).getRepository(JobEntity);
+    const { jobs, store, rows } = await producerOf(backend);
     const made = await jobs.enqueueMany(
       [0, 1, 2, 3].map((n) => ({ kind: 'ok', data: { n, text: AWKWARD } })),
     );
     const keyed = await jobs.enqueue('ok', { n: 4 }, { unique: true });
     const now = Date.now();
-    const claimed = await store.claim({
-      owner: 'me',
-      limit: 10,
-      now,
-      leaseUntil: now + 60_000,
-      kinds: ['ok'],
-      queues: null,
-    });
+    const claimed = await claimAll(store, now);
     expect(claimed.map((job) => job.id).sort((a, b) => a - b)).toEqual(
       [...made, keyed].map((job) => job.id),
     );
@@ -111,22 +117,11 @@ describeBackends('batched storage writes', (backend) => {
   });
 
   it('writes plain successes in a statement of their own, to the same rows as every other end', async () => {
-    const database = await freshDatabase(backend);
-    const app = await startApp({ database, providers: [Work], jobs: { runner: false } });
-    const jobs = app.get(JobsService);
-    const store = app.get(JobStore);
-    const rows = app.get<DataSource>(getDataSourceToken()).getRepository(JobEntity);
+    const { jobs, store, rows } = await producerOf(backend);
     const made = await jobs.enqueueMany([0, 1, 2, 3].map((n) => ({ kind: 'ok', data: { n } })));
     const keyed = await jobs.enqueue('ok', { n: 4 }, { unique: true });
     const now = Date.now();
-    const claimed = await store.claim({
-      owner: 'me',
-      limit: 10,
-      now,
-      leaseUntil: now + 60_000,
-      kinds: ['ok'],
-      queues: null,
-    });
+    const claimed = await claimAll(store, now);
     expect(claimed).toHaveLength(5);
     const runAt = new Map(claimed.map((job) => [job.id, job.runAt]));
     await rows.update(made[2].id, { lockedBy: 'other' });
@@ -193,11 +188,7 @@ describeBackends('batched storage writes', (backend) => {
   });
 
   it('with deleteSucceeded, deletes the successes still ours and writes the rest', async () => {
-    const database = await freshDatabase(backend);
-    const app = await startApp({ database, providers: [Work], jobs: { runner: false } });
-    const jobs = app.get(JobsService);
-    const store = app.get(JobStore);
-    const rows = app.get<DataSource>(getDataSourceToken()).getRepository(JobEntity);
+    const { jobs, store, rows } = await producerOf(backend);
     const made = await jobs.enqueueMany([0, 1, 2, 3].map((n) => ({ kind: 'ok', data: { n } })));
     const now = Date.now();
     await store.claim({
@@ -302,14 +293,7 @@ describeBackends('batched storage writes', (backend) => {
       { kind: 'ok', data: { n: 4 }, priority: 1, runAt: new Date(past + 1) },
     ]);
     const now = Date.now();
-    const claimed = await store.claim({
-      owner: 'me',
-      limit: 10,
-      now,
-      leaseUntil: now + 60_000,
-      kinds: ['ok'],
-      queues: null,
-    });
+    const claimed = await claimAll(store, now);
     expect(claimed.map((job) => made.findIndex((m) => m.id === job.id))).toEqual([3, 2, 4, 1, 0]);
   });
 
