@@ -10,7 +10,7 @@ import {
   JobsService,
   type JobContext,
 } from 'nestjs-typeorm-jobs';
-import { JOBS_SCHEMA_STEPS } from '../lib/migrations/jobs-schema.steps.js';
+import { JOBS_SCHEMA_STEPS, applyStep } from '../lib/migrations/jobs-schema.steps.js';
 import { describeBackends, recreateDatabase, type Backend } from './support/backends.js';
 import { quietLogger, waitForStatus } from './support/fixtures.js';
 
@@ -184,6 +184,27 @@ describeBackends('migrations', (backend) => {
     const kinds = await app.get(JobsService).kinds();
     expect(kinds.map((kind) => kind.name)).toContain('migrated.echo');
   });
+
+  if (backend.name === 'postgres') {
+    it("finishes the active keys' step at the next start when only its first statement ran", async () => {
+      const db = await migrated();
+      const runner = db.createQueryRunner();
+      try {
+        const step = JOBS_SCHEMA_STEPS.at(-1)!;
+        expect(step.migration).toBe('JobsPartialActiveKey1802476800000');
+        // Cut short without a transaction: the partial index made, the constraint not yet dropped.
+        await db.query(
+          `ALTER TABLE nest_jobs ADD CONSTRAINT "UQ_2cb0a14f5eff443c0d9003d87a1" UNIQUE (active_key)`,
+        );
+        expect(await step.applied(runner)).toBe(false);
+        expect(await applyStep(runner, step)).toBe(true);
+        expect(await step.applied(runner)).toBe(true);
+        expect(await entityDiff(db)).toEqual([]);
+      } finally {
+        await runner.release();
+      }
+    });
+  }
 
   it('removes the tables when the migrations are reverted', async () => {
     const db = await migrated();

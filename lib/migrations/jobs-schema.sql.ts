@@ -442,6 +442,8 @@ export const pendingDueSql: Record<'postgres' | 'mysql' | 'sqlite', SchemaSql> =
 
 /** The name of the unique index of active keys on PostgreSQL once JobsPartialActiveKey1802476800000 ran. */
 export const PARTIAL_ACTIVE_KEY_INDEX = 'uq_nest_jobs_active_key';
+/** The unique constraint on `active_key` it replaces (TypeORM's name for the column's `unique`). */
+export const ACTIVE_KEY_CONSTRAINT = 'UQ_2cb0a14f5eff443c0d9003d87a1';
 
 /**
  * The SQL of JobsPartialActiveKey1802476800000 (PostgreSQL): the unique key of active jobs is a
@@ -460,10 +462,10 @@ export const partialActiveKeySql: Record<'postgres' | 'mysql' | 'sqlite', Schema
   postgres: {
     up: [
       `CREATE UNIQUE INDEX IF NOT EXISTS "${PARTIAL_ACTIVE_KEY_INDEX}" ON "nest_jobs" ("active_key") WHERE active_key IS NOT NULL`,
-      `ALTER TABLE "nest_jobs" DROP CONSTRAINT IF EXISTS "UQ_2cb0a14f5eff443c0d9003d87a1"`,
+      `ALTER TABLE "nest_jobs" DROP CONSTRAINT IF EXISTS "${ACTIVE_KEY_CONSTRAINT}"`,
     ],
     down: [
-      `ALTER TABLE "nest_jobs" ADD CONSTRAINT "UQ_2cb0a14f5eff443c0d9003d87a1" UNIQUE ("active_key")`,
+      `ALTER TABLE "nest_jobs" ADD CONSTRAINT "${ACTIVE_KEY_CONSTRAINT}" UNIQUE ("active_key")`,
       `DROP INDEX IF EXISTS "${PARTIAL_ACTIVE_KEY_INDEX}"`,
     ],
   },

@@ -23,6 +23,7 @@ import {
   pendingDueSql,
   partialActiveKeySql,
   PARTIAL_ACTIVE_KEY_INDEX,
+  ACTIVE_KEY_CONSTRAINT,
   type SchemaSql,
 } from './jobs-schema.sql.js';
 
@@ -119,13 +120,22 @@ async function pendingDueInPlace(runner: QueryRunner): Promise<boolean> {
   return rows.length > 0 && /\bWHERE\b/i.test(rows[0].definition ?? '');
 }
 
-/** Whether the active keys' unique index is the partial one (always, where the step changes nothing). */
+/**
+ * Whether the active keys' unique index is the partial one and the constraint is gone (always,
+ * where the step changes nothing). Both, so that a step cut short between its two statements (run
+ * without a transaction) is finished at the next start.
+ */
 async function partialActiveKeyInPlace(runner: QueryRunner): Promise<boolean> {
   if (dialectOf(String(runner.connection.options.type)) !== 'postgres') return true;
-  const rows: unknown[] = await runner.query(
-    `SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() AND indexname = '${PARTIAL_ACTIVE_KEY_INDEX}'`,
+  const [row]: Array<{ partial: string | number; whole: string | number }> = await runner.query(
+    `SELECT
+       (SELECT COUNT(*) FROM pg_indexes WHERE schemaname = current_schema()
+          AND indexname = '${PARTIAL_ACTIVE_KEY_INDEX}') AS partial,
+       (SELECT COUNT(*) FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid
+          JOIN pg_namespace n ON n.oid = t.relnamespace
+          WHERE n.nspname = current_schema() AND c.conname = '${ACTIVE_KEY_CONSTRAINT}') AS whole`,
   );
-  return rows.length > 0;
+  return Number(row.partial) > 0 && Number(row.whole) === 0;
 }
 
 /** The step a migration class applies, by the class's name. */
