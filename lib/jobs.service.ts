@@ -180,7 +180,7 @@ export class JobsService {
     const rows = await this.rowsOf(specs, options.manager);
     const added = new Array<{ job: JobEntity; inserted: boolean }>(rows.length);
     const plain = rows.map((row, i) => ({ row, i })).filter(({ row }) => row.uniqueKey === null);
-    // With no unique job (each has a statement of its own), the first INSERT carries the wake-up.
+    // With no unique job (each has a statement of its own), the last INSERT carries the wake-up.
     const notify =
       plain.length === rows.length ? this.wakeups.carry(rows.map(addedOf), options.manager) : null;
     const ids = await this.store.insertMany(

@@ -124,9 +124,9 @@ export class Wakeups {
   }
 
   /**
-   * Before jobs are written outside a transaction in one INSERT (a single enqueue, enqueueMany's
-   * first statement): the wake-up NOTIFY that INSERT can carry, so other instances hear of them as
-   * it commits, one round trip sooner than by a NOTIFY sent after it; null when none is to go now
+   * Before jobs are written outside a transaction (a single enqueue's INSERT, the last INSERT of an
+   * enqueueMany: see JobStore.insertMany): the wake-up NOTIFY that INSERT can carry, so other
+   * instances hear of them as it commits, one round trip sooner than by a NOTIFY sent after it; null when none is to go now
    * (PostgreSQL only). Then pass `carried` to `added`.
    */
   carry(jobs: AddedJob[], manager?: EntityManager): Notify | null {
