@@ -36,14 +36,19 @@ class Controlled {
   readonly errors = new Map<number, unknown>();
   readonly progressEvents: JobEvent[] = [];
   private readonly releases = new Map<number, () => void>();
+  /** Released before their handler reached `blocked` (a test can see a job's progress first). */
+  private readonly releasedEarly = new Set<number>();
 
   release(id: number) {
-    this.releases.get(id)?.();
+    const resolve = this.releases.get(id);
+    if (resolve) resolve();
+    else this.releasedEarly.add(id);
   }
 
   private blocked(job: JobContext): Promise<void> {
     this.started.add(job.id);
     job.signal.addEventListener('abort', () => this.aborted.set(job.id, job.signal.reason));
+    if (this.releasedEarly.delete(job.id)) return Promise.resolve();
     return new Promise((resolve) => this.releases.set(job.id, resolve));
   }
 
