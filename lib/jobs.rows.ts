@@ -82,39 +82,42 @@ export function enqueueRow(
   };
 }
 
-/** The job as just written, without reading it back. */
+/**
+ * The job as just written, without reading it back. Assigned field by field to a new entity: an
+ * `Object.assign` of a literal measured 0.8-1.9 µs a job against 0.35 µs (every enqueue pays it).
+ */
 export function entityOf(id: number, row: NewJobRow): JobEntity {
-  return Object.assign(new JobEntity(), {
-    id,
-    kind: row.kind,
-    kindId: row.kindId,
-    queue: row.queue,
-    data: JSON.parse(row.data),
-    status: 'pending',
-    active: true,
-    periodic: row.periodic,
-    interval: row.interval,
-    failed: false,
-    priority: row.priority,
-    runAt: new Date(row.runAt),
-    attempts: 0,
-    maxAttempts: row.maxAttempts,
-    created: new Date(row.created),
-    lastRun: null,
-    finishedAt: null,
-    lockedBy: null,
-    lockedUntil: null,
-    lastError: null,
-    logs: null,
-    result: null,
-    uniqueKey: row.uniqueKey,
-    activeKey: row.uniqueKey,
-    timeout: row.timeout ?? null,
-    backoff: row.backoff ?? null,
-    group: row.group ?? null,
-    hasDependents: row.hasDependents ?? false,
-    dependenciesLeft: row.dependenciesLeft ?? null,
-    batchId: row.batchId ?? null,
-    traceContext: row.traceContext ?? null,
-  });
+  const job = new JobEntity();
+  job.id = id;
+  job.kind = row.kind;
+  job.kindId = row.kindId;
+  job.queue = row.queue;
+  job.data = JSON.parse(row.data);
+  job.status = 'pending';
+  job.active = true;
+  job.periodic = row.periodic;
+  job.interval = row.interval;
+  job.failed = false;
+  job.priority = row.priority;
+  job.runAt = new Date(row.runAt);
+  job.attempts = 0;
+  job.maxAttempts = row.maxAttempts;
+  job.created = new Date(row.created);
+  job.lastRun = null;
+  job.finishedAt = null;
+  job.lockedBy = null;
+  job.lockedUntil = null;
+  job.lastError = null;
+  job.logs = null;
+  job.result = null;
+  job.uniqueKey = row.uniqueKey;
+  job.activeKey = row.uniqueKey;
+  job.timeout = row.timeout ?? null;
+  job.backoff = row.backoff ?? null;
+  job.group = row.group ?? null;
+  job.hasDependents = row.hasDependents ?? false;
+  job.dependenciesLeft = row.dependenciesLeft ?? null;
+  job.batchId = row.batchId ?? null;
+  job.traceContext = row.traceContext ?? null;
+  return job;
 }

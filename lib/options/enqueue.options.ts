@@ -52,11 +52,12 @@ const LIST_FILTER: Record<keyof ListJobsFilter, true> = {
   limit: true,
 };
 
-const SPEC_KEYS = [
+const SPEC_KEYS: ReadonlySet<string> = new Set([
   'kind',
   'data',
   ...Object.keys(ENQUEUE_OPTIONS).filter((key) => key !== 'manager'),
-];
+]);
+const ENQUEUE_OPTION_KEYS: ReadonlySet<string> = new Set(Object.keys(ENQUEUE_OPTIONS));
 
 /** The keys an enqueue spec (of `enqueueMany()`, a flow, a batch) may have. */
 export function enqueueSpecKeys(): string[] {
@@ -65,7 +66,7 @@ export function enqueueSpecKeys(): string[] {
 
 /** The options of `enqueue()`: no key it would ignore. */
 export function checkEnqueueOptionKeys(options: object | undefined): void {
-  knownKeys('enqueue()', options, Object.keys(ENQUEUE_OPTIONS));
+  knownKeys('enqueue()', options, ENQUEUE_OPTION_KEYS);
 }
 
 /** The specs of `enqueueMany()`: objects with no key they would ignore (`manager` goes in its second argument). */
