@@ -18,7 +18,7 @@ class Work {
 afterAll(closeCleaners);
 
 /** Text that a hand-built array or VALUES list would get wrong. */
-const AWKWARD = `it's "quoted", {braced}, back\\slash, NULL, ünïcode ✓\nnew line`;
+const AWKWARD = ` it's "quoted", {braced}, back\\slash, NULL, ünïcode ✓\nnew line`;
 
 /** An app that only enqueues: its service, its store and the jobs table's repository. */
 async function producerOf(backend: Backend) {
@@ -64,6 +64,7 @@ describeBackends('batched storage writes', (backend) => {
       id,
       owner: 'me',
       heldAttempt: 1,
+      keyed: false,
       status,
       failed: status !== 'succeeded',
       runAt: now + (status === 'pending' ? 60_000 : 0),
@@ -120,15 +121,17 @@ describeBackends('batched storage writes', (backend) => {
     const { jobs, store, rows } = await producerOf(backend);
     const made = await jobs.enqueueMany([0, 1, 2, 3].map((n) => ({ kind: 'ok', data: { n } })));
     const keyed = await jobs.enqueue('ok', { n: 4 }, { unique: true });
+    const retried = await jobs.enqueue('ok', { n: 5 });
     const now = Date.now();
     const claimed = await claimAll(store, now);
-    expect(claimed).toHaveLength(5);
+    expect(claimed).toHaveLength(6);
     const runAt = new Map(claimed.map((job) => [job.id, job.runAt]));
     await rows.update(made[2].id, { lockedBy: 'other' });
     const end = (id: number, n: number, change: Partial<JobUpdate> = {}): JobUpdate => ({
       id,
       owner: 'me',
       heldAttempt: 1,
+      keyed: false,
       status: 'succeeded',
       failed: false,
       runAt: runAt.get(id)!,
@@ -149,14 +152,23 @@ describeBackends('batched storage writes', (backend) => {
         lastError: AWKWARD,
         finishedAt: now + 3,
       }),
-      end(keyed.id, 4),
+      end(keyed.id, 4, { keyed: true }),
+      // A retry: nulls among the numbers and texts of the row source.
+      end(retried.id, 5, {
+        status: 'pending',
+        failed: true,
+        runAt: now + 60_000,
+        finishedAt: null,
+        lastError: AWKWARD,
+      }),
     ];
-    expect(updates.map(finishShapeOf)).toEqual(['success', 'any', 'success', 'any', 'success']);
+    // A keyed job's success releases its key: the statement of every other end writes it.
+    expect(updates.map(finishShapeOf)).toEqual(['success', 'any', 'success', 'any', 'any', 'any']);
     // Held per update in the order given, though the two shapes go in separate statements.
-    expect(await store.finish(updates)).toEqual([true, true, false, true, true]);
+    expect(await store.finish(updates)).toEqual([true, true, false, true, true, true]);
 
-    const [plain, logged, taken, failed, unique] = await Promise.all(
-      [...made, keyed].map((job) => rows.findOneByOrFail({ id: job.id })),
+    const [plain, logged, taken, failed, unique, retry] = await Promise.all(
+      [...made, keyed, retried].map((job) => rows.findOneByOrFail({ id: job.id })),
     );
     const succeeded = {
       status: 'succeeded',
@@ -183,6 +195,16 @@ describeBackends('batched storage writes', (backend) => {
     });
     expect(unique).toMatchObject({ ...succeeded, result: null, logs: null });
     expect(unique.finishedAt?.getTime()).toBe(now + 4);
+    expect(retry).toMatchObject({
+      status: 'pending',
+      active: true,
+      failed: true,
+      finishedAt: null,
+      lastError: AWKWARD,
+      result: null,
+      lockedBy: null,
+    });
+    expect(retry.runAt.getTime()).toBe(now + 60_000);
     // The unique key is free again: a new job may take it.
     expect((await jobs.enqueue('ok', { n: 4 }, { unique: true })).id).not.toBe(keyed.id);
   });
@@ -204,6 +226,7 @@ describeBackends('batched storage writes', (backend) => {
       id,
       owner: 'me',
       heldAttempt: 1,
+      keyed: false,
       status,
       failed: status === 'failed',
       runAt: now,
@@ -259,6 +282,7 @@ describeBackends('batched storage writes', (backend) => {
           id: job.id,
           owner: 'me',
           heldAttempt: 1,
+          keyed: false,
           status: 'succeeded',
           failed: false,
           runAt: now,
@@ -315,6 +339,7 @@ describeBackends('batched storage writes', (backend) => {
       id: job.id,
       owner: 'someone else',
       heldAttempt: 1,
+      keyed: false,
       status: 'succeeded',
       failed: false,
       runAt: now,
@@ -369,6 +394,7 @@ describeBackends('a job is held by its claim, not only by the instance', (backen
       id: job.id,
       owner: 'me',
       heldAttempt: job.attempts,
+      keyed: false,
       status: 'succeeded',
       failed: false,
       runAt: start,

@@ -102,6 +102,7 @@ export async function runJob(
           `missed occurrences skipped (due ${new Date(job.runAt).toISOString()})`,
         ),
         result: null,
+        keyed: job.uniqueKey !== null,
       },
     };
   }
@@ -314,6 +315,7 @@ function succeeded(
     lastError: null,
     appendLogs: lines.text(),
     result,
+    keyed: job.uniqueKey !== null,
   };
 }
 
@@ -375,6 +377,7 @@ function fail(
       lastError: text,
       appendLogs: lines.text(),
       result: null,
+      keyed: job.uniqueKey !== null,
     },
   };
 }
@@ -409,6 +412,7 @@ function failedOccurrence(
       lastError: text,
       appendLogs: lines.text(),
       result: null,
+      keyed: job.uniqueKey !== null,
     },
   };
 }

@@ -208,5 +208,6 @@ function strippedUpdate(update: JobUpdate, reason: string): JobUpdate {
     lastError: update.lastError === null ? null : note,
     appendLogs: logLine(Date.now(), note),
     result: null,
+    keyed: update.keyed,
   };
 }

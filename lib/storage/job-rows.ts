@@ -106,13 +106,16 @@ export interface JobUpdate {
   appendLogs: string;
   /** JSON text, or null. */
   result: string | null;
+  /** The job has a unique key (ClaimedJob.uniqueKey), which its end must release if it ends. */
+  keyed: boolean;
 }
 
 /**
  * Which columns a finish statement takes from each update. `success`: a run that succeeded and
  * wrote no log line, at the attempt it was claimed as (nearly every end of a busy queue): only
  * its finish time and result vary, the rest of the outcome is the same for all (4 values a job
- * instead of 10; the statement measured about 40% cheaper on SQLite). `any`: every other end.
+ * instead of 10; the statement measured about 40% cheaper on SQLite), and a job without a unique
+ * key has no key to release (its statement leaves `active_key` alone). `any`: every other end.
  */
 export type FinishShape = 'success' | 'any';
 
@@ -121,7 +124,8 @@ export function finishShapeOf(update: JobUpdate): FinishShape {
     !update.failed &&
     update.lastError === null &&
     update.appendLogs === '' &&
-    update.attempts === update.heldAttempt
+    update.attempts === update.heldAttempt &&
+    !update.keyed
     ? 'success'
     : 'any';
 }

@@ -343,14 +343,17 @@ export abstract class JobsDialect {
     const result = set('result', this.jsonFromText('v.v_result'));
     const unlocked = `${set('locked_by', 'NULL')}, ${set('locked_until', 'NULL')}`;
     if (shape === 'success') {
-      return `${set('status', "'succeeded'")}, ${activeColumnsSql("'succeeded'", `${target}active_key`, target)},
+      // No unique key to release: `active_key` is null and stays so (SQLite would otherwise write
+      // the key's index entry for every job; measured 0.6 of 4.8 µs a job of its finish).
+      return `${set('status', "'succeeded'")}, ${set('active', 'FALSE')},
        ${set('failed', 'FALSE')}, ${set('finished_at', 'v.v_finished_at')}, ${set('last_error', 'NULL')},
        ${result}, ${unlocked}`;
     }
     return `${set('status', 'v.v_status')}, ${activeColumnsSql('v.v_status', `${target}active_key`, target)},
        ${set('failed', 'v.v_failed')}, ${set('run_at', 'v.v_run_at')}, ${set('attempts', 'v.v_attempts')},
        ${set('finished_at', 'v.v_finished_at')}, ${set('last_error', 'v.v_last_error')}, ${result},
-       ${set('logs', this.appendExpression(`${target}logs`, 'v.v_logs'))}, ${unlocked}`;
+       ${set('logs', `CASE WHEN v.v_logs = '' THEN ${target}logs ELSE ${this.appendExpression(`${target}logs`, 'v.v_logs')} END`)},
+       ${unlocked}`;
   }
 
   /**
