@@ -108,11 +108,16 @@ export async function runJob(
   }
   try {
     if (!kind) throw new Error(messages.noHandler(job.kind));
-    const value = await withTimeout(
-      Promise.resolve().then(() => kind.handler(context)),
-      job.timeout === null ? kind.timeout : job.timeout || null,
-      controller,
-    );
+    // The handler starts a microtask later, once the caller has recorded the run (RunningJobs).
+    await undefined;
+    const started: unknown = kind.handler(context);
+    const value = isThenable(started)
+      ? await withTimeout(
+          Promise.resolve(started),
+          job.timeout === null ? kind.timeout : job.timeout || null,
+          controller,
+        )
+      : started;
     // A run whose transaction committed has ended as it wrote, whatever the handler did after.
     const committed = RunContext.committed(context);
     return committed ?? settle(job, schedule, value, lines, settings);
@@ -240,21 +245,38 @@ function nextRun(job: ClaimedJob, schedule: ScheduleSpec | null, now: number): n
   return schedule ? nextOccurrence(schedule, now) : now + Math.max(1, job.interval ?? 0);
 }
 
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
+}
+
+/**
+ * `work`, or a JobTimeoutError (the signal aborted) once `timeout` ms have passed. One promise and
+ * one timer a run: a race against a deadline promise, with a `finally`, made three promises more
+ * (every run has a timeout by default).
+ */
 function withTimeout<T>(
   work: Promise<T>,
   timeout: number | null,
   controller: RunAbort,
 ): Promise<T> {
   if (timeout === null) return work;
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
       const error = new JobTimeoutError(timeout);
       controller.abort(error);
       reject(error);
     }, timeout);
+    work.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
   });
-  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }
 
 function settle(

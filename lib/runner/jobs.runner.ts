@@ -110,7 +110,12 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
         ),
       },
       progress,
-      this.logger,
+      {
+        warn: (message) => this.logger.warn(message),
+        error: (message) => this.logger.error(message),
+        debug: (message) => this.logger.debug(message),
+        debugEnabled: () => Logger.isLevelEnabled('debug'),
+      },
       {
         outcome: (job, outcome) => {
           this.queue.finishedOne();

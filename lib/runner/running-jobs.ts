@@ -39,6 +39,8 @@ interface Log {
   warn(message: string): void;
   error(message: string): void;
   debug(message: string): void;
+  /** Whether a debug line would be printed: one per run is made only then. */
+  debugEnabled?(): boolean;
 }
 
 export interface RunningJobsHooks {
@@ -173,8 +175,10 @@ export class RunningJobs {
   }
 
   private report(job: ClaimedJob, outcome: RunOutcome): void {
+    const failed = outcome.verdict === 'retrying' || outcome.verdict === 'failed';
+    if (!failed && this.log.debugEnabled?.() === false) return;
     const label = `${job.kind} #${job.id} (attempt ${job.attempts}/${job.maxAttempts})`;
-    if (outcome.verdict === 'retrying' || outcome.verdict === 'failed') {
+    if (failed) {
       const how = outcome.verdict === 'failed' ? 'failed for good' : 'failed, will retry';
       this.log.warn(`${label} ${how}: ${summarizeError(outcome.error)}`);
     } else {

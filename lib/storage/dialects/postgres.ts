@@ -196,14 +196,13 @@ export class PostgresDialect extends JobsDialect {
  * worker's CPU across the finish's arrays (CPU profile of the c10 bench).
  */
 export function arrayLiteral<T>(items: readonly T[], value: (item: T) => unknown): string {
-  let text = '{';
+  const elements = new Array<string>(items.length);
   for (let i = 0; i < items.length; i++) {
     const element = value(items[i]);
-    if (i > 0) text += ',';
-    if (element === null || element === undefined) text += 'NULL';
-    else if (typeof element === 'number') text += String(element);
-    else if (typeof element === 'boolean') text += element ? 't' : 'f';
-    else text += `"${String(element).replace(/[\\"]/g, '\\$&')}"`;
+    if (element === null || element === undefined) elements[i] = 'NULL';
+    else if (typeof element === 'number') elements[i] = String(element);
+    else if (typeof element === 'boolean') elements[i] = element ? 't' : 'f';
+    else elements[i] = `"${String(element).replace(/[\\"]/g, '\\$&')}"`;
   }
-  return `${text}}`;
+  return `{${elements.join(',')}}`;
 }
