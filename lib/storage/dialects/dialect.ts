@@ -563,15 +563,22 @@ export abstract class JobsDialect {
     return JobsDialect.inClaimOrder(rows.map(JobsDialect.claimValues));
   }
 
-  /** The same from rows given as arrays of values, in `claimColumns` order (no object a row). */
+  /**
+   * The same from rows given as arrays of values, in `claimColumns` order (no object a row). The
+   * rows usually come in claim order already (the due index's): they are sorted only when not.
+   */
   protected static inClaimOrder(rows: unknown[][]): ClaimedJob[] {
-    return rows
-      .map((values) => ({
-        job: JobsDialect.claimedJobOf(values),
-        priority: Number(values[AT.priority]),
-      }))
-      .sort((a, b) => a.priority - b.priority || a.job.runAt - b.job.runAt || a.job.id - b.job.id)
-      .map((entry) => entry.job);
+    const jobs = rows.map((values) => JobsDialect.claimedJobOf(values));
+    const priorities = rows.map((values) => Number(values[AT.priority]));
+    const before = (a: number, b: number) =>
+      priorities[a] - priorities[b] || jobs[a].runAt - jobs[b].runAt || jobs[a].id - jobs[b].id;
+    let sorted = true;
+    for (let i = 1; i < jobs.length && sorted; i++) sorted = before(i - 1, i) < 0;
+    if (sorted) return jobs;
+    return jobs
+      .map((_, i) => i)
+      .sort(before)
+      .map((i) => jobs[i]);
   }
 
   protected static claimedJob(row: Record<string, unknown>, attemptsOffset = 0): ClaimedJob {
