@@ -89,12 +89,9 @@ export function sqlOf(source: DataSource | EntityManager): Sql {
       options: { arrays?: boolean } = {},
     ) => {
       const pool = (dataSource.driver as unknown as { master: PgPool }).master;
-      const result = await pool.query({
-        name,
-        text,
-        values,
-        ...(options.arrays ? { rowMode: 'array' as const } : {}),
-      });
+      const result = await pool.query(
+        options.arrays ? { name, text, values, rowMode: 'array' as const } : { name, text, values },
+      );
       return { rows: result.rows as Row[], affected: result.rowCount ?? 0, raw: result };
     };
   }
