@@ -215,4 +215,43 @@ describe('one run, row by row (lib/runner/job-execution.ts)', () => {
     expect(aborted).toBeInstanceOf(JobTimeoutError);
     expect(outcome.update.lastError).toContain('JobTimeoutError');
   });
+
+  it("counts its timeout from before the handler's synchronous part", async () => {
+    // 60 ms of synchronous work, then an await of 30 ms: with a timeout of 50 ms counted from the
+    // start, the run is over time once the event loop turns; counted from the end of the
+    // synchronous part, it would succeed.
+    const busy = kind(
+      async () => {
+        const until = Date.now() + 60;
+        while (Date.now() < until) {
+          // the handler's synchronous part
+        }
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        return 'late';
+      },
+      { timeout: 50 },
+    );
+    const outcome = await runJob(claimed(), busy, new RunAbort(), { ...settings, now: Date.now });
+    expect(outcome.verdict).toBe('retrying');
+    expect(outcome.error).toBeInstanceOf(JobTimeoutError);
+  });
+
+  it("gives a synchronous handler's value and a synchronous throw their outcomes under a timeout", async () => {
+    const value = await runJob(
+      claimed(),
+      kind(() => 'done', { timeout: 1_000 }),
+      new RunAbort(),
+      settings,
+    );
+    expect(value.verdict).toBe('succeeded');
+    expect(value.update.appendLogs).toContain('done');
+    const thrown = await runJob(
+      claimed(),
+      kind(boom, { timeout: 1_000 }),
+      new RunAbort(),
+      settings,
+    );
+    expect(thrown.verdict).toBe('retrying');
+    expect(thrown.update.lastError).toContain('boom');
+  });
 });

@@ -110,14 +110,11 @@ export async function runJob(
     if (!kind) throw new Error(messages.noHandler(job.kind));
     // The handler starts a microtask later, once the caller has recorded the run (RunningJobs).
     await undefined;
-    const started: unknown = kind.handler(context);
-    const value = isThenable(started)
-      ? await withTimeout(
-          Promise.resolve(started),
-          job.timeout === null ? kind.timeout : job.timeout || null,
-          controller,
-        )
-      : started;
+    const value = await withTimeout(
+      () => kind.handler(context),
+      job.timeout === null ? kind.timeout : job.timeout || null,
+      controller,
+    );
     // A run whose transaction committed has ended as it wrote, whatever the handler did after.
     const committed = RunContext.committed(context);
     return committed ?? settle(job, schedule, value, lines, settings);
@@ -250,23 +247,35 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 }
 
 /**
- * `work`, or a JobTimeoutError (the signal aborted) once `timeout` ms have passed. One promise and
- * one timer a run: a race against a deadline promise, with a `finally`, made three promises more
- * (every run has a timeout by default).
+ * Starts the handler (`start`) with its timer already running, and gives what it returns, or a
+ * JobTimeoutError (the signal aborted) once `timeout` ms have passed, counted from before its
+ * synchronous part. One promise and one timer a run: a race against a deadline promise, with a
+ * `finally`, made three promises more (every run has a timeout by default).
  */
 function withTimeout<T>(
-  work: Promise<T>,
+  start: () => T | PromiseLike<T>,
   timeout: number | null,
   controller: RunAbort,
-): Promise<T> {
-  if (timeout === null) return work;
+): T | PromiseLike<T> {
+  if (timeout === null) return start();
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => {
       const error = new JobTimeoutError(timeout);
       controller.abort(error);
       reject(error);
     }, timeout);
-    work.then(
+    let started: T | PromiseLike<T>;
+    try {
+      started = start();
+    } catch (error) {
+      clearTimeout(timer);
+      return reject(error);
+    }
+    if (!isThenable(started)) {
+      clearTimeout(timer);
+      return resolve(started);
+    }
+    started.then(
       (value) => {
         clearTimeout(timer);
         resolve(value);
