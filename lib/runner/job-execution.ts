@@ -111,7 +111,8 @@ export async function runJob(
     // The handler starts a microtask later, once the caller has recorded the run (RunningJobs).
     await undefined;
     const value = await withTimeout(
-      () => kind.handler(context),
+      kind,
+      context,
       job.timeout === null ? kind.timeout : job.timeout || null,
       controller,
     );
@@ -247,34 +248,38 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 }
 
 /**
- * Starts the handler (`start`) with its timer already running, and gives what it returns, or a
- * JobTimeoutError (the signal aborted) once `timeout` ms have passed, counted from before its
- * synchronous part. One promise and one timer a run: a race against a deadline promise, with a
- * `finally`, made three promises more (every run has a timeout by default).
+ * Calls the handler with its timer already running (so its synchronous part counts), and gives
+ * what it returns, or a JobTimeoutError (the signal aborted) once `timeout` ms have passed. One
+ * promise and one timer a run, and the promise only for a handler that returned one: a race
+ * against a deadline promise, with a `finally`, made three promises more (every run has a timeout
+ * by default). A timer cannot fire before the promise below exists: this function is synchronous.
  */
-function withTimeout<T>(
-  start: () => T | PromiseLike<T>,
+function withTimeout(
+  kind: RegisteredKind,
+  context: JobContext,
   timeout: number | null,
   controller: RunAbort,
-): T | PromiseLike<T> {
-  if (timeout === null) return start();
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      const error = new JobTimeoutError(timeout);
-      controller.abort(error);
-      reject(error);
-    }, timeout);
-    let started: T | PromiseLike<T>;
-    try {
-      started = start();
-    } catch (error) {
-      clearTimeout(timer);
-      return reject(error);
-    }
-    if (!isThenable(started)) {
-      clearTimeout(timer);
-      return resolve(started);
-    }
+): unknown {
+  if (timeout === null) return kind.handler(context);
+  let expire: ((error: JobTimeoutError) => void) | null = null;
+  const timer = setTimeout(() => {
+    const error = new JobTimeoutError(timeout);
+    controller.abort(error);
+    expire?.(error);
+  }, timeout);
+  let started: unknown;
+  try {
+    started = kind.handler(context);
+  } catch (error) {
+    clearTimeout(timer);
+    throw error;
+  }
+  if (!isThenable(started)) {
+    clearTimeout(timer);
+    return started;
+  }
+  return new Promise<unknown>((resolve, reject) => {
+    expire = reject;
     started.then(
       (value) => {
         clearTimeout(timer);
