@@ -4,7 +4,7 @@
  * servers (5432, 3306) are never touched: other suites use them at the same time.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -139,11 +139,18 @@ async function startPostgres(): Promise<ThrowawayServer> {
 async function startMariadb(): Promise<ThrowawayServer> {
   const dir = mkdtempSync(join(tmpdir(), 'jobs-fault-mariadb-'));
   const data = join(dir, 'data');
+  // A temporary directory of its own: at every start mariadbd deletes the `#sql*` files of its
+  // tmpdir, and in the system's /tmp those are the internal temporary tables of the machine's own
+  // MariaDB, in use by the suites running beside this one (CI saw a query there fail with "Error on
+  // delete of '/tmp/#sql-temptable-...'" while a fault test restarted its server).
+  const scratch = join(dir, 'tmp');
+  mkdirSync(scratch);
   const port = await freePort();
   const user = isRoot ? ['--user=root'] : [];
   must(MARIADB_INSTALL, [
     '--no-defaults',
     `--datadir=${data}`,
+    `--tmpdir=${scratch}`,
     ...user,
     '--auth-root-authentication-method=normal',
     '--skip-test-db',
@@ -151,6 +158,7 @@ async function startMariadb(): Promise<ThrowawayServer> {
   const args = [
     '--no-defaults',
     `--datadir=${data}`,
+    `--tmpdir=${scratch}`,
     `--port=${port}`,
     '--bind-address=127.0.0.1',
     `--socket=${join(dir, 'mysqld.sock')}`,
