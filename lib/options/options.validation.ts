@@ -24,7 +24,7 @@ import {
 export function knownKeys(
   where: string,
   options: object | undefined,
-  known: ReadonlySet<string> | Iterable<string>,
+  known: Iterable<string>,
 ): void {
   if (options === undefined || options === null) return;
   if (typeof options !== 'object') {

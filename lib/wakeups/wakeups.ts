@@ -126,8 +126,8 @@ export class Wakeups {
   /**
    * Before jobs are written outside a transaction (a single enqueue's INSERT, the last INSERT of an
    * enqueueMany: see JobStore.insertMany): the wake-up NOTIFY that INSERT can carry, so other
-   * instances hear of them as it commits, one round trip sooner than by a NOTIFY sent after it; null when none is to go now
-   * (PostgreSQL only). Then pass `carried` to `added`.
+   * instances hear of them as it commits, one round trip sooner than by a NOTIFY sent after it;
+   * null when none is to go now (PostgreSQL only). Then pass `carried` to `added`.
    */
   carry(jobs: AddedJob[], manager?: EntityManager): Notify | null {
     if (!this.notifier || jobs.length === 0 || manager?.queryRunner?.isTransactionActive) {

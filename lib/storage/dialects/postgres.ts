@@ -206,7 +206,7 @@ export class PostgresDialect extends JobsDialect {
  * escapes every element, numbers included, through its generic value conversion: ~1 µs a job of the
  * worker's CPU across the finish's arrays (CPU profile of the c10 bench).
  */
-export function arrayLiteral<T>(items: readonly T[], value: (item: T) => unknown): string {
+function arrayLiteral<T>(items: readonly T[], value: (item: T) => unknown): string {
   const elements = new Array<string>(items.length);
   for (let i = 0; i < items.length; i++) {
     const element = value(items[i]);
