@@ -143,6 +143,9 @@ describeBackends('discovery', (backend) => {
       /"pollInterval"/,
     );
     await expect(startApp({ database, jobs: { queues: [] } })).rejects.toThrow(/"queues"/);
+    await expect(
+      startApp({ database, jobs: { asyncClaimCommit: 'yes' as never } }),
+    ).rejects.toThrow(/"asyncClaimCommit"/);
     await expect(startApp({ database, jobs: { concurency: 3 } as never })).rejects.toThrow(
       /"concurency"/,
     );

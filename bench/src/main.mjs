@@ -700,7 +700,7 @@ async function rawTrial(backend, size) {
   return rate;
 }
 
-async function latencyTrial(system, backend, cross = false, delay = 0) {
+async function latencyTrial(system, backend, cross = false, delay = 0, jobs = undefined) {
   if (system === 'ours') await reset('ours', backend);
   else await reset(system, 'postgres');
   const worker = spawnWorker({
@@ -712,6 +712,7 @@ async function latencyTrial(system, backend, cross = false, delay = 0) {
     count: delay ? Math.max(20, Math.round(SIZES.latency / 5)) : SIZES.latency,
     gap: LATENCY_GAP_MS,
     delay,
+    jobs,
   });
   try {
     return await worker.next('result');
@@ -1009,6 +1010,15 @@ async function round(r) {
         backend,
         cross: true,
       })),
+      // The module option `asyncClaimCommit` (PostgreSQL): claims commit without waiting for the
+      // WAL flush (docs/reliability.md, guarantee 3).
+      ...[false, true].map((cross) => ({
+        key: `latency.${cross ? 'cross' : 'self'}.ours-async.postgres`,
+        system: 'ours',
+        backend: 'postgres',
+        cross,
+        jobs: { asyncClaimCommit: true },
+      })),
       { key: 'latency.self.graphile', system: 'graphile-plain', backend: 'postgres' },
       { key: 'latency.self.pgboss', system: 'pgboss', backend: 'postgres' },
       ...BULLMQ.map((system) => ({ key: `latency.self.${system}`, system, backend: 'postgres' })),
@@ -1029,7 +1039,7 @@ async function round(r) {
     ];
     for (const c of cases) {
       const out = await timed(`latency ${c.key}`, () =>
-        latencyTrial(c.system, c.backend, c.cross, c.delay),
+        latencyTrial(c.system, c.backend, c.cross, c.delay, c.jobs),
       );
       if (out) {
         record(`${c.key}.p50`, out.p50);
@@ -1303,6 +1313,15 @@ function buildTable() {
       'ours.mariadb': lat('latency.cross.ours.mariadb'),
     },
     { graphile: fmtX(med('latency.cross.ours.postgres.p50'), med('latency.self.graphile.p50')) },
+  );
+  line(
+    '  with `asyncClaimCommit: true` (claims commit without waiting for the WAL flush), same instance; another instance',
+    {
+      'ours.postgres': `${lat('latency.self.ours-async.postgres')}; ${lat('latency.cross.ours-async.postgres')}`,
+    },
+    {
+      graphile: `${fmtX(med('latency.self.ours-async.postgres.p50'), med('latency.self.graphile.p50'))}; ${fmtX(med('latency.cross.ours-async.postgres.p50'), med('latency.self.graphile.p50'))}`,
+    },
   );
   line(
     `lateness of a job enqueued ${DELAYED_MS} ms ahead, due → handler start, p50 / p99 (same instance)`,

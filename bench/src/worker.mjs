@@ -129,7 +129,8 @@ const pollOption = process.env.BENCH_POLL_INTERVAL
 
 async function latencyRole() {
   const worker = await startWorker({
-    ours: { ...pollOption },
+    // spec.jobs: module options of ours' trial (the latency row of `asyncClaimCommit`).
+    ours: { ...pollOption, ...spec.jobs },
     graphile: { concurrency: 10 },
     // A batch large enough that each poll takes every job due: pg-boss's latency is then its poll timer.
     pgboss: { concurrency: 1, batchSize: 100 },

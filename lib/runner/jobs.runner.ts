@@ -372,6 +372,7 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
       kinds,
       queues: this.options.queues,
       priorities: this.registry.usualPriorities(),
+      asyncCommit: this.options.asyncClaimCommit,
     });
   }
 

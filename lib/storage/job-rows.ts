@@ -44,6 +44,11 @@ export interface ClaimRequest {
    * by a range that ends at the first job not yet due (see due-ranges.ts). Default: 0.
    */
   priorities?: readonly number[];
+  /**
+   * PostgreSQL, outside a transaction: the claim commits without waiting for the WAL flush (the
+   * module's `asyncClaimCommit`). Default: false.
+   */
+  asyncCommit?: boolean;
 }
 
 /** A job as a runner holds it: what its handler and the outcome rules need, nothing more. */

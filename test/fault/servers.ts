@@ -22,6 +22,11 @@ export interface ThrowawayServer {
   dir: string;
   /** Stops the server, leaves it down for `downMs`, and starts it again. */
   restart(downMs: number): Promise<void>;
+  /**
+   * PostgreSQL: stops the server as a crash does (`pg_ctl -m immediate`: no checkpoint, WAL not
+   * yet written from its buffers is lost) and starts it again, which replays the WAL.
+   */
+  crash?(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -39,8 +44,12 @@ export function throwawayUnavailable(type: ServerName): string | null {
   return null;
 }
 
-export function startThrowaway(type: ServerName): Promise<ThrowawayServer> {
-  return type === 'postgres' ? startPostgres() : startMariadb();
+/** `settings`: PostgreSQL only, extra `-c name=value` server settings. */
+export function startThrowaway(
+  type: ServerName,
+  settings: string[] = [],
+): Promise<ThrowawayServer> {
+  return type === 'postgres' ? startPostgres(settings) : startMariadb();
 }
 
 function which(command: string): boolean {
@@ -92,7 +101,7 @@ async function waitUntilReachable(options: DataSourceOptions, timeout = 60_000):
   }
 }
 
-async function startPostgres(): Promise<ThrowawayServer> {
+async function startPostgres(settings: string[]): Promise<ThrowawayServer> {
   const dir = mkdtempSync(join(tmpdir(), 'jobs-fault-pg-'));
   if (isRoot) {
     const uid = Number(spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).stdout.trim());
@@ -109,7 +118,10 @@ async function startPostgres(): Promise<ThrowawayServer> {
       '-l',
       join(dir, 'server.log'),
       '-o',
-      `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`,
+      [
+        `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`,
+        ...settings.map((setting) => `-c ${setting}`),
+      ].join(' '),
       'start',
     );
   start();
@@ -127,6 +139,10 @@ async function startPostgres(): Promise<ThrowawayServer> {
     async restart(downMs) {
       pgCtl('-w', '-m', 'fast', 'stop');
       await new Promise((resolve) => setTimeout(resolve, downMs));
+      start();
+    },
+    async crash() {
+      pgCtl('-w', '-m', 'immediate', 'stop');
       start();
     },
     async stop() {

@@ -125,9 +125,15 @@ export class PostgresDialect extends JobsDialect {
 
   async claim(sql: Sql, request: ClaimRequest): Promise<ClaimedJob[]> {
     const due = this.dueIds(request, request.limit, ' FOR UPDATE SKIP LOCKED');
+    // The setting is local to the statement's own transaction, so only where it has one of its own
+    // (a prepared statement on a pooled connection, outside any transaction): an initPlan, run once.
+    const asyncCommit =
+      request.asyncCommit && sql.prepared
+        ? ` AND (SELECT set_config('synchronous_commit', 'off', true)) IS NOT NULL`
+        : '';
     const text = `UPDATE ${JOBS_TABLE} j SET status = 'running', locked_by = ?, locked_until = ?, last_run = ?,
          attempts = j.attempts + 1
-       WHERE j.id = ANY(ARRAY(${due.text}))
+       WHERE j.id = ANY(ARRAY(${due.text}))${asyncCommit}
        RETURNING ${claimColumns('j.data::text', 'j.')}`;
     // Each range of the due index bounds status, priority and run_at: PostgreSQL plans it as an
     // index scan in claim order even on a table without column statistics (see due-ranges.ts).
