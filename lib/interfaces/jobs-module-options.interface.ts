@@ -31,10 +31,11 @@ export interface JobsModuleOptions {
    * PostgreSQL: the runner's claims commit without waiting for their WAL record to reach the disk
    * (`synchronous_commit = off` for the claim's own transaction; everything else stays durable).
    * A job starts sooner after it is enqueued (measured p50: 0.88 → 0.72 ms in the same instance,
-   * 1.27 → 0.90 ms from another; bench/RESULTS.md), at a price: if the database server crashes (its process killed or its
-   * machine lost, not a clean restart) within about 0.6 s of a claim, that claim can be lost: the
-   * job is pending again and runs a second time, the first run's outcome and `job.transaction()`
-   * refused (docs/reliability.md, guarantee 3). Ignored on other databases. Default `false`.
+   * 1.27 → 0.90 ms from another; bench/RESULTS.md), at a price: if the database server crashes
+   * (its process killed or its machine lost, not a clean restart) within about 0.6 s of a claim,
+   * that claim can be lost: the job is pending again and runs a second time, the first run's
+   * outcome and `job.transaction()` refused (docs/reliability.md, guarantee 3). Ignored on other
+   * databases. Default `false`.
    */
   asyncClaimCommit?: boolean;
   /** Queues this instance runs. Default: every queue. */
