@@ -12,7 +12,7 @@ import { Injectable } from '@nestjs/common';
 import type { TestingModule } from '@nestjs/testing';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { JobKind, JobsService, type JobContext } from 'nestjs-typeorm-jobs';
-import { startApp, waitFor } from '../support/fixtures.js';
+import { startApp, waitFor, waitForStatus } from '../support/fixtures.js';
 import { freshServerDatabase } from './harness.js';
 import { startThrowaway, throwawayUnavailable, type ThrowawayServer } from './servers.js';
 
@@ -123,14 +123,7 @@ if (unavailable && !required) {
       await waitFor(() => first.aborted, 'the first run to be stopped');
       second.release();
       first.release();
-      const job = await waitFor(
-        async () => {
-          const found = await app!.get(JobsService).get(id);
-          return found?.status === 'succeeded' ? found : null;
-        },
-        `job ${id} to succeed`,
-        60_000,
-      );
+      const job = await waitForStatus(app!, id, 'succeeded');
       expect(job.attempts).toBe(1);
       await waitFor(() => gated.failures.length === 1, 'the first run to be refused');
       expect(await effects(id)).toBe(1);
@@ -159,11 +152,7 @@ if (unavailable && !required) {
         60_000,
       );
       gated.runs[0].release();
-      await waitFor(
-        async () => (await app!.get(JobsService).get(id))?.status === 'succeeded',
-        `job ${id} to succeed`,
-        60_000,
-      );
+      await waitForStatus(app!, id, 'succeeded');
       expect(gated.runs).toHaveLength(1);
       expect(gated.runs[0].aborted).toBe(false);
       expect(await effects(id)).toBe(1);
