@@ -26,6 +26,7 @@ import {
   type DashboardApp,
 } from './support/browser.js';
 import { freshDatabase, waitFor } from './support/fixtures.js';
+import { LIVE_EVERY_MS } from '../lib/dashboard/dashboard.live.js';
 
 // SQLite only: the browser is the slow part, and the HTTP suite covers every backend.
 const sqlite = backends.find((backend) => backend.name === 'sqlite')!;
@@ -517,6 +518,40 @@ suite.each(HTTP_ADAPTERS)(
       await ImportHandler.run(id).returned;
       expect(ImportHandler.run(id).abortReason).toBeInstanceOf(JobCancelledError);
       expect(await dashboard.jobs.get(id)).toMatchObject({ status: 'cancelled', result: null });
+    });
+
+    it("keeps a cancel's answer: once the form is sent, the page polls no more and never reloads itself", async () => {
+      const id = await running('late.csv');
+      await report(id, 10);
+      await page.goto(`${dashboard.url}/jobs/${id}`);
+      let sent = false;
+      let pollsAfter = 0;
+      page.on('request', (request) => {
+        if (sent && request.url().includes('/progress?')) pollsAfter++;
+      });
+      // The cancel is made at once; its answer (a redirect that carries the flash) is held for two
+      // of the page's progress polls, or until the page asks for progress again. A page still
+      // polling would see the job cancelled and reload itself over the answer (a flake of the test
+      // above in CI: the flash never came).
+      const hold = 2 * LIVE_EVERY_MS + 500;
+      await page.route('**/*', async (route) => {
+        if (route.request().method() !== 'POST') return route.fallback();
+        sent = true;
+        try {
+          const answer = await route.fetch({ maxRedirects: 0 });
+          const at = Date.now();
+          await waitFor(() => pollsAfter > 0 || Date.now() - at > hold, 'a poll, or two intervals');
+          await route.fulfill({ response: answer });
+        } catch {
+          // (The page left first: the test's expectations below say so.)
+        }
+      });
+      acceptDialogs = true;
+      await page.click('button[value="cancel"]');
+      await page.waitForSelector('.flash');
+      expect(await page.locator('.flash').textContent()).toBe(`Cancelled 1 job (#${id}).`);
+      expect(pollsAfter).toBe(0);
+      await page.unroute('**/*');
     });
 
     const screenshots =

@@ -25,7 +25,9 @@ export const LIVE_EVERY_MS = 1_500;
  *
  * Every task stops while the tab is hidden (`visibilitychange`: no request at all) and runs at once
  * when it is shown again; `data-live-state` on the body says which. A 4xx ends a task (signed out,
- * or the page is stale); the page keeps its values, as it does without JavaScript.
+ * or the page is stale); the page keeps its values, as it does without JavaScript. Once a form is
+ * sent (an action), the tasks stop and the page never reloads itself: the action's answer is the
+ * next page, and a reload (a cancelled job's page seeing it end) would replace it, flash and all.
  */
 export const LIVE_SCRIPT = `
 (function () {
@@ -33,6 +35,10 @@ export const LIVE_SCRIPT = `
   var api = body.getAttribute('data-api');
   var every = Number(body.getAttribute('data-refresh')) || 5000;
   var tasks = [];
+  var leaving = false;
+  document.addEventListener('submit', function (event) {
+    if (!event.defaultPrevented) leaving = true;
+  });
   function cut(text, max) { return text.length > max ? text.slice(0, max) + '\\u2026' : text; }
   function make(tag, className, text) {
     var el = document.createElement(tag);
@@ -58,7 +64,7 @@ export const LIVE_SCRIPT = `
   }
   function step(t) {
     t.timer = null;
-    if (document.hidden) return;
+    if (document.hidden || leaving) return;
     t.run().then(
       function (again) { if (again === false) t.ended = true; wait(t); },
       function (error) { if (!(error && error.again === false)) wait(t); else t.ended = true; }
@@ -144,7 +150,7 @@ export const LIVE_SCRIPT = `
         if (el.hasAttribute('data-live-reload')) reload = true;
       }
     });
-    if (reload) location.reload();
+    if (reload && !leaving) location.reload();
   }
   if (liveIds().length) {
     task(${LIVE_EVERY_MS}, function () {
