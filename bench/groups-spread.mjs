@@ -13,6 +13,7 @@ import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { fork } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { OUR_DIST } from './src/ours.mjs';
@@ -34,7 +35,7 @@ const { JobsModule, JobsService, JobKind } = await import(pathToFileURL(OUR_DIST
 let ran = 0;
 class SpreadJobs {
   async run() {
-    await new Promise((resolve) => setTimeout(resolve, SLEEP));
+    await sleep(SLEEP);
     ran++;
   }
 }
@@ -75,11 +76,9 @@ if (worker) {
   const jobs = app.get(JobsService);
   const db = new pg.Client(URL_);
   await db.connect();
-  // (Without group limits, every slot can run at once.)
-  const groupLimited = KIND_OPTIONS.group?.concurrency === 1;
-  const ideal = Math.round(
-    ((groupLimited ? Math.min(GROUPS, PROCS * C) : PROCS * C) * 1000) / SLEEP,
-  );
+  // Runs at once: every slot, or fewer when the groups' limits allow fewer.
+  const perGroup = KIND_OPTIONS.group?.concurrency ?? Infinity;
+  const ideal = Math.round((Math.min(GROUPS * perGroup, PROCS * C) * 1000) / SLEEP);
   console.log(
     `${PROCS} processes x c${C}, ${GROUPS} groups x ${PER} jobs of ${SLEEP} ms, kind options ${JSON.stringify(KIND_OPTIONS)}: at best ${ideal} jobs/s`,
   );
@@ -104,7 +103,7 @@ if (worker) {
         `SELECT COUNT(*) AS n FROM nest_jobs WHERE status IN ('pending', 'running')`,
       );
       if (Number(rows[0].n) === 0) break;
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await sleep(20);
     }
     const seconds = (Date.now() - started) / 1000;
     const ranBy = await Promise.all(
