@@ -83,6 +83,30 @@ function maxOverlap(intervals: Interval[]): { runs: number; processes: number } 
   return { runs, processes };
 }
 
+/** One interval per run of `kind` (by CLOCK_MONOTONIC), optionally of one group only. */
+function intervalsOf(
+  records: LimitRecord[],
+  enqueued: Map<number, { kind: string; group: string | null }>,
+  kind: string,
+  group?: string,
+): Interval[] {
+  const starts = new Map<number, number>();
+  const intervals: Interval[] = [];
+  for (const record of records) {
+    const job = enqueued.get(record.job ?? -1);
+    if (!job || job.kind !== kind || (group !== undefined && job.group !== group)) continue;
+    if (record.e === 'start') starts.set(record.job!, record.mono);
+    if (record.e === 'end')
+      intervals.push({
+        job: record.job!,
+        worker: record.worker,
+        from: starts.get(record.job!)!,
+        to: record.mono,
+      });
+  }
+  return intervals;
+}
+
 /** The most of `times` (sorted) that fall in one window [t, t + length). */
 function mostInWindow(times: number[], length: number): number {
   let most = 0;
@@ -138,24 +162,7 @@ describeBackends('cluster-wide limits across processes', (backend) => {
     await run?.close();
   }, 60_000);
 
-  /** One interval per run of `kind` (by CLOCK_MONOTONIC), optionally of one group only. */
-  function runsOf(kind: string, group?: string): Interval[] {
-    const starts = new Map<number, number>();
-    const intervals: Interval[] = [];
-    for (const record of records) {
-      const job = enqueued.get(record.job ?? -1);
-      if (!job || job.kind !== kind || (group !== undefined && job.group !== group)) continue;
-      if (record.e === 'start') starts.set(record.job!, record.mono);
-      if (record.e === 'end')
-        intervals.push({
-          job: record.job!,
-          worker: record.worker,
-          from: starts.get(record.job!)!,
-          to: record.mono,
-        });
-    }
-    return intervals;
-  }
+  const runsOf = (kind: string, group?: string) => intervalsOf(records, enqueued, kind, group);
 
   it('runs every job once, to its end, and tells each handler its job group', () => {
     expect(rows.map((row) => row.status)).toEqual(rows.map(() => 'succeeded'));
@@ -250,4 +257,66 @@ describeBackends('cluster-wide limits across processes', (backend) => {
       `[limits figures] ${JSON.stringify({ scenario, backend: backend.name, processes, ...values })}\n`,
     );
   }
+});
+
+/**
+ * A kind limited by its groups' concurrency alone, with fewer free groups than the processes' slots
+ * want (lib/limits/scarce-groups.ts): the claims then come in small, spread over a random window of
+ * the groups, and are tried again soon after meeting another process's claim. The limit still holds
+ * across the processes, each job runs once, and the groups' runs overlap.
+ */
+const FEW_GROUPS = ['tenant:1', 'tenant:2', 'tenant:3'];
+const FEW_PER_GROUP = 12;
+
+describeBackends('a kind limited by its groups alone, few groups, across processes', (backend) => {
+  const processes = backend.name === 'sqlite' ? 2 : 3;
+  let run: FaultRun | undefined;
+  let records: LimitRecord[] = [];
+  const enqueued = new Map<number, { kind: string; group: string | null }>();
+  let rows: JobEntity[] = [];
+
+  beforeAll(async () => {
+    run = await FaultRun.open(`few-groups-${backend.name}`, await freshDatabase(backend));
+    const kinds = { 'tenants.sync': { options: { group: { concurrency: 1 } }, ms: 30 } };
+    await Promise.all(
+      Array.from({ length: processes }, (_, i) =>
+        run!.start(`w${i}`, { jobs: { concurrency: 2, pollInterval: 200 }, kinds }, LIMITS_WORKER),
+      ),
+    );
+    const specs: AnyEnqueueSpec[] = FEW_GROUPS.flatMap((group) =>
+      Array.from({ length: FEW_PER_GROUP }, () => ({ kind: 'tenants.sync', data: {}, group })),
+    );
+    const jobs = await run.jobs.enqueueMany(specs);
+    jobs.forEach((job, n) => enqueued.set(job.id, { kind: job.kind, group: specs[n].group! }));
+    await run.waitForSucceeded(jobs.length, 60_000);
+    records = run.records() as LimitRecord[];
+    rows = await run.source.getRepository(JobEntity).find();
+  }, 120_000);
+
+  afterAll(async () => {
+    await run?.close();
+  }, 60_000);
+
+  it('runs every job once, never two of a group at once, while the groups run side by side', () => {
+    expect(rows.map((row) => [row.status, row.attempts])).toEqual(rows.map(() => ['succeeded', 1]));
+    for (const id of enqueued.keys()) {
+      const starts = records.filter((record) => record.e === 'start' && record.job === id);
+      expect({ id, starts: starts.length }).toEqual({ id, starts: 1 });
+    }
+    const perGroup = Object.fromEntries(
+      FEW_GROUPS.map((group) => [
+        group,
+        maxOverlap(intervalsOf(records, enqueued, 'tenants.sync', group)).runs,
+      ]),
+    );
+    const all = intervalsOf(records, enqueued, 'tenants.sync');
+    const ranPerProcess: Record<string, number> = {};
+    for (const interval of all)
+      ranPerProcess[interval.worker] = (ranPerProcess[interval.worker] ?? 0) + 1;
+    process.stdout.write(
+      `[limits figures] ${JSON.stringify({ scenario: 'few groups', backend: backend.name, processes, maxRunningAtOnce: perGroup, ranPerProcess })}\n`,
+    );
+    expect(perGroup).toEqual(Object.fromEntries(FEW_GROUPS.map((group) => [group, 1])));
+    expect(maxOverlap(all).runs).toBeGreaterThanOrEqual(2);
+  });
 });

@@ -51,6 +51,12 @@ export interface LimitedClaimRequest {
    * them: the claim then reads none itself. Each is claimed only if still due when claimed.
    */
   candidates?: Candidate[];
+  /**
+   * Kinds limited by their groups alone: lock the groups of a random stretch of the first
+   * candidates' groups (SPREAD_WINDOW times as many as usual), not the first ones, so that
+   * instances holding the same candidates meet less (lib/limits/scarce-groups.ts).
+   */
+  spread?: boolean;
 }
 
 /** The candidate scan's request (scanCandidates). */
@@ -81,6 +87,8 @@ export interface LimitedClaimResult {
   skipped?: boolean;
   /** Of the candidates given, those picked but no longer due (claimed elsewhere, cancelled, ...). */
   gone?: number[];
+  /** Some groups this claim tried to lock were held by other claims (kinds limited by groups alone). */
+  contended?: boolean;
 }
 
 /** What differs per database (supplied by the dialect). */
@@ -116,6 +124,8 @@ const SCAN_ROWS = 4_000;
 const KEPT_PER_GROUP = 4;
 /** Groups whose rows a claim of kinds limited by group concurrency alone locks at most. */
 const LOCK_GROUPS = 500;
+/** A spread claim picks the groups it locks among this many times as many of the first ones. */
+const SPREAD_WINDOW = 4;
 /**
  * A group the candidate scan read as served this recently (ms) is not recorded as served again by
  * the claim that takes its next job: the claims' order of groups is least recently served first to
@@ -148,9 +158,14 @@ export function* limitedClaim(
   // the candidates' groups instead, skipping those another claim holds: claims of different groups
   // run side by side, and a group's running jobs are counted under its own lock.
   let lockedGroups: Set<string> | null = null;
+  let contended = false;
   if (request.candidates && request.kinds.every((kind) => groupsOnly(kind.limits))) {
     // (A job without a group is held by no limit of such a kind: it needs no lock.)
-    const tried = tryFirst(request.candidates, Math.min(2 * request.limit, LOCK_GROUPS));
+    const tried = tryFirst(
+      request.candidates,
+      Math.min(2 * request.limit, LOCK_GROUPS),
+      request.spread === true,
+    );
     lockedGroups = new Set();
     // (SQLite: one writer at a time, in BEGIN IMMEDIATE; the rows exist since the scan.)
     if (!sql.groupLock) for (const { kind, group } of tried) lockedGroups.add(scopeOf(kind, group));
@@ -166,6 +181,7 @@ export function* limitedClaim(
       };
       for (const row of locked.rows)
         lockedGroups.add(scopeOf(String(row.kind), String(row.group_key)));
+      contended = lockedGroups.size < tried.length;
     }
   } else if (sql.kindLock) {
     yield {
@@ -228,7 +244,7 @@ export function* limitedClaim(
     }
     return true;
   });
-  if (open.length === 0) return { jobs: [], sawDue: true, retryAt };
+  if (open.length === 0) return { jobs: [], sawDue: true, retryAt, contended };
 
   // Groups at their own limit are left out of the candidates (so a group's backlog never hides
   // the others'); as are kinds at theirs, above.
@@ -265,7 +281,7 @@ export function* limitedClaim(
   }
   // (Candidates given but all held back: due jobs exist, as far as the claim knows.)
   if (candidates.length === 0) {
-    return { jobs: [], sawDue: (request.candidates?.length ?? 0) > 0, retryAt };
+    return { jobs: [], sawDue: (request.candidates?.length ?? 0) > 0, retryAt, contended };
   }
 
   // Pick what every limit allows.
@@ -297,7 +313,7 @@ export function* limitedClaim(
     if (startCounts) startingNow++;
     picked.push(candidate);
   }
-  if (picked.length === 0) return { jobs: [], sawDue: true, retryAt };
+  if (picked.length === 0) return { jobs: [], sawDue: true, retryAt, contended };
 
   // Claim them (still due: a cancel, another claim or a retry's new due time may have come first):
   // one UPDATE ... RETURNING, or (MySQL) the rows locked and read, then updated.
@@ -325,7 +341,7 @@ export function* limitedClaim(
     }
   }
   const gone = ids.filter((id) => !claimed.some((job) => job.id === id));
-  if (claimed.length === 0) return { jobs: [], sawDue: true, retryAt, gone };
+  if (claimed.length === 0) return { jobs: [], sawDue: true, retryAt, gone, contended };
 
   // Their starts, for the rate limits; and the starts no window needs any more.
   const startRows: unknown[][] = [];
@@ -360,7 +376,7 @@ export function* limitedClaim(
   }
   const order = new Map(ids.map((id, i) => [id, i]));
   claimed.sort((a, b) => order.get(a.id)! - order.get(b.id)!);
-  return { jobs: claimed, sawDue: true, retryAt, gone };
+  return { jobs: claimed, sawDue: true, retryAt, gone, contended };
 }
 
 function runningStatement(kinds: string[], now: number): Statement {
@@ -411,14 +427,25 @@ export function groupsOnly(limits: KindLimits): boolean {
   );
 }
 
-/** The groups of the first candidates, `count` at most, in order and each once. */
-function tryFirst(candidates: Candidate[], count: number): Array<{ kind: string; group: string }> {
+/**
+ * The groups of the first candidates, `count` at most, each once: the first ones in order, or
+ * (`spread`) `count` in a row from a random place among the first SPREAD_WINDOW * `count`, wrapping.
+ */
+export function tryFirst(
+  candidates: readonly Candidate[],
+  count: number,
+  spread = false,
+): Array<{ kind: string; group: string }> {
   const groups = new Map<string, { kind: string; group: string }>();
+  const window = spread ? SPREAD_WINDOW * count : count;
   for (const { kind, group } of candidates) {
-    if (groups.size >= count) break;
+    if (groups.size >= window) break;
     if (group !== null) groups.set(scopeOf(kind, group), { kind, group });
   }
-  return [...groups.values()];
+  const first = [...groups.values()];
+  if (first.length <= count) return first;
+  const start = Math.floor(Math.random() * first.length);
+  return Array.from({ length: count }, (_, i) => first[(start + i) % first.length]);
 }
 
 /** The most jobs of one group any of these kinds may start at once (Infinity: no group limits). */

@@ -3,7 +3,13 @@ import type { JobStore } from '../storage/job.store.js';
 import type { ClaimedJob } from '../storage/job-rows.js';
 import { KindPermits, type PermitUsage } from './kind-permits.js';
 import type { KindLimits } from './kind-limits.js';
-import type { Candidate, LimitedClaimRequest, LimitedClaimResult } from './limited-claim.js';
+import {
+  groupsOnly,
+  type Candidate,
+  type LimitedClaimRequest,
+  type LimitedClaimResult,
+} from './limited-claim.js';
+import { ScarceGroups } from './scarce-groups.js';
 
 /** Candidates are kept at most a poll interval, and at least this long (ms). */
 const CANDIDATES_LIFE = 1_000;
@@ -27,6 +33,8 @@ export interface LimitedClaimerHost {
   inUse(kind: string): number;
   /** Handlers of this kind running. */
   running(kind: string): number;
+  /** Jobs this instance finishes in `ms` at its recent rate. */
+  finishedIn(ms: number): number;
   /** The plain claim (one statement, no lock) of these kinds. */
   claim(kinds: string[], limit: number, dueBy: number): Promise<ClaimedJob[]>;
   /** Takes claimed jobs into the buffer and starts what slots allow. */
@@ -60,13 +68,17 @@ export class LimitedClaimer {
   private candidates: { jobs: Candidate[]; readAt: number } | null = null;
   /** The candidates' read under way, and the ids claims took meanwhile; null: none. */
   private reading: { promise: Promise<void>; taken: Set<number> } | null = null;
+  /** The pacing of claims of kinds limited by their groups alone while few groups are free. */
+  private readonly scarcity: ScarceGroups;
 
   constructor(
     private readonly store: JobStore,
     private readonly registry: JobsRegistry,
     private readonly settings: LimitedClaimerSettings,
     private readonly host: LimitedClaimerHost,
-  ) {}
+  ) {
+    this.scarcity = new ScarceGroups(settings, host);
+  }
 
   private readonly usage: PermitUsage = {
     inHand: (kind) => this.host.inUse(kind),
@@ -152,8 +164,13 @@ export class LimitedClaimer {
    * when it frees a start. Returns whether it saw due jobs.
    */
   private async claimLocked(): Promise<boolean> {
+    // (Kinds limited by their groups' concurrency alone: see ScarceGroups.)
+    const scarcity = this.registry.limited().every((kind) => groupsOnly(kind.limits))
+      ? this.scarcity
+      : null;
     for (;;) {
-      const room = this.host.room();
+      const wanted = this.host.room();
+      const room = scarcity ? scarcity.room(wanted) : wanted;
       if (room <= 0 || Date.now() < this.heldUntil) return this.due;
       const candidates = await this.candidatesFor(room);
       if (candidates?.length === 0) {
@@ -161,7 +178,12 @@ export class LimitedClaimer {
         return false;
       }
       const claimed = await this.store.claimLimited(
-        { ...this.request(room), startNow: this.host.free(), candidates },
+        {
+          ...this.request(room),
+          startNow: this.host.free(),
+          candidates,
+          spread: scarcity?.spread() ?? false,
+        },
         !this.due && !candidates,
       );
       if (candidates) this.used(claimed);
@@ -171,12 +193,16 @@ export class LimitedClaimer {
       }
       this.due = claimed.sawDue;
       if (claimed.retryAt !== null) this.host.wakeAt(claimed.retryAt);
-      // Every due limited job held back: the other claims' wake-ups need not try again before
-      // half a poll interval, a rate window frees a start, or a slot frees here; after each such
-      // claim in a row twice as long, up to two poll intervals (with several instances, the one
-      // whose claims keep finding its candidates' groups taken by the others stops reading them
-      // again and again: each read is a sort of the due jobs, on the server the others need).
-      if (claimed.jobs.length === 0 && claimed.sawDue) {
+      const retryIn = scarcity?.after(claimed, room) ?? null;
+      if (retryIn !== null) {
+        this.heldUntil = Date.now() + retryIn;
+        this.host.wakeAt(this.heldUntil);
+      } else if (claimed.jobs.length === 0 && claimed.sawDue) {
+        // Every due limited job held back: the other claims' wake-ups need not try again before
+        // half a poll interval, a rate window frees a start, or a slot frees here; after each such
+        // claim in a row twice as long, up to two poll intervals (with several instances, the one
+        // whose claims keep finding its candidates' groups taken by the others stops reading them
+        // again and again: each read is a sort of the due jobs, on the server the others need).
         const wait = Math.min(
           (this.settings.pollInterval / 2) * 2 ** this.heldClaims,
           2 * this.settings.pollInterval,
@@ -184,9 +210,8 @@ export class LimitedClaimer {
         this.heldClaims = Math.min(this.heldClaims + 1, 8);
         const until = Date.now() + wait;
         this.heldUntil = Math.min(until, claimed.retryAt ?? until);
-      } else if (claimed.jobs.length > 0) {
-        this.heldClaims = 0;
       }
+      if (claimed.jobs.length > 0) this.heldClaims = 0;
       this.host.take(claimed.jobs);
       if (claimed.jobs.length < room) return claimed.sawDue;
     }
@@ -232,6 +257,7 @@ export class LimitedClaimer {
       .then((jobs) => {
         // (Claims made meanwhile took some of them.)
         const taken = reading.taken;
+        this.scarcity.read(jobs);
         this.candidates = { jobs: jobs.filter((job) => !taken.has(job.id)), readAt: now };
       })
       .finally(() => {

@@ -158,6 +158,7 @@ export class JobsRunner implements OnApplicationBootstrap, BeforeApplicationShut
         free: () => Math.max(0, options.concurrency - this.running.size - this.queue.size),
         inUse: (kind) => this.inUse(kind),
         running: (kind) => this.runningOf(kind),
+        finishedIn: (ms) => this.queue.finishedIn(ms),
         claim: (kinds, limit, dueBy) => this.claim(kinds, limit, dueBy),
         take: (jobs) => {
           this.queue.add(jobs);

@@ -141,6 +141,12 @@ export class LocalQueue {
     return Math.min(missing, batchSize);
   }
 
+  /** Jobs finishing here in `ms` at the recent rate. */
+  finishedIn(ms: number): number {
+    this.prefetchTarget();
+    return Math.floor(this.rate * ms);
+  }
+
   /** Jobs worth holding beyond the free slots: `prefetch` ms of work at the recent finish rate. */
   private prefetchTarget(): number {
     const now = Date.now();
