@@ -285,3 +285,52 @@ describeBackends(
   },
   backends.filter((backend) => backend.name === 'sqlite'),
 );
+
+// `run` (JobsService.runPending) from a cron beside running instances: its claims of a kind
+// limited by its groups alone lock the groups' rows in nest_job_groups, as the instances' claims
+// do. Before, they locked the kind's row, which the instances' claims never take: both could count
+// a group free at once and each start one of its jobs. PostgreSQL only: a transaction here holds a
+// group's row as an instance's claim would; on MariaDB the candidate read's INSERT IGNORE of the
+// group rows waits for that lock (a runner's read waits for a claim the same way, for a moment).
+describeBackends(
+  '`runPending` beside running instances',
+  (backend) => {
+    it("starts no job of a group whose row another instance's claim holds, and the group's job once it is let go", async () => {
+      const database = await freshDatabase(backend);
+      const app = await startApp({ database, providers: [Accounts], jobs: { runner: false } });
+      const source = app.get<DataSource>(getDataSourceToken());
+      const claim = source.createQueryRunner();
+      try {
+        const jobs = app.get(JobsService);
+        const [held, free] = await jobs.enqueueMany([
+          { kind: 'account.sync', data: { ms: 0 }, group: 'held' },
+          { kind: 'account.sync', data: { ms: 0 }, group: 'free' },
+        ]);
+        // The groups' rows, as an instance's candidate read makes them (never served).
+        await source.query(
+          `INSERT INTO nest_job_groups (kind, group_key, last_start) VALUES ($1, 'held', $2), ($1, 'free', $2)`,
+          ['account.sync', -Date.now()],
+        );
+        await claim.connect();
+        await claim.startTransaction();
+        await claim.query(
+          `SELECT group_key FROM nest_job_groups WHERE kind = $1 AND group_key = 'held' FOR NO KEY UPDATE`,
+          ['account.sync'],
+        );
+        const first = await jobs.runPending();
+        expect(first.ran).toBe(1);
+        expect((await jobs.get(held.id))!.status).toBe('pending');
+        expect((await jobs.get(free.id))!.status).toBe('succeeded');
+        await claim.rollbackTransaction();
+        const second = await jobs.runPending();
+        expect(second.ran).toBe(1);
+        expect((await jobs.get(held.id))!.status).toBe('succeeded');
+      } finally {
+        if (claim.isTransactionActive) await claim.rollbackTransaction();
+        await claim.release();
+        await app.close();
+      }
+    });
+  },
+  backends.filter((backend) => backend.name === 'postgres'),
+);

@@ -289,9 +289,22 @@ export class LimitedClaimer {
       jobs.push(...got.jobs);
     }
     const left = room - jobs.length;
-    if (left > 0 && this.registry.limited().length > 0) {
+    const kinds = this.registry.limited();
+    if (left > 0 && kinds.length > 0) {
+      // With group limits, from candidates read first, as the runners claim: a claim of kinds
+      // limited by their groups alone then locks the groups' rows, as theirs do, rather than the
+      // kinds' (which theirs never take): `run` beside them never starts a group's job while
+      // their claim of that group is under way.
+      const candidates = kinds.some((kind) => kind.limits.group !== null)
+        ? await this.store.limitedCandidates({
+            kinds,
+            queues: this.settings.queues,
+            clock: Date.now,
+            dueBy,
+          })
+        : undefined;
       const limited: LimitedClaimResult = await this.store.claimLimited(
-        { ...this.request(left), startNow: left, dueBy },
+        { ...this.request(left), startNow: left, dueBy, candidates },
         false,
       );
       jobs.push(...limited.jobs);
