@@ -6,8 +6,9 @@
  */
 import type { KindLimits } from '../lib/limits/kind-limits.js';
 import type { Candidate } from '../lib/limits/limited-claim.js';
-import { describeBackends } from './support/backends.js';
-import { closeCleaners, freshStore } from './support/fixtures.js';
+import type { JobStore } from '../lib/storage/job.store.js';
+import { backends, describeBackends } from './support/backends.js';
+import { closeCleaners, freshStore, waitFor } from './support/fixtures.js';
 
 const KIND = 'groups.kind';
 const DAY = 86_400_000;
@@ -22,32 +23,35 @@ const kinds: Array<{ name: string; limits: KindLimits }> = [
   },
 ];
 
+/** One due job of KIND per group given, in that order; returns their ids. */
+async function enqueueIn(store: JobStore, groups: string[]): Promise<number[]> {
+  const kindId = await store.kindId(KIND);
+  const now = Date.now();
+  return store.insertMany(
+    groups.map((group, i) => ({
+      kind: KIND,
+      kindId,
+      queue: 'default',
+      data: `{"i":${i}}`,
+      periodic: false,
+      interval: null,
+      priority: 0,
+      runAt: now - 1_000,
+      maxAttempts: 1,
+      created: now,
+      uniqueKey: null,
+      schedule: null,
+      group,
+    })),
+  );
+}
+
 afterAll(closeCleaners);
 
 describeBackends('group rows of the limited claim', (backend) => {
   const fresh = freshStore(backend, [KIND]);
 
-  async function enqueue(groups: string[]): Promise<void> {
-    const kindId = await fresh.store.kindId(KIND);
-    const now = Date.now();
-    await fresh.store.insertMany(
-      groups.map((group, i) => ({
-        kind: KIND,
-        kindId,
-        queue: 'default',
-        data: `{"i":${i}}`,
-        periodic: false,
-        interval: null,
-        priority: 0,
-        runAt: now - 1_000,
-        maxAttempts: 1,
-        created: now,
-        uniqueKey: null,
-        schedule: null,
-        group,
-      })),
-    );
-  }
+  const enqueue = (groups: string[]) => enqueueIn(fresh.store, groups);
 
   async function groupRows(): Promise<Map<string, number>> {
     const rows: Array<{ group_key: string; last_start: unknown }> = await fresh.source.query(
@@ -157,3 +161,78 @@ describeBackends('group rows of the limited claim', (backend) => {
     expect(served.get('never-served')).toBeGreaterThanOrEqual(now);
   });
 });
+
+// Instances that handle a kind limited by its groups alone along with other limited kinds claim it
+// under the kinds' lock, those that handle it alone under its groups' locks: the claims of the
+// second sort hold the kinds' rows shared, so the two never count a group free at the same time.
+describeBackends(
+  'claims under the groups locks beside claims under the kinds lock',
+  (backend) => {
+    const fresh = freshStore(backend, [KIND]);
+
+    /**
+     * Statements of this database waiting for a row lock. (MariaDB waits for the kind's row while
+     * it plans the statement, a unique key's lookup: INNODB_TRX does not list it yet.)
+     */
+    async function lockWaits(): Promise<number> {
+      const [row] = await fresh.source.query(
+        backend.name === 'postgres'
+          ? `SELECT COUNT(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`
+          : `SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST
+             WHERE DB = DATABASE() AND ID <> CONNECTION_ID() AND COMMAND = 'Query'
+               AND INFO LIKE '%nest_job_kinds%LOCK IN SHARE MODE%'`,
+      );
+      return Number(row.n);
+    }
+
+    it("waits for a claim of the kind made under the kind's lock, then counts the job it started", async () => {
+      const [first, second] = await enqueueIn(fresh.store, ['shared', 'shared']);
+      const candidates = (
+        await fresh.store.limitedCandidates({ kinds, queues: null, clock: Date.now })
+      ).filter((job) => job.id === second);
+      expect(candidates).toHaveLength(1);
+      // Another instance's claim under the kind's lock, started and not yet committed: it took the
+      // group's first job.
+      const other = fresh.source.createQueryRunner();
+      await other.connect();
+      try {
+        await other.startTransaction();
+        const mark = (n: number) => (backend.name === 'postgres' ? `$${n}` : '?');
+        await other.query(
+          `SELECT id FROM nest_job_kinds WHERE name = ${mark(1)} ${backend.name === 'postgres' ? 'FOR NO KEY UPDATE' : 'FOR UPDATE'}`,
+          [KIND],
+        );
+        await other.query(
+          `UPDATE nest_jobs SET status = 'running', locked_by = 'other', locked_until = ${mark(1)}, attempts = attempts + 1 WHERE id = ${mark(2)}`,
+          [Date.now() + 60_000, first],
+        );
+        const claiming = fresh.store.claimLimited(
+          {
+            owner: 'one',
+            limit: 1,
+            startNow: 1,
+            lease: 60_000,
+            kinds,
+            queues: null,
+            clock: Date.now,
+            candidates,
+          },
+          false,
+        );
+        await waitFor(
+          async () => (await lockWaits()) > 0,
+          "the groups' claim to wait for the kind's row",
+          10_000,
+        );
+        await other.commitTransaction();
+        const claimed = await claiming;
+        // The group's slot is the other claim's job: its next job stays pending.
+        expect(claimed.jobs).toEqual([]);
+      } finally {
+        if (other.isTransactionActive) await other.rollbackTransaction();
+        await other.release();
+      }
+    });
+  },
+  backends.filter((backend) => backend.name !== 'sqlite'),
+);

@@ -95,6 +95,11 @@ export interface LimitedClaimResult {
 export interface LimitedClaimSql {
   /** The locking clause for the kinds' rows, or null where the transaction itself serializes. */
   kindLock: string | null;
+  /**
+   * The shared locking clause for the kinds' rows that claims locking their groups take (null:
+   * SQLite): they run side by side, and never beside a claim of the same kinds under `kindLock`.
+   */
+  kindShareLock: string | null;
   /** The locking clause for the picked rows ('' on SQLite), where they are read before the UPDATE. */
   rowLock: string;
   /** The locking clause for groups' rows, skipping those locked ('' on SQLite: one writer). */
@@ -160,6 +165,15 @@ export function* limitedClaim(
   let lockedGroups: Set<string> | null = null;
   let contended = false;
   if (request.candidates && request.kinds.every((kind) => groupsOnly(kind.limits))) {
+    // An instance handling these kinds along with others claims them under the kinds' lock (the
+    // `else` below): the kinds' rows held shared keep the two kinds of claim from counting a group
+    // free at the same time.
+    if (sql.kindShareLock) {
+      yield {
+        text: `SELECT id FROM ${JOB_KINDS_TABLE} WHERE name IN (${placeholders(names.length)}) ORDER BY name ${sql.kindShareLock}`,
+        params: names,
+      };
+    }
     // (A job without a group is held by no limit of such a kind: it needs no lock.)
     const tried = tryFirst(
       request.candidates,

@@ -244,6 +244,7 @@ export abstract class JobsDialect {
   /** How this database locks for the limited claim, and reads the data as text. */
   protected abstract readonly limitedLocks: {
     kindLock: string | null;
+    kindShareLock: string | null;
     rowLock: string;
     groupLock: string;
     dataAsText: string;
@@ -251,9 +252,10 @@ export abstract class JobsDialect {
 
   /** The database's part of the limited claim (lib/limits/limited-claim.ts). */
   limitedClaimSql(): LimitedClaimSql {
-    const { kindLock, rowLock, groupLock, dataAsText } = this.limitedLocks;
+    const { kindLock, kindShareLock, rowLock, groupLock, dataAsText } = this.limitedLocks;
     return {
       kindLock,
+      kindShareLock,
       rowLock,
       groupLock,
       insertGroups: (count) => this.insertGroups(count),

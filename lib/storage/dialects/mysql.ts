@@ -41,6 +41,7 @@ export class MysqlDialect extends JobsDialect {
   readonly name = 'mysql';
   protected readonly limitedLocks = {
     kindLock: 'FOR UPDATE',
+    kindShareLock: 'LOCK IN SHARE MODE',
     rowLock: 'FOR UPDATE',
     groupLock: 'FOR UPDATE SKIP LOCKED',
     dataAsText: 'CAST(data AS CHAR)',

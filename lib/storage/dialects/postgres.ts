@@ -38,6 +38,7 @@ export class PostgresDialect extends JobsDialect {
   readonly name = 'postgres';
   protected readonly limitedLocks = {
     kindLock: 'FOR NO KEY UPDATE',
+    kindShareLock: 'FOR SHARE',
     rowLock: 'FOR UPDATE',
     groupLock: 'FOR NO KEY UPDATE SKIP LOCKED',
     dataAsText: 'data::text',

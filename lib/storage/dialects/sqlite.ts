@@ -13,6 +13,7 @@ export class SqliteDialect extends JobsDialect {
   readonly name = 'sqlite';
   protected readonly limitedLocks = {
     kindLock: null,
+    kindShareLock: null,
     rowLock: '',
     groupLock: '',
     dataAsText: 'data',
