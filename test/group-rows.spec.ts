@@ -46,6 +46,23 @@ async function enqueueIn(store: JobStore, groups: string[]): Promise<number[]> {
   );
 }
 
+/** A runner's claim of KIND from these candidates. */
+function claimIn(store: JobStore, owner: string, limit: number, candidates: Candidate[]) {
+  return store.claimLimited(
+    {
+      owner,
+      limit,
+      startNow: limit,
+      lease: 60_000,
+      kinds,
+      queues: null,
+      clock: Date.now,
+      candidates,
+    },
+    false,
+  );
+}
+
 afterAll(closeCleaners);
 
 describeBackends('group rows of the limited claim', (backend) => {
@@ -60,21 +77,8 @@ describeBackends('group rows of the limited claim', (backend) => {
     return new Map(rows.map((row) => [row.group_key, Number(row.last_start)]));
   }
 
-  function claim(owner: string, limit: number, candidates: Candidate[]) {
-    return fresh.store.claimLimited(
-      {
-        owner,
-        limit,
-        startNow: limit,
-        lease: 60_000,
-        kinds,
-        queues: null,
-        clock: Date.now,
-        candidates,
-      },
-      false,
-    );
-  }
+  const claim = (owner: string, limit: number, candidates: Candidate[]) =>
+    claimIn(fresh.store, owner, limit, candidates);
 
   it('forgets the groups not served for a day, keeps the rows the scan makes for its candidates, and a second claim from the kept candidates finds them', async () => {
     const now = Date.now();
@@ -206,19 +210,7 @@ describeBackends(
           `UPDATE nest_jobs SET status = 'running', locked_by = 'other', locked_until = ${mark(1)}, attempts = attempts + 1 WHERE id = ${mark(2)}`,
           [Date.now() + 60_000, first],
         );
-        const claiming = fresh.store.claimLimited(
-          {
-            owner: 'one',
-            limit: 1,
-            startNow: 1,
-            lease: 60_000,
-            kinds,
-            queues: null,
-            clock: Date.now,
-            candidates,
-          },
-          false,
-        );
+        const claiming = claimIn(fresh.store, 'one', 1, candidates);
         await waitFor(
           async () => (await lockWaits()) > 0,
           "the groups' claim to wait for the kind's row",

@@ -15,7 +15,7 @@
 import { fileURLToPath } from 'node:url';
 import { JobEntity, type AnyEnqueueSpec } from 'nestjs-typeorm-jobs';
 import { FaultRun, type RunRecord } from './fault/harness.js';
-import { describeBackends } from './support/backends.js';
+import { type Backend, describeBackends } from './support/backends.js';
 import { closeCleaners, freshDatabase } from './support/fixtures.js';
 
 const LIMITS_WORKER = fileURLToPath(new URL('./support/limits-worker.mjs', import.meta.url));
@@ -83,6 +83,42 @@ function maxOverlap(intervals: Interval[]): { runs: number; processes: number } 
   return { runs, processes };
 }
 
+/**
+ * Starts `processes` worker processes (test/support/limits-worker.mjs) on a fresh database, enqueues
+ * `specs` and waits until every job succeeded; gives their records and rows.
+ */
+async function runCluster(
+  name: string,
+  backend: Backend,
+  workers: { processes: number; jobs: Record<string, unknown>; kinds: Record<string, unknown> },
+  specs: AnyEnqueueSpec[],
+): Promise<{
+  run: FaultRun;
+  records: LimitRecord[];
+  enqueued: Map<number, { kind: string; group: string | null }>;
+  rows: JobEntity[];
+}> {
+  const run = await FaultRun.open(name, await freshDatabase(backend));
+  try {
+    await Promise.all(
+      Array.from({ length: workers.processes }, (_, i) =>
+        run.start(`w${i}`, { jobs: workers.jobs, kinds: workers.kinds }, LIMITS_WORKER),
+      ),
+    );
+    const jobs = await run.jobs.enqueueMany(specs);
+    const enqueued = new Map(
+      jobs.map((job, n) => [job.id, { kind: job.kind, group: specs[n].group ?? null }]),
+    );
+    await run.waitForSucceeded(jobs.length, 60_000);
+    const records = run.records() as LimitRecord[];
+    const rows = await run.source.getRepository(JobEntity).find();
+    return { run, records, enqueued, rows };
+  } catch (error) {
+    await run.close();
+    throw error;
+  }
+}
+
 /** One interval per run of `kind` (by CLOCK_MONOTONIC), optionally of one group only. */
 function intervalsOf(
   records: LimitRecord[],
@@ -130,16 +166,10 @@ describeBackends('cluster-wide limits across processes', (backend) => {
   let run: FaultRun | undefined;
   let records: LimitRecord[] = [];
   /** The enqueued jobs: id -> kind and group. */
-  const enqueued = new Map<number, { kind: string; group: string | null }>();
+  let enqueued = new Map<number, { kind: string; group: string | null }>();
   let rows: JobEntity[] = [];
 
   beforeAll(async () => {
-    run = await FaultRun.open(`limits-${backend.name}`, await freshDatabase(backend));
-    await Promise.all(
-      Array.from({ length: processes }, (_, i) =>
-        run!.start(`w${i}`, { jobs: workerJobs, kinds: KINDS }, LIMITS_WORKER),
-      ),
-    );
     // Each group's jobs one after another, and the rate-limited ones behind the other 100 limited
     // jobs: in claim order, whatever a limit holds back stands in front of what may run.
     const specs: AnyEnqueueSpec[] = [
@@ -149,13 +179,12 @@ describeBackends('cluster-wide limits across processes', (backend) => {
       ),
       ...Array.from({ length: RATE_JOBS }, () => ({ kind: 'limits.rate', data: {} })),
     ];
-    const jobs = await run.jobs.enqueueMany(specs);
-    jobs.forEach((job, n) =>
-      enqueued.set(job.id, { kind: job.kind, group: specs[n].group ?? null }),
-    );
-    await run.waitForSucceeded(jobs.length, 60_000);
-    records = run.records() as LimitRecord[];
-    rows = await run.source.getRepository(JobEntity).find();
+    ({ run, records, enqueued, rows } = await runCluster(
+      `limits-${backend.name}`,
+      backend,
+      { processes, jobs: workerJobs, kinds: KINDS },
+      specs,
+    ));
   }, 120_000);
 
   afterAll(async () => {
@@ -272,25 +301,20 @@ describeBackends('a kind limited by its groups alone, few groups, across process
   const processes = backend.name === 'sqlite' ? 2 : 3;
   let run: FaultRun | undefined;
   let records: LimitRecord[] = [];
-  const enqueued = new Map<number, { kind: string; group: string | null }>();
+  let enqueued = new Map<number, { kind: string; group: string | null }>();
   let rows: JobEntity[] = [];
 
   beforeAll(async () => {
-    run = await FaultRun.open(`few-groups-${backend.name}`, await freshDatabase(backend));
     const kinds = { 'tenants.sync': { options: { group: { concurrency: 1 } }, ms: 30 } };
-    await Promise.all(
-      Array.from({ length: processes }, (_, i) =>
-        run!.start(`w${i}`, { jobs: { concurrency: 2, pollInterval: 200 }, kinds }, LIMITS_WORKER),
-      ),
-    );
     const specs: AnyEnqueueSpec[] = FEW_GROUPS.flatMap((group) =>
       Array.from({ length: FEW_PER_GROUP }, () => ({ kind: 'tenants.sync', data: {}, group })),
     );
-    const jobs = await run.jobs.enqueueMany(specs);
-    jobs.forEach((job, n) => enqueued.set(job.id, { kind: job.kind, group: specs[n].group! }));
-    await run.waitForSucceeded(jobs.length, 60_000);
-    records = run.records() as LimitRecord[];
-    rows = await run.source.getRepository(JobEntity).find();
+    ({ run, records, enqueued, rows } = await runCluster(
+      `few-groups-${backend.name}`,
+      backend,
+      { processes, jobs: { concurrency: 2, pollInterval: 200 }, kinds },
+      specs,
+    ));
   }, 120_000);
 
   afterAll(async () => {
